@@ -1,0 +1,7 @@
+"""Allow `python -m dsctl`."""
+
+import sys
+
+from dsctl.cli import main
+
+sys.exit(main())
