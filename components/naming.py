@@ -1,0 +1,137 @@
+"""Every physical name of ds-preprocessing, in one place.
+
+Names are fixed (not Pulumi auto-names) because other things depend on them: the
+artifact store's bucket policy matches reader roles by name (``aws:PrincipalArn``),
+operators' runbooks and dashboards use the guide's names, and ``dsctl`` finds
+resources without reading stack state. Nothing outside this module formats them.
+"""
+
+from __future__ import annotations
+
+PROJECT = "ds-preprocessing"
+"""Pulumi project name, also the prefix of role and resource names."""
+
+CLUSTER = "ds-processing-cluster"
+TASK_FAMILY = "ds-preprocessing"
+CONTAINER_NAME = "ds-preprocessing"
+STATE_MACHINE = "ds-preprocessing-pipeline"
+ECR_REPOSITORY = "ds-preprocessing"
+METRIC_NAMESPACE = "DS/Pipeline"
+DEFAULT_PARAMETER_PREFIX = "/ds/preprocessing"
+
+# Keys under the parameter prefix (CONTRACTS.md section 3).
+PARAM_INPUT_BUCKET = "input-bucket"
+PARAM_OUTPUT_BUCKET = "output-bucket"
+PARAM_ARTIFACT_BUCKET = "artifact-bucket"
+PARAM_INPUT_KEY = "input-key"
+PARAM_MODEL_KEY = "model-key"
+PARAM_MODEL_SHA256 = "model-sha256"
+PARAMETER_KEYS = (
+    PARAM_INPUT_BUCKET,
+    PARAM_OUTPUT_BUCKET,
+    PARAM_ARTIFACT_BUCKET,
+    PARAM_INPUT_KEY,
+    PARAM_MODEL_KEY,
+    PARAM_MODEL_SHA256,
+)
+PROMOTED_PARAMETER_KEYS = (PARAM_MODEL_KEY, PARAM_MODEL_SHA256)
+"""Changed by ``dsctl model promote`` after deployment; Pulumi must never revert them."""
+NO_MODEL_SENTINEL = "NONE"
+"""Initial value of the promoted parameters: no model promoted yet."""
+
+MODELS_PREFIX = "models/"
+"""The only prefix of the artifact store that reader accounts may read."""
+
+
+def _regional(kind: str, env: str, account_id: str, region: str) -> str:
+    return f"ds-{kind}-{env}-{account_id}-{region}"
+
+
+def input_bucket(env: str, account_id: str, region: str) -> str:
+    """Input data bucket, e.g. ``ds-input-dev-123456789012-us-east-1``."""
+    return _regional("input", env, account_id, region)
+
+
+def output_bucket(env: str, account_id: str, region: str) -> str:
+    """Output data bucket, e.g. ``ds-output-prod-987654321098-us-east-1``."""
+    return _regional("output", env, account_id, region)
+
+
+def artifact_bucket(env: str, account_id: str, region: str) -> str:
+    """Artifact store bucket of the owning stack, e.g. ``ds-artifacts-dev-123456789012-us-east-1``."""
+    return _regional("artifacts", env, account_id, region)
+
+
+def task_role(env: str) -> str:
+    """Role the job's container runs as (matches the store's ``ds-preprocessing-task-*`` pattern)."""
+    return f"{PROJECT}-task-{env}"
+
+
+def execution_role(env: str) -> str:
+    """Role ECS uses to pull the image and write logs."""
+    return f"{PROJECT}-exec-{env}"
+
+
+def state_machine_role(env: str) -> str:
+    """Role the Step Functions state machine runs as."""
+    return f"{PROJECT}-sfn-{env}"
+
+
+def schedule_role(env: str) -> str:
+    """Role EventBridge uses to start the state machine on schedule."""
+    return f"{PROJECT}-events-{env}"
+
+
+def deploy_role(env: str) -> str:
+    """Role CI assumes to deploy the stack into this account."""
+    return f"{PROJECT}-deploy-{env}"
+
+
+def operator_role() -> str:
+    """Role humans use to operate the pipeline (a default reader pattern of the artifact store)."""
+    return f"{PROJECT}-operator"
+
+
+def log_group(env: str) -> str:
+    """Log group of the job's containers."""
+    return f"/ecs/{PROJECT}-{env}"
+
+
+def state_machine_log_group(env: str) -> str:
+    """Log group of the state machine (the ``/aws/vendedlogs/`` prefix avoids the resource-policy size limit)."""
+    return f"/aws/vendedlogs/states/{STATE_MACHINE}-{env}"
+
+
+def alarm_topic(env: str) -> str:
+    """SNS topic for failed runs and alarms."""
+    return f"{PROJECT}-alarms-{env}"
+
+
+def failed_executions_alarm(env: str) -> str:
+    """CloudWatch alarm on failed state machine executions."""
+    return f"{PROJECT}-failed-executions-{env}"
+
+
+def rejected_rows_alarm(env: str) -> str:
+    """CloudWatch alarm on rows the job rejected."""
+    return f"{PROJECT}-rows-rejected-{env}"
+
+
+def schedule_rule(env: str) -> str:
+    """EventBridge rule that starts the pipeline on schedule."""
+    return f"{PROJECT}-schedule-{env}"
+
+
+def security_group(env: str) -> str:
+    """Security group of the job's tasks."""
+    return f"{PROJECT}-task-{env}"
+
+
+def artifact_key_alias(env: str) -> str:
+    """Alias of the artifact store's KMS key."""
+    return f"alias/ds-artifacts-{env}"
+
+
+def parameter_name(prefix: str, key: str) -> str:
+    """Full SSM parameter name, e.g. ``/ds/preprocessing/model-key``."""
+    return f"{prefix.rstrip('/')}/{key}"

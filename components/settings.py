@@ -1,0 +1,532 @@
+"""Typed, validated settings of one stack, built before any resource exists.
+
+The config schema (types and defaults) lives in ``Pulumi.yaml`` only; this module
+reads it, applies the defaults, converts each value to its declared type and checks
+every rule, collecting *all* problems so an operator fixes a config file in one go.
+The Pulumi program (``__main__.py``) and ``dsctl`` (``load_stack_settings``) share
+this one validator, so a config that ``dsctl`` accepts is the one ``pulumi up`` runs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components import naming
+from components.schedule import schedule_expression_problem
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+"""Directory holding ``Pulumi.yaml`` and the ``Pulumi.<stack>.yaml`` files."""
+
+ENVIRONMENTS = ("dev", "prod")
+
+# CloudWatch Logs PutRetentionPolicy accepts only these values (0 = never expire is excluded on purpose).
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+
+
+def _mib(gib: int) -> int:
+    return gib * 1024
+
+
+# Fargate task CPU -> allowed memory (MiB), from the ECS task-size table (Linux).
+FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(_mib(g) for g in range(1, 5)),
+    1024: tuple(_mib(g) for g in range(2, 9)),
+    2048: tuple(_mib(g) for g in range(4, 17)),
+    4096: tuple(_mib(g) for g in range(8, 31)),
+    8192: tuple(_mib(g) for g in range(16, 61, 4)),
+    16384: tuple(_mib(g) for g in range(32, 121, 8)),
+}
+
+_ACCOUNT = re.compile(r"^\d{12}$")
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+_PRINCIPAL = re.compile(r"^arn:aws:iam::(\d{12}):(role|user)/[\w+=,.@/-]{1,512}$")
+_ROLE_ARN = re.compile(r"^arn:aws:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
+_KMS_KEY_ARN = re.compile(r"^arn:aws:kms:([a-z0-9-]+):(\d{12}):key/[0-9a-f-]{36}$")
+_BUCKET = re.compile(r"^(?!xn--)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_SUBNET = re.compile(r"^subnet-[0-9a-f]{8}([0-9a-f]{9})?$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-zA-Z]{2,}$")
+_ROLE_PATTERN = re.compile(r"^[\w+=,.@*?/-]{1,64}$")
+_STACK_REF = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_PARAM_PREFIX = re.compile(r"^(/[a-zA-Z0-9_.-]+)+$")
+
+
+class SettingsError(Exception):
+    """Invalid stack config; ``errors`` lists every problem, one line each: key, value, problem, fix."""
+
+    def __init__(self, errors: Sequence[str]) -> None:
+        self.errors = list(errors)
+        super().__init__("\n".join(self.errors))
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    """One key of the ``Pulumi.yaml`` config schema."""
+
+    name: str
+    type: str  # string | integer | boolean | array
+    description: str
+    default: Any = None
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class ArtifactSource:
+    """Where a reading stack finds the artifact store.
+
+    By stack reference, ``bucket``/``account_id`` are known offline only when the referenced
+    stack's config file is beside this one (``load_stack_settings`` fills them); the KMS key
+    ARN is then known only from that stack's outputs.
+    """
+
+    stack_reference: str | None = None
+    bucket: str | None = None
+    kms_key_arn: str | None = None
+    account_id: str | None = None
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """Everything a stack needs, validated. Components receive this and never read config themselves."""
+
+    project: str
+    stack: str
+    environment: str
+    account_id: str
+    region: str
+    owns_artifact_store: bool
+    artifact_reader_accounts: tuple[str, ...]
+    artifact_reader_role_patterns: tuple[str, ...]
+    artifact_source: ArtifactSource | None
+    schedule_enabled: bool
+    schedule_expression: str
+    log_retention_days: int
+    task_cpu: int
+    task_memory: int
+    task_timeout_minutes: int
+    subnet_ids: tuple[str, ...]
+    assign_public_ip: bool
+    alarm_email: str | None
+    ci_principal_arn: str | None
+    deploy_role_arn: str | None
+    parameter_prefix: str
+    input_key: str
+
+    @property
+    def artifact_bucket_name(self) -> str | None:
+        """The store's bucket: our own when owning, else the source's (None if only known from outputs)."""
+        if self.owns_artifact_store:
+            return naming.artifact_bucket(self.environment, self.account_id, self.region)
+        return self.artifact_source.bucket if self.artifact_source else None
+
+    @property
+    def artifact_account_id(self) -> str | None:
+        """Account that owns the store (ours when owning)."""
+        if self.owns_artifact_store:
+            return self.account_id
+        return self.artifact_source.account_id if self.artifact_source else None
+
+    @property
+    def input_bucket_name(self) -> str:
+        return naming.input_bucket(self.environment, self.account_id, self.region)
+
+    @property
+    def output_bucket_name(self) -> str:
+        return naming.output_bucket(self.environment, self.account_id, self.region)
+
+    def parameter_name(self, key: str) -> str:
+        """Full SSM name of one of ``naming.PARAMETER_KEYS``."""
+        return naming.parameter_name(self.parameter_prefix, key)
+
+
+# --------------------------------------------------------------------------- schema
+
+
+@lru_cache(maxsize=4)
+def _load_schema(project_file: Path) -> tuple[str, tuple[ConfigKey, ...]]:
+    document = yaml.safe_load(project_file.read_text())
+    keys = []
+    for name, spec in (document.get("config") or {}).items():
+        keys.append(
+            ConfigKey(
+                name=name,
+                type=spec["type"],
+                description=spec.get("description", ""),
+                default=spec.get("default"),
+                required="default" not in spec,
+            )
+        )
+    return document["name"], tuple(keys)
+
+
+def config_schema(project_dir: Path = PROJECT_DIR) -> tuple[ConfigKey, ...]:
+    """The declared config keys of ``Pulumi.yaml``."""
+    return _load_schema(project_dir / "Pulumi.yaml")[1]
+
+
+def project_name(project_dir: Path = PROJECT_DIR) -> str:
+    """The ``name`` of ``Pulumi.yaml``."""
+    return _load_schema(project_dir / "Pulumi.yaml")[0]
+
+
+def coerce_config_string(raw: str, type_: str) -> Any:
+    """Turn a value as ``pulumi.Config.get`` returns it (a string) into its schema type.
+
+    Pulumi passes non-string config as JSON text; values that do not parse stay strings
+    so the validator reports them with the key name instead of crashing here.
+    """
+    if type_ == "string":
+        return raw
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+_TYPE_CHECKS = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "array": lambda v: isinstance(v, list) and all(isinstance(item, str) for item in v),
+}
+_TYPE_HINTS = {
+    "string": "a string",
+    "integer": "a whole number",
+    "boolean": "true or false",
+    "array": "a list of strings",
+}
+
+
+def _err(key: str, value: Any, problem: str, fix: str) -> str:
+    shown = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return f"{key}: {shown} — {problem}; {fix}"
+
+
+# --------------------------------------------------------------------------- validation
+
+
+class _Checker:
+    """Collects problems while reading values, so every error is reported at once."""
+
+    def __init__(self, stack: str, values: Mapping[str, Any], schema: Sequence[ConfigKey]) -> None:
+        self.stack = stack
+        self.errors: list[str] = []
+        self.values: dict[str, Any] = {}
+        known = {key.name: key for key in schema}
+        for name in values:
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"did you mean {close[0]}?" if close else "declared keys are listed in Pulumi.yaml"
+                self.errors.append(
+                    _err(name, values[name], "unknown config key", f"remove it or fix its name ({hint})")
+                )
+        for key in schema:
+            name_missing = key.name not in values
+            if name_missing and key.required:
+                self.errors.append(
+                    f"{key.name}: (not set) — required; set ds-preprocessing:{key.name} in Pulumi.{stack}.yaml"
+                )
+                continue
+            value = key.default if name_missing else values[key.name]
+            if not _TYPE_CHECKS[key.type](value):
+                self.errors.append(_err(key.name, value, f"must be {_TYPE_HINTS[key.type]}", "fix its type"))
+                continue
+            self.values[key.name] = value
+
+    def has(self, key: str) -> bool:
+        return key in self.values
+
+    def get(self, key: str, fallback: Any = None) -> Any:
+        return self.values.get(key, fallback)
+
+    def add(self, key: str, problem: str, fix: str, value: Any = None) -> None:
+        self.errors.append(_err(key, self.values.get(key) if value is None else value, problem, fix))
+
+
+def _check_account(c: _Checker, key: str) -> None:
+    value = c.get(key)
+    if value and not _ACCOUNT.match(value):
+        c.add(key, "not a 12-digit AWS account id", "use the account's 12 digits, quoted in YAML")
+
+
+def _check_identity(c: _Checker) -> None:
+    if c.has("environment") and c.get("environment") not in ENVIRONMENTS:
+        c.add("environment", "unknown environment", f"use one of {', '.join(ENVIRONMENTS)}")
+    if c.has("accountId") and not c.get("accountId"):
+        c.add("accountId", "required", f"set ds-preprocessing:accountId in Pulumi.{c.stack}.yaml")
+    _check_account(c, "accountId")
+    if c.has("region") and not _REGION.match(c.get("region")):
+        c.add("region", "not an AWS region name", "use a region such as us-east-1")
+
+
+def _check_artifact_store(c: _Checker) -> None:
+    owns = c.get("ownsArtifactStore", False)
+    readers: list[str] = c.get("artifactReaderAccounts", [])
+    patterns: list[str] = c.get("artifactReaderRolePatterns", [])
+    source_keys = ("artifactSourceStack", "artifactSourceBucket", "artifactSourceKmsKeyArn", "artifactSourceAccountId")
+    sources = {key: c.get(key, "") for key in source_keys}
+    if owns:
+        for account in readers:
+            if not _ACCOUNT.match(account):
+                c.add("artifactReaderAccounts", f"{account!r} is not a 12-digit account id", "list 12-digit ids")
+            elif account == c.get("accountId"):
+                c.add(
+                    "artifactReaderAccounts",
+                    f"{account} is this stack's own account",
+                    "list only other accounts; the owning account reads through its own IAM policies",
+                )
+        if len(set(readers)) != len(readers):
+            c.add("artifactReaderAccounts", "lists an account twice", "list each reader account once")
+        if readers and not patterns:
+            c.add("artifactReaderRolePatterns", "empty while reader accounts are set", "name the reader role patterns")
+        for pattern in patterns:
+            if not _ROLE_PATTERN.match(pattern) or pattern.strip("*?") == "":
+                c.add(
+                    "artifactReaderRolePatterns",
+                    f"{pattern!r} is not a role-name pattern",
+                    "use a role name, optionally with * wildcards, e.g. ds-preprocessing-task-*",
+                )
+        for key, value in sources.items():
+            if value:
+                c.add(key, "set on the stack that owns the artifact store", "remove it, or set ownsArtifactStore false")
+        return
+    if readers:
+        c.add("artifactReaderAccounts", "set on a stack that does not own the artifact store", "remove it")
+    stack_ref = sources["artifactSourceStack"]
+    explicit = {key: value for key, value in sources.items() if key != "artifactSourceStack" and value}
+    if not stack_ref and not explicit:
+        c.add(
+            "artifactSourceStack",
+            "this stack reads the artifact store but names no source",
+            "set artifactSourceStack (e.g. organization/ds-preprocessing/dev) or artifactSourceBucket, "
+            "artifactSourceKmsKeyArn and artifactSourceAccountId",
+            value="",
+        )
+        return
+    if stack_ref and explicit:
+        c.add("artifactSourceStack", "set together with explicit artifactSource* values", "use one or the other")
+    if stack_ref and not _STACK_REF.match(stack_ref):
+        c.add("artifactSourceStack", "not a stack reference", "use <organization>/<project>/<stack>")
+    if explicit:
+        for key in source_keys[1:]:
+            if not sources[key]:
+                c.add(key, "missing while other artifactSource* values are set", "set all three", value="")
+        if sources["artifactSourceBucket"] and not _BUCKET.match(sources["artifactSourceBucket"]):
+            c.add("artifactSourceBucket", "not a valid S3 bucket name", "use the store's bucket name")
+        _check_account(c, "artifactSourceAccountId")
+        key_arn = sources["artifactSourceKmsKeyArn"]
+        match = _KMS_KEY_ARN.match(key_arn) if key_arn else None
+        if key_arn and not match:
+            c.add("artifactSourceKmsKeyArn", "not a KMS key ARN", "use arn:aws:kms:<region>:<account>:key/<key-id>")
+        elif match and sources["artifactSourceAccountId"] and match.group(2) != sources["artifactSourceAccountId"]:
+            c.add("artifactSourceKmsKeyArn", "key is not in artifactSourceAccountId", "use the store account's key")
+    if not c.get("ciPrincipalArn"):
+        c.add(
+            "ciPrincipalArn",
+            "required on a reading stack (its deploy role trusts only this principal)",
+            "set the CI role ARN, e.g. arn:aws:iam::123456789012:role/ds-preprocessing-ci",
+            value="",
+        )
+
+
+def _check_schedule(c: _Checker) -> None:
+    expression = c.get("scheduleExpression")
+    if expression is not None and (problem := schedule_expression_problem(expression)):
+        c.add("scheduleExpression", problem, "use e.g. cron(0 6 1 * ? *) or rate(30 days)")
+
+
+def _check_task(c: _Checker) -> None:
+    retention = c.get("logRetentionDays")
+    if retention is not None and retention not in LOG_RETENTION_DAYS:
+        allowed = ", ".join(str(v) for v in LOG_RETENTION_DAYS)
+        c.add("logRetentionDays", "not a retention CloudWatch Logs accepts", f"use one of {allowed}")
+    cpu, memory = c.get("taskCpu"), c.get("taskMemory")
+    if cpu is not None and cpu not in FARGATE_MEMORY:
+        c.add("taskCpu", "not a Fargate CPU size", f"use one of {', '.join(map(str, FARGATE_MEMORY))}")
+    elif cpu is not None and memory is not None and memory not in FARGATE_MEMORY[cpu]:
+        sizes = FARGATE_MEMORY[cpu]
+        c.add(
+            "taskMemory",
+            f"not a Fargate memory size for taskCpu {cpu}",
+            f"use {sizes[0]}..{sizes[-1]} MiB in steps of {sizes[1] - sizes[0]}",
+        )
+    timeout = c.get("taskTimeoutMinutes")
+    if timeout is not None and not 1 <= timeout <= 24 * 60:
+        c.add("taskTimeoutMinutes", "out of range", "use 1..1440 minutes")
+
+
+def _check_network_and_access(c: _Checker) -> None:
+    for subnet in c.get("subnetIds", []):
+        if not _SUBNET.match(subnet):
+            c.add(
+                "subnetIds",
+                f"{subnet!r} is not a subnet id",
+                "use ids like subnet-0123456789abcdef0, or [] for the default VPC",
+            )
+    email = c.get("alarmEmail")
+    if email and not _EMAIL.match(email):
+        c.add("alarmEmail", "not an e-mail address", "use name@example.com, or leave it empty")
+    principal = c.get("ciPrincipalArn")
+    if principal:
+        match = _PRINCIPAL.match(principal)
+        if not match:
+            c.add("ciPrincipalArn", "not an IAM role or user ARN", "use arn:aws:iam::<account>:role/<name>")
+        elif match.group(1) == c.get("accountId"):
+            c.add(
+                "ciPrincipalArn", "is in this stack's own account", "use the CI principal of the account that deploys"
+            )
+    deploy_role = c.get("deployRoleArn")
+    if deploy_role:
+        match = _ROLE_ARN.match(deploy_role)
+        if not match:
+            c.add("deployRoleArn", "not an IAM role ARN", "use arn:aws:iam::<account>:role/<name>, or leave it empty")
+        elif c.get("accountId") and match.group(1) != c.get("accountId"):
+            c.add("deployRoleArn", "role is not in accountId", "use the deploy role of this stack's account")
+    prefix = c.get("parameterPrefix")
+    if prefix is not None and not _PARAM_PREFIX.match(prefix):
+        c.add("parameterPrefix", "not an SSM path", "use a path like /ds/preprocessing (leading /, no trailing /)")
+    key = c.get("inputKey")
+    if key is not None and (not key or key.startswith("/")):
+        c.add("inputKey", "not an S3 object key", "use a key like raw/monthly_data.csv (no leading /)")
+
+
+def settings_from_config(stack: str, values: Mapping[str, Any], *, project_dir: Path = PROJECT_DIR) -> StackSettings:
+    """Validate ``values`` (config keys without namespace) for ``stack`` and build its settings.
+
+    Missing keys take their ``Pulumi.yaml`` default. Raises ``SettingsError`` listing every problem.
+    """
+    c = _Checker(stack, values, config_schema(project_dir))
+    _check_identity(c)
+    _check_artifact_store(c)
+    _check_schedule(c)
+    _check_task(c)
+    _check_network_and_access(c)
+    if c.errors:
+        raise SettingsError(c.errors)
+    v = c.values
+    source = None
+    if not v["ownsArtifactStore"]:
+        source = ArtifactSource(
+            stack_reference=v["artifactSourceStack"] or None,
+            bucket=v["artifactSourceBucket"] or None,
+            kms_key_arn=v["artifactSourceKmsKeyArn"] or None,
+            account_id=v["artifactSourceAccountId"] or None,
+        )
+    return StackSettings(
+        project=project_name(project_dir),
+        stack=stack,
+        environment=v["environment"],
+        account_id=v["accountId"],
+        region=v["region"],
+        owns_artifact_store=v["ownsArtifactStore"],
+        artifact_reader_accounts=tuple(v["artifactReaderAccounts"]) if v["ownsArtifactStore"] else (),
+        artifact_reader_role_patterns=tuple(v["artifactReaderRolePatterns"]),
+        artifact_source=source,
+        schedule_enabled=v["scheduleEnabled"],
+        schedule_expression=v["scheduleExpression"],
+        log_retention_days=v["logRetentionDays"],
+        task_cpu=v["taskCpu"],
+        task_memory=v["taskMemory"],
+        task_timeout_minutes=v["taskTimeoutMinutes"],
+        subnet_ids=tuple(v["subnetIds"]),
+        assign_public_ip=v["assignPublicIp"],
+        alarm_email=v["alarmEmail"] or None,
+        ci_principal_arn=v["ciPrincipalArn"] or None,
+        deploy_role_arn=v["deployRoleArn"] or None,
+        parameter_prefix=v["parameterPrefix"],
+        input_key=v["inputKey"],
+    )
+
+
+# --------------------------------------------------------------------------- files
+
+
+def stack_config_values(
+    stack: str, config_file: Path | None = None, *, project_dir: Path = PROJECT_DIR
+) -> dict[str, Any]:
+    """The project's values from ``Pulumi.<stack>.yaml`` (or ``config_file``), keys without namespace."""
+    path = config_file or project_dir / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        raise SettingsError([f"config file: {str(path)!r} — not found; create it or pass an existing --config-file"])
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise SettingsError([f"config file: {str(path)!r} — not valid YAML ({exc}); fix the syntax"]) from exc
+    config = document.get("config") or {}
+    if not isinstance(config, dict):
+        raise SettingsError([f"config file: {str(path)!r} — `config` is not a mapping; use key: value lines"])
+    prefix = project_name(project_dir) + ":"
+    values: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and "secure" in value:
+            raise SettingsError([f"{key}: (secret) — encrypted values are not supported here; use a plain value"])
+        if key.startswith(prefix):
+            values[key[len(prefix) :]] = value
+        elif ":" not in key:
+            values[key] = value
+    return values
+
+
+def local_stack_name(stack_reference: str, *, project_dir: Path = PROJECT_DIR) -> str | None:
+    """The stack name when ``stack_reference`` points at a stack of this project, else None."""
+    parts = stack_reference.split("/")
+    if len(parts) == 3 and parts[1] == project_name(project_dir):
+        return parts[2]
+    return None
+
+
+def load_stack_settings(
+    stack: str, config_file: Path | None = None, *, project_dir: Path = PROJECT_DIR
+) -> StackSettings:
+    """Settings of ``stack`` from ``Pulumi.yaml`` + ``Pulumi.<stack>.yaml``, with no Pulumi engine.
+
+    A stack reference to another stack of this project whose config file is here is
+    followed, so a reading stack knows the store's bucket and account offline.
+    """
+    values = stack_config_values(stack, config_file, project_dir=project_dir)
+    settings = settings_from_config(stack, values, project_dir=project_dir)
+    source = settings.artifact_source
+    if source and source.stack_reference:
+        owner = local_stack_name(source.stack_reference, project_dir=project_dir)
+        if owner and owner != stack and (project_dir / f"Pulumi.{owner}.yaml").is_file():
+            owning = load_stack_settings(owner, project_dir=project_dir)
+            if owning.owns_artifact_store:
+                resolved = ArtifactSource(
+                    stack_reference=source.stack_reference,
+                    bucket=owning.artifact_bucket_name,
+                    account_id=owning.account_id,
+                )
+                return replace(settings, artifact_source=resolved)
+    return settings
