@@ -1,0 +1,734 @@
+"""Security and parity rules as plain functions over synthesized resources.
+
+One set of rules serves two callers: ``dsctl check`` (offline, over ``dsctl.synth``'s resources) and the CrossGuard
+pack in ``policy/__main__.py`` (inside ``pulumi preview``/``up``). Both hand in resources in the synth format
+(``{"type", "name", "urn", "parent", "inputs"}``, inputs in camelCase wire form) and a :class:`RuleContext` built from
+the stack's own settings, and get back :class:`Violation` objects naming the rule, the resource, what is wrong and
+what to change. Plain functions, because constructing a pulumi-policy ``PolicyPack`` starts a gRPC server.
+
+A value the engine cannot know yet (``UNKNOWN``: an ARN of a resource not created yet, during a first preview) is
+never reported as a violation; ``dsctl check`` sees every value, so it judges everything.
+
+``WILDCARD_RESOURCE_EXCEPTIONS`` is *the* list of actions allowed on ``"Resource": "*"``, each with the AWS reason;
+the components must not need anything else.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from components import naming
+from policy.iam_lint import iam_documents, statements
+
+Resource = Mapping[str, Any]
+"""One synthesized resource: ``{"type", "name", "urn", "parent", "inputs"}`` (``dsctl.synth`` format)."""
+
+UNKNOWN: Any = type("Unknown", (), {"__repr__": lambda self: "<unknown during preview>"})()
+"""Stands for a value the engine cannot know yet; rules skip checks that depend on it."""
+
+# ----------------------------------------------------------------------------------------------- type tokens
+BUCKET = "aws:s3/bucket:Bucket"
+BUCKET_SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+BUCKET_PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+BUCKET_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+POLICY_ATTACHMENT = "aws:iam/policyAttachment:PolicyAttachment"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+ECR_REPOSITORY = "aws:ecr/repository:Repository"
+TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+KMS_KEY = "aws:kms/key:Key"
+STATE_MACHINE = "aws:sfn/stateMachine:StateMachine"
+
+# Inputs that hold JSON documents; the synth engine parses them, the policy engine hands them over as strings.
+JSON_INPUTS: Mapping[str, tuple[str, ...]] = {
+    "*": ("policy", "assumeRolePolicy"),
+    STATE_MACHINE: ("definition",),
+    TASK_DEFINITION: ("containerDefinitions",),
+}
+
+# ----------------------------------------------------------------------------------------------- documented exceptions
+_STEP_FUNCTIONS_LOGGING = (
+    "Step Functions logging to CloudWatch Logs: AWS documents these log-delivery actions on Resource '*' "
+    "(they do not support resource-level permissions)"
+)
+WILDCARD_RESOURCE_EXCEPTIONS: Mapping[str, str] = {
+    "ecr:GetAuthorizationToken": "ECR issues registry tokens per account; the action has no resource-level permissions",
+    "cloudwatch:PutMetricData": "metrics have no ARNs; scope with the cloudwatch:namespace condition instead",
+    "logs:CreateLogDelivery": _STEP_FUNCTIONS_LOGGING,
+    "logs:GetLogDelivery": _STEP_FUNCTIONS_LOGGING,
+    "logs:UpdateLogDelivery": _STEP_FUNCTIONS_LOGGING,
+    "logs:DeleteLogDelivery": _STEP_FUNCTIONS_LOGGING,
+    "logs:ListLogDeliveries": _STEP_FUNCTIONS_LOGGING,
+    "logs:PutResourcePolicy": _STEP_FUNCTIONS_LOGGING,
+    "logs:DescribeResourcePolicies": _STEP_FUNCTIONS_LOGGING,
+    "logs:DescribeLogGroups": _STEP_FUNCTIONS_LOGGING,
+    "xray:PutTraceSegments": "X-Ray has no resource-level permissions",
+    "xray:PutTelemetryRecords": "X-Ray has no resource-level permissions",
+    "xray:GetSamplingRules": "X-Ray has no resource-level permissions",
+    "xray:GetSamplingTargets": "X-Ray has no resource-level permissions",
+    "sts:GetCallerIdentity": "needs no permission and reveals only the caller itself",
+}
+"""Actions an identity policy may allow on ``"Resource": "*"``, each with the AWS reason.
+
+In resource policies (bucket, key, topic) ``"*"`` means "this resource", so they are not subject to this list.
+"""
+
+ALLOWED_MANAGED_POLICIES: Mapping[str, str] = {
+    "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy": (
+        "ECS's own execution-role policy: pull images from ECR and write container logs, nothing else"
+    ),
+}
+"""AWS-managed policies a role may attach; any other AWS-managed policy is too broad (AdministratorAccess,
+PowerUserAccess, *FullAccess, ReadOnlyAccess read every bucket of the account)."""
+
+READ_ACTIONS = frozenset(
+    {
+        "s3:getobject",
+        "s3:getobjectversion",
+        "s3:getobjectattributes",
+        "s3:getobjecttagging",
+        "s3:listbucket",
+        "s3:listbucketversions",
+        "s3:getbucketlocation",
+        "kms:decrypt",
+        "kms:describekey",
+    }
+)
+"""The only actions another account may be granted on this stack's resources."""
+
+_AWS_MANAGED_POLICY = "arn:aws:iam::aws:policy/"
+_ACCOUNT_IN_ARN = re.compile(r"^arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):")
+_ROOT_USERS = ("root", "0")
+
+
+# ----------------------------------------------------------------------------------------------- data model
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule: which, where, what is wrong and what to change."""
+
+    rule: str
+    resource: str  # the resource's logical name ("stack" for whole-stack findings)
+    message: str
+    fix: str
+    urn: str | None = None
+
+    def to_dict(self) -> dict[str, str | None]:
+        """JSON form for ``--json`` output."""
+        return {"rule": self.rule, "resource": self.resource, "message": self.message, "fix": self.fix, "urn": self.urn}
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """What the rules need to know about the stack beyond its resources (from its settings)."""
+
+    environment: str
+    account_id: str
+    region: str = "us-east-1"
+    reader_accounts: tuple[str, ...] = ()
+    ci_principal_arn: str | None = None
+    require_failed_execution_alarm: bool = False
+
+    @property
+    def artifact_bucket(self) -> str:
+        """The name the artifact store has when this stack owns it (the bucket that holds models)."""
+        return naming.artifact_bucket(self.environment, self.account_id, self.region)
+
+
+class _SettingsLike(Protocol):
+    environment: str
+    account_id: str
+    region: str
+    artifact_reader_accounts: tuple[str, ...]
+    ci_principal_arn: str | None
+
+
+def context_from_settings(settings: _SettingsLike) -> RuleContext:
+    """Build the rule context from ``components.settings.StackSettings``; prod must alarm on failed runs."""
+    return RuleContext(
+        environment=settings.environment,
+        account_id=settings.account_id,
+        region=settings.region,
+        reader_accounts=tuple(settings.artifact_reader_accounts),
+        ci_principal_arn=settings.ci_principal_arn,
+        require_failed_execution_alarm=settings.environment == "prod",
+    )
+
+
+ResourceCheck = Callable[[Resource, RuleContext], Iterable[tuple[str, str]]]
+StackCheck = Callable[[Sequence[Resource], RuleContext], Iterable[tuple[Resource | None, str, str]]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A named rule. Resource rules judge one resource of ``types`` alone; stack rules need the whole stack."""
+
+    name: str
+    description: str
+    types: tuple[str, ...] = ()
+    resource_check: ResourceCheck | None = None
+    stack_check: StackCheck | None = None
+
+    def check_resource(self, resource: Resource, ctx: RuleContext) -> list[Violation]:
+        """Violations of this resource rule by ``resource`` (none if the rule is not about its type)."""
+        if self.resource_check is None or (self.types and resource.get("type") not in self.types):
+            return []
+        resource = normalize(resource)
+        return [
+            Violation(self.name, str(resource.get("name")), message, fix, resource.get("urn"))
+            for message, fix in self.resource_check(resource, ctx)
+        ]
+
+    def check_stack(self, resources: Sequence[Resource], ctx: RuleContext) -> list[Violation]:
+        """Violations of this rule anywhere in the stack."""
+        resources = [normalize(resource) for resource in resources]
+        if self.stack_check is None:
+            return [v for resource in resources for v in self.check_resource(resource, ctx)]
+        return [
+            Violation(
+                self.name,
+                str(culprit.get("name")) if culprit else "stack",
+                message,
+                fix,
+                culprit.get("urn") if culprit else None,
+            )
+            for culprit, message, fix in self.stack_check(resources, ctx)
+        ]
+
+
+def normalize(resource: Resource) -> Resource:
+    """Parse JSON-string documents (policy engine form) into dicts, as the synth engine already does."""
+    inputs = resource.get("inputs") or {}
+    keys = JSON_INPUTS["*"] + JSON_INPUTS.get(str(resource.get("type")), ())
+    parsed = {key: _parse_json(inputs[key]) for key in keys if isinstance(inputs.get(key), str)}
+    inline = inputs.get("inlinePolicies")
+    if isinstance(inline, list) and any(_has_text_policy(item) for item in inline):
+        parsed["inlinePolicies"] = [
+            {**item, "policy": _parse_json(item["policy"])} if _has_text_policy(item) else item for item in inline
+        ]
+    if not parsed:
+        return resource
+    return {**resource, "inputs": {**inputs, **parsed}}
+
+
+def _has_text_policy(item: Any) -> bool:
+    return isinstance(item, Mapping) and isinstance(item.get("policy"), str)
+
+
+def _parse_json(text: str) -> Any:
+    """The JSON value of ``text``; the text itself when it is not JSON (rules then see a non-document)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+def _inputs(resource: Resource) -> Mapping[str, Any]:
+    return resource.get("inputs") or {}
+
+
+def _known(value: Any) -> bool:
+    return value is not UNKNOWN
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _of_type(resources: Sequence[Resource], token: str) -> list[Resource]:
+    return [resource for resource in resources if resource.get("type") == token]
+
+
+def _contains_unknown(value: Any) -> bool:
+    if value is UNKNOWN:
+        return True
+    if isinstance(value, Mapping):
+        return any(_contains_unknown(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(_contains_unknown(item) for item in value)
+    return False
+
+
+def _bucket_name(bucket: Resource) -> Any:
+    inputs = _inputs(bucket)
+    return inputs.get("bucket", bucket.get("id", UNKNOWN))
+
+
+def _attached(bucket: Resource, candidates: Sequence[Resource], buckets: Sequence[Resource]) -> list[Resource] | None:
+    """The candidates that configure ``bucket``; None when unknown references make it impossible to tell.
+
+    A candidate names its bucket in ``bucket``. When that is unknown (a first preview), a candidate whose parent
+    component holds exactly one bucket belongs to that bucket (SecureBucket creates them together).
+    """
+    name = _bucket_name(bucket)
+    attached: list[Resource] = []
+    ambiguous = False
+    for candidate in candidates:
+        reference = _inputs(candidate).get("bucket", UNKNOWN)
+        if _known(reference):
+            if _known(name) and reference in (name, bucket.get("id")):
+                attached.append(candidate)
+            continue
+        owners = [b for b in buckets if candidate.get("parent") and b.get("parent") == candidate.get("parent")]
+        if len(owners) != 1:
+            ambiguous = True
+        elif owners[0] is bucket:
+            attached.append(candidate)
+    return None if ambiguous and not attached else attached
+
+
+def _statement_label(index: int, statement: Mapping[str, Any]) -> str:
+    sid = statement.get("Sid")
+    return f"statement {index}" + (f" ({sid})" if sid else "")
+
+
+def _allow_statements(document: Mapping[str, Any]) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    for index, statement in enumerate(statements(document)):
+        if statement.get("Effect") == "Allow":
+            yield index, statement
+
+
+def _documents(resource: Resource) -> list[Any]:
+    """iam_lint's documents of one resource, skipping documents the engine cannot know yet."""
+    inputs = _inputs(resource)
+    if any(_contains_unknown(inputs.get(key)) for key in ("policy", "assumeRolePolicy", "inlinePolicies")):
+        return []
+    return iam_documents({"resources": [resource]})
+
+
+def _principal_arns(principal: Any) -> list[str]:
+    """Every principal of a statement as strings ("*" for everyone)."""
+    if principal == "*":
+        return ["*"]
+    if isinstance(principal, Mapping):
+        return [str(p) for key, value in principal.items() if key == "AWS" for p in _as_list(value)]
+    return []
+
+
+def _account_of(principal: str) -> str | None:
+    if re.fullmatch(r"\d{12}", principal):
+        return principal
+    match = _ACCOUNT_IN_ARN.match(principal)
+    return match.group(1) if match else None
+
+
+def _condition_values(statement: Mapping[str, Any], key: str) -> list[str] | None:
+    """Values of condition ``key`` under any operator (case-insensitive key), None when absent."""
+    found: list[str] | None = None
+    for block in (statement.get("Condition") or {}).values():
+        if not isinstance(block, Mapping):
+            continue
+        for name, value in block.items():
+            if name.lower() == key.lower():
+                found = (found or []) + [str(v) for v in _as_list(value)]
+    return found
+
+
+# ----------------------------------------------------------------------------------------------- S3 rules
+def _check_bucket_encrypted(resources: Sequence[Resource], ctx: RuleContext) -> Iterator[tuple[Resource, str, str]]:
+    configs = _of_type(resources, BUCKET_SSE)
+    buckets = _of_type(resources, BUCKET)
+    for bucket in buckets:
+        attached = _attached(bucket, configs, buckets)
+        if attached is None:
+            continue
+        algorithms = [
+            rule.get("applyServerSideEncryptionByDefault", {}).get("sseAlgorithm")
+            for config in attached
+            for rule in _as_list(_inputs(config).get("rules"))
+            if isinstance(rule, Mapping)
+        ]
+        if not any(algorithm in ("aws:kms", "aws:kms:dsse", "AES256") for algorithm in algorithms):
+            yield (
+                bucket,
+                "bucket has no default server-side encryption",
+                "add a BucketServerSideEncryptionConfiguration (sseAlgorithm aws:kms or AES256); use SecureBucket",
+            )
+
+
+def _check_public_access_blocked(
+    resources: Sequence[Resource], ctx: RuleContext
+) -> Iterator[tuple[Resource, str, str]]:
+    flags = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    blocks = _of_type(resources, BUCKET_PAB)
+    buckets = _of_type(resources, BUCKET)
+    for bucket in buckets:
+        attached = _attached(bucket, blocks, buckets)
+        if attached is None:
+            continue
+        if not any(all(_inputs(block).get(flag) is True for flag in flags) for block in attached):
+            yield (
+                bucket,
+                "public access is not fully blocked",
+                f"add a BucketPublicAccessBlock with {', '.join(flags)} all true; use SecureBucket",
+            )
+
+
+def _is_tls_deny(statement: Mapping[str, Any]) -> bool:
+    actions = {str(action).lower() for action in _as_list(statement.get("Action"))}
+    secure = _condition_values(statement, "aws:SecureTransport")
+    return (
+        statement.get("Effect") == "Deny"
+        and "*" in _principal_arns(statement.get("Principal"))
+        and bool(actions & {"s3:*", "*"})
+        and secure is not None
+        and "false" in [value.lower() for value in secure]
+    )
+
+
+def _check_tls_only(resources: Sequence[Resource], ctx: RuleContext) -> Iterator[tuple[Resource, str, str]]:
+    policies = _of_type(resources, BUCKET_POLICY)
+    buckets = _of_type(resources, BUCKET)
+    for bucket in buckets:
+        attached = _attached(bucket, policies, buckets)
+        if attached is None or any(_contains_unknown(_inputs(p).get("policy")) for p in attached):
+            continue
+        documents = [_inputs(policy).get("policy") or {} for policy in attached]
+        if not any(_is_tls_deny(s) for document in documents for s in statements(document)):
+            yield (
+                bucket,
+                "bucket policy does not deny requests without TLS",
+                'add a Deny for Principal "*", Action s3:*, on the bucket and bucket/*, '
+                'Condition {"Bool": {"aws:SecureTransport": "false"}}; use SecureBucket',
+            )
+
+
+def _check_model_bucket_versioned(
+    resources: Sequence[Resource], ctx: RuleContext
+) -> Iterator[tuple[Resource, str, str]]:
+    versionings = _of_type(resources, BUCKET_VERSIONING)
+    buckets = _of_type(resources, BUCKET)
+    for bucket in buckets:
+        if _bucket_name(bucket) != ctx.artifact_bucket:
+            continue
+        attached = _attached(bucket, versionings, buckets)
+        if attached is None:
+            continue
+        statuses = [(_inputs(v).get("versioningConfiguration") or {}).get("status") for v in attached]
+        if "Enabled" not in statuses:
+            yield (
+                bucket,
+                "the model artifact bucket is not versioned (an overwritten model could not be recovered)",
+                'add a BucketVersioning with versioningConfiguration.status "Enabled"; use SecureBucket',
+            )
+
+
+# ----------------------------------------------------------------------------------------------- IAM rules
+def _is_key_admin_statement(document: Any, statement: Mapping[str, Any], ctx: RuleContext) -> bool:
+    """The AWS default key-policy statement: the key's own account root may administer the key."""
+    return (
+        document.kind == "key"
+        and _principal_arns(statement.get("Principal")) == [f"arn:aws:iam::{ctx.account_id}:root"]
+        and [str(a).lower() for a in _as_list(statement.get("Action"))] == ["kms:*"]
+        and _as_list(statement.get("Resource")) == ["*"]
+    )
+
+
+WILDCARD_ACTION_EXCEPTIONS: Mapping[str, str] = {
+    "kms key policy: own account root, kms:*": (
+        "the AWS default key policy; without it no IAM policy in the account can grant use of the key and the key "
+        "becomes unmanageable (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html)"
+    ),
+}
+"""Statements allowed to use wildcard actions (matched by ``_is_key_admin_statement``)."""
+
+
+def _check_no_wildcard_actions(resource: Resource, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+    for document in _documents(resource):
+        for index, statement in _allow_statements(document.doc):
+            if "NotAction" in statement:
+                yield (
+                    f"{document.kind} policy {_statement_label(index, statement)} allows NotAction (everything else)",
+                    "list the actions the role needs in Action instead of NotAction",
+                )
+                continue
+            broad = [a for a in _as_list(statement.get("Action")) if "*" in str(a)]
+            if broad and not _is_key_admin_statement(document, statement, ctx):
+                yield (
+                    f"{document.kind} policy {_statement_label(index, statement)} allows wildcard actions "
+                    f"{', '.join(map(str, broad))}",
+                    "list the exact actions needed (e.g. s3:GetObject), not service:* or *",
+                )
+
+
+def _check_no_wildcard_resources(resource: Resource, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+    for document in _documents(resource):
+        if document.kind != "identity":
+            continue
+        for index, statement in _allow_statements(document.doc):
+            resources = [str(r) for r in _as_list(statement.get("Resource"))]
+            if "NotResource" in statement:
+                yield (
+                    f"identity policy {_statement_label(index, statement)} uses NotResource (everything else)",
+                    "name the resources in Resource instead",
+                )
+                continue
+            if "*" not in resources:
+                continue
+            actions = [str(a) for a in _as_list(statement.get("Action"))]
+            outside = [a for a in actions if a not in WILDCARD_RESOURCE_EXCEPTIONS]
+            if outside:
+                yield (
+                    f'identity policy {_statement_label(index, statement)} allows {", ".join(outside)} on "*"',
+                    "name the resource ARNs; only the actions in policy/rules.py WILDCARD_RESOURCE_EXCEPTIONS "
+                    'may use "*"',
+                )
+
+
+def _managed_policy_arns(resource: Resource) -> list[Any]:
+    inputs = _inputs(resource)
+    if resource.get("type") == ROLE:
+        return _as_list(inputs.get("managedPolicyArns"))
+    return _as_list(inputs.get("policyArn"))
+
+
+def _check_no_broad_managed_policies(resource: Resource, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+    for arn in _managed_policy_arns(resource):
+        if isinstance(arn, str) and arn.startswith(_AWS_MANAGED_POLICY) and arn not in ALLOWED_MANAGED_POLICIES:
+            yield (
+                f"attaches the AWS-managed policy {arn.removeprefix(_AWS_MANAGED_POLICY)}, broader than the role needs",
+                "replace it with an inline policy naming the actions and resources the role uses",
+            )
+
+
+def _reader_pattern_problem(pattern: str, ctx: RuleContext) -> str | None:
+    """Why a cross-account ``aws:PrincipalArn`` pattern is too broad (None when it names this project's roles)."""
+    account = _account_of(pattern)
+    if account is None or account not in ctx.reader_accounts:
+        return f"{pattern} is not a role of a configured reader account ({', '.join(ctx.reader_accounts) or 'none'})"
+    name = pattern.split(":", 5)[-1].removeprefix("role/")
+    literal = re.split(r"[*?]", name, maxsplit=1)[0]
+    if not literal.startswith(f"{naming.PROJECT}-"):
+        return f"{pattern} matches roles outside {naming.PROJECT} (it must start with role/{naming.PROJECT}-)"
+    return None
+
+
+def _check_cross_account(resource: Resource, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+    for document in _documents(resource):
+        if document.kind == "identity":
+            continue
+        for index, statement in _allow_statements(document.doc):
+            label = f"{document.kind} policy {_statement_label(index, statement)}"
+            principals = _principal_arns(statement.get("Principal"))
+            if "*" in principals:
+                yield (
+                    f"{label} allows everyone (Principal *)",
+                    "name the principals: account roots of configured readers with an aws:PrincipalArn condition",
+                )
+                continue
+            foreign = [p for p in principals if _account_of(p) not in (None, ctx.account_id)]
+            if not foreign:
+                continue
+            if document.kind == "trust":
+                unexpected = [p for p in foreign if p != ctx.ci_principal_arn]
+                if unexpected:
+                    yield (
+                        f"{label} lets {', '.join(unexpected)} assume the role from another account",
+                        "trust only the configured ciPrincipalArn across accounts",
+                    )
+                continue
+            yield from _cross_account_read_problems(label, statement, foreign, ctx)
+
+
+def _cross_account_read_problems(
+    label: str, statement: Mapping[str, Any], foreign: list[str], ctx: RuleContext
+) -> Iterator[tuple[str, str]]:
+    strangers = sorted({str(_account_of(p)) for p in foreign} - set(ctx.reader_accounts))
+    if strangers:
+        yield (
+            f"{label} grants account(s) {', '.join(strangers)}, not configured readers",
+            "grant only the accounts in artifactReaderAccounts",
+        )
+    actions = [str(a) for a in _as_list(statement.get("Action"))]
+    writes = [a for a in actions if a.lower() not in READ_ACTIONS]
+    if writes:
+        yield (
+            f"{label} grants another account {', '.join(writes)} (not read-only)",
+            f"grant other accounts only {', '.join(sorted(READ_ACTIONS))}",
+        )
+    object_resources = [str(r) for r in _as_list(statement.get("Resource")) if "/" in str(r)]
+    outside = [r for r in object_resources if not r.split("/", 1)[1].startswith(naming.MODELS_PREFIX)]
+    if outside:
+        yield (
+            f"{label} lets another account read {', '.join(outside)}, outside {naming.MODELS_PREFIX}",
+            f"limit object resources to <bucket-arn>/{naming.MODELS_PREFIX}*",
+        )
+    patterns = _condition_values(statement, "aws:PrincipalArn")
+    if patterns is None:
+        yield (
+            f"{label} grants whole accounts (no aws:PrincipalArn condition), so any role there can read",
+            "add ArnLike aws:PrincipalArn with the reader role patterns (artifactReaderRolePatterns)",
+        )
+        return
+    for pattern in patterns:
+        problem = _reader_pattern_problem(pattern, ctx)
+        if problem:
+            yield (
+                f"{label}: {problem}",
+                f"set artifactReaderRolePatterns to this project's role names (e.g. {naming.PROJECT}-task-*)",
+            )
+
+
+# ----------------------------------------------------------------------------------------------- operations rules
+def _check_log_retention(resource: Resource, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+    days = _inputs(resource).get("retentionInDays")
+    if _known(days) and not (isinstance(days, int) and days > 0):
+        yield ("log group keeps logs forever (no retentionInDays)", "set retention_in_days from logRetentionDays")
+
+
+def _check_ecr(resource: Resource, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+    inputs = _inputs(resource)
+    if (inputs.get("imageScanningConfiguration") or {}).get("scanOnPush") is not True:
+        yield ("images are not scanned on push", "set image_scanning_configuration scan_on_push=True")
+    if inputs.get("imageTagMutability") != "IMMUTABLE":
+        yield (
+            f"image tags are mutable ({inputs.get('imageTagMutability') or 'MUTABLE by default'})",
+            'set image_tag_mutability="IMMUTABLE" so a deployed tag always means the same image',
+        )
+
+
+def _is_root_user(user: Any) -> bool:
+    if not isinstance(user, str) or not user.strip():
+        return True
+    return user.split(":", 1)[0].strip() in _ROOT_USERS
+
+
+def _check_task_hardening(resource: Resource, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+    containers = _inputs(resource).get("containerDefinitions")
+    if not isinstance(containers, list):
+        return
+    for container in containers:
+        if not isinstance(container, Mapping) or _contains_unknown(container.get("user")):
+            continue
+        name = container.get("name", "?")
+        if _is_root_user(container.get("user")):
+            yield (
+                f"container {name} runs as root (user {container.get('user') or 'not set'})",
+                'set "user" to a non-root uid:gid (e.g. "1000:1000") that the image\'s Dockerfile creates',
+            )
+        if container.get("readonlyRootFilesystem") is not True:
+            yield (
+                f"container {name} has a writable root filesystem",
+                'set "readonlyRootFilesystem": true and mount a volume for scratch space',
+            )
+        if container.get("privileged") is True:
+            yield (f"container {name} is privileged", 'remove "privileged": true')
+
+
+def _check_kms_rotation(resource: Resource, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+    if _inputs(resource).get("enableKeyRotation") is not True:
+        yield ("customer-managed key does not rotate", "set enable_key_rotation=True")
+
+
+def _check_failed_execution_alarm(
+    resources: Sequence[Resource], ctx: RuleContext
+) -> Iterator[tuple[Resource | None, str, str]]:
+    if not ctx.require_failed_execution_alarm:
+        return
+    for alarm in _of_type(resources, METRIC_ALARM):
+        inputs = _inputs(alarm)
+        if (
+            inputs.get("namespace") == "AWS/States"
+            and inputs.get("metricName") == "ExecutionsFailed"
+            and _as_list(inputs.get("alarmActions"))
+        ):
+            return
+    yield (
+        None,
+        f"the {ctx.environment} stack has no alarm on failed state machine executions",
+        "add a MetricAlarm on AWS/States ExecutionsFailed (dimension StateMachineArn) with an SNS alarm action",
+    )
+
+
+# ----------------------------------------------------------------------------------------------- registry
+_IAM_TYPES = (
+    ROLE,
+    "aws:iam/rolePolicy:RolePolicy",
+    "aws:iam/policy:Policy",
+    "aws:iam/userPolicy:UserPolicy",
+    "aws:iam/groupPolicy:GroupPolicy",
+    BUCKET_POLICY,
+    KMS_KEY,
+    "aws:kms/keyPolicy:KeyPolicy",
+    "aws:sns/topic:Topic",
+    "aws:sns/topicPolicy:TopicPolicy",
+    "aws:ecr/repositoryPolicy:RepositoryPolicy",
+)
+
+RULES: tuple[Rule, ...] = (
+    Rule("s3-bucket-encrypted", "S3 buckets have default server-side encryption.", stack_check=_check_bucket_encrypted),
+    Rule(
+        "s3-public-access-blocked",
+        "S3 buckets block every kind of public access.",
+        stack_check=_check_public_access_blocked,
+    ),
+    Rule("s3-tls-only", "S3 bucket policies deny requests without TLS.", stack_check=_check_tls_only),
+    Rule(
+        "s3-models-versioned",
+        "The bucket that holds models is versioned.",
+        stack_check=_check_model_bucket_versioned,
+    ),
+    Rule(
+        "iam-no-wildcard-actions",
+        "No IAM statement allows '*' or 'service:*' actions.",
+        _IAM_TYPES,
+        resource_check=_check_no_wildcard_actions,
+    ),
+    Rule(
+        "iam-no-wildcard-resources",
+        "Identity policies allow '*' resources only for the documented AWS exceptions.",
+        _IAM_TYPES,
+        resource_check=_check_no_wildcard_resources,
+    ),
+    Rule(
+        "iam-no-broad-managed-policies",
+        "No AdministratorAccess or other broad AWS-managed policy is attached.",
+        (ROLE, ROLE_POLICY_ATTACHMENT, POLICY_ATTACHMENT),
+        resource_check=_check_no_broad_managed_policies,
+    ),
+    Rule(
+        "cross-account-readers-only",
+        "Other accounts are only the configured readers, with read actions on models/* by named roles.",
+        _IAM_TYPES,
+        resource_check=_check_cross_account,
+    ),
+    Rule("log-group-retention", "Every log group has a retention.", (LOG_GROUP,), resource_check=_check_log_retention),
+    Rule(
+        "ecr-scan-immutable",
+        "ECR repositories scan on push and have immutable tags.",
+        (ECR_REPOSITORY,),
+        resource_check=_check_ecr,
+    ),
+    Rule(
+        "task-non-root-read-only",
+        "Task containers run as non-root with a read-only root filesystem.",
+        (TASK_DEFINITION,),
+        resource_check=_check_task_hardening,
+    ),
+    Rule("kms-key-rotation", "Customer-managed KMS keys rotate.", (KMS_KEY,), resource_check=_check_kms_rotation),
+    Rule(
+        "prod-failed-executions-alarm",
+        "The prod stack alarms on failed state machine executions.",
+        stack_check=_check_failed_execution_alarm,
+    ),
+)
+"""Every rule, in report order."""
+
+
+def rule_names() -> list[str]:
+    """Names of all rules (stable identifiers used in reports and the policy pack)."""
+    return [rule.name for rule in RULES]
+
+
+def evaluate(resources: Sequence[Resource], ctx: RuleContext, rules: Sequence[Rule] = RULES) -> list[Violation]:
+    """Run ``rules`` over a stack's resources; an empty list means the stack complies."""
+    return [violation for rule in rules for violation in rule.check_stack(resources, ctx)]

@@ -1,0 +1,303 @@
+"""Every rule passes the compliant fixture and fails on a deliberately broken copy of it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from policy import rules
+from policy.rules import UNKNOWN, RuleContext, evaluate
+from tests.policy.stack_fixture import ARTIFACTS, DEV, DEV_CONTEXT, PROD, PROD_CONTEXT, compliant_stack, find, res
+
+Stack = list[dict[str, Any]]
+
+
+def _fired(resources: Stack, ctx: RuleContext = DEV_CONTEXT) -> set[tuple[str, str]]:
+    return {(v.rule, v.resource) for v in evaluate(resources, ctx)}
+
+
+def test_compliant_fixture_passes_every_rule() -> None:
+    assert evaluate(compliant_stack(), DEV_CONTEXT) == []
+
+
+def _drop(name: str) -> Callable[[Stack], None]:
+    def mutate(stack: Stack) -> None:
+        stack.remove(find(stack, name))
+
+    return mutate
+
+
+def _set(name: str, path: str, value: Any) -> Callable[[Stack], None]:
+    """Set ``inputs.<path>`` (dotted, integers index lists) of resource ``name``."""
+
+    def mutate(stack: Stack) -> None:
+        target: Any = find(stack, name)["inputs"]
+        *parents, last = path.split(".")
+        for part in parents:
+            target = target[int(part)] if part.isdigit() else target[part]
+        if isinstance(target, list):
+            target[int(last)] = value
+        else:
+            target[last] = value
+
+    return mutate
+
+
+def _statement(name: str, index: int, **changes: Any) -> Callable[[Stack], None]:
+    def mutate(stack: Stack) -> None:
+        find(stack, name)["inputs"]["policy"]["Statement"][index].update(changes)
+
+    return mutate
+
+
+def _add(resource: dict[str, Any]) -> Callable[[Stack], None]:
+    def mutate(stack: Stack) -> None:
+        stack.append(resource)
+
+    return mutate
+
+
+BROKEN: list[tuple[str, str, Callable[[Stack], None], str]] = [
+    ("no SSE config", "s3-bucket-encrypted", _drop("input-sse"), "input"),
+    (
+        "SSE without algorithm",
+        "s3-bucket-encrypted",
+        _set("artifacts-sse", "rules.0.applyServerSideEncryptionByDefault", {}),
+        "artifacts",
+    ),
+    ("no public access block", "s3-public-access-blocked", _drop("input-public-access"), "input"),
+    (
+        "public policies allowed",
+        "s3-public-access-blocked",
+        _set("artifacts-public-access", "blockPublicPolicy", False),
+        "artifacts",
+    ),
+    ("no bucket policy", "s3-tls-only", _drop("input-policy"), "input"),
+    ("TLS deny turned into allow", "s3-tls-only", _statement("artifacts-policy", 0, Effect="Allow"), "artifacts"),
+    ("model bucket unversioned", "s3-models-versioned", _drop("artifacts-versioning"), "artifacts"),
+    (
+        "model bucket versioning suspended",
+        "s3-models-versioned",
+        _set("artifacts-versioning", "versioningConfiguration.status", "Suspended"),
+        "artifacts",
+    ),
+    (
+        "s3:* in identity policy",
+        "iam-no-wildcard-actions",
+        _statement("task-role-policy", 0, Action="s3:*"),
+        "task-role-policy",
+    ),
+    (
+        "NotAction in identity policy",
+        "iam-no-wildcard-actions",
+        _statement("task-role-policy", 0, NotAction="iam:*"),
+        "task-role-policy",
+    ),
+    (
+        "kms:* to a foreign account",
+        "iam-no-wildcard-actions",
+        lambda s: find(s, "artifacts-key")["inputs"]["policy"]["Statement"][1].update(Action="kms:*"),
+        "artifacts-key",
+    ),
+    (
+        "GetObject on *",
+        "iam-no-wildcard-resources",
+        _statement("task-role-policy", 0, Resource="*"),
+        "task-role-policy",
+    ),
+    (
+        "undocumented action on *",
+        "iam-no-wildcard-resources",
+        _statement("task-role-policy", 1, Action=["cloudwatch:PutMetricData", "ssm:GetParameter"]),
+        "task-role-policy",
+    ),
+    (
+        "AdministratorAccess attached",
+        "iam-no-broad-managed-policies",
+        _set("exec-role-managed", "policyArn", "arn:aws:iam::aws:policy/AdministratorAccess"),
+        "exec-role-managed",
+    ),
+    (
+        "ReadOnlyAccess in managedPolicyArns",
+        "iam-no-broad-managed-policies",
+        _set("task-role", "managedPolicyArns", ["arn:aws:iam::aws:policy/ReadOnlyAccess"]),
+        "task-role",
+    ),
+    (
+        "unconfigured reader account",
+        "cross-account-readers-only",
+        _statement("artifacts-policy", 1, Principal={"AWS": "arn:aws:iam::111122223333:root"}),
+        "artifacts-policy",
+    ),
+    (
+        "write action for reader",
+        "cross-account-readers-only",
+        _statement("artifacts-policy", 1, Action=["s3:GetObject", "s3:PutObject"]),
+        "artifacts-policy",
+    ),
+    (
+        "reader outside models/",
+        "cross-account-readers-only",
+        _statement("artifacts-policy", 1, Resource=f"arn:aws:s3:::{ARTIFACTS}/*"),
+        "artifacts-policy",
+    ),
+    (
+        "whole reader account",
+        "cross-account-readers-only",
+        lambda s: find(s, "artifacts-policy")["inputs"]["policy"]["Statement"][1].pop("Condition"),
+        "artifacts-policy",
+    ),
+    (
+        "wildcard reader role pattern",
+        "cross-account-readers-only",
+        _statement("artifacts-policy", 1, Condition={"ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{PROD}:role/*-*"}}),
+        "artifacts-policy",
+    ),
+    (
+        "public read",
+        "cross-account-readers-only",
+        _statement("artifacts-policy", 1, Principal="*"),
+        "artifacts-policy",
+    ),
+    (
+        "foreign trust",
+        "cross-account-readers-only",
+        lambda s: find(s, "task-role")["inputs"]["assumeRolePolicy"]["Statement"][0].update(
+            Principal={"AWS": "arn:aws:iam::111122223333:root"}
+        ),
+        "task-role",
+    ),
+    ("log group forever", "log-group-retention", _set("job-logs", "retentionInDays", 0), "job-logs"),
+    (
+        "no scan on push",
+        "ecr-scan-immutable",
+        _set("repository", "imageScanningConfiguration", {"scanOnPush": False}),
+        "repository",
+    ),
+    ("mutable tags", "ecr-scan-immutable", _set("repository", "imageTagMutability", "MUTABLE"), "repository"),
+    ("root user", "task-non-root-read-only", _set("task", "containerDefinitions.0.user", "0:0"), "task"),
+    (
+        "user not set",
+        "task-non-root-read-only",
+        lambda s: find(s, "task")["inputs"]["containerDefinitions"][0].pop("user"),
+        "task",
+    ),
+    (
+        "writable root fs",
+        "task-non-root-read-only",
+        _set("task", "containerDefinitions.0.readonlyRootFilesystem", False),
+        "task",
+    ),
+    ("key not rotating", "kms-key-rotation", _set("artifacts-key", "enableKeyRotation", False), "artifacts-key"),
+]
+
+
+@pytest.mark.parametrize(("rule", "mutate", "culprit"), [b[1:] for b in BROKEN], ids=[b[0] for b in BROKEN])
+def test_rule_fails_on_broken_fixture(rule: str, mutate: Callable[[Stack], None], culprit: str) -> None:
+    stack = compliant_stack()
+    mutate(stack)
+    assert (rule, culprit) in _fired(stack)
+
+
+def test_every_rule_has_a_broken_fixture() -> None:
+    tested = {b[1] for b in BROKEN} | {"prod-failed-executions-alarm"}
+    assert tested == set(rules.rule_names())
+
+
+def test_prod_without_failed_execution_alarm_fails() -> None:
+    stack = compliant_stack()
+    stack.remove(find(stack, "failed-executions"))
+    fired = {v.rule: v for v in evaluate(stack, PROD_CONTEXT)}
+    assert fired["prod-failed-executions-alarm"].resource == "stack"
+    assert "prod-failed-executions-alarm" not in {v.rule for v in evaluate(stack, DEV_CONTEXT)}
+
+
+def test_alarm_without_action_does_not_count() -> None:
+    stack = compliant_stack()
+    find(stack, "failed-executions")["inputs"]["alarmActions"] = []
+    assert "prod-failed-executions-alarm" in {v.rule for v in evaluate(stack, PROD_CONTEXT)}
+
+
+def test_documents_as_json_strings_are_judged_like_parsed_ones() -> None:
+    """The policy engine hands documents over as JSON text; the rules must not miss them."""
+    stack = compliant_stack()
+    find(stack, "task-role-policy")["inputs"]["policy"]["Statement"][0]["Action"] = "*"
+    for resource in stack:
+        for key in ("policy", "assumeRolePolicy", "containerDefinitions"):
+            if key in resource["inputs"]:
+                resource["inputs"][key] = json.dumps(resource["inputs"][key])
+    assert _fired(stack) == {("iam-no-wildcard-actions", "task-role-policy")}
+
+
+def test_unknown_values_are_not_violations() -> None:
+    """During a first preview, ARNs and bucket ids are unknown: rules must stay silent, not guess."""
+    stack = compliant_stack()
+    for resource in stack:
+        if resource["type"] != "aws:s3/bucket:Bucket" and "bucket" in resource["inputs"]:
+            resource["inputs"]["bucket"] = UNKNOWN
+    find(stack, "task-role-policy")["inputs"]["policy"] = UNKNOWN
+    find(stack, "artifacts-policy")["inputs"]["policy"] = UNKNOWN
+    assert evaluate(stack, DEV_CONTEXT) == []
+
+
+def test_unknown_bucket_reference_still_checks_siblings() -> None:
+    """With bucket ids unknown, a SecureBucket's children are matched through their parent component."""
+    stack = compliant_stack()
+    for resource in stack:
+        if resource["type"] != "aws:s3/bucket:Bucket" and "bucket" in resource["inputs"]:
+            resource["inputs"]["bucket"] = UNKNOWN
+    stack.remove(find(stack, "input-public-access"))
+    assert ("s3-public-access-blocked", "input") in _fired(stack)
+
+
+def test_wildcard_resource_exceptions_have_reasons() -> None:
+    for action, reason in rules.WILDCARD_RESOURCE_EXCEPTIONS.items():
+        assert ":" in action and "*" not in action
+        assert len(reason) > 20
+
+
+def test_violation_names_fix_and_resource() -> None:
+    stack = compliant_stack()
+    find(stack, "repository")["inputs"]["imageTagMutability"] = "MUTABLE"
+    (violation,) = evaluate(stack, DEV_CONTEXT)
+    assert violation.to_dict() == {
+        "rule": "ecr-scan-immutable",
+        "resource": "repository",
+        "message": "image tags are mutable (MUTABLE)",
+        "fix": 'set image_tag_mutability="IMMUTABLE" so a deployed tag always means the same image',
+        "urn": "urn:pulumi:dev::ds-preprocessing::aws:ecr/repository:Repository::repository",
+    }
+
+
+def test_key_admin_exception_is_only_for_own_root() -> None:
+    stack = compliant_stack()
+    find(stack, "artifacts-key")["inputs"]["policy"]["Statement"][0]["Principal"] = {
+        "AWS": f"arn:aws:iam::{DEV}:role/someone"
+    }
+    assert ("iam-no-wildcard-actions", "artifacts-key") in _fired(stack)
+
+
+def test_ci_principal_may_assume_across_accounts() -> None:
+    stack = [
+        res(
+            "aws:iam/role:Role",
+            "deploy-role",
+            {
+                "assumeRolePolicy": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"AWS": PROD_CONTEXT.ci_principal_arn},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            },
+        )
+    ]
+    cross_account = [rule for rule in rules.RULES if rule.name == "cross-account-readers-only"]
+    assert evaluate(stack, PROD_CONTEXT, cross_account) == []
