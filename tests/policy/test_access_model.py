@@ -1,0 +1,115 @@
+"""The principalmapper access model answers like AWS on hand-written stacks, including the answers that must be "no".
+
+Each grant is also checked in a broken variant (a widened or missing policy), so a model that always said yes or
+always said no would fail here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from policy.access import AccessModel, via_service
+from tests.policy.handwritten_stacks import DEV, KEY_ARN, PROD, REGION, STORE, bucket_name, stack
+
+PROD_TASK = f"arn:aws:iam::{PROD}:role/ds-preprocessing-task-prod"
+DEV_TASK = f"arn:aws:iam::{DEV}:role/ds-preprocessing-task-dev"
+MODEL = f"arn:aws:s3:::{STORE}/models/1.2.3/model.pkl"
+VIA_S3 = via_service("s3", REGION)
+
+
+def _model(dev: dict[str, Any] | None = None, prod: dict[str, Any] | None = None) -> AccessModel:
+    return AccessModel.from_stacks(dev or stack("dev"), prod or stack("prod"))
+
+
+def _policy(synth: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(r for r in synth["resources"] if r["name"] == name)["inputs"]["policy"]
+
+
+def test_roles_of_both_stacks_become_principals() -> None:
+    assert _model().principals == [
+        DEV_TASK,
+        f"arn:aws:iam::{PROD}:role/ds-preprocessing-deploy-prod",
+        PROD_TASK,
+    ]
+    assert set(_model().graphs()) == {DEV, PROD}
+
+
+def test_cross_account_model_read_needs_both_sides() -> None:
+    model = _model()
+    assert model.can(PROD_TASK, "s3:GetObject", MODEL)
+    assert model.can(PROD_TASK, "kms:Decrypt", KEY_ARN, VIA_S3)
+    assert model.can(PROD_TASK, "s3:ListBucket", f"arn:aws:s3:::{STORE}", {"s3:prefix": "models/"})
+
+    prod = stack("prod")
+    del _policy(prod, "task-policy")["Statement"][2]  # identity side loses ReadModels
+    assert not _model(prod=prod).can(PROD_TASK, "s3:GetObject", MODEL)
+
+    dev = stack("dev")
+    del _policy(dev, "artifact-policy")["Statement"][1]  # resource side loses ReadersGetModels
+    assert not _model(dev=dev).can(PROD_TASK, "s3:GetObject", MODEL)
+
+
+def test_the_grant_stops_at_its_limits() -> None:
+    model = _model()
+    assert not model.can(PROD_TASK, "s3:PutObject", MODEL)
+    assert not model.can(PROD_TASK, "s3:DeleteObject", MODEL)
+    assert not model.can(PROD_TASK, "s3:GetObject", f"arn:aws:s3:::{STORE}/secrets/x")
+    assert not model.can(PROD_TASK, "s3:ListBucket", f"arn:aws:s3:::{STORE}", {"s3:prefix": ""})
+    assert not model.can(PROD_TASK, "kms:Decrypt", KEY_ARN)  # not through S3
+    assert not model.can(PROD_TASK, "s3:GetObject", f"arn:aws:s3:::{bucket_name('input', 'dev', DEV)}/raw/x.csv")
+
+
+def test_non_tls_requests_are_denied_even_to_the_owner() -> None:
+    model = _model()
+    insecure = {"aws:SecureTransport": "false"}
+    assert model.can(DEV_TASK, "s3:GetObject", f"arn:aws:s3:::{bucket_name('input', 'dev', DEV)}/raw/x.csv")
+    assert not model.can(
+        DEV_TASK, "s3:GetObject", f"arn:aws:s3:::{bucket_name('input', 'dev', DEV)}/raw/x.csv", insecure
+    )
+    assert not model.can(PROD_TASK, "s3:GetObject", MODEL, insecure)
+
+
+def test_outsiders_are_stopped_by_the_resource_side() -> None:
+    model = _model()
+    other_prod_role = model.add_outsider(f"arn:aws:iam::{PROD}:role/analytics")
+    foreign = model.add_outsider("arn:aws:iam::111122223333:role/ds-preprocessing-task-prod")
+    for outsider in (other_prod_role, foreign):
+        assert not model.can(outsider, "s3:GetObject", MODEL)
+        assert not model.can(outsider, "kms:Decrypt", KEY_ARN, VIA_S3)
+    operator = model.add_outsider(f"arn:aws:iam::{PROD}:role/ds-preprocessing-operator")
+    assert model.can(operator, "s3:GetObject", MODEL)
+
+
+def test_a_widened_bucket_policy_is_caught() -> None:
+    dev = stack("dev")
+    del _policy(dev, "artifact-policy")["Statement"][1]["Condition"]
+    model = _model(dev=dev)
+    assert model.can(model.add_outsider(f"arn:aws:iam::{PROD}:role/analytics"), "s3:GetObject", MODEL)
+
+
+def test_trust_policies_decide_who_assumes_a_role() -> None:
+    model = _model()
+    deploy = f"arn:aws:iam::{PROD}:role/ds-preprocessing-deploy-prod"
+    ci = model.add_outsider(f"arn:aws:iam::{DEV}:role/ds-preprocessing-ci")
+    stranger = model.add_outsider(f"arn:aws:iam::{DEV}:role/someone-else")
+    assert model.can(ci, "sts:AssumeRole", deploy)
+    assert not model.can(stranger, "sts:AssumeRole", deploy)
+
+
+def test_cross_account_access_to_a_resource_without_resource_policy_is_denied() -> None:
+    model = _model()
+    parameter = f"arn:aws:ssm:{REGION}:{DEV}:parameter/ds/preprocessing/model-key"
+    assert not model.can(model.add_outsider(f"arn:aws:iam::{PROD}:role/admin"), "ssm:GetParameter", parameter)
+    assert model.can(model.add_outsider(f"arn:aws:iam::{DEV}:role/admin"), "ssm:GetParameter", parameter)
+
+
+def test_mistakes_in_a_query_name_the_fix() -> None:
+    model = _model()
+    with pytest.raises(KeyError, match="add_outsider"):
+        model.can(f"arn:aws:iam::{PROD}:role/nobody", "s3:GetObject", MODEL)
+    with pytest.raises(ValueError, match="no synthesized stack creates bucket"):
+        model.can(PROD_TASK, "s3:GetObject", "arn:aws:s3:::somebody-elses-bucket/x")
+    with pytest.raises(ValueError, match="not an ARN"):
+        model.add_outsider("ds-preprocessing-ci")
