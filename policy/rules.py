@@ -19,10 +19,13 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from components import naming
 from policy.iam_lint import iam_documents, statements
+
+if TYPE_CHECKING:
+    from components.settings import StackSettings
 
 Resource = Mapping[str, Any]
 """One synthesized resource: ``{"type", "name", "urn", "parent", "inputs"}`` (``dsctl.synth`` format)."""
@@ -141,15 +144,7 @@ class RuleContext:
         return naming.artifact_bucket(self.environment, self.account_id, self.region)
 
 
-class _SettingsLike(Protocol):
-    environment: str
-    account_id: str
-    region: str
-    artifact_reader_accounts: tuple[str, ...]
-    ci_principal_arn: str | None
-
-
-def context_from_settings(settings: _SettingsLike) -> RuleContext:
+def context_from_settings(settings: StackSettings) -> RuleContext:
     """Build the rule context from ``components.settings.StackSettings``; prod must alarm on failed runs."""
     return RuleContext(
         environment=settings.environment,
@@ -581,7 +576,8 @@ def _cross_account_read_problems(
 # ----------------------------------------------------------------------------------------------- operations rules
 def _check_log_retention(resource: Resource, ctx: RuleContext) -> Iterator[tuple[str, str]]:
     days = _inputs(resource).get("retentionInDays")
-    if _known(days) and not (isinstance(days, int) and days > 0):
+    # The policy engine passes numbers as floats (protobuf Struct), the synth engine as ints.
+    if _known(days) and not (isinstance(days, int | float) and not isinstance(days, bool) and days > 0):
         yield ("log group keeps logs forever (no retentionInDays)", "set retention_in_days from logRetentionDays")
 
 
