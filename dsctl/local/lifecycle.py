@@ -84,13 +84,17 @@ def _write_aws_files(directory: Path, endpoint: str) -> tuple[dict[str, str], di
 
 def provision_all(local: state.LocalState, progress: Progress) -> ProvisionReport:
     """Synthesize every stack and create its resources in its own account, through its own profile."""
+    from components.settings import SettingsError
     from dsctl.envs import load_environment, session_for, verify_account
     from dsctl.synth import synth
 
     report = ProvisionReport()
     for name in local.accounts:
         progress(f"synthesizing stack {name} (the Pulumi program under mocks)")
-        synthesized = synth(name).to_dict()
+        try:
+            synthesized = synth(name).to_dict()
+        except SettingsError as err:
+            raise CommandError(f"Pulumi.{name}.yaml is invalid: {'; '.join(err.errors)}") from err
         env = load_environment(name)
         with pointed_at(local):
             session = session_for(env)

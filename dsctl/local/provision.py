@@ -21,7 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 from botocore.model import ListShape, Shape, StructureShape
+
+from dsctl.output import EXIT_FAILED, CommandError
 
 BUCKET = "aws:s3/bucket:Bucket"
 BUCKET_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
@@ -252,7 +255,15 @@ def provision_stack(
         elif resource["type"].startswith("aws:"):
             report.skipped[resource["type"]] += 1
     for resource in sorted(wanted, key=lambda r: _ORDER[r["type"]]):
-        description = HANDLERS[resource["type"]](ctx, resource)
+        try:
+            description = HANDLERS[resource["type"]](ctx, resource)
+        except (ClientError, BotoCoreError, KeyError) as err:
+            raise CommandError(
+                f"could not create {resource['type']} {resource['name']!r} of stack {ctx.stack} locally ({err!r}); "
+                "check the synthesized inputs with `dsctl synth --stack "
+                f"{ctx.stack} --json`, or report it if moto lacks the call",
+                EXIT_FAILED,
+            ) from err
         report.add(ctx.stack, resource["type"], description)
         if progress:
             progress(f"{ctx.stack}: {resource['type'].split(':')[-1]} {description}")

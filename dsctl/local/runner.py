@@ -1,0 +1,212 @@
+"""Run the job the way ECS would, as a local subprocess (there is no container engine here).
+
+What runs is what the deployed task definition says: the command and environment are
+read back from the task definition registered on the local server (which ``local up``
+registered from ``dsctl synth``), the state machine's per-run overrides are added
+(``DS_RUN_ID``, ``DS_INPUT_KEY``, CONTRACTS §4), and the credentials are the
+environment's own (prod's come from the assumed role in the prod account), so the job
+reads SSM in its own account and the model from wherever that account's parameters
+point: for prod, dev's artifact store. Only the image is replaced by this interpreter.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from components import naming
+from dsctl.envs import Environment, load_environment, session_for, verify_account
+from dsctl.local import state
+from dsctl.local.lifecycle import pointed_at
+from dsctl.output import EXIT_FAILED, CommandError
+from dsctl.params import read_parameters
+
+DEFAULT_ENTRYPOINT = ("python", "-m", "job")
+"""The image's ENTRYPOINT (job/Dockerfile), used when the task definition sets only ``command``."""
+LOCAL_RUNNER = "local runner"
+_PROJECT_DIR = Path(__file__).resolve().parents[2]
+_INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "SYSTEMROOT")
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def task_container(session: boto3.Session, endpoint: str) -> tuple[str, dict[str, Any]]:
+    """The registered task definition's ARN and the job's container definition, as ECS would start them."""
+    ecs = session.client("ecs", endpoint_url=endpoint)
+    try:
+        definition = ecs.describe_task_definition(taskDefinition=naming.TASK_FAMILY)["taskDefinition"]
+    except ClientError as err:
+        raise CommandError(
+            f"task definition {naming.TASK_FAMILY} is not registered locally ({err}); "
+            "run `dsctl local down && dsctl local up` to provision from the current program"
+        ) from err
+    containers = definition["containerDefinitions"]
+    chosen = next((c for c in containers if c["name"] == naming.CONTAINER_NAME), containers[0])
+    return str(definition["taskDefinitionArn"]), dict(chosen)
+
+
+def container_command(container: Mapping[str, Any]) -> list[str]:
+    """Entry point + command of the container, with ``python`` replaced by this interpreter."""
+    argv = [*(container.get("entryPoint") or DEFAULT_ENTRYPOINT), *(container.get("command") or [])]
+    if argv and Path(argv[0]).name in ("python", "python3"):
+        argv[0] = sys.executable
+    return argv
+
+
+def container_environment(
+    container: Mapping[str, Any],
+    overrides: Mapping[str, str],
+    credentials: Any,
+    endpoint: str,
+) -> dict[str, str]:
+    """The process environment: a clean base, the task definition's variables, the run's overrides, credentials.
+
+    Nothing else of the operator's shell leaks in (no AWS_PROFILE, no stray keys), as in a container.
+    """
+    environment = {name: os.environ[name] for name in _INHERITED if name in os.environ}
+    environment.update({"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(_PROJECT_DIR)})
+    environment.update({item["name"]: item["value"] for item in container.get("environment", [])})
+    environment.update(overrides)
+    environment.update(
+        {
+            "AWS_ACCESS_KEY_ID": credentials.access_key,
+            "AWS_SECRET_ACCESS_KEY": credentials.secret_key,
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ALLOW_HTTP": "true",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+    )
+    if credentials.token:
+        environment["AWS_SESSION_TOKEN"] = credentials.token
+    return environment
+
+
+def _exit_name(code: int) -> str:
+    from job.errors import ExitCode
+
+    try:
+        return ExitCode(code).name
+    except ValueError:
+        return "UNKNOWN"
+
+
+def _stream(argv: list[str], environment: dict[str, str], log: Callable[[str], None]) -> tuple[int, list[str]]:
+    """Run ``argv``, forwarding each output line as it comes; return the exit code and every line."""
+    lines: list[str] = []
+    process = subprocess.Popen(  # fixed argv from the task definition, no shell
+        argv,
+        env=environment,
+        cwd=_PROJECT_DIR,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            line = line.rstrip("\n")
+            lines.append(line)
+            log(f"  job | {line}")
+        return process.wait(), lines
+    finally:
+        if process.poll() is None:  # interrupted: do not leave the job running
+            process.kill()
+            process.wait()
+
+
+def _put_logs(
+    session: boto3.Session, endpoint: str, container: Mapping[str, Any], run_id: str, lines: list[str]
+) -> None:
+    """Send the job's output to the task definition's log group, where `aws logs tail` finds it as on ECS."""
+    options = (container.get("logConfiguration") or {}).get("options") or {}
+    group = options.get("awslogs-group")
+    if not group or not lines:
+        return
+    stream = f"{options.get('awslogs-stream-prefix', 'local')}/{container['name']}/{run_id}"
+    logs = session.client("logs", endpoint_url=endpoint)
+    now = int(time.time() * 1000)
+    try:
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        logs.put_log_events(
+            logGroupName=group,
+            logStreamName=stream,
+            logEvents=[{"timestamp": now, "message": line} for line in lines],
+        )
+    except ClientError:
+        pass  # logs are a convenience here; the run's outcome does not depend on them
+
+
+def read_run_manifest(session: boto3.Session, env: Environment, endpoint: str, run_id: str) -> dict[str, Any]:
+    """``processed/{run_id}/manifest.json`` from the bucket the env's ``output-bucket`` parameter names."""
+    bucket = read_parameters(session, env).get(naming.PARAM_OUTPUT_BUCKET, env.output_bucket)
+    key = f"processed/{run_id}/manifest.json"
+    try:
+        body = session.client("s3", endpoint_url=endpoint).get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as err:
+        raise CommandError(
+            f"the job exited 0 but s3://{bucket}/{key} is not readable ({err}); see the job's log above", EXIT_FAILED
+        ) from err
+    return dict(json.loads(body))
+
+
+def run_job_locally(
+    env: Environment | str,
+    *,
+    run_id: str,
+    input_key: str | None = None,
+    session: boto3.Session | None = None,
+    local: state.LocalState | None = None,
+    log: Callable[[str], None] = _stderr,
+) -> dict[str, Any]:
+    """Run the job of ``env`` once in a subprocess on the local environment; return its run manifest.
+
+    ``session`` defaults to the env's own profile in the generated config (prod: the assumed
+    operator role in prod's account). ``input_key`` empty/None means the ``input-key``
+    parameter, as with the state machine. Raises CommandError when the job fails, naming its
+    exit code and last line.
+    """
+    local = local or state.current()
+    if local is None:
+        raise CommandError("no local environment is running; start one with `dsctl local up`")
+    environment = env if isinstance(env, Environment) else load_environment(env)
+    with pointed_at(local):
+        session = session or session_for(environment)
+        verify_account(session, environment)
+        credentials = session.get_credentials()
+        if credentials is None:
+            raise CommandError(f"no credentials for {environment.name} in the local AWS config; run `dsctl local up`")
+        frozen = credentials.get_frozen_credentials()
+        task_arn, container = task_container(session, local.endpoint)
+        argv = container_command(container)
+        overrides = {"DS_RUN_ID": run_id, "DS_INPUT_KEY": input_key or ""}
+        process_env = container_environment(container, overrides, frozen, local.endpoint)
+        log(
+            f"{LOCAL_RUNNER}: no ECS here — running {task_arn.split('/')[-1]} container {container['name']} "
+            f"in a subprocess as account {environment.account_id}: {' '.join(argv[1:]) if argv else ''} "
+            f"(DS_RUN_ID={run_id})"
+        )
+        started = time.monotonic()
+        code, lines = _stream(argv, process_env, log)
+        _put_logs(session, local.endpoint, container, run_id, lines)
+        if code != 0:
+            last = next((line for line in reversed(lines) if line.strip()), "no output")
+            raise CommandError(
+                f"{LOCAL_RUNNER}: the job failed in {environment.name} with exit code {code} ({_exit_name(code)}): "
+                f"{last}",
+                EXIT_FAILED,
+            )
+        log(f"{LOCAL_RUNNER}: job finished in {time.monotonic() - started:.1f} s")
+        return read_run_manifest(session, environment, local.endpoint, run_id)
