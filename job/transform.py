@@ -1,0 +1,135 @@
+"""The model as Polars expressions: row validation and the feature transform.
+
+One lazy plan reads the CSV once; every row gets a ``reject_reason`` (null when it is
+valid), valid rows are transformed and rejected rows keep their raw text. Feature
+columns are read as strings so a bad value becomes a rejected row instead of a failed
+scan, and so "empty" (impute) stays distinguishable from "garbage" (reject).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from job.model import PreprocessingModel, one_hot_name
+from job.schema import Schema
+
+REJECT_REASON = "reject_reason"
+_NUM = "__num__"  # prefix of the internal parsed-number columns
+_TS = "__ts__"  # internal parsed timestamp column
+
+
+def csv_dtypes(schema: Schema) -> dict[str, type[pl.DataType]]:
+    """dtype overrides for scan_csv: every required column as text (parsed in the plan)."""
+    return {name: pl.String for name in schema.required_columns}
+
+
+def scan_input(sources: Sequence[str], schema: Schema, storage_options: dict[str, str] | None = None) -> pl.LazyFrame:
+    """Lazily scan one or many CSVs with the schema's columns as text and no value inference."""
+    return pl.scan_csv(
+        list(sources),
+        schema_overrides=csv_dtypes(schema),
+        infer_schema=False,  # everything String; the plan parses what the schema declares
+        storage_options=storage_options,
+        glob=False,
+    )
+
+
+def parse_number(column: str) -> pl.Expr:
+    """Text to Float64; null where the text is not a number (strict=False; surrounding spaces are not a number)."""
+    return pl.col(column).cast(pl.Float64, strict=False)
+
+
+def parse_timestamp(schema: Schema) -> pl.Expr:
+    """Text to Datetime with the schema's format; null where it does not parse."""
+    assert schema.timestamp_column is not None
+    # cache=False: a month's timestamps are nearly all distinct, so the parse cache only costs (measured ~8%).
+    column = pl.col(schema.timestamp_column)
+    return column.str.strptime(pl.Datetime("us"), schema.timestamp_format, strict=False, exact=True, cache=False)
+
+
+def _parsed_columns(schema: Schema) -> list[pl.Expr]:
+    exprs = [parse_number(f.name).alias(_NUM + f.name) for f in schema.numeric]
+    if schema.timestamp_column is not None:
+        exprs.append(parse_timestamp(schema).alias(_TS))
+    return exprs
+
+
+def reject_reason(schema: Schema, vocabularies: dict[str, tuple[str, ...]] | None = None) -> pl.Expr:
+    """The first rule a row breaks, as text, or null for a valid row.
+
+    Rules in order: missing id, missing/unparseable timestamp, then per numeric feature
+    not a number / not finite / out of bounds, then per categorical feature with
+    ``unknown="reject"`` a value outside the vocabulary. Must run after the parsed
+    columns exist (see ``annotate``).
+    """
+    rules: list[tuple[pl.Expr, str]] = []
+    if schema.id_column is not None:
+        rules.append((pl.col(schema.id_column).is_null(), "missing_id"))
+    if schema.timestamp_column is not None:
+        rules.append((pl.col(schema.timestamp_column).is_null(), "missing_timestamp"))
+        rules.append((pl.col(_TS).is_null(), "unparseable_timestamp"))
+    for feature in schema.numeric:
+        num = pl.col(_NUM + feature.name)
+        rules.append((pl.col(feature.name).is_not_null() & num.is_null(), f"not_a_number:{feature.name}"))
+        rules.append((num.is_infinite() | num.is_nan(), f"not_finite:{feature.name}"))
+        if feature.min is not None:
+            rules.append((num < feature.min, f"out_of_bounds:{feature.name}"))
+        if feature.max is not None:
+            rules.append((num > feature.max, f"out_of_bounds:{feature.name}"))
+    for cat in schema.categorical:
+        if cat.unknown == "reject" and vocabularies is not None:
+            known = pl.col(cat.name).is_in(list(vocabularies[cat.name]))
+            rules.append((~known.fill_null(False), f"unknown_category:{cat.name}"))
+    if not rules:
+        return pl.lit(None, dtype=pl.String).alias(REJECT_REASON)
+    # first broken rule wins; null conditions (comparisons on null numbers) count as "not broken"
+    reasons = [pl.when(condition.fill_null(False)).then(pl.lit(reason)) for condition, reason in rules]
+    return pl.coalesce(reasons).alias(REJECT_REASON)
+
+
+def annotate(lf: pl.LazyFrame, schema: Schema, vocabularies: dict[str, tuple[str, ...]] | None = None) -> pl.LazyFrame:
+    """Add the parsed columns and ``reject_reason`` to the raw scan."""
+    return lf.with_columns(_parsed_columns(schema)).with_columns(reject_reason(schema, vocabularies))
+
+
+def feature_exprs(model: PreprocessingModel) -> list[pl.Expr]:
+    """The output columns of a valid row, computed from an annotated frame."""
+    s = model.schema
+    exprs: list[pl.Expr] = []
+    if s.id_column is not None:
+        exprs.append(pl.col(s.id_column))
+    if s.timestamp_column is not None:
+        exprs.append(pl.col(_TS).alias(s.timestamp_column))
+    for p in model.numeric:
+        exprs.append(((pl.col(_NUM + p.name).fill_null(p.median) - p.mean) / p.scale).alias(p.name))
+    for c in model.categorical:
+        column = pl.col(c.name)
+        for value in c.categories:
+            exprs.append((column == value).fill_null(False).cast(pl.UInt8).alias(one_hot_name(c.name, value)))
+    exprs += [pl.col(name) for name in s.passthrough]
+    return exprs
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The two halves of one run's lazy plan over a single scan."""
+
+    valid: pl.LazyFrame  # transformed rows, model.output_columns
+    rejected: pl.LazyFrame  # raw input columns + reject_reason
+
+
+def vocabularies(model: PreprocessingModel) -> dict[str, tuple[str, ...]]:
+    """Vocabulary per categorical feature (for the reject rule)."""
+    return {c.name: c.categories for c in model.categorical}
+
+
+def build_plan(lf: pl.LazyFrame, model: PreprocessingModel) -> Plan:
+    """Split an input scan into transformed valid rows and raw rejected rows."""
+    input_columns = lf.collect_schema().names()
+    annotated = annotate(lf, model.schema, vocabularies(model))
+    valid = annotated.filter(pl.col(REJECT_REASON).is_null()).select(feature_exprs(model))
+    rejected = annotated.filter(pl.col(REJECT_REASON).is_not_null()).select([*input_columns, REJECT_REASON])
+    return Plan(valid=valid, rejected=rejected)
