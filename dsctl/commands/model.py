@@ -1,0 +1,219 @@
+"""``dsctl model``: publish, list, validate, promote and roll back model versions.
+
+Replaces the guide's "Model Promotion Workflow" (``aws s3 cp`` of the pickle,
+``aws ssm put-parameter --overwrite`` per account, ``scripts/validate_model.py``) with
+commands that refuse the unsafe cases instead of trusting the operator to notice them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from dsctl import params
+from dsctl.envs import Connection, add_env_arguments, connect_args, try_connect_all
+from dsctl.models import ArtifactStore, check_version
+from dsctl.output import EXIT_FAILED, CommandError, add_json_flag, console, print_json, table
+from dsctl.promotion import promote, rollback
+from dsctl.validation import validate_version
+
+
+def _require_owner(conn: Connection, action: str) -> None:
+    """Writes to the store happen only with the owning account's credentials (readers have read-only grants)."""
+    if not conn.env.owns_artifact_store:
+        raise CommandError(
+            f"{action} writes to the artifact store s3://{conn.env.artifact_bucket}, owned by account "
+            f"{conn.env.artifact_account_id}; run it with --env of the stack that owns the store"
+        )
+
+
+def _publish(args: argparse.Namespace) -> int:
+    version = check_version(args.version)
+    conn = connect_args(args)
+    _require_owner(conn, "model publish")
+    store = ArtifactStore(conn.session, conn.env.artifact_bucket)
+    with console.status(f"uploading {version} to s3://{store.bucket}/models/{version}/", spinner="dots"):
+        manifest = store.publish(version, Path(args.directory))
+    result = {"version": version, "sha256": manifest["sha256"], "model": store.url(version), "env": conn.env.name}
+    if args.json:
+        print_json(result)
+    else:
+        console.print(f"[green]published[/] {version} sha256 {manifest['sha256']} -> {store.url(version)}")
+        console.print(f"next: dsctl model validate --env {conn.env.name} {version} --test-data PATH|s3://...")
+    return 0
+
+
+def _running_versions(conn: Connection) -> tuple[dict[str, str | None], dict[str, str]]:
+    """Promoted version per environment (None = none), and the environments we could not look into."""
+    running: dict[str, str | None] = {}
+    unknown: dict[str, str] = {}
+    for env, other, problem in try_connect_all(skip=conn.env.name):
+        if other is None:
+            unknown[env.name] = problem or "no credentials"
+            continue
+        running[env.name] = _promoted(other)
+    running[conn.env.name] = _promoted(conn)
+    return running, unknown
+
+
+def _promoted(conn: Connection) -> str | None:
+    try:
+        key, _ = params.current_model(conn.session, conn.env)
+    except CommandError:
+        return None
+    return params.version_of_key(key)
+
+
+def _list(args: argparse.Namespace) -> int:
+    conn = connect_args(args)
+    store = ArtifactStore(conn.session, conn.env.artifact_bucket)
+    with console.status(f"reading s3://{store.bucket}/models/", spinner="dots"):
+        versions = list(store.stored_versions())
+        running, unknown = _running_versions(conn)
+    rows: list[dict[str, Any]] = []
+    for stored in versions:
+        envs = sorted(name for name, version in running.items() if version == stored.version)
+        rows.append(
+            {
+                "version": stored.version,
+                "sha256": stored.sha256,
+                "created": stored.created,
+                "validation": stored.validation_status,
+                "environments": envs,
+            }
+        )
+    if args.json:
+        print_json({"bucket": store.bucket, "versions": rows, "unknown_environments": unknown})
+        return 0
+    console.print(
+        table(
+            f"models in s3://{store.bucket}",
+            ["version", "sha256", "created", "validation", "running in"],
+            [
+                (r["version"], r["sha256"][:12], r["created"], r["validation"], ", ".join(r["environments"]) or "-")
+                for r in rows
+            ],
+        )
+    )
+    for name, problem in unknown.items():
+        console.print(f"[yellow]{name}: not checked[/] ({problem})")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    version = check_version(args.version)
+    conn = connect_args(args)
+    _require_owner(conn, "model validate")
+    with console.status(f"validating {version} on {args.test_data}", spinner="dots"):
+        report = validate_version(conn, version, args.test_data)
+    if args.json:
+        print_json(report)
+    else:
+        verdict = "[green]passed[/]" if report["passed"] else "[red]FAILED[/]"
+        console.print(f"validation of {version}: {verdict}; report stored at {report['stored_at']}")
+    return 0 if report["passed"] else EXIT_FAILED
+
+
+def _promote(args: argparse.Namespace) -> int:
+    if args.force and not (args.reason or "").strip():
+        raise CommandError("--force needs --reason TEXT (it is recorded with the promotion)")
+    if args.reason and not args.force:
+        raise CommandError("--reason is only used with --force; drop it or add --force")
+    version = check_version(args.version)
+    conn = connect_args(args)
+    with console.status(f"checking {version} from {conn.env.name}", spinner="dots"):
+        result = promote(conn, version, args.reason.strip() if args.force else None)
+    _print_change(args, result, "promoted")
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    if args.to is not None:
+        check_version(args.to)
+    conn = connect_args(args)
+    with console.status(f"rolling back {conn.env.name}", spinner="dots"):
+        result = rollback(conn, args.to)
+    _print_change(args, result, "rolled back")
+    return 0
+
+
+def _print_change(args: argparse.Namespace, result: dict[str, Any], verb: str) -> None:
+    if args.json:
+        print_json(result)
+    elif not result["changed"]:
+        console.print(f"{result['env']} already runs {result['version']} (sha256 {result['sha256'][:12]}); no change")
+    else:
+        console.print(
+            f"[green]{verb}[/] {result['env']}: {result['previous_key']} -> {result['model_key']} "
+            f"(sha256 {result['sha256'][:12]}, label {result['label']})"
+        )
+
+
+def register(subparsers: Any) -> None:
+    """Add ``dsctl model`` and its sub-commands."""
+    parser = subparsers.add_parser(
+        "model",
+        help="publish, list, validate, promote and roll back model versions",
+        description="Model versions in the artifact store and which one each environment runs.",
+    )
+    sub = parser.add_subparsers(dest="model_command", metavar="ACTION", required=True)
+
+    p = sub.add_parser(
+        "publish",
+        help="upload model.pkl + manifest.json as an immutable version",
+        description="Upload DIR/model.pkl then DIR/manifest.json to models/VERSION/ in the artifact store. Refuses an "
+        "existing version (conditional write), a bad version string and a manifest whose digest is not the file's.",
+    )
+    p.add_argument("version", metavar="VERSION", help="semantic version MAJOR.MINOR.PATCH, e.g. 1.2.0")
+    p.add_argument("directory", metavar="DIR", help="directory written by: python -m job train --output DIR")
+    add_env_arguments(p)
+    add_json_flag(p)
+    p.set_defaults(func=_publish)
+
+    p = sub.add_parser(
+        "list",
+        help="versions with digest, created time, validation and where they run",
+        description="Every published version, its sha256, when it was trained, its validation result and which "
+        "environments currently run it (environments without credentials are reported, not guessed).",
+    )
+    add_env_arguments(p)
+    add_json_flag(p)
+    p.set_defaults(func=_list)
+
+    p = sub.add_parser(
+        "validate",
+        help="run the job's validation on a stored version and store the report",
+        description="Download VERSION (digest-checked), run job validation on --test-data and store the report at "
+        "models/VERSION/validation.json. Exit 1 if the model did not pass.",
+    )
+    p.add_argument("version", metavar="VERSION")
+    p.add_argument("--test-data", required=True, metavar="PATH|s3://...", help="labelled CSV to validate on")
+    add_env_arguments(p)
+    add_json_flag(p)
+    p.set_defaults(func=_validate)
+
+    p = sub.add_parser(
+        "promote",
+        help="point an environment's model-key/model-sha256 at a version",
+        description="Refuses unless VERSION exists, its stored digest matches its manifest, its validation passed "
+        "(or --force --reason), and this environment's own credentials can read it. Then sets model-key and "
+        "model-sha256 and labels both parameter versions with the model version.",
+    )
+    p.add_argument("version", metavar="VERSION")
+    p.add_argument("--force", action="store_true", help="promote even if validation did not pass (needs --reason)")
+    p.add_argument("--reason", help="why --force is justified; recorded in the promotion record")
+    add_env_arguments(p)
+    add_json_flag(p)
+    p.set_defaults(func=_promote)
+
+    p = sub.add_parser(
+        "rollback",
+        help="return to the previously promoted version",
+        description="Return to the previous promoted version found in the parameter history (or --to VERSION, "
+        "which must have been promoted here before), with its recorded digest re-checked against the store.",
+    )
+    p.add_argument("--to", metavar="VERSION", help="an earlier promoted version (default: the previous one)")
+    add_env_arguments(p)
+    add_json_flag(p)
+    p.set_defaults(func=_rollback)

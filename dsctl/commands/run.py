@@ -1,0 +1,108 @@
+"""``dsctl run``: start the pipeline in an environment and, with ``--wait``, follow it to the end.
+
+Replaces the guide's ``aws stepfunctions start-execution --name "test-new-model-$(date +%s)"``.
+When the embedded local environment is up (``dsctl local up``), Step Functions cannot run
+ECS tasks, so the run goes through ``dsctl.local.runner`` instead and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from typing import Any
+
+from dsctl import runs
+from dsctl.envs import Connection, add_env_arguments, connect_args
+from dsctl.output import EXIT_FAILED, add_json_flag, console, print_json, table
+
+
+def local_mode() -> Any | None:
+    """The local environment's state when ``dsctl local up`` is running, else None (also when not installed)."""
+    try:
+        from dsctl.local import state
+    except ImportError:
+        return None
+    return state.current()
+
+
+def _run_locally(conn: Connection, input_key: str | None) -> dict[str, Any]:
+    from dsctl.local.runner import run_job_locally  # the seam of CONTRACTS §10
+
+    run_id = runs.execution_name()
+    started = datetime.now(UTC)
+    with console.status(f"running the job locally as {run_id}", spinner="dots"):
+        manifest = run_job_locally(conn.env.name, run_id=run_id, input_key=input_key)
+    return {
+        "mode": "local",
+        "name": run_id,
+        "status": "SUCCEEDED",
+        "duration_seconds": round((datetime.now(UTC) - started).total_seconds(), 1),
+        "output": runs.run_prefix(conn.env, run_id),
+        "counts": runs.counts(manifest),
+    }
+
+
+def _run(args: argparse.Namespace) -> int:
+    conn = connect_args(args)
+    if local_mode() is not None:
+        if not args.json:
+            console.print("[yellow]local mode[/]: running the job with the local runner (dsctl local up is active)")
+        result = _run_locally(conn, args.input_key)
+    else:
+        started = runs.start_run(conn, args.input_key)
+        result = {"mode": "aws", **started}
+        if args.wait:
+            with console.status(f"{started['name']}: RUNNING", spinner="dots") as status:
+                final = runs.wait_for(
+                    conn,
+                    started["execution_arn"],
+                    args.poll_seconds,
+                    on_poll=lambda d: status.update(f"{started['name']}: {d['status']}"),
+                )
+            stopped = final.get("stopDate") or datetime.now(UTC)
+            result.update(
+                status=final["status"],
+                duration_seconds=round((stopped - final["startDate"]).total_seconds(), 1),
+                output=runs.run_prefix(conn.env, started["name"]),
+                counts=runs.counts(runs.run_manifest(conn, started["name"])) if final["status"] == "SUCCEEDED" else {},
+                error=final.get("error"),
+                cause=final.get("cause"),
+            )
+    _print(args, result)
+    return 0 if result.get("status", "SUCCEEDED") == "SUCCEEDED" else EXIT_FAILED
+
+
+def _print(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    if args.json:
+        print_json(result)
+        return
+    if "status" not in result:
+        console.print(f"started {result['name']} ({result['execution_arn']}); follow with --wait or dsctl status")
+        return
+    rows = [
+        ("run", result["name"]),
+        ("status", result["status"]),
+        ("duration", f"{result['duration_seconds']} s"),
+        ("output", result["output"]),
+    ]
+    rows += [(key, value) for key, value in result.get("counts", {}).items() if key != "run_id"]
+    if result.get("error"):
+        rows.append(("error", f"{result['error']}: {result.get('cause') or ''}"))
+    console.print(table(f"{args.env} run", ["", ""], rows))
+
+
+def register(subparsers: Any) -> None:
+    """Add ``dsctl run``."""
+    parser = subparsers.add_parser(
+        "run",
+        help="start the pipeline (state machine) in an environment",
+        description="Start ds-preprocessing-pipeline with a readable execution name (run-YYYYMMDD-HHMMSS-xxxx, also "
+        "the run id under processed/). --wait follows it and prints status, duration, output and row counts; "
+        "exit 1 if the run did not succeed.",
+    )
+    add_env_arguments(parser)
+    parser.add_argument("--input-key", help="input object key (default: the environment's input-key parameter)")
+    parser.add_argument("--wait", action="store_true", help="follow the execution until it ends")
+    parser.add_argument("--poll-seconds", type=float, default=5.0, help="seconds between status checks (--wait)")
+    add_json_flag(parser)
+    parser.set_defaults(func=_run)

@@ -1,0 +1,227 @@
+"""The guide's "Troubleshooting Multi-Account Issues" as checks, each with its fix.
+
+Each check answers one question an on-call engineer would otherwise answer by hand
+with ``aws s3api get-bucket-policy`` / ``aws ssm get-parameter`` / ``aws sts ...``, in
+the order the job itself needs things at run time, so the first failure is the
+broken piece. A check whose prerequisite failed is reported as skipped, not as a
+second failure with the same cause.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from components import naming
+from dsctl import params
+from dsctl.envs import Connection, Environment, session_for, verify_account
+from dsctl.models import ArtifactStore, access_fix, error_code, object_key
+from dsctl.output import CommandError
+
+
+@dataclass(frozen=True)
+class Check:
+    """One diagnosis: ``ok`` is None when skipped because a prerequisite failed."""
+
+    name: str
+    ok: bool | None
+    detail: str
+    fix: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Context:
+    env: Environment
+    conn: Connection | None = None
+    parameters: dict[str, str] = field(default_factory=dict)
+    store_ok: bool = False
+    model_version: str | None = None
+
+
+Outcome = tuple[bool, str, str]
+"""(passed, what was found, how to fix it)."""
+
+
+def _passed(detail: str) -> Outcome:
+    return True, detail, ""
+
+
+def _failed(detail: str, fix: str) -> Outcome:
+    return False, detail, fix
+
+
+def _aws_error(err: Exception) -> str:
+    return error_code(err) if isinstance(err, ClientError) else type(err).__name__
+
+
+def check_credentials(ctx: _Context, profile: str | None, role_arn: str | None) -> Outcome:
+    try:
+        session = session_for(ctx.env, profile, role_arn)
+        arn = verify_account(session, ctx.env)
+    except CommandError as err:
+        problem, _, fix = err.message.partition("; fix: ")
+        return _failed(problem, fix or "see the message")
+    ctx.conn = Connection(ctx.env, session, arn)
+    return _passed(f"{arn} in {ctx.env.account_id}")
+
+
+def check_parameters(ctx: _Context) -> Outcome:
+    assert ctx.conn is not None
+    ssm = ctx.conn.session.client("ssm")
+    names = [ctx.env.parameter_name(key) for key in naming.PARAMETER_KEYS]
+    response = ssm.get_parameters(Names=names, WithDecryption=True)
+    prefix_len = len(ctx.env.parameter_prefix.rstrip("/")) + 1
+    ctx.parameters = {p["Name"][prefix_len:]: p["Value"] for p in response["Parameters"]}
+    missing = response.get("InvalidParameters", [])
+    if missing:
+        return _failed(f"missing {', '.join(missing)}", f"deploy the stack: pulumi up --stack {ctx.env.name}")
+    return _passed(f"all {len(names)} under {ctx.env.parameter_prefix}")
+
+
+def check_parameter_values(ctx: _Context) -> Outcome:
+    expected = {
+        naming.PARAM_INPUT_BUCKET: ctx.env.input_bucket,
+        naming.PARAM_OUTPUT_BUCKET: ctx.env.output_bucket,
+        naming.PARAM_ARTIFACT_BUCKET: ctx.env.artifact_bucket,
+    }
+    wrong = [
+        f"{key} is {ctx.parameters[key]!r}, expected {want!r}"
+        for key, want in expected.items()
+        if ctx.parameters.get(key) != want
+    ]
+    if wrong:
+        return _failed("; ".join(wrong), f"pulumi up --stack {ctx.env.name} (compare: dsctl params diff)")
+    return _passed("bucket parameters are the stack's")
+
+
+def check_store(ctx: _Context) -> Outcome:
+    assert ctx.conn is not None
+    bucket = ctx.env.artifact_bucket
+    try:
+        ctx.conn.session.client("s3").list_objects_v2(Bucket=bucket, Prefix=naming.MODELS_PREFIX, MaxKeys=1)
+    except (ClientError, BotoCoreError) as err:
+        code = _aws_error(err)
+        return _failed(
+            f"listing s3://{bucket}/models/ failed ({code})", access_fix(code, bucket, ctx.env.name, ctx.env.account_id)
+        )
+    ctx.store_ok = True
+    return _passed(f"s3://{bucket}/models/ (account {ctx.env.artifact_account_id})")
+
+
+def check_promoted_model(ctx: _Context) -> Outcome:
+    assert ctx.conn is not None
+    key, sha = ctx.parameters.get(naming.PARAM_MODEL_KEY), ctx.parameters.get(naming.PARAM_MODEL_SHA256)
+    version = params.version_of_key(key)
+    if version is None:
+        if key == params.NONE:
+            return _failed(
+                "no model promoted yet (model-key is NONE)", f"dsctl model promote --env {ctx.env.name} VERSION"
+            )
+        return _failed(
+            f"model-key {key!r} is not models/VERSION/model.pkl", f"dsctl model promote --env {ctx.env.name} VERSION"
+        )
+    store = ArtifactStore(ctx.conn.session, ctx.env.artifact_bucket)
+    try:
+        stored = store.stored_sha256(version)
+    except (ClientError, BotoCoreError) as err:
+        code = _aws_error(err)
+        return _failed(
+            f"cannot read {store.url(version)} ({code})",
+            access_fix(code, store.bucket, ctx.env.name, ctx.env.account_id),
+        )
+    if stored is not None and stored != sha:
+        return _failed(
+            f"{store.url(version)} has sha256 {stored}, model-sha256 says {sha}",
+            f"promote again (dsctl model promote --env {ctx.env.name} {version}) or roll back",
+        )
+    ctx.model_version = version
+    return _passed(f"{version} at {store.url(version)}, digest {'verified' if stored else 'not stored by S3'}")
+
+
+def check_kms_decrypt(ctx: _Context) -> Outcome:
+    """A one-byte GET of the model: with SSE-KMS, only this (not HEAD) needs kms:Decrypt on the store's key."""
+    assert ctx.conn is not None and ctx.model_version is not None
+    s3 = ctx.conn.session.client("s3")
+    key = object_key(ctx.model_version, "model.pkl")
+    try:
+        head = s3.head_object(Bucket=ctx.env.artifact_bucket, Key=key)
+        s3.get_object(Bucket=ctx.env.artifact_bucket, Key=key, Range="bytes=0-0")["Body"].read()
+    except (ClientError, BotoCoreError) as err:
+        return _failed(
+            f"reading s3://{ctx.env.artifact_bucket}/{key} failed ({_aws_error(err)})",
+            f"allow kms:Decrypt via s3.{ctx.env.region}.amazonaws.com for account {ctx.env.account_id} in the store's "
+            "KMS key policy (owning stack: artifactReaderAccounts), and kms:Decrypt on that key in this role's policy",
+        )
+    if head.get("ServerSideEncryption") != "aws:kms":
+        return _failed(
+            f"the model is encrypted with {head.get('ServerSideEncryption') or 'nothing'}, not the store's KMS key",
+            "restore the store's default encryption (pulumi up for the owning stack) and publish a new version",
+        )
+    return _passed(f"decrypted with {head.get('SSEKMSKeyId', 'the store key')}")
+
+
+def check_state_machine(ctx: _Context) -> Outcome:
+    assert ctx.conn is not None
+    try:
+        status = (
+            ctx.conn.session.client("stepfunctions")
+            .describe_state_machine(stateMachineArn=ctx.env.state_machine_arn)
+            .get("status", "ACTIVE")
+        )
+    except (ClientError, BotoCoreError) as err:
+        return _failed(f"{ctx.env.state_machine_arn}: {_aws_error(err)}", f"pulumi up --stack {ctx.env.name}")
+    if status != "ACTIVE":
+        return _failed(f"{naming.STATE_MACHINE} is {status}", f"pulumi up --stack {ctx.env.name}")
+    return _passed(ctx.env.state_machine_arn)
+
+
+def check_task_definition(ctx: _Context) -> Outcome:
+    assert ctx.conn is not None
+    ecs = ctx.conn.session.client("ecs")
+    try:
+        definition = ecs.describe_task_definition(taskDefinition=naming.TASK_FAMILY)["taskDefinition"]
+        clusters = ecs.describe_clusters(clusters=[naming.CLUSTER])["clusters"]
+    except (ClientError, BotoCoreError) as err:
+        return _failed(f"{naming.TASK_FAMILY}: {_aws_error(err)}", f"pulumi up --stack {ctx.env.name}")
+    if not any(c.get("status") == "ACTIVE" for c in clusters):
+        return _failed(f"cluster {naming.CLUSTER} not found", f"pulumi up --stack {ctx.env.name}")
+    containers = [c["name"] for c in definition.get("containerDefinitions", [])]
+    if naming.CONTAINER_NAME not in containers:
+        return _failed(
+            f"{naming.TASK_FAMILY} has no container {naming.CONTAINER_NAME}", f"pulumi up --stack {ctx.env.name}"
+        )
+    return _passed(f"{naming.TASK_FAMILY}:{definition['revision']} on {naming.CLUSTER}")
+
+
+# (name, check, what must have passed before it can run), in the order the job needs things.
+_CHECKS: list[tuple[str, Callable[[_Context], Outcome], Callable[[_Context], bool]]] = [
+    ("parameters present", check_parameters, lambda ctx: True),
+    ("parameters match the stack", check_parameter_values, lambda ctx: bool(ctx.parameters)),
+    ("artifact store reachable", check_store, lambda ctx: True),
+    (
+        "promoted model readable",
+        check_promoted_model,
+        lambda ctx: ctx.store_ok and naming.PARAM_MODEL_KEY in ctx.parameters,
+    ),
+    ("KMS decrypt", check_kms_decrypt, lambda ctx: ctx.model_version is not None),
+    ("state machine present", check_state_machine, lambda ctx: True),
+    ("task definition present", check_task_definition, lambda ctx: True),
+]
+
+
+def diagnose(env: Environment, profile: str | None = None, role_arn: str | None = None) -> list[Check]:
+    """Run every check for ``env`` in dependency order."""
+    ctx = _Context(env)
+    results = [Check("credentials and account", *check_credentials(ctx, profile, role_arn))]
+    for name, check, ready in _CHECKS:
+        if ctx.conn is None or not ready(ctx):
+            results.append(Check(name, None, "skipped: an earlier check failed"))
+        else:
+            results.append(Check(name, *check(ctx)))
+    return results

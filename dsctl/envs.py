@@ -1,0 +1,252 @@
+"""Environments (from the stack files) and the credentials that act in them.
+
+An environment is a Pulumi stack: its account, region, parameter prefix and artifact
+store come from ``Pulumi.<env>.yaml`` through ``components.settings`` so there is no
+second list to keep in sync. Credentials come from the standard AWS chain (``--profile``,
+else the AWS profile named like the environment, else the environment variables),
+optionally through an assumed role; every command then proves with STS that they belong
+to the environment's account before touching anything, because an operator with the
+wrong ``AWS_PROFILE`` exported is the classic way to promote a model into the wrong place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import botocore.session
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
+
+from components import naming
+from components.settings import PROJECT_DIR, SettingsError, StackSettings, load_stack_settings
+from dsctl.output import CommandError
+
+_STACK_FILE = re.compile(r"^Pulumi\.([A-Za-z0-9_.-]+)\.yaml$")
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One deployment environment as its stack file describes it."""
+
+    name: str
+    account_id: str
+    region: str
+    parameter_prefix: str
+    artifact_bucket: str
+    artifact_account_id: str
+    owns_artifact_store: bool
+    input_key: str
+
+    @classmethod
+    def from_settings(cls, settings: StackSettings) -> Environment:
+        """Build from validated stack settings; the store must be known offline (same-project stack reference)."""
+        bucket, account = settings.artifact_bucket_name, settings.artifact_account_id
+        if not bucket or not account:
+            raise CommandError(
+                f"Pulumi.{settings.stack}.yaml: the artifact store's bucket/account is not known offline; "
+                "set artifactSourceStack to a stack of this project or set artifactSourceBucket/AccountId"
+            )
+        return cls(
+            name=settings.stack,
+            account_id=settings.account_id,
+            region=settings.region,
+            parameter_prefix=settings.parameter_prefix,
+            artifact_bucket=bucket,
+            artifact_account_id=account,
+            owns_artifact_store=settings.owns_artifact_store,
+            input_key=settings.input_key,
+        )
+
+    def parameter_name(self, key: str) -> str:
+        """Full SSM name of one of ``naming.PARAMETER_KEYS`` in this environment."""
+        return naming.parameter_name(self.parameter_prefix, key)
+
+    @property
+    def input_bucket(self) -> str:
+        return naming.input_bucket(self.name, self.account_id, self.region)
+
+    @property
+    def output_bucket(self) -> str:
+        return naming.output_bucket(self.name, self.account_id, self.region)
+
+    @property
+    def state_machine_arn(self) -> str:
+        return f"arn:aws:states:{self.region}:{self.account_id}:stateMachine:{naming.STATE_MACHINE}"
+
+    @property
+    def operator_role_arn(self) -> str:
+        """The role humans are expected to assume in this account (suggested in fixes)."""
+        return f"arn:aws:iam::{self.account_id}:role/{naming.operator_role()}"
+
+
+def environment_names(project_dir: Path = PROJECT_DIR) -> list[str]:
+    """Stack names that have a ``Pulumi.<name>.yaml`` file, sorted."""
+    names = (_STACK_FILE.match(path.name) for path in project_dir.glob("Pulumi.*.yaml"))
+    return sorted(match.group(1) for match in names if match)
+
+
+def load_environment(name: str, project_dir: Path = PROJECT_DIR) -> Environment:
+    """The environment ``name`` from its stack file; a bad or missing file is a one-line usage error."""
+    known = environment_names(project_dir)
+    if name not in known:
+        raise CommandError(f"unknown environment {name!r}; use one of {', '.join(known)} (the Pulumi.<env>.yaml files)")
+    try:
+        return Environment.from_settings(load_stack_settings(name, project_dir=project_dir))
+    except SettingsError as err:
+        problems = "; ".join(err.errors)
+        raise CommandError(f"Pulumi.{name}.yaml is invalid: {problems}") from err
+
+
+def all_environments(project_dir: Path = PROJECT_DIR) -> list[Environment]:
+    """Every environment of the project, in name order."""
+    return [load_environment(name, project_dir) for name in environment_names(project_dir)]
+
+
+def _available_profiles() -> list[str]:
+    # botocore's own session lists profiles without validating AWS_PROFILE, unlike boto3.Session().
+    return list(botocore.session.Session().available_profiles)
+
+
+def credential_source(env: Environment, profile: str | None = None) -> str | None:
+    """The AWS profile ``session_for`` would use: ``profile``, else one named like the env, else None (env vars)."""
+    if profile:
+        return profile
+    return env.name if env.name in _available_profiles() else None
+
+
+def session_for(env: Environment, profile: str | None = None, role_arn: str | None = None) -> boto3.Session:
+    """A boto3 session for ``env``: ``profile``, else the profile named like the env, else env variables.
+
+    With ``role_arn`` the chosen credentials assume that role first (a session name that
+    names the operator, so CloudTrail shows who promoted what).
+    """
+    chosen = credential_source(env, profile)
+    try:
+        session = boto3.Session(profile_name=chosen, region_name=env.region)
+    except ProfileNotFound as err:
+        raise CommandError(
+            f"AWS profile {chosen!r} not found; add it to your AWS config (aws configure --profile {chosen}) "
+            "or pass another --profile"
+        ) from err
+    if not role_arn:
+        return session
+    try:
+        creds = session.client("sts").assume_role(
+            RoleArn=role_arn, RoleSessionName=f"dsctl-{env.name}-{_session_user()}"[:64]
+        )["Credentials"]
+    except (ClientError, BotoCoreError) as err:
+        raise CommandError(
+            f"cannot assume {role_arn} for {env.name}: {err}; check the role's trust policy allows your identity"
+        ) from err
+    return boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=env.region,
+    )
+
+
+def _session_user() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "operator"
+    return re.sub(r"[^\w+=,.@-]", "-", user)
+
+
+def _describe_source(session: boto3.Session) -> str:
+    profile = session.profile_name
+    if profile and profile != "default":
+        return f"AWS profile {profile!r}"
+    return "the default credential chain (environment variables)"
+
+
+def verify_account(session: boto3.Session, env: Environment) -> str:
+    """Prove with STS that ``session`` acts in ``env``'s account; return the caller ARN.
+
+    Refuses with which account it got, which it needed, and how to get the right credentials.
+    """
+    fix = (
+        f"pass --profile <profile for {env.account_id}>, define an AWS profile named {env.name!r} "
+        f"(e.g. role_arn = {env.operator_role_arn}), or pass --role-arn {env.operator_role_arn}"
+    )
+    source = _describe_source(session)
+    try:
+        identity = session.client("sts").get_caller_identity()
+    except NoCredentialsError as err:
+        raise CommandError(f"no AWS credentials found for environment {env.name} (tried {source}); fix: {fix}") from err
+    except (ClientError, BotoCoreError) as err:
+        raise CommandError(
+            f"credentials for {env.name} from {source} were rejected by STS ({err}); refresh them "
+            f"(aws sso login / new keys) or {fix}"
+        ) from err
+    if identity["Account"] != env.account_id:
+        raise CommandError(
+            f"credentials from {source} belong to account {identity['Account']} ({identity['Arn']}), "
+            f"but environment {env.name} is account {env.account_id} (Pulumi.{env.name}.yaml); fix: {fix}"
+        )
+    return identity["Arn"]
+
+
+@dataclass(frozen=True)
+class Connection:
+    """An environment with a session whose account has been verified."""
+
+    env: Environment
+    session: boto3.Session
+    caller_arn: str
+
+
+def connect(name: str, profile: str | None = None, role_arn: str | None = None) -> Connection:
+    """Load ``name``, open its session and verify the account: the first step of every env-taking command."""
+    env = load_environment(name)
+    session = session_for(env, profile, role_arn)
+    return Connection(env, session, verify_account(session, env))
+
+
+def connect_args(args: argparse.Namespace) -> Connection:
+    """``connect`` with the standard ``--env/--profile/--role-arn`` arguments."""
+    return connect(args.env, args.profile, args.role_arn)
+
+
+def try_connect_all(skip: str | None = None) -> Iterator[tuple[Environment, Connection | None, str | None]]:
+    """Every environment with a verified connection, or None and the reason (commands that span environments).
+
+    Uses each environment's default credentials (its named profile, else the environment
+    variables), so an operator who has only dev credentials still sees dev.
+    """
+    for env in all_environments():
+        if env.name == skip:
+            continue
+        try:
+            session = session_for(env)
+            yield env, Connection(env, session, verify_account(session, env)), None
+        except CommandError as err:
+            yield env, None, err.message
+
+
+def add_credential_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--profile`` and ``--role-arn``, shared by every command that acts in an environment."""
+    parser.add_argument(
+        "--profile",
+        help="AWS profile to use (default: the profile named like the environment if it exists, "
+        "else the AWS_* environment variables)",
+    )
+    parser.add_argument("--role-arn", help="role to assume with those credentials before acting (e.g. the operator)")
+
+
+def add_env_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    """``--env`` (from the stack files) plus the credential arguments."""
+    names = environment_names()
+    parser.add_argument(
+        "--env",
+        required=required,
+        choices=names,
+        help=f"environment (a stack file Pulumi.<env>.yaml): {', '.join(names)}",
+    )
+    add_credential_arguments(parser)

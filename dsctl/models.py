@@ -1,0 +1,271 @@
+"""The model artifact store: publish immutable versions, list them, read and check them.
+
+Layout (DESIGN §1, CONTRACTS §5): ``models/{version}/model.pkl``, then
+``models/{version}/manifest.json`` (a version exists once its manifest does), and
+``models/{version}/validation.json`` once validated. Immutability is enforced by S3
+itself with conditional writes (``If-None-Match: *``), not by a check-then-write that
+two operators could race. Every object is uploaded with a SHA-256 checksum that S3
+verifies and keeps, so the stored digest can be compared with the manifest later
+without downloading the model. File digests and manifest parsing are ``job.artifact``'s.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from components import naming
+from dsctl.output import EXIT_FAILED, CommandError
+from job import artifact
+from job.errors import JobError
+
+MODEL_FILE = artifact.MODEL_FILE
+MANIFEST_FILE = artifact.MANIFEST_FILE
+VALIDATION_FILE = "validation.json"
+_MISSING = {"NoSuchKey", "404", "NotFound"}
+
+
+def check_version(version: str) -> str:
+    """``version`` if it is a valid model version (``job.artifact.VERSION_PATTERN``), else a usage error."""
+    try:
+        return artifact.check_version(version)
+    except JobError as err:
+        raise CommandError(err.message) from err
+
+
+def object_key(version: str, name: str) -> str:
+    """Key of one file of a version, e.g. ``models/1.2.0/manifest.json``."""
+    return f"{naming.MODELS_PREFIX}{version}/{name}"
+
+
+def hex_to_b64(digest: str) -> str:
+    """S3 reports SHA-256 checksums base64-encoded; manifests carry hex."""
+    return base64.b64encode(bytes.fromhex(digest)).decode()
+
+
+def b64_to_hex(checksum: str) -> str:
+    """Hex form of an S3 ``ChecksumSHA256`` (base64)."""
+    return base64.b64decode(checksum).hex()
+
+
+def parse_manifest(data: bytes, source: str) -> dict[str, Any]:
+    """Parse a manifest fetched from S3 with ``job.artifact.read_manifest`` (one parser for both sides)."""
+    with tempfile.TemporaryDirectory(prefix="dsctl-manifest-") as tmp:
+        path = Path(tmp) / MANIFEST_FILE
+        path.write_bytes(data)
+        try:
+            return artifact.read_manifest(path)
+        except JobError as err:
+            raise CommandError(f"{source}: {err.message.replace(str(path), 'manifest')}", EXIT_FAILED) from err
+
+
+def error_code(err: ClientError) -> str:
+    """The S3/SSM error code of a ClientError (``NoSuchKey``, ``AccessDenied``, ``PreconditionFailed``…)."""
+    return str(err.response.get("Error", {}).get("Code", "")) or str(
+        err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "")
+    )
+
+
+def access_fix(code: str, bucket: str, env_name: str, account_id: str) -> str:
+    """The fix to print for a failed read of the store, by error kind."""
+    if code in _MISSING:
+        return "the object is missing: publish the version again under a new version number"
+    if code == "NoSuchBucket":
+        return f"bucket {bucket} does not exist: deploy the stack that owns the artifact store"
+    return (
+        f"grant account {account_id} ({env_name}) read on models/* in the store's bucket policy and kms:Decrypt "
+        "via S3 in its KMS key policy (artifactReaderAccounts / artifactReaderRolePatterns in the owning stack), "
+        "and check this role's own policy"
+    )
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """One published version as the store holds it."""
+
+    version: str
+    manifest: dict[str, Any]
+    validation: dict[str, Any] | None
+
+    @property
+    def sha256(self) -> str:
+        return str(self.manifest["sha256"])
+
+    @property
+    def created(self) -> str:
+        return str(self.manifest.get("created", ""))
+
+    @property
+    def validation_status(self) -> str:
+        """``passed``, ``failed`` or ``not validated``; a report for another digest counts as not validated."""
+        if not self.validation or self.validation.get("model_sha256") not in (None, self.sha256):
+            return "not validated"
+        return "passed" if self.validation.get("passed") is True else "failed"
+
+
+def _version_sort_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".")) if artifact.VERSION_PATTERN.fullmatch(version) else (-1,)
+
+
+class ArtifactStore:
+    """Operations on the store's bucket with one session's credentials.
+
+    The same class serves the owner (publish, validate) and readers (promote's checks use
+    the *target* environment's session, so a read that succeeds is a real cross-account read).
+    """
+
+    def __init__(self, session: boto3.Session, bucket: str) -> None:
+        self.bucket = bucket
+        self.s3 = session.client("s3")
+
+    def url(self, version: str, name: str = MODEL_FILE) -> str:
+        return f"s3://{self.bucket}/{object_key(version, name)}"
+
+    # ----------------------------------------------------------------- reading
+
+    def get_bytes(self, version: str, name: str) -> bytes | None:
+        """The object's body, or None when it does not exist (other errors propagate)."""
+        try:
+            response = self.s3.get_object(Bucket=self.bucket, Key=object_key(version, name))
+        except ClientError as err:
+            if error_code(err) in _MISSING:
+                return None
+            raise
+        return bytes(response["Body"].read())
+
+    def manifest(self, version: str) -> dict[str, Any] | None:
+        """The version's manifest, or None if the version was never published."""
+        data = self.get_bytes(version, MANIFEST_FILE)
+        return None if data is None else parse_manifest(data, self.url(version, MANIFEST_FILE))
+
+    def validation(self, version: str) -> dict[str, Any] | None:
+        """The stored validation report, or None."""
+        data = self.get_bytes(version, VALIDATION_FILE)
+        return None if data is None else dict(json.loads(data))
+
+    def stored_sha256(self, version: str) -> str | None:
+        """Hex SHA-256 that S3 recorded for model.pkl at upload, or None if it kept none."""
+        head = self.s3.head_object(Bucket=self.bucket, Key=object_key(version, MODEL_FILE), ChecksumMode="ENABLED")
+        checksum = head.get("ChecksumSHA256")
+        if not checksum or "-" in checksum:  # "-N" suffix: a composite multipart checksum, not the file's digest
+            return None
+        try:
+            return b64_to_hex(checksum)
+        except (binascii.Error, ValueError):
+            return None
+
+    def read_first_byte(self, version: str) -> None:
+        """A real read of model.pkl (one byte): needs s3:GetObject and, with SSE-KMS, kms:Decrypt."""
+        self.s3.get_object(Bucket=self.bucket, Key=object_key(version, MODEL_FILE), Range="bytes=0-0")["Body"].read()
+
+    def download_model(self, version: str, destination: Path) -> Path:
+        """Download model.pkl to ``destination`` (a file path)."""
+        self.s3.download_file(self.bucket, object_key(version, MODEL_FILE), str(destination))
+        return destination
+
+    def versions(self) -> list[str]:
+        """Published version prefixes under ``models/``, oldest semantic version first."""
+        found: list[str] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=naming.MODELS_PREFIX, Delimiter="/"
+        ):
+            for prefix in page.get("CommonPrefixes", []):
+                found.append(prefix["Prefix"][len(naming.MODELS_PREFIX) :].rstrip("/"))
+        return sorted(found, key=_version_sort_key)
+
+    def stored_versions(self) -> Iterator[StoredVersion]:
+        """Every version that has a manifest, with its validation report."""
+        for version in self.versions():
+            manifest = self.manifest(version)
+            if manifest is not None:
+                yield StoredVersion(version, manifest, self.validation(version))
+
+    # ----------------------------------------------------------------- writing
+
+    def _put_once(self, version: str, name: str, body: bytes, content_type: str) -> str:
+        """Create an object only if absent (``If-None-Match: *``); return the hex SHA-256 S3 verified."""
+        response = self.s3.put_object(
+            Bucket=self.bucket,
+            Key=object_key(version, name),
+            Body=body,
+            ContentType=content_type,
+            ChecksumAlgorithm="SHA256",
+            IfNoneMatch="*",
+        )
+        return b64_to_hex(response["ChecksumSHA256"]) if response.get("ChecksumSHA256") else ""
+
+    def publish(self, version: str, directory: Path) -> dict[str, Any]:
+        """Upload ``model.pkl`` then ``manifest.json`` of ``directory`` as ``version``; refuse anything unsafe.
+
+        Refused: a bad version string, a manifest for another version, a manifest whose
+        digest is not the file's, and any version that already exists (S3 answers the
+        conditional write with PreconditionFailed, so two concurrent publishes cannot both win).
+        A previous publish interrupted between the two uploads is completed when the same
+        model.pkl is published again.
+        """
+        check_version(version)
+        model_path, manifest_path = directory / MODEL_FILE, directory / MANIFEST_FILE
+        if not model_path.is_file():
+            raise CommandError(f"{model_path} not found; train with: python -m job train --version {version} ...")
+        try:
+            manifest = artifact.read_manifest(manifest_path)
+        except JobError as err:
+            raise CommandError(err.message) from err
+        if manifest["version"] != version:
+            raise CommandError(
+                f"{manifest_path} is for version {manifest['version']}, not {version}; "
+                "publish it as that version or retrain with --version"
+            )
+        actual = artifact.sha256_file(model_path)
+        if actual != manifest["sha256"]:
+            raise CommandError(
+                f"{model_path} has sha256 {actual} but its manifest says {manifest['sha256']}; "
+                "the file changed after training: retrain, or restore the trained file"
+            )
+        if self.get_bytes(version, MANIFEST_FILE) is not None:
+            raise self._exists(version)
+        try:
+            stored = self._put_once(version, MODEL_FILE, model_path.read_bytes(), "application/octet-stream")
+        except ClientError as err:
+            if error_code(err) != "PreconditionFailed":
+                raise
+            stored = self.stored_sha256(version) or ""
+            if stored != actual:
+                raise CommandError(
+                    f"{self.url(version)} already exists with another content (an interrupted or foreign upload); "
+                    "versions are immutable: publish under a new version"
+                ) from err
+        if stored and stored != actual:
+            raise CommandError(f"S3 stored sha256 {stored} for {self.url(version)}, expected {actual}; publish again")
+        try:
+            self._put_once(version, MANIFEST_FILE, manifest_path.read_bytes(), "application/json")
+        except ClientError as err:
+            if error_code(err) == "PreconditionFailed":
+                raise self._exists(version) from err
+            raise
+        return manifest
+
+    def _exists(self, version: str) -> CommandError:
+        return CommandError(
+            f"version {version} already exists in s3://{self.bucket}/models/ and versions are immutable; "
+            "publish under a new version (e.g. bump the patch number)"
+        )
+
+    def put_validation(self, version: str, report: dict[str, Any]) -> None:
+        """Store (or replace) the validation report next to the model."""
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=object_key(version, VALIDATION_FILE),
+            Body=(json.dumps(report, indent=2, sort_keys=True, default=str) + "\n").encode(),
+            ContentType="application/json",
+            ChecksumAlgorithm="SHA256",
+        )

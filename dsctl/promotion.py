@@ -1,0 +1,174 @@
+"""Promotion and rollback: the checks that make them safe, then the parameter change.
+
+Every check runs with the *target* environment's own credentials against the store the
+target's stack names, because that is exactly the read the job will make at run time:
+if the operator can't read the model as prod, prod's task role (granted by the same
+bucket and key policies) is the next to fail. What moto cannot model (bucket-policy and
+KMS key-policy denials) is covered by the access-matrix tests over the synthesized policies.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from components import naming
+from dsctl import params
+from dsctl.envs import Connection
+from dsctl.models import ArtifactStore, StoredVersion, access_fix, check_version, error_code
+from dsctl.output import CommandError
+from job import artifact
+
+
+@dataclass(frozen=True)
+class VerifiedModel:
+    """A version that passed the integrity checks from the target's point of view."""
+
+    version: str
+    sha256: str
+    validation: str  # passed | failed | not validated
+    bucket: str
+
+
+def _refuse(conn: Connection, problem: str, fix: str) -> CommandError:
+    return CommandError(f"refused to change {conn.env.name}: {problem}; {fix}")
+
+
+def check_store_parameter(conn: Connection) -> None:
+    """The target's ``artifact-bucket`` parameter must name the store its stack names (what the job reads)."""
+    values = params.read_parameters(conn.session, conn.env)
+    actual = values.get(naming.PARAM_ARTIFACT_BUCKET)
+    if actual != conn.env.artifact_bucket:
+        raise _refuse(
+            conn,
+            f"its {conn.env.parameter_name(naming.PARAM_ARTIFACT_BUCKET)} is {actual!r} but "
+            f"Pulumi.{conn.env.name}.yaml names the store {conn.env.artifact_bucket!r}",
+            f"run pulumi up --stack {conn.env.name} (see dsctl params diff)",
+        )
+
+
+def verify_model(conn: Connection, version: str, expected_sha256: str | None = None) -> VerifiedModel:
+    """Exists, readable by the target, stored bytes match the manifest (and ``expected_sha256`` if given)."""
+    check_version(version)
+    env, store = conn.env, ArtifactStore(conn.session, conn.env.artifact_bucket)
+    who = f"{env.name} credentials ({conn.caller_arn})"
+    try:
+        manifest = store.manifest(version)
+        if manifest is None:
+            raise _refuse(
+                conn,
+                f"version {version} is not published in s3://{store.bucket}/models/",
+                "publish it first (dsctl model publish) or pick one from dsctl model list",
+            )
+        store.read_first_byte(version)
+    except ClientError as err:
+        code = error_code(err)
+        raise _refuse(
+            conn,
+            f"{who} cannot read {store.url(version)} ({code}); the {env.name} job would fail the same way",
+            access_fix(code, store.bucket, env.name, env.account_id),
+        ) from err
+    digest = str(manifest["sha256"])
+    stored = store.stored_sha256(version) or _download_digest(store, version)
+    if stored != digest:
+        raise _refuse(
+            conn,
+            f"{store.url(version)} has sha256 {stored} but its manifest says {digest}",
+            "the object was replaced outside dsctl: publish the model again under a new version",
+        )
+    if expected_sha256 is not None and expected_sha256 != digest:
+        raise _refuse(
+            conn,
+            f"the parameter history recorded sha256 {expected_sha256} for {version}, the store now has {digest}",
+            "the store was altered: investigate, then promote a freshly published version",
+        )
+    report = store.validation(version)
+    status = StoredVersion(version, manifest, report).validation_status
+    return VerifiedModel(version, digest, status, store.bucket)
+
+
+def _download_digest(store: ArtifactStore, version: str) -> str:
+    """Digest by download, for objects uploaded without a stored checksum (e.g. by hand with ``aws s3 cp``)."""
+    with tempfile.TemporaryDirectory(prefix="dsctl-digest-") as tmp:
+        return artifact.sha256_file(store.download_model(version, Path(tmp) / "model.pkl"))
+
+
+def _record(conn: Connection, action: str, verified: VerifiedModel, reason: str | None) -> dict[str, Any]:
+    return {
+        "action": action,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "by": conn.caller_arn,
+        "validation": verified.validation,
+        "forced": reason is not None,
+        "reason": reason,
+        "bucket": verified.bucket,
+    }
+
+
+def promote(conn: Connection, version: str, force_reason: str | None = None) -> dict[str, Any]:
+    """Promote ``version`` into ``conn.env`` after every check; ``force_reason`` overrides only validation."""
+    check_store_parameter(conn)
+    verified = verify_model(conn, version)
+    if verified.validation != "passed" and force_reason is None:
+        raise _refuse(
+            conn,
+            f"version {version} is {verified.validation}",
+            f"run dsctl model validate --env <store env> {version} --test-data ..., "
+            "or pass --force --reason TEXT (recorded)",
+        )
+    current_key, current_sha = params.current_model(conn.session, conn.env)
+    if current_key == params.model_key(version) and current_sha == verified.sha256:
+        return {"env": conn.env.name, "version": version, "sha256": verified.sha256, "changed": False}
+    result = params.set_promoted_model(
+        conn.session, conn.env, version, verified.sha256, _record(conn, "promote", verified, force_reason)
+    )
+    return {**asdict(result), "changed": True, "validation": verified.validation, "forced": force_reason is not None}
+
+
+def rollback_target(conn: Connection, to_version: str | None) -> params.Promotion:
+    """The history entry to return to: ``to_version`` if it was promoted before, else the previous distinct one."""
+    history = params.promotion_history(conn.session, conn.env)
+    if not history:
+        raise _refuse(conn, "model-key has no history", f"deploy the stack (pulumi up --stack {conn.env.name})")
+    current = history[-1]
+    earlier = [entry for entry in reversed(history[:-1]) if entry.version and entry.sha256]
+    if to_version is not None:
+        check_version(to_version)
+        matches = [entry for entry in earlier if entry.version == to_version]
+        if to_version == current.version:
+            raise _refuse(conn, f"{to_version} is already the promoted version", "nothing to do")
+        if not matches:
+            raise _refuse(
+                conn,
+                f"{to_version} was never promoted in {conn.env.name} (rollback only returns to promoted versions)",
+                f"use dsctl model promote --env {conn.env.name} {to_version}",
+            )
+        return matches[0]
+    for entry in earlier:
+        if entry.version != current.version:
+            return entry
+    raise _refuse(conn, "there is no earlier promoted version to return to", "promote a version instead")
+
+
+def rollback(conn: Connection, to_version: str | None = None) -> dict[str, Any]:
+    """Return ``conn.env`` to an earlier promoted version, re-checking it as promote would (but not its validation:
+    it already ran in this environment)."""
+    check_store_parameter(conn)
+    target = rollback_target(conn, to_version)
+    assert target.version is not None and target.sha256 is not None  # rollback_target only returns complete entries
+    current_key, _ = params.current_model(conn.session, conn.env)
+    verified = verify_model(conn, target.version, expected_sha256=target.sha256)
+    result = params.set_promoted_model(
+        conn.session, conn.env, target.version, verified.sha256, _record(conn, "rollback", verified, None)
+    )
+    return {
+        **asdict(result),
+        "changed": True,
+        "from_version": params.version_of_key(current_key),
+        "restored_parameter_version": target.parameter_version,
+    }

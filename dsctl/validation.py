@@ -1,0 +1,82 @@
+"""``dsctl model validate``: run the job's own validation on the *stored* artifact.
+
+Validating the bytes in the store (digest-checked on load by ``job.artifact``) rather
+than a local copy means the report is about exactly what a promotion would ship. The
+report is stored next to the model with the digest it was made for, so a later
+promotion can tell a stale report from a current one.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from botocore.exceptions import ClientError
+
+from dsctl.envs import Connection
+from dsctl.models import VALIDATION_FILE, ArtifactStore, access_fix, error_code
+from dsctl.output import EXIT_FAILED, CommandError
+from job import artifact
+from job.errors import JobError
+
+
+def fetch_test_data(conn: Connection, test_data: str, directory: Path) -> Path:
+    """A local path for ``test_data``: the path itself, or an ``s3://bucket/key`` downloaded with ``conn``."""
+    if not test_data.startswith("s3://"):
+        path = Path(test_data)
+        if not path.is_file():
+            raise CommandError(f"test data {test_data} not found; pass a CSV file or an s3://bucket/key URL")
+        return path
+    url = urlparse(test_data)
+    bucket, key = url.netloc, url.path.lstrip("/")
+    if not bucket or not key:
+        raise CommandError(f"{test_data} is not an s3://bucket/key URL; pass e.g. s3://<input-bucket>/validation/x.csv")
+    destination = directory / Path(key).name
+    try:
+        conn.session.client("s3").download_file(bucket, key, str(destination))
+    except ClientError as err:
+        code = error_code(err)
+        raise CommandError(
+            f"cannot read {test_data} as {conn.caller_arn} ({code}); "
+            + access_fix(code, bucket, conn.env.name, conn.env.account_id),
+            EXIT_FAILED,
+        ) from err
+    return destination
+
+
+def _run_job_validation(model: Any, test_data: Path) -> dict[str, Any]:
+    """The job's validation (CONTRACTS §5: a report dict with ``passed``)."""
+    from job.validate import validate_model  # the job package owns what "valid" means
+
+    return dict(validate_model(model, test_data))
+
+
+def validate_version(conn: Connection, version: str, test_data: str) -> dict[str, Any]:
+    """Validate stored ``version`` on ``test_data``, store the report, and return it (with ``stored_at``)."""
+    store = ArtifactStore(conn.session, conn.env.artifact_bucket)
+    manifest = store.manifest(version)
+    if manifest is None:
+        raise CommandError(f"version {version} is not published in s3://{store.bucket}/models/; dsctl model publish it")
+    with tempfile.TemporaryDirectory(prefix="dsctl-validate-") as tmp:
+        directory = Path(tmp)
+        model_path = store.download_model(version, directory / "model.pkl")
+        try:
+            model = artifact.load_model(model_path, manifest["sha256"])
+            data = fetch_test_data(conn, test_data, directory)
+            report = _run_job_validation(model, data)
+        except JobError as err:
+            raise CommandError(f"validation of {version} could not run: {err.message}", EXIT_FAILED) from err
+    document = {
+        **report,
+        "passed": bool(report.get("passed")),
+        "version": version,
+        "model_sha256": manifest["sha256"],
+        "test_data": test_data,
+        "validated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "validated_by": conn.caller_arn,
+    }
+    store.put_validation(version, document)
+    return {**document, "stored_at": store.url(version, VALIDATION_FILE)}
