@@ -92,6 +92,17 @@ def container_environment(
     return environment
 
 
+def readable(line: str) -> str:
+    """A job log line for people: the job logs JSON when not on a terminal (as CloudWatch wants); show its message."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(record, dict) or "message" not in record:
+        return line
+    return f"{record.get('level', '').lower():7} {record['message']}"
+
+
 def _exit_name(code: int) -> str:
     from job.errors import ExitCode
 
@@ -119,7 +130,7 @@ def _stream(argv: list[str], environment: dict[str, str], log: Callable[[str], N
         for line in process.stdout:
             line = line.rstrip("\n")
             lines.append(line)
-            log(f"  job | {line}")
+            log(f"  job | {readable(line)}")
         return process.wait(), lines
     finally:
         if process.poll() is None:  # interrupted: do not leave the job running
@@ -190,19 +201,20 @@ def run_job_locally(
             raise CommandError(f"no credentials for {environment.name} in the local AWS config; run `dsctl local up`")
         frozen = credentials.get_frozen_credentials()
         task_arn, container = task_container(session, local.endpoint)
+        shown = " ".join([*(container.get("entryPoint") or DEFAULT_ENTRYPOINT), *(container.get("command") or [])])
         argv = container_command(container)
         overrides = {"DS_RUN_ID": run_id, "DS_INPUT_KEY": input_key or ""}
         process_env = container_environment(container, overrides, frozen, local.endpoint)
         log(
             f"{LOCAL_RUNNER}: no ECS here — running {task_arn.split('/')[-1]} container {container['name']} "
-            f"in a subprocess as account {environment.account_id}: {' '.join(argv[1:]) if argv else ''} "
+            f"in a subprocess as account {environment.account_id}: {shown} "
             f"(DS_RUN_ID={run_id})"
         )
         started = time.monotonic()
         code, lines = _stream(argv, process_env, log)
         _put_logs(session, local.endpoint, container, run_id, lines)
         if code != 0:
-            last = next((line for line in reversed(lines) if line.strip()), "no output")
+            last = next((readable(line).strip() for line in reversed(lines) if line.strip()), "no output")
             raise CommandError(
                 f"{LOCAL_RUNNER}: the job failed in {environment.name} with exit code {code} ({_exit_name(code)}): "
                 f"{last}",

@@ -1,0 +1,378 @@
+"""``python -m dsctl.demo`` (``make demo``): the whole two-account workflow, end to end, on this machine.
+
+A newcomer sees the product work with nothing but the repository, and the team gets
+its end-to-end test (``tests/e2e/test_demo.py`` runs the same scenario on a smaller
+sample). Every step goes through the real code paths: ``dsctl`` commands (called
+in-process through ``dsctl.cli.main``, exactly as the console script does), the job's
+own CLI in a subprocess, and real cross-account credentials (prod's profile assumes
+a role in the prod account). Each step prints the shell command an operator would
+type, so the output doubles as a walkthrough. The local environment and the
+working directory are removed on every exit path, and any failed step or broken
+expectation exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+DEFAULT_ROWS = 50_000
+FIRST, SECOND = "1.0.0", "1.1.0"
+STEPS = 18
+
+
+class DemoFailure(Exception):
+    """A step failed or a fact did not hold; the message says which and what was seen."""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What one pipeline run did, read back from its run manifest."""
+
+    env: str
+    run_id: str
+    model_version: str
+    model_bucket: str
+    rows_in: int
+    rows_out: int
+    rows_rejected: int
+    output: str
+    seconds: float
+
+
+@dataclass
+class DemoResult:
+    """Facts the demo established: each run, the promoted version per environment at the end, the store."""
+
+    runs: list[RunSummary] = field(default_factory=list)
+    promoted: dict[str, str | None] = field(default_factory=dict)
+    artifact_bucket: str = ""
+    artifact_account: str = ""
+    sample_rows: int = 0
+    seconds: float = 0.0
+
+
+def _signal_to_exit(signum: int, _frame: FrameType | None) -> None:
+    """Turn SIGTERM/SIGHUP into SystemExit so every ``finally`` (server shutdown) runs."""
+    raise SystemExit(128 + signum)
+
+
+class Demo:
+    """The scenario, step by step, with a progress line per step."""
+
+    def __init__(self, workdir: Path, rows: int, out: Callable[[str], None]) -> None:
+        self.workdir = workdir
+        self.rows = rows
+        self.out = out
+        self.result = DemoResult(sample_rows=rows)
+        self.step_number = 0
+        self.total_steps = STEPS
+        self.last_stderr = ""
+
+    # ------------------------------------------------------------------ plumbing
+
+    def dsctl(self, *argv: str) -> Any:
+        """Run ``dsctl ARGV --json`` in-process; return its JSON, or raise DemoFailure with its error line."""
+        from dsctl.cli import main
+
+        stdout, stderr = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                code = main([*argv, "--json"])
+            except SystemExit as exit_:  # argparse usage errors
+                code = int(exit_.code or 0) if not isinstance(exit_.code, str) else 2
+        if code != 0:
+            detail = stderr.getvalue().strip().splitlines()
+            raise DemoFailure(f"`dsctl {' '.join(argv)}` exited {code}: {detail[-1] if detail else 'no message'}")
+        self.last_stderr = stderr.getvalue()
+        return json.loads(stdout.getvalue())
+
+    def job(self, *argv: str) -> None:
+        """Run the job's own CLI (``python -m job ...``) in a subprocess, as a data scientist would."""
+        done = subprocess.run(
+            [sys.executable, "-m", "job", *argv, "--log-format", "text"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            last = (done.stderr or done.stdout).strip().splitlines()
+            raise DemoFailure(f"`python -m job {' '.join(argv)}` exited {done.returncode}: {last[-1] if last else ''}")
+
+    @contextlib.contextmanager
+    def step(self, shell: str, what: str) -> Iterator[list[str]]:
+        """Print ``[n/N] what`` with the equivalent shell command, then the step's outcome and time."""
+        self.step_number += 1
+        notes: list[str] = []
+        started = time.monotonic()
+        self.out(f"[{self.step_number:2}/{self.total_steps}] {what}\n        $ {shell}")
+        try:
+            yield notes
+        except DemoFailure as err:
+            self.out(f"        FAILED after {time.monotonic() - started:.1f} s: {err}")
+            raise
+        suffix = f" — {'; '.join(notes)}" if notes else ""
+        self.out(f"        ok ({time.monotonic() - started:.1f} s){suffix}")
+
+    @staticmethod
+    def expect(condition: bool, message: str) -> None:
+        """Raise DemoFailure(message) unless ``condition``."""
+        if not condition:
+            raise DemoFailure(message)
+
+    # ------------------------------------------------------------------ steps
+
+    def sample(self, path: Path, seed: int) -> Path:
+        from job.synthetic import write_month
+
+        return write_month(path, self.rows, seed=seed, chunk_rows=max(self.rows, 1))
+
+    def train(self, version: str, data: Path) -> Path:
+        target = self.workdir / "models" / version
+        with self.step(
+            f"python -m job train --input {data.name} --version {version} --output {target.name}",
+            f"train model {version}",
+        ):
+            self.job("train", "--input", str(data), "--version", version, "--output", str(target))
+        return target
+
+    def publish_validate(self, version: str, directory: Path, test_data: Path) -> None:
+        with self.step(
+            f"dsctl model publish --env dev {version} {directory.name}", f"publish {version} to dev's store"
+        ) as notes:
+            published = self.dsctl("model", "publish", "--env", "dev", version, str(directory))
+            notes.append(published["model"])
+        with self.step(
+            f"dsctl model validate --env dev {version} --test-data {test_data.name}", f"validate {version}"
+        ) as notes:
+            report = self.dsctl("model", "validate", "--env", "dev", version, "--test-data", str(test_data))
+            self.expect(bool(report.get("passed")), f"validation of {version} did not pass: {report}")
+            notes.append("passed")
+
+    def promote(self, env: str, version: str) -> None:
+        with self.step(f"dsctl model promote --env {env} {version}", f"promote {version} in {env}") as notes:
+            result = self.dsctl("model", "promote", "--env", env, version)
+            notes.append(f"{env} model-key -> models/{version}/model.pkl")
+            self.expect(result.get("version", version) == version, f"promote reported {result}")
+
+    def upload(self, env: str, data: Path) -> None:
+        from dsctl.envs import connect
+
+        conn = connect(env)
+        target = f"s3://{conn.env.input_bucket}/{conn.env.input_key}"
+        with self.step(f"aws s3 cp {data.name} {target} --profile {env}", f"upload the month's input to {env}"):
+            conn.session.client("s3").upload_file(str(data), conn.env.input_bucket, conn.env.input_key)
+
+    def run(self, env: str, what: str) -> RunSummary:
+        from dsctl import runs
+        from dsctl.envs import connect
+
+        with self.step(f"dsctl run --env {env}", what) as notes:
+            started = time.monotonic()
+            result = self.dsctl("run", "--env", env)
+            seconds = time.monotonic() - started
+            self.expect(result.get("mode") == "local", f"dsctl run did not use the local runner: {result}")
+            self.expect("local runner" in self.last_stderr, "dsctl run did not say it used the local runner")
+            manifest = runs.run_manifest(connect(env), result["name"])
+            self.expect(manifest is not None, f"run {result['name']} wrote no manifest")
+            assert manifest is not None
+            summary = RunSummary(
+                env=env,
+                run_id=str(manifest["run_id"]),
+                model_version=str(manifest["model"]["version"]),
+                model_bucket=str(manifest["model"]["bucket"]),
+                rows_in=int(manifest["rows_in"]),
+                rows_out=int(manifest["rows_out"]),
+                rows_rejected=int(manifest["rows_rejected"]),
+                output=str(result.get("output")),
+                seconds=seconds,
+            )
+            self.expect(
+                summary.rows_in == summary.rows_out + summary.rows_rejected,
+                f"{env}: rows_in {summary.rows_in} != rows_out {summary.rows_out} + rejected {summary.rows_rejected}",
+            )
+            self.expect(summary.rows_in == self.rows, f"{env}: read {summary.rows_in} rows, the sample has {self.rows}")
+            self.expect(summary.rows_rejected > 0, f"{env}: the sample's bad rows were not rejected")
+            notes.append(
+                f"model {summary.model_version} from s3://{summary.model_bucket}, "
+                f"{summary.rows_out} rows out, {summary.rows_rejected} rejected"
+            )
+        self.result.runs.append(summary)
+        return summary
+
+    def rollback(self, env: str, expected: str) -> None:
+        with self.step(f"dsctl model rollback --env {env}", f"roll {env} back") as notes:
+            result = self.dsctl("model", "rollback", "--env", env)
+            self.expect(result.get("version") == expected, f"rollback restored {result.get('version')}, not {expected}")
+            notes.append(f"{result.get('from_version')} -> {result.get('version')}")
+
+    def final_state(self) -> None:
+        from dsctl import params
+        from dsctl.envs import connect
+
+        for env in ("dev", "prod"):
+            conn = connect(env)
+            key, _ = params.current_model(conn.session, conn.env)
+            self.result.promoted[env] = params.version_of_key(key)
+            if conn.env.owns_artifact_store:
+                self.result.artifact_bucket, self.result.artifact_account = (
+                    conn.env.artifact_bucket,
+                    conn.env.account_id,
+                )
+
+    # ------------------------------------------------------------------ the scenario
+
+    def scenario(self) -> None:
+        """Everything between ``local up`` and ``local down``."""
+        with self.step(
+            f"python -m job.synthetic monthly_data.csv --rows {self.rows}", "generate a sample month with bad rows"
+        ) as notes:
+            month = self.sample(self.workdir / "monthly_data.csv", seed=7)
+            holdout = self.sample(self.workdir / "test_data.csv", seed=11)
+            notes.append(f"{self.rows} rows + a {self.rows}-row validation set, ~0.6% bad rows")
+        first = self.train(FIRST, month)
+        self.publish_validate(FIRST, first, holdout)
+        self.promote("dev", FIRST)
+        self.upload("dev", month)
+        dev = self.run("dev", f"run dev with {FIRST}")
+        self.expect(dev.model_version == FIRST, f"dev ran {dev.model_version}, expected {FIRST}")
+        self.promote("prod", FIRST)
+        self.upload("prod", month)
+        prod = self.run("prod", f"run prod with prod's credentials, reading {FIRST} from dev's store")
+        self.expect(prod.model_version == FIRST, f"prod ran {prod.model_version}, expected {FIRST}")
+        self.expect(
+            prod.model_bucket == dev.model_bucket,
+            f"prod read its model from {prod.model_bucket}, not dev's store {dev.model_bucket}",
+        )
+        second = self.train(SECOND, month)
+        self.publish_validate(SECOND, second, holdout)
+        self.promote("dev", SECOND)
+        self.promote("prod", SECOND)
+        self.rollback("prod", FIRST)
+        prod_after = self.run("prod", f"run prod after the rollback (expects {FIRST})")
+        self.expect(prod_after.model_version == FIRST, f"prod ran {prod_after.model_version} after rollback")
+        self.final_state()
+        self.expect(self.result.promoted.get("prod") == FIRST, f"prod ends on {self.result.promoted.get('prod')}")
+        self.expect(self.result.promoted.get("dev") == SECOND, f"dev ends on {self.result.promoted.get('dev')}")
+
+
+def print_summary(result: DemoResult, out: Callable[[str], None]) -> None:
+    """The final table: one row per run, then what each environment has promoted now."""
+    from rich.console import Console
+
+    from dsctl.output import table
+
+    rows = [
+        (
+            run.env,
+            run.model_version,
+            f"s3://{run.model_bucket}",
+            run.rows_in,
+            run.rows_out,
+            run.rows_rejected,
+            run.output,
+            f"{run.seconds:.1f} s",
+        )
+        for run in result.runs
+    ]
+    columns = ["env", "model", "model read from", "rows in", "rows out", "rejected", "output", "time"]
+    buffer = io.StringIO()
+    Console(file=buffer, width=200, force_terminal=False).print(table("pipeline runs", columns, rows))
+    out(buffer.getvalue().rstrip())
+    promoted = ", ".join(f"{env} {version}" for env, version in result.promoted.items())
+    out(
+        f"promoted now: {promoted} (prod rolled back from {SECOND}); model store s3://{result.artifact_bucket} "
+        f"in account {result.artifact_account}; total {result.seconds:.1f} s"
+    )
+
+
+def run_demo(rows: int = DEFAULT_ROWS, workdir: Path | None = None, out: Callable[[str], None] = print) -> DemoResult:
+    """Run the scenario in a fresh local environment; always take it down. Raises DemoFailure on any failure."""
+    from dsctl.local import lifecycle, state
+    from dsctl.output import CommandError
+
+    started = time.monotonic()
+    own_workdir = workdir is None
+    root = Path(tempfile.mkdtemp(prefix="dsctl-demo-")) if workdir is None else workdir
+    saved_dir = os.environ.get(state.ENV_DIR)
+    os.environ[state.ENV_DIR] = str(root / "local")
+    demo = Demo(root, rows, out)
+    try:
+        demo.total_steps = STEPS
+        with demo.step("dsctl local up", "start the local two-account AWS, provisioned from `dsctl synth`") as notes:
+            try:
+                up = lifecycle.up()
+            except CommandError as err:
+                raise DemoFailure(err.message) from err
+            created = len(up.report.created) if up.report else 0
+            notes.append(
+                f"moto at {up.state.endpoint}, accounts {', '.join(up.state.accounts.values())}, {created} resources"
+            )
+        with lifecycle.pointed_at(up.state):
+            try:
+                demo.scenario()
+            except CommandError as err:
+                raise DemoFailure(err.message) from err
+    finally:
+        down = lifecycle.down()
+        out(f"cleanup: local environment stopped (pid {down.stopped_pid}) and {down.directory} removed")
+        if saved_dir is None:
+            os.environ.pop(state.ENV_DIR, None)
+        else:
+            os.environ[state.ENV_DIR] = saved_dir
+        if own_workdir:
+            shutil.rmtree(root, ignore_errors=True)
+    demo.result.seconds = time.monotonic() - started
+    return demo.result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m dsctl.demo``: run, print the summary, exit 1 on any failure."""
+    parser = argparse.ArgumentParser(
+        prog="python -m dsctl.demo",
+        description="Show ds-preprocessing end to end on an embedded two-account AWS: train, publish, validate, "
+        "promote, run dev, promote and run prod across accounts, roll back. Cleans up after itself.",
+    )
+    parser.add_argument(
+        "--rows", type=int, default=DEFAULT_ROWS, help=f"rows in the sample month (default {DEFAULT_ROWS})"
+    )
+    args = parser.parse_args(argv)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _signal_to_exit)
+
+    def out(line: str) -> None:
+        print(line, flush=True)
+
+    try:
+        result = run_demo(args.rows, out=out)
+    except DemoFailure as err:
+        print(f"demo: FAILED: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("demo: interrupted; the local environment was taken down", file=sys.stderr)
+        return 130
+    except Exception as err:  # a bug, not an expected failure: show where, still exit non-zero
+        traceback.print_exc()
+        print(f"demo: FAILED with an unexpected {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+    print_summary(result, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""The local environment's lifecycle, generated AWS config, provisioning and runner plumbing.
+
+These start real ``moto_server`` processes (each ~0.5 s) in a temporary state
+directory, because what matters is the detached server and the profile-based
+cross-account sessions, not an in-process fake.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from components import naming
+from components.settings import load_stack_settings
+from dsctl.cli import main
+from dsctl.envs import load_environment, session_for, verify_account
+from dsctl.local import awsconfig, lifecycle, provision, runner, server, state
+from tests.local import fake_synth
+
+DEV, PROD = "123456789012", "987654321098"
+
+
+@pytest.fixture
+def local_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private state directory, and no AWS settings leaking in from the outside."""
+    directory = tmp_path / "local"
+    monkeypatch.setenv(state.ENV_DIR, str(directory))
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    return directory
+
+
+@pytest.fixture
+def running(local_dir: Path) -> Iterator[state.LocalState]:
+    """A started (unprovisioned) local environment, always taken down."""
+    result = lifecycle.up(provision=False)
+    try:
+        yield result.state
+    finally:
+        lifecycle.down()
+
+
+def test_up_down_lifecycle_and_reuse(local_dir: Path) -> None:
+    first = lifecycle.up(provision=False)
+    try:
+        assert first.state.endpoint.startswith("http://127.0.0.1:")
+        assert state.current() == first.state
+        assert json.loads((local_dir / state.STATE_FILE).read_text())["pid"] == first.state.pid
+        again = lifecycle.up(provision=False)
+        assert again.reused and again.state.pid == first.state.pid
+    finally:
+        result = lifecycle.down()
+    assert result.stopped_pid == first.state.pid and result.removed
+    assert not local_dir.exists()
+    assert state.current() is None
+    assert not state.server_answers(first.state.endpoint)
+    assert not lifecycle.down().was_running
+
+
+def test_stale_state_is_not_local_mode_and_is_replaced(local_dir: Path) -> None:
+    local_dir.mkdir(parents=True)
+    stale = state.LocalState("http://127.0.0.1:9", 999_999_999, str(local_dir), "then", "us-east-1", {"dev": DEV})
+    state.save(stale)
+    assert state.load() == stale and state.current() is None
+    fresh = lifecycle.up(provision=False)
+    try:
+        assert not fresh.reused and fresh.state.pid != stale.pid
+    finally:
+        lifecycle.down()
+
+
+def test_down_leaves_files_it_did_not_create(running: state.LocalState) -> None:
+    (running.path / "notes.txt").write_text("mine")
+    result = lifecycle.down()
+    assert result.stopped_pid == running.pid and not result.removed
+    assert (running.path / "notes.txt").exists() and not (running.path / state.STATE_FILE).exists()
+
+
+def test_server_stop_refuses_a_pid_that_is_not_moto() -> None:
+    import os
+
+    assert server.stop(os.getpid()) is False  # this pytest process: alive, but not a moto server
+
+
+def test_generated_profiles_give_each_environment_its_own_account(running: state.LocalState) -> None:
+    config = running.aws_config_file.read_text()
+    assert f"role_arn = arn:aws:iam::{PROD}:role/{naming.operator_role()}" in config
+    assert "source_profile = dev" in config
+    with lifecycle.pointed_at(running):
+        arns = {}
+        for name in ("dev", "prod"):
+            env = load_environment(name)
+            arns[name] = verify_account(session_for(env), env)
+    assert arns["dev"].startswith(f"arn:aws:sts::{DEV}:")
+    assert arns["prod"].startswith(f"arn:aws:sts::{PROD}:assumed-role/{naming.operator_role()}/")
+
+
+def test_generate_without_an_environment_in_motos_default_account_uses_a_root_profile() -> None:
+    files = awsconfig.generate([awsconfig.AccountProfile("qa", "111111111111", "eu-west-1")], "http://127.0.0.1:1")
+    assert "[profile qa]" in files.config and f"source_profile = {awsconfig.ROOT_PROFILE}" in files.config
+    assert f"[{awsconfig.ROOT_PROFILE}]" in files.credentials
+
+
+def test_provision_creates_each_stack_in_its_own_account(running: state.LocalState) -> None:
+    report = provision.ProvisionReport()
+    sessions = {}
+    with lifecycle.pointed_at(running):
+        for name in ("dev", "prod"):
+            sessions[name] = session_for(load_environment(name))
+            synthesized = fake_synth.stack(load_stack_settings(name))
+            provision.provision_stack(synthesized, sessions[name], running.endpoint, report)
+        dev_s3 = sessions["dev"].client("s3", endpoint_url=running.endpoint)
+        prod_ssm = sessions["prod"].client("ssm", endpoint_url=running.endpoint)
+        artifact = naming.artifact_bucket("dev", DEV, "us-east-1")
+        assert dev_s3.get_bucket_versioning(Bucket=artifact)["Status"] == "Enabled"
+        parameter = prod_ssm.get_parameter(Name="/ds/preprocessing/artifact-bucket")["Parameter"]
+        assert parameter["Value"] == artifact and f":{PROD}:" in parameter["ARN"]
+        assert prod_ssm.get_parameter(Name="/ds/preprocessing/model-key")["Parameter"]["Value"] == "NONE"
+        _, container = runner.task_container(sessions["prod"], running.endpoint)
+    assert {e["name"]: e["value"] for e in container["environment"]}["DS_ENVIRONMENT"] == "prod"
+    assert "unknownWireKey" not in container  # wire-only keys are fitted to the ECS API shape
+    assert report.skipped["aws:iam/role:Role"] == 2
+    assert {c["stack"] for c in report.created} == {"dev", "prod"}
+
+
+def test_provision_failure_names_the_resource(running: state.LocalState) -> None:
+    broken = {"stack": "dev", "resources": [fake_synth._resource("aws:ssm/parameter:Parameter", "p", {"value": "x"})]}
+    with lifecycle.pointed_at(running), pytest.raises(Exception, match="Parameter 'p' of stack dev"):
+        provision.provision_stack(
+            broken, session_for(load_environment("dev")), running.endpoint, provision.ProvisionReport()
+        )
+
+
+def test_container_command_and_environment_are_the_task_definitions() -> None:
+    container = {
+        "entryPoint": ["python", "-m", "job"],
+        "command": ["run"],
+        "environment": [{"name": "DS_ENVIRONMENT", "value": "prod"}],
+    }
+    assert runner.container_command(container) == [sys.executable, "-m", "job", "run"]
+    assert runner.container_command({"command": ["run"]}) == [sys.executable, "-m", "job", "run"]
+    creds = SimpleNamespace(access_key="AK", secret_key="SK", token="TOKEN")
+    environment = runner.container_environment(container, {"DS_RUN_ID": "r1"}, creds, "http://127.0.0.1:1")
+    assert environment["DS_ENVIRONMENT"] == "prod" and environment["DS_RUN_ID"] == "r1"
+    assert environment["AWS_SESSION_TOKEN"] == "TOKEN" and environment["AWS_ENDPOINT_URL"] == "http://127.0.0.1:1"
+    assert "AWS_PROFILE" not in environment
+
+
+def test_readable_shows_the_message_of_json_log_lines() -> None:
+    assert runner.readable('{"level": "INFO", "message": "hello"}') == "info    hello"
+    assert runner.readable("plain text") == "plain text"
+
+
+def test_run_job_locally_without_a_local_environment_says_how_to_start_one(local_dir: Path) -> None:
+    with pytest.raises(Exception, match="dsctl local up"):
+        runner.run_job_locally("dev", run_id="r1")
+
+
+def test_local_commands(local_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(lifecycle, "provision_all", lambda local, progress: provision.ProvisionReport())
+    assert main(["local", "status"]) == 1
+    assert main(["local", "env"]) == 2
+    assert "dsctl local up" in capsys.readouterr().err
+    try:
+        assert main(["local", "up"]) == 0
+        captured = capsys.readouterr()
+        exports = dict(line.removeprefix("export ").split("=", 1) for line in captured.out.splitlines())
+        assert exports[state.ENV_DIR] == str(local_dir) and exports["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+        assert "eval" in captured.err
+        assert main(["local", "up", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["reused"] is True
+        assert main(["local", "status", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["running"] is True
+    finally:
+        assert main(["local", "down"]) == 0
+    assert not local_dir.exists()
