@@ -1,0 +1,119 @@
+"""The streaming pass: CSV -> (transformed Parquet, rejected Parquet, input row count) in one scan.
+
+``pl.collect_all`` runs both sinks and the row count as one plan, so the CSV is read
+and parsed once and memory stays bounded by Polars' streaming morsels, whatever the
+input size. Row counts of the outputs are read back from the written Parquet footers,
+so the accounting check compares what was *written* with what was *read*.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import polars as pl
+
+from job import s3
+from job.errors import ExitCode, JobError
+from job.model import PreprocessingModel
+from job.outputs import OutputRoot, staging_prefix
+from job.transform import REJECT_REASON, build_plan, scan_input
+
+VALID_FILE = "part-00000.parquet"
+REJECTED_FILE = "rejected/part-00000.parquet"
+Compression = Literal["snappy", "zstd", "lz4", "uncompressed"]
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Rows read and where they went."""
+
+    rows_in: int
+    rows_out: int
+    rejected_by_reason: dict[str, int]
+
+    @property
+    def rows_rejected(self) -> int:
+        """All rejected rows."""
+        return sum(self.rejected_by_reason.values())
+
+    @property
+    def balanced(self) -> bool:
+        """The invariant every run must meet before it is published."""
+        return self.rows_in == self.rows_out + self.rows_rejected
+
+
+def check_columns(sources: Sequence[str], model: PreprocessingModel) -> None:
+    """Fail with MISSING_COLUMNS (listing them) unless every input has the schema's columns."""
+    required = model.schema.required_columns
+    for source in sources:
+        header = pl.scan_csv(source, infer_schema=False, storage_options=s3.storage_options(source))
+        try:
+            present = set(header.collect_schema().names())
+        except pl.exceptions.ComputeError as exc:
+            raise classify_polars_error(exc, source) from None
+        missing = [name for name in required if name not in present]
+        if missing:
+            raise JobError(
+                ExitCode.MISSING_COLUMNS,
+                f"input {source} lacks required columns {missing} (it has {sorted(present)}) — fix the export or "
+                f"train model {model.version}'s successor on data with these columns",
+            )
+
+
+def classify_polars_error(exc: Exception, source: str) -> JobError:
+    """Turn a Polars failure while reading ``source`` into the matching JobError."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if s3.polars_denied(str(exc)):
+        bucket, key = s3.split_s3(source) if s3.is_s3(source) else (source, "")
+        return s3.access_denied(bucket, key, "read input")
+    if "more fields than defined" in message:
+        message = "a row has more fields than the header (unquoted separator?)"
+    return JobError(ExitCode.MALFORMED_CSV, f"input {source} is not valid CSV: {message} — fix or re-export the file")
+
+
+def _empty_input(model: PreprocessingModel) -> pl.LazyFrame:
+    return pl.LazyFrame(schema={name: pl.String for name in model.schema.required_columns})
+
+
+def stream(
+    sources: Sequence[str],
+    model: PreprocessingModel,
+    root: OutputRoot,
+    run_id: str,
+    compression: Compression = "snappy",
+) -> int:
+    """Write the staged valid and rejected Parquet for ``sources``; return the input row count."""
+    lf = scan_input(sources, model.schema, s3.storage_options(sources[0])) if sources else _empty_input(model)
+    plan = build_plan(lf, model)
+    staging = staging_prefix(run_id)
+    options = root.storage_options()
+    sinks = [
+        plan.valid.sink_parquet(
+            root.target(staging + VALID_FILE), compression=compression, storage_options=options, lazy=True
+        ),
+        plan.rejected.sink_parquet(root.target(staging + REJECTED_FILE), storage_options=options, lazy=True),
+        lf.select(pl.len().alias("rows")),
+    ]
+    try:
+        results = pl.collect_all(sinks, engine="streaming")
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        output_bucket = getattr(root, "bucket", None)
+        if output_bucket and output_bucket in str(exc):
+            if s3.polars_denied(str(exc)):
+                raise s3.access_denied(output_bucket, staging, "write output") from None
+            raise JobError(ExitCode.OUTPUT_FAILED, f"writing {root.url}{staging} failed: {exc}") from None
+        raise classify_polars_error(exc, sources[0] if len(sources) == 1 else f"{sources[0]} (and others)") from None
+    return int(results[-1]["rows"][0])
+
+
+def count_outputs(root: OutputRoot, run_id: str) -> tuple[int, dict[str, int]]:
+    """Rows in the staged valid file (from its footer) and rejected rows per reason."""
+    staging = staging_prefix(run_id)
+    options = root.storage_options()
+    valid = pl.scan_parquet(root.target(staging + VALID_FILE), storage_options=options)
+    rows_out = int(valid.select(pl.len()).collect().item())
+    rejected = pl.scan_parquet(root.target(staging + REJECTED_FILE), storage_options=options)
+    by_reason = rejected.group_by(REJECT_REASON).agg(pl.len().alias("rows")).sort(REJECT_REASON).collect()
+    return rows_out, {str(r[REJECT_REASON]): int(r["rows"]) for r in by_reason.iter_rows(named=True)}

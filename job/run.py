@@ -1,0 +1,257 @@
+"""``python -m job run``: one month, from locations (SSM or arguments) to a published run.
+
+Order matters: the cheap checks that can fail (parameters, already-published, model
+digest, input exists, columns, output writable) run before the expensive pass, and
+nothing under ``processed/`` is touched until the staged output balances
+(``rows_in == rows_out + rows_rejected``). Any failure drops the staging area, so a
+failed run leaves nothing that looks published.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from job import s3
+from job.errors import ExitCode, JobError
+from job.metrics import put_run_metrics
+from job.model_source import LoadedModel, fetch_model
+from job.outputs import (
+    MANIFEST,
+    SUCCESS,
+    OutputRoot,
+    clear_staging,
+    is_published,
+    open_root,
+    publish,
+    run_prefix,
+    staging_prefix,
+    unpublish,
+)
+from job.params import read_locations
+from job.process import REJECTED_FILE, VALID_FILE, Compression, Counts, check_columns, count_outputs, stream
+from job.sources import Inputs, resolve_inputs
+
+log = logging.getLogger(__name__)
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=-]{0,127}$")
+STARTED = "_STARTED"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Where one run reads and writes."""
+
+    input: str  # file, directory, glob, s3 object/prefix/glob
+    model: str  # model.pkl (or its directory), local or s3://
+    output: str  # output root: processed/{run_id}/ goes under it
+    model_sha256: str | None = None  # None: from the manifest beside the model
+    artifact_store: bool = False  # the model comes from the (possibly cross-account) artifact bucket
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run."""
+
+    run_id: str | None = None
+    overwrite: bool = False
+    environment: str = "local"
+    compression: Compression = "snappy"
+    metrics: bool | None = None  # None: send in the container (SSM mode), not for local files
+
+
+@dataclass
+class RunResult:
+    """What a run did: published, or skipped because the run id was already published."""
+
+    run_id: str
+    status: str
+    manifest: dict[str, Any] | None = None
+    output: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def new_run_id() -> str:
+    """A run id from the UTC time, e.g. 20261127T101500Z."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def check_run_id(run_id: str) -> str:
+    """Run ids become S3 key segments: letters, digits, ``._=-``, at most 128 characters."""
+    if not RUN_ID_PATTERN.fullmatch(run_id):
+        raise JobError(ExitCode.USAGE, f"run id {run_id!r} is invalid — use letters, digits and ._=- (max 128)")
+    return run_id
+
+
+def spec_from_ssm(prefix: str) -> RunSpec:
+    """The container's RunSpec: every location from the parameters under ``prefix``."""
+    loc = read_locations(prefix)
+    if not loc.model_promoted:
+        raise JobError(
+            ExitCode.MODEL_MISSING,
+            f"no model promoted in this environment ({prefix}/model-key is NONE) — run `dsctl model promote VERSION`",
+        )
+    return RunSpec(
+        input=s3.s3_url(loc.input_bucket, loc.input_key),
+        model=s3.s3_url(loc.artifact_bucket, loc.model_key),
+        output=f"s3://{loc.output_bucket}",
+        model_sha256=loc.model_sha256,
+        artifact_store=True,
+    )
+
+
+def _input_identity(inputs: Inputs) -> dict[str, Any]:
+    first = inputs.objects[0]
+    bucket, key = s3.split_s3(inputs.spec) if s3.is_s3(inputs.spec) else (None, inputs.spec)
+    single = len(inputs.objects) == 1
+    return {
+        "bucket": bucket,
+        "key": s3.split_s3(first.url)[1] if single and bucket else key,
+        "etag": first.etag if single else None,
+        "version_id": first.version_id if single else None,
+        "objects": [o.to_dict() for o in inputs.objects],
+    }
+
+
+def _manifest(
+    run_id: str,
+    environment: str,
+    counts: Counts,
+    loaded: LoadedModel,
+    inputs: Inputs,
+    outputs: list[dict[str, Any]],
+    timings: dict[str, float],
+) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "environment": environment,
+        "rows_in": counts.rows_in,
+        "rows_out": counts.rows_out,
+        "rows_rejected": counts.rows_rejected,
+        "rejected_by_reason": counts.rejected_by_reason,
+        "model": {"version": loaded.model.version, "sha256": loaded.sha256, "bucket": loaded.bucket, "key": loaded.key},
+        "input": _input_identity(inputs),
+        "outputs": outputs,
+        "columns": loaded.model.output_columns,
+        "timings": timings,
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _stage_and_count(root: OutputRoot, run_id: str, inputs: Inputs, loaded: LoadedModel, options: RunOptions) -> Counts:
+    clear_staging(root, run_id)
+    root.put(staging_prefix(run_id) + STARTED, b"")  # proves the output is writable before the long pass
+    rows_in = stream(inputs.non_empty, loaded.model, root, run_id, options.compression)
+    rows_out, by_reason = count_outputs(root, run_id)
+    counts = Counts(rows_in, rows_out, by_reason)
+    if not counts.balanced:
+        raise JobError(
+            ExitCode.ROW_ACCOUNTING,
+            f"rows_in {rows_in} != rows_out {rows_out} + rows_rejected {counts.rows_rejected} — refused to publish; "
+            "please report this with the input",
+        )
+    root.delete([staging_prefix(run_id) + STARTED])
+    return counts
+
+
+def run_job(spec: RunSpec, options: RunOptions) -> RunResult:
+    """Process one run end to end and publish it; see the module docstring for the order of checks."""
+    started = time.perf_counter()
+    run_id = check_run_id(options.run_id or new_run_id())
+    root = open_root(spec.output)
+    target = f"{root.url.rstrip('/')}/{run_prefix(run_id)}"
+    if is_published(root, run_id) and not options.overwrite:
+        log.info("run %s is already published at %s — nothing to do (use --overwrite to redo it)", run_id, target)
+        return RunResult(run_id, "skipped", output=target)
+    loaded = fetch_model(spec.model, spec.model_sha256, spec.artifact_store)
+    t_model = time.perf_counter()
+    inputs = resolve_inputs(spec.input)
+    check_columns(inputs.non_empty, loaded.model)
+    log.info(
+        "run %s: %d input file(s) from %s, model %s",
+        run_id,
+        len(inputs.objects),
+        spec.input,
+        loaded.model.version,
+        extra={"fields": {"run_id": run_id, "model_sha256": loaded.sha256}},
+    )
+    try:
+        counts = _stage_and_count(root, run_id, inputs, loaded, options)
+        t_process = time.perf_counter()
+        staged = [VALID_FILE, REJECTED_FILE]
+        outputs = [
+            {"key": run_prefix(run_id) + name, "bytes": root.size(staging_prefix(run_id) + name)} for name in staged
+        ]
+        outputs[0]["rows"], outputs[1]["rows"] = counts.rows_out, counts.rows_rejected
+        if options.overwrite or root.names(run_prefix(run_id)):
+            unpublish(root, run_id)  # a previous run (--overwrite) or the remains of a crashed publish
+        timings = {"load_model_s": round(t_model - started, 4), "process_s": round(t_process - t_model, 4)}
+        timings["total_s"] = round(time.perf_counter() - started, 4)
+        manifest = _manifest(run_id, options.environment, counts, loaded, inputs, outputs, timings)
+        publish(root, run_id, staged, (json.dumps(manifest, indent=2) + "\n").encode())
+    except BaseException:
+        _clean_failed(root, run_id)
+        raise
+    clear_staging(root, run_id)
+    elapsed = time.perf_counter() - started
+    log.info(
+        "run %s published to %s: %d in, %d out, %d rejected in %.1f s",
+        run_id,
+        target,
+        counts.rows_in,
+        counts.rows_out,
+        counts.rows_rejected,
+        elapsed,
+        extra={
+            "fields": {"rows_in": counts.rows_in, "rows_out": counts.rows_out, "rejected": counts.rejected_by_reason}
+        },
+    )
+    send = options.metrics if options.metrics is not None else spec.artifact_store
+    if send:
+        put_run_metrics(options.environment, elapsed, counts.rows_in, counts.rows_out, counts.rows_rejected)
+    return RunResult(run_id, "published", manifest, target, timings)
+
+
+def _clean_failed(root: OutputRoot, run_id: str) -> None:
+    """After a failure: drop staging and any unpublished remains (never a run that has _SUCCESS)."""
+    try:
+        clear_staging(root, run_id)
+        if not root.exists(run_prefix(run_id) + SUCCESS):
+            leftovers = root.names(run_prefix(run_id))
+            if leftovers:
+                unpublish(root, run_id)
+    except Exception as exc:  # cleanup must not hide the original error
+        log.warning("could not clean up after the failed run %s: %s", run_id, exc)
+
+
+def run_from_args(
+    input_url: str | None,
+    model_url: str | None,
+    output_url: str | None,
+    model_sha256: str | None,
+    parameter_prefix: str | None,
+    options: RunOptions,
+) -> RunResult:
+    """Local mode when --input/--model/--output are given (all three), else SSM mode."""
+    s3.reset_clients()
+    given = {"--input": input_url, "--model": model_url, "--output": output_url}
+    if any(given.values()):
+        missing = [name for name, value in given.items() if not value]
+        if missing:
+            raise JobError(ExitCode.USAGE, f"local runs need --input, --model and --output; missing {missing}")
+        spec = RunSpec(str(input_url), str(model_url), str(output_url), model_sha256)
+    elif parameter_prefix:
+        spec = spec_from_ssm(parameter_prefix)
+    else:
+        raise JobError(
+            ExitCode.PARAMETER_MISSING,
+            "DS_PARAMETER_PREFIX is not set — set it (e.g. /ds/preprocessing) or pass --input, --model and --output",
+        )
+    return run_job(spec, options)
+
+
+__all__ = ["MANIFEST", "RunOptions", "RunResult", "RunSpec", "run_from_args", "run_job"]
