@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -530,3 +530,21 @@ def load_stack_settings(
                 )
                 return replace(settings, artifact_source=resolved)
     return settings
+
+
+class _ConfigReader(Protocol):
+    def get(self, key: str) -> str | None: ...
+
+
+def read_pulumi_config(config: _ConfigReader) -> dict[str, Any]:
+    """The declared keys that ``pulumi.Config`` holds, converted to their schema types.
+
+    The Pulumi engine hands every value over as text; this is the one place that turns
+    it back into the typed values ``settings_from_config`` validates.
+    """
+    values: dict[str, Any] = {}
+    for key in config_schema():
+        raw = config.get(key.name)
+        if raw is not None:
+            values[key.name] = coerce_config_string(raw, key.type)
+    return values

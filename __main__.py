@@ -1,0 +1,92 @@
+"""ds-preprocessing: compose the stack from its validated settings and export the outputs contract.
+
+Each stack (dev, prod) is one AWS account. The owning stack creates the model artifact
+store; the reading stack finds it (StackReference or explicit config) and gets
+cross-account read access. Config keys and outputs: docs/infrastructure.md.
+"""
+
+import pulumi
+
+from components import naming
+from components.artifact_store import ArtifactStore, ArtifactStoreArgs
+from components.cross_account import CrossAccountAccess, CrossAccountAccessArgs
+from components.pipeline import Pipeline, PipelineArgs
+from components.provider import aws_provider, with_provider
+from components.secure_bucket import SecureBucket, SecureBucketArgs
+from components.settings import SettingsError, read_pulumi_config, settings_from_config
+
+try:
+    s = settings_from_config(pulumi.get_stack(), read_pulumi_config(pulumi.Config()))
+except SettingsError as err:
+    raise pulumi.RunError(f"invalid stack config:\n{err}") from None
+
+opts = with_provider(aws_provider(s))
+env = s.environment
+
+input_bucket = SecureBucket("input", SecureBucketArgs(bucket_name=s.input_bucket_name), opts)
+# The job stages work under _staging/{run_id}/ and removes it; expire leftovers of crashed runs.
+output_bucket = SecureBucket("output", SecureBucketArgs(s.output_bucket_name, expire_prefixes={"_staging/": 7}), opts)
+
+store: ArtifactStore | CrossAccountAccess
+if s.owns_artifact_store:
+    store = ArtifactStore(
+        "artifacts",
+        ArtifactStoreArgs(env, s.account_id, s.region, s.artifact_reader_accounts, s.artifact_reader_role_patterns),
+        opts,
+    )
+else:
+    assert s.artifact_source is not None and s.ci_principal_arn is not None  # guaranteed by the settings validator
+    store = CrossAccountAccess(
+        "cross-account",
+        CrossAccountAccessArgs(env, s.account_id, s.region, s.parameter_prefix, s.artifact_source, s.ci_principal_arn),
+        opts,
+    )
+
+pipeline = Pipeline(
+    "pipeline",
+    PipelineArgs(
+        settings=s,
+        input_bucket_name=input_bucket.bucket_name,
+        input_bucket_arn=input_bucket.arn,
+        output_bucket_name=output_bucket.bucket_name,
+        output_bucket_arn=output_bucket.arn,
+        artifact_bucket_name=store.location.bucket_name,
+    ),
+    opts,
+)
+store.grant_read("task-read-models", pipeline.task_role.name)
+
+# The outputs contract (docs/infrastructure.md): names are stable; dsctl and the reading stack depend on them.
+pulumi.export("environment", env)
+pulumi.export("accountId", s.account_id)
+pulumi.export("region", s.region)
+pulumi.export("inputBucketName", input_bucket.bucket_name)
+pulumi.export("inputBucketArn", input_bucket.arn)
+pulumi.export("outputBucketName", output_bucket.bucket_name)
+pulumi.export("outputBucketArn", output_bucket.arn)
+pulumi.export("artifactBucketName", store.location.bucket_name)
+pulumi.export("artifactBucketArn", store.location.bucket_arn)
+pulumi.export("artifactKmsKeyArn", store.location.kms_key_arn)
+pulumi.export("artifactAccountId", store.location.account_id)
+pulumi.export("ecrRepositoryUrl", pipeline.repository.repository_url)
+pulumi.export("imageDigest", pipeline.image.repo_digest)
+pulumi.export("clusterArn", pipeline.cluster.arn)
+pulumi.export("clusterName", naming.CLUSTER)
+pulumi.export("taskDefinitionArn", pipeline.task_definition.arn)
+pulumi.export("taskFamily", naming.TASK_FAMILY)
+pulumi.export("containerName", naming.CONTAINER_NAME)
+pulumi.export("stateMachineArn", pipeline.state_machine.arn)
+pulumi.export("subnetIds", pipeline.subnet_ids)
+pulumi.export("securityGroupId", pipeline.security_group.id)
+pulumi.export("parameterNames", {key: p.name for key, p in pipeline.parameters.items()})
+pulumi.export("logGroupName", pipeline.log_group.name)
+pulumi.export("stateMachineLogGroupName", pipeline.state_machine_log_group.name)
+pulumi.export("alarmTopicArn", pipeline.topic.arn)
+pulumi.export("taskRoleArn", pipeline.task_role.arn)
+pulumi.export("executionRoleArn", pipeline.execution_role.arn)
+pulumi.export("stateMachineRoleArn", pipeline.state_machine_role.arn)
+pulumi.export("scheduleRuleName", pipeline.schedule_rule.name if pipeline.schedule_rule else None)
+if isinstance(store, ArtifactStore):
+    pulumi.export("artifactReaderPrincipalPatterns", store.reader_principal_patterns)
+else:
+    pulumi.export("deployRoleArn", store.deploy_role.arn)

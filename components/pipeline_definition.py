@@ -1,0 +1,150 @@
+"""Pure builders for the pipeline's two JSON documents: the container definitions and the state machine.
+
+Kept free of Pulumi so the job contract (CONTRACTS.md section 4) and the Step Functions
+definition can be unit-tested and validated (asl-validator) from plain dicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from components import naming
+
+JOB_USER = "10001:10001"
+"""Non-root user the job runs as (the image's Dockerfile creates the same uid)."""
+SCRATCH_VOLUME = "scratch"
+SCRATCH_PATH = "/tmp"
+"""The only writable path in the container (root filesystem is read-only)."""
+
+
+def job_environment(parameter_prefix: str, environment: str, region: str) -> list[dict[str, str]]:
+    """The environment the job reads (CONTRACTS.md section 4)."""
+    values = {
+        "DS_PARAMETER_PREFIX": parameter_prefix,
+        "DS_ENVIRONMENT": environment,
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "TMPDIR": SCRATCH_PATH,
+    }
+    return [{"name": key, "value": value} for key, value in values.items()]
+
+
+def container_definitions(
+    *, image: str, parameter_prefix: str, environment: str, region: str, log_group: str
+) -> list[dict[str, Any]]:
+    """One essential container: ``python -m job run``, non-root, read-only root, logs to CloudWatch."""
+    return [
+        {
+            "name": naming.CONTAINER_NAME,
+            "image": image,
+            "essential": True,
+            "entryPoint": ["python", "-m", "job"],
+            "command": ["run"],
+            "user": JOB_USER,
+            "readonlyRootFilesystem": True,
+            "privileged": False,
+            "linuxParameters": {"capabilities": {"drop": ["ALL"]}, "initProcessEnabled": True},
+            "environment": job_environment(parameter_prefix, environment, region),
+            "mountPoints": [{"sourceVolume": SCRATCH_VOLUME, "containerPath": SCRATCH_PATH, "readOnly": False}],
+            "logConfiguration": {
+                "logDriver": "awslogs",
+                "options": {"awslogs-group": log_group, "awslogs-region": region, "awslogs-stream-prefix": "job"},
+            },
+            "stopTimeout": 60,
+        }
+    ]
+
+
+# Execution input `{"inputKey": "..."}` is optional: merge it over defaults so the path always exists.
+_DEFAULT_INPUT = '{"inputKey": ""}'
+
+
+def state_machine_definition(
+    *,
+    cluster_arn: str,
+    task_definition_arn: str,
+    subnet_ids: Sequence[str],
+    security_group_id: str,
+    assign_public_ip: bool,
+    topic_arn: str,
+    environment: str,
+    timeout_seconds: int,
+) -> dict[str, Any]:
+    """Run the job as a Fargate task and wait for it; retry transient failures; notify and fail otherwise."""
+    return {
+        "Comment": f"{naming.PROJECT} ({environment}): run the preprocessing job on Fargate and wait for it",
+        "StartAt": "ApplyDefaults",
+        "TimeoutSeconds": timeout_seconds,
+        "States": {
+            "ApplyDefaults": {
+                "Type": "Pass",
+                "Parameters": {"args.$": f"States.JsonMerge(States.StringToJson('{_DEFAULT_INPUT}'), $, false)"},
+                "Next": "RunPreprocessingJob",
+            },
+            "RunPreprocessingJob": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::ecs:runTask.sync",
+                "Parameters": {
+                    "LaunchType": "FARGATE",
+                    "Cluster": cluster_arn,
+                    "TaskDefinition": task_definition_arn,
+                    "PropagateTags": "TASK_DEFINITION",
+                    "NetworkConfiguration": {
+                        "AwsvpcConfiguration": {
+                            "Subnets": list(subnet_ids),
+                            "SecurityGroups": [security_group_id],
+                            "AssignPublicIp": "ENABLED" if assign_public_ip else "DISABLED",
+                        }
+                    },
+                    "Overrides": {
+                        "ContainerOverrides": [
+                            {
+                                "Name": naming.CONTAINER_NAME,
+                                "Environment": [
+                                    {"Name": "DS_RUN_ID", "Value.$": "$$.Execution.Name"},
+                                    {"Name": "DS_INPUT_KEY", "Value.$": "$.args.inputKey"},
+                                ],
+                            }
+                        ]
+                    },
+                },
+                "TimeoutSeconds": timeout_seconds,
+                "Retry": [
+                    {
+                        # Capacity, throttling and service errors starting the task: retry with backoff.
+                        "ErrorEquals": ["ECS.AmazonECSException", "ECS.ServerException", "ECS.LimitExceededException"],
+                        "IntervalSeconds": 30,
+                        "MaxAttempts": 3,
+                        "BackoffRate": 2.0,
+                    },
+                    {
+                        # The job itself failed (e.g. a spot of S3 trouble): one more try; it is idempotent per run id.
+                        "ErrorEquals": ["States.TaskFailed"],
+                        "IntervalSeconds": 120,
+                        "MaxAttempts": 1,
+                        "BackoffRate": 2.0,
+                    },
+                ],
+                "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "NotifyFailure"}],
+                "ResultPath": "$.task",
+                "Next": "Succeeded",
+            },
+            "NotifyFailure": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sns:publish",
+                "Parameters": {
+                    "TopicArn": topic_arn,
+                    "Subject": f"{naming.PROJECT} {environment} run failed",
+                    "Message.$": (
+                        f"States.Format('{naming.PROJECT} {environment} run {{}} failed: {{}}', "
+                        "$$.Execution.Name, $.error.Cause)"
+                    ),
+                },
+                "ResultPath": "$.notification",
+                "Next": "Failed",
+            },
+            "Failed": {"Type": "Fail", "Error": "PreprocessingFailed", "Cause": "the preprocessing job failed"},
+            "Succeeded": {"Type": "Succeed"},
+        },
+    }

@@ -1,0 +1,648 @@
+"""Every IAM, bucket, key and trust document of the stack, as pure functions: plain values in, dicts out.
+
+Keeping documents out of the components means they can be linted (parliament),
+evaluated (principalmapper) and unit-tested without Pulumi; components only turn
+them into JSON once the ARNs they name are known (``pulumi.Output.json_dumps``).
+
+Least privilege rules kept here:
+- every Allow names its resources; the only ``"Resource": "*"`` statements hold
+  actions from ``WILDCARD_ONLY_ACTIONS``, which AWS authorizes on no resource type;
+- cross-account reads reach only ``models/*`` of the artifact store, only for the
+  reader roles named by pattern (``aws:PrincipalArn``), and the key only through S3
+  (``kms:ViaService``);
+- service trust policies carry ``aws:SourceAccount`` (confused-deputy protection).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from components import naming
+
+Document = dict[str, Any]
+Statement = dict[str, Any]
+
+VERSION = "2012-10-17"
+
+WILDCARD_ONLY_ACTIONS: dict[str, str] = {
+    # action: why it cannot name a resource (AWS Service Authorization Reference: no resource types)
+    "ecr:GetAuthorizationToken": "registry login token, account-wide",
+    "cloudwatch:PutMetricData": "metrics have no ARN; limited by the cloudwatch:namespace condition instead",
+    "logs:CreateLogDelivery": "vended log delivery for Step Functions logging has no resource type",
+    "logs:GetLogDelivery": "vended log delivery has no resource type",
+    "logs:UpdateLogDelivery": "vended log delivery has no resource type",
+    "logs:DeleteLogDelivery": "vended log delivery has no resource type",
+    "logs:ListLogDeliveries": "vended log delivery has no resource type",
+    "logs:PutResourcePolicy": "log resource policies are account-wide",
+    "logs:DescribeResourcePolicies": "log resource policies are account-wide",
+    "logs:DescribeLogGroups": "list call, account-wide",
+    "ecs:DeregisterTaskDefinition": "takes no resource type",
+    "ecs:DescribeTaskDefinition": "takes no resource type",
+    "ec2:DescribeSecurityGroups": "describe call, account-wide",
+    "ec2:DescribeSecurityGroupRules": "describe call, account-wide",
+    "ec2:DescribeVpcs": "describe call, account-wide (default VPC lookup)",
+    "ec2:DescribeSubnets": "describe call, account-wide (default VPC subnets lookup)",
+    "ec2:DescribeNetworkInterfaces": "describe call, account-wide (security group deletion checks)",
+    "ssm:DescribeParameters": "list call, account-wide",
+    "sns:GetSubscriptionAttributes": "subscriptions take no resource type",
+    "sns:Unsubscribe": "subscriptions take no resource type",
+    "sts:GetCallerIdentity": "the provider checks allowed_account_ids with it",
+}
+
+
+def document(*statements: Statement) -> Document:
+    """A policy document with the current language version."""
+    return {"Version": VERSION, "Statement": list(statements)}
+
+
+def statement(
+    sid: str,
+    actions: Sequence[str],
+    resources: Sequence[str] | str,
+    *,
+    effect: str = "Allow",
+    conditions: dict[str, dict[str, Any]] | None = None,
+    principal: dict[str, Any] | str | None = None,
+) -> Statement:
+    """One statement; refuses a ``"*"`` resource unless every action only accepts ``"*"``."""
+    if resources == "*" or "*" in resources:
+        loose = [action for action in actions if action not in WILDCARD_ONLY_ACTIONS]
+        if loose and effect == "Allow" and principal is None:
+            raise ValueError(f"{sid}: {loose} accept resource ARNs; name them instead of '*'")
+    result: Statement = {"Sid": sid, "Effect": effect}
+    if principal is not None:
+        result["Principal"] = principal
+    result["Action"] = sorted(set(actions))
+    result["Resource"] = resources if isinstance(resources, str) else list(resources)
+    if conditions:
+        result["Condition"] = conditions
+    return result
+
+
+# ----------------------------------------------------------------------------- ARN helpers
+
+
+def account_root(account_id: str) -> str:
+    return f"arn:aws:iam::{account_id}:root"
+
+
+def role_arn(account_id: str, name: str) -> str:
+    return f"arn:aws:iam::{account_id}:role/{name}"
+
+
+def s3_bucket_arn(bucket: str) -> str:
+    return f"arn:aws:s3:::{bucket}"
+
+
+def objects_arn(bucket_arn: str, prefix: str = "") -> str:
+    return f"{bucket_arn}/{prefix}*"
+
+
+def parameter_path_arns(region: str, account_id: str, prefix: str) -> list[str]:
+    """The path itself (GetParametersByPath) and every parameter under it."""
+    path = prefix.strip("/")
+    return [
+        f"arn:aws:ssm:{region}:{account_id}:parameter/{path}",
+        f"arn:aws:ssm:{region}:{account_id}:parameter/{path}/*",
+    ]
+
+
+def s3_via_service(region: str) -> str:
+    return f"s3.{region}.amazonaws.com"
+
+
+def reader_principal_patterns(accounts: Iterable[str], role_patterns: Iterable[str]) -> list[str]:
+    """``aws:PrincipalArn`` patterns for the reader roles in each reader account."""
+    patterns = list(role_patterns)
+    return [role_arn(account, pattern) for account in accounts for pattern in patterns]
+
+
+# ----------------------------------------------------------------------------- buckets
+
+
+def tls_only_deny(bucket_arn: str) -> Statement:
+    """Deny every request that is not over TLS (a Deny on ``s3:*`` only ever removes access)."""
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [bucket_arn, objects_arn(bucket_arn)],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
+def bucket_policy(bucket_arn: str, extra: Sequence[Statement] = ()) -> Document:
+    """The policy of every SecureBucket: TLS-only, plus the caller's statements."""
+    return document(tls_only_deny(bucket_arn), *extra)
+
+
+def artifact_reader_statements(
+    bucket_arn: str, reader_accounts: Sequence[str], role_patterns: Sequence[str]
+) -> list[Statement]:
+    """Grants to reader accounts: GetObject on ``models/*`` and ListBucket under ``models/``, named roles only.
+
+    The principal is each account's root so the grant is valid before the reader's role
+    exists; ``ArnLike aws:PrincipalArn`` narrows it to the configured role patterns.
+    """
+    if not reader_accounts:
+        return []
+    principals = {"AWS": [account_root(account) for account in reader_accounts]}
+    only_roles = {"ArnLike": {"aws:PrincipalArn": reader_principal_patterns(reader_accounts, role_patterns)}}
+    return [
+        statement(
+            "ReaderAccountsGetModels",
+            ["s3:GetObject"],
+            [objects_arn(bucket_arn, naming.MODELS_PREFIX)],
+            principal=principals,
+            conditions=only_roles,
+        ),
+        statement(
+            "ReaderAccountsListModels",
+            ["s3:ListBucket"],
+            [bucket_arn],
+            principal=principals,
+            conditions={**only_roles, "StringLike": {"s3:prefix": [f"{naming.MODELS_PREFIX}*"]}},
+        ),
+    ]
+
+
+# ----------------------------------------------------------------------------- KMS
+
+KEY_ADMIN_ACTIONS = (
+    "kms:CancelKeyDeletion",
+    "kms:CreateAlias",
+    "kms:DeleteAlias",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateAlias",
+    "kms:UpdateKeyDescription",
+)
+KEY_USE_ACTIONS = (
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+)
+
+
+def artifact_key_policy(
+    account_id: str, region: str, reader_accounts: Sequence[str], role_patterns: Sequence[str]
+) -> Document:
+    """Key policy of the artifact store's key.
+
+    In a key policy ``"Resource": "*"`` means "this key" (the only value KMS accepts).
+    The owning account administers the key with enumerated actions and may use it only
+    through S3; reader accounts may only ``kms:Decrypt`` through S3, for the named roles.
+    """
+    via_s3 = {"kms:ViaService": s3_via_service(region)}
+    statements = [
+        {
+            "Sid": "OwningAccountAdministers",
+            "Effect": "Allow",
+            "Principal": {"AWS": account_root(account_id)},
+            "Action": list(KEY_ADMIN_ACTIONS),
+            "Resource": "*",
+        },
+        {
+            "Sid": "OwningAccountUsesThroughS3",
+            "Effect": "Allow",
+            "Principal": {"AWS": account_root(account_id)},
+            "Action": list(KEY_USE_ACTIONS),
+            "Resource": "*",
+            "Condition": {"StringEquals": {**via_s3, "kms:CallerAccount": account_id}},
+        },
+    ]
+    if reader_accounts:
+        statements.append(
+            {
+                "Sid": "ReaderAccountsDecryptModelsThroughS3",
+                "Effect": "Allow",
+                "Principal": {"AWS": [account_root(account) for account in reader_accounts]},
+                "Action": ["kms:Decrypt"],
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": via_s3,
+                    "ArnLike": {"aws:PrincipalArn": reader_principal_patterns(reader_accounts, role_patterns)},
+                },
+            }
+        )
+    return document(*statements)
+
+
+# ----------------------------------------------------------------------------- trust
+
+
+def service_trust(service: str, account_id: str) -> Document:
+    """Trust for an AWS service, only on behalf of this account (confused-deputy protection)."""
+    return document(
+        {
+            "Sid": "ServiceAssumesForThisAccount",
+            "Effect": "Allow",
+            "Principal": {"Service": service},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+        }
+    )
+
+
+def principal_trust(principal_arn: str) -> Document:
+    """Trust for exactly one IAM principal (the CI role that deploys)."""
+    return document(
+        {
+            "Sid": "CiPrincipalAssumes",
+            "Effect": "Allow",
+            "Principal": {"AWS": principal_arn},
+            "Action": "sts:AssumeRole",
+        }
+    )
+
+
+# ----------------------------------------------------------------------------- workload roles
+
+
+def task_role_policy(
+    *,
+    region: str,
+    account_id: str,
+    parameter_prefix: str,
+    input_bucket_arn: str,
+    output_bucket_arn: str,
+) -> Document:
+    """What the job does in its own account: read input, write output, read its parameters, put metrics."""
+    output_prefixes = ("processed/", "_staging/")
+    return document(
+        statement("ReadInput", ["s3:GetObject"], [objects_arn(input_bucket_arn)]),
+        statement("ListInput", ["s3:ListBucket"], [input_bucket_arn]),
+        statement(
+            "WriteOutput",
+            ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+            [objects_arn(output_bucket_arn, prefix) for prefix in output_prefixes],
+        ),
+        statement(
+            "ListOutput",
+            ["s3:ListBucket"],
+            [output_bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in output_prefixes]}},
+        ),
+        statement(
+            "ReadParameters",
+            ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"],
+            parameter_path_arns(region, account_id, parameter_prefix),
+        ),
+        statement(
+            "PutPipelineMetrics",
+            ["cloudwatch:PutMetricData"],
+            "*",
+            conditions={"StringEquals": {"cloudwatch:namespace": naming.METRIC_NAMESPACE}},
+        ),
+    )
+
+
+def model_read_policy(*, region: str, artifact_bucket_arn: str, artifact_key_arn: str) -> Document:
+    """The identity side of reading models from the artifact store (own account or cross-account)."""
+    return document(
+        statement("GetModels", ["s3:GetObject"], [objects_arn(artifact_bucket_arn, naming.MODELS_PREFIX)]),
+        statement(
+            "ListModels",
+            ["s3:ListBucket"],
+            [artifact_bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{naming.MODELS_PREFIX}*"]}},
+        ),
+        statement(
+            "DecryptModelsThroughS3",
+            ["kms:Decrypt"],
+            [artifact_key_arn],
+            conditions={"StringEquals": {"kms:ViaService": s3_via_service(region)}},
+        ),
+    )
+
+
+def execution_role_policy(*, repository_arn: str, log_group_arn: str) -> Document:
+    """What ECS needs to start the container: pull the image, write its logs."""
+    return document(
+        statement("EcrLogin", ["ecr:GetAuthorizationToken"], "*"),
+        statement(
+            "PullJobImage",
+            ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+            [repository_arn],
+        ),
+        statement("WriteJobLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:log-stream:*"]),
+    )
+
+
+SFN_LOG_DELIVERY_ACTIONS = (
+    "logs:CreateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:DescribeLogGroups",
+    "logs:DescribeResourcePolicies",
+    "logs:GetLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:UpdateLogDelivery",
+)
+
+
+def state_machine_policy(
+    *,
+    region: str,
+    account_id: str,
+    cluster_arn: str,
+    task_role_arn: str,
+    execution_role_arn: str,
+    topic_arn: str,
+) -> Document:
+    """What ``ecs:runTask.sync`` needs (DESIGN.md section 4), the failure notification and logging."""
+    ecs = f"arn:aws:ecs:{region}:{account_id}"
+    on_cluster = {"ArnEquals": {"ecs:cluster": cluster_arn}}
+    return document(
+        statement(
+            "RunJobTask",
+            ["ecs:RunTask"],
+            [f"{ecs}:task-definition/{naming.TASK_FAMILY}:*"],
+            conditions=on_cluster,
+        ),
+        statement(
+            "TrackJobTask",
+            ["ecs:DescribeTasks", "ecs:StopTask"],
+            [f"{ecs}:task/{naming.CLUSTER}/*"],
+            conditions=on_cluster,
+        ),
+        statement(
+            "PassJobRoles",
+            ["iam:PassRole"],
+            [task_role_arn, execution_role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+        ),
+        statement(
+            "SyncTaskEvents",
+            ["events:DescribeRule", "events:PutRule", "events:PutTargets"],
+            [f"arn:aws:events:{region}:{account_id}:rule/StepFunctionsGetEventsForECSTaskRule"],
+        ),
+        statement("NotifyFailure", ["sns:Publish"], [topic_arn]),
+        statement("DeliverExecutionLogs", list(SFN_LOG_DELIVERY_ACTIONS), "*"),
+    )
+
+
+def schedule_role_policy(state_machine_arn: str) -> Document:
+    """EventBridge may start this one state machine."""
+    return document(statement("StartPipeline", ["states:StartExecution"], [state_machine_arn]))
+
+
+# ----------------------------------------------------------------------------- deployment
+
+
+def deploy_role_policy(*, environment: str, account_id: str, region: str, parameter_prefix: str) -> Document:
+    """What ``pulumi up`` of this project needs in this account, on this project's named resources only.
+
+    No ``service:*`` and no AdministratorAccess. The deploy role may read itself (refresh)
+    but not change itself: widening the deployer's own rights needs a human admin.
+    """
+    regional = f"{region}:{account_id}"
+    buckets = [
+        s3_bucket_arn(naming.input_bucket(environment, account_id, region)),
+        s3_bucket_arn(naming.output_bucket(environment, account_id, region)),
+    ]
+    workload_roles = [
+        role_arn(account_id, name(environment))
+        for name in (naming.task_role, naming.execution_role, naming.state_machine_role, naming.schedule_role)
+    ]
+    own_role = role_arn(account_id, naming.deploy_role(environment))
+    log_groups = [
+        f"arn:aws:logs:{regional}:log-group:{name}{suffix}"
+        for name in (naming.log_group(environment), naming.state_machine_log_group(environment))
+        for suffix in ("", ":*")
+    ]
+    repository = f"arn:aws:ecr:{regional}:repository/{naming.ECR_REPOSITORY}"
+    cluster = f"arn:aws:ecs:{regional}:cluster/{naming.CLUSTER}"
+    task_definitions = f"arn:aws:ecs:{regional}:task-definition/{naming.TASK_FAMILY}:*"
+    state_machine = f"arn:aws:states:{regional}:stateMachine:{naming.STATE_MACHINE}"
+    topic = f"arn:aws:sns:{regional}:{naming.alarm_topic(environment)}"
+    alarms = [
+        f"arn:aws:cloudwatch:{regional}:alarm:{name(environment)}"
+        for name in (naming.failed_executions_alarm, naming.rejected_rows_alarm)
+    ]
+    rule = f"arn:aws:events:{regional}:rule/{naming.schedule_rule(environment)}"
+    security_groups = [f"arn:aws:ec2:{regional}:security-group/*", f"arn:aws:ec2:{regional}:vpc/*"]
+    return document(
+        statement(
+            "ManageDataBuckets",
+            [
+                "s3:CreateBucket",
+                "s3:DeleteBucket",
+                "s3:DeleteBucketPolicy",
+                "s3:GetAccelerateConfiguration",
+                "s3:GetBucketAcl",
+                "s3:GetBucketCORS",
+                "s3:GetBucketLocation",
+                "s3:GetBucketLogging",
+                "s3:GetBucketObjectLockConfiguration",
+                "s3:GetBucketOwnershipControls",
+                "s3:GetBucketPolicy",
+                "s3:GetBucketPublicAccessBlock",
+                "s3:GetBucketRequestPayment",
+                "s3:GetBucketTagging",
+                "s3:GetBucketVersioning",
+                "s3:GetBucketWebsite",
+                "s3:GetEncryptionConfiguration",
+                "s3:GetLifecycleConfiguration",
+                "s3:GetReplicationConfiguration",
+                "s3:ListBucket",
+                "s3:PutBucketOwnershipControls",
+                "s3:PutBucketPolicy",
+                "s3:PutBucketPublicAccessBlock",
+                "s3:PutBucketTagging",
+                "s3:PutBucketVersioning",
+                "s3:PutEncryptionConfiguration",
+                "s3:PutLifecycleConfiguration",
+            ],
+            buckets,
+        ),
+        statement(
+            "ManageWorkloadRoles",
+            [
+                "iam:CreateRole",
+                "iam:DeleteRole",
+                "iam:DeleteRolePolicy",
+                "iam:GetRole",
+                "iam:GetRolePolicy",
+                "iam:ListAttachedRolePolicies",
+                "iam:ListInstanceProfilesForRole",
+                "iam:ListRolePolicies",
+                "iam:PutRolePolicy",
+                "iam:TagRole",
+                "iam:UntagRole",
+                "iam:UpdateAssumeRolePolicy",
+                "iam:UpdateRole",
+            ],
+            workload_roles,
+        ),
+        statement(
+            "ReadOwnRole",
+            ["iam:GetRole", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies", "iam:ListRolePolicies"],
+            [own_role],
+        ),
+        statement(
+            "PassWorkloadRoles",
+            ["iam:PassRole"],
+            workload_roles,
+            conditions={
+                "StringEquals": {
+                    "iam:PassedToService": ["ecs-tasks.amazonaws.com", "events.amazonaws.com", "states.amazonaws.com"]
+                }
+            },
+        ),
+        statement(
+            "ManageRepository",
+            [
+                "ecr:BatchCheckLayerAvailability",
+                "ecr:BatchGetImage",
+                "ecr:CompleteLayerUpload",
+                "ecr:CreateRepository",
+                "ecr:DeleteLifecyclePolicy",
+                "ecr:DeleteRepository",
+                "ecr:DescribeImages",
+                "ecr:DescribeRepositories",
+                "ecr:GetLifecyclePolicy",
+                "ecr:InitiateLayerUpload",
+                "ecr:ListTagsForResource",
+                "ecr:PutImage",
+                "ecr:PutImageScanningConfiguration",
+                "ecr:PutImageTagMutability",
+                "ecr:PutLifecyclePolicy",
+                "ecr:TagResource",
+                "ecr:UploadLayerPart",
+            ],
+            [repository],
+        ),
+        statement(
+            "ManageCluster",
+            [
+                "ecs:CreateCluster",
+                "ecs:DeleteCluster",
+                "ecs:DescribeClusters",
+                "ecs:TagResource",
+                "ecs:UpdateClusterSettings",
+            ],
+            [cluster],
+        ),
+        statement("RegisterTaskDefinitions", ["ecs:RegisterTaskDefinition", "ecs:TagResource"], [task_definitions]),
+        statement(
+            "ManageStateMachine",
+            [
+                "states:CreateStateMachine",
+                "states:DeleteStateMachine",
+                "states:DescribeStateMachine",
+                "states:ListStateMachineVersions",
+                "states:ListTagsForResource",
+                "states:TagResource",
+                "states:UpdateStateMachine",
+            ],
+            [state_machine],
+        ),
+        statement(
+            "ManageLogGroups",
+            [
+                "logs:CreateLogGroup",
+                "logs:DeleteLogGroup",
+                "logs:ListTagsForResource",
+                "logs:ListTagsLogGroup",
+                "logs:PutRetentionPolicy",
+                "logs:TagResource",
+            ],
+            log_groups,
+        ),
+        statement(
+            "ManageParameters",
+            [
+                "ssm:AddTagsToResource",
+                "ssm:DeleteParameter",
+                "ssm:GetParameter",
+                "ssm:GetParameters",
+                "ssm:ListTagsForResource",
+                "ssm:PutParameter",
+            ],
+            parameter_path_arns(region, account_id, parameter_prefix)[1:],
+        ),
+        statement(
+            "ManageAlarmTopic",
+            [
+                "sns:CreateTopic",
+                "sns:DeleteTopic",
+                "sns:GetTopicAttributes",
+                "sns:ListTagsForResource",
+                "sns:SetTopicAttributes",
+                "sns:Subscribe",
+                "sns:TagResource",
+            ],
+            [topic],
+        ),
+        statement(
+            "ManageAlarms",
+            [
+                "cloudwatch:DeleteAlarms",
+                "cloudwatch:DescribeAlarms",
+                "cloudwatch:ListTagsForResource",
+                "cloudwatch:PutMetricAlarm",
+                "cloudwatch:TagResource",
+            ],
+            alarms,
+        ),
+        statement(
+            "ManageScheduleRule",
+            [
+                "events:DeleteRule",
+                "events:DescribeRule",
+                "events:ListTagsForResource",
+                "events:ListTargetsByRule",
+                "events:PutRule",
+                "events:PutTargets",
+                "events:RemoveTargets",
+                "events:TagResource",
+            ],
+            [rule],
+        ),
+        statement(
+            "ManageTaskSecurityGroup",
+            [
+                "ec2:AuthorizeSecurityGroupEgress",
+                "ec2:CreateSecurityGroup",
+                "ec2:CreateTags",
+                "ec2:DeleteSecurityGroup",
+                "ec2:RevokeSecurityGroupEgress",
+            ],
+            security_groups,
+        ),
+        statement(
+            "AccountWideReads",
+            [
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DescribeSecurityGroupRules",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeVpcs",
+                "ecr:GetAuthorizationToken",
+                "ecs:DeregisterTaskDefinition",
+                "ecs:DescribeTaskDefinition",
+                "logs:DescribeLogGroups",
+                "sns:GetSubscriptionAttributes",
+                "sns:Unsubscribe",
+                "ssm:DescribeParameters",
+                "sts:GetCallerIdentity",
+                *SFN_LOG_DELIVERY_ACTIONS,
+            ],
+            "*",
+        ),
+    )
