@@ -1,0 +1,206 @@
+"""``python -m job run`` on local files: accounting, publishing, idempotency and every error's exit code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from job.cli import main
+from job.errors import ExitCode
+from job.run import RunOptions, RunSpec, run_job
+from tests.job.conftest import HEADER, TRAIN_ROWS, write_csv
+
+
+def run(*args: str) -> int:
+    return main(["run", "--log-format", "text", *[str(a) for a in args]])
+
+
+def published(out: Path, run_id: str) -> dict:  # type: ignore[type-arg]
+    return json.loads((out / "processed" / run_id / "manifest.json").read_text())
+
+
+def test_a_month_is_accounted_for_and_published(tmp_path: Path, month_csv: Path, model_dir: Path) -> None:
+    out = tmp_path / "out"
+    assert run("--input", month_csv, "--model", model_dir, "--output", out, "--run-id", "m1") == 0
+    manifest = published(out, "m1")
+    assert manifest["rows_in"] == 20_000
+    assert manifest["rows_in"] == manifest["rows_out"] + manifest["rows_rejected"]
+    assert set(manifest["rejected_by_reason"]) == {
+        "unparseable_timestamp",
+        "out_of_bounds:amount",
+        "not_a_number:quantity",
+    }
+    assert manifest["model"]["version"] == "1.0.0"
+    run_dir = out / "processed" / "m1"
+    assert pl.read_parquet(run_dir / "part-00000.parquet").height == manifest["rows_out"]
+    rejected = pl.read_parquet(run_dir / "rejected" / "part-00000.parquet")
+    assert rejected.height == manifest["rows_rejected"] and rejected["reject_reason"].null_count() == 0
+    assert (run_dir / "_SUCCESS").exists() and not (out / "_staging").exists()
+
+
+def test_rerun_does_nothing_unless_overwrite(tmp_path: Path, train_csv: Path, model_dir: Path) -> None:
+    out = tmp_path / "out"
+    args = ["--input", train_csv, "--model", model_dir, "--output", out, "--run-id", "r"]
+    assert run(*args) == 0
+    before = (out / "processed/r/manifest.json").read_text()
+    write_csv(train_csv, TRAIN_ROWS[:2])  # the input changes, but the run id is already published
+    assert run(*args) == 0
+    assert (out / "processed/r/manifest.json").read_text() == before
+    assert run(*args, "--overwrite") == 0
+    assert published(out, "r")["rows_in"] == 2
+
+
+@pytest.mark.parametrize("where", ["manifest", "stream"])
+def test_interrupted_run_leaves_nothing_published(
+    tmp_path: Path, train_csv: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    def crash(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    if where == "manifest":  # after the data files were moved into processed/
+        monkeypatch.setattr("job.outputs.LocalRoot.put", lambda self, rel, data, exclusive=False: crash())
+        monkeypatch.setattr("job.run._stage_and_count", _stage_without_marker)
+    else:
+        monkeypatch.setattr("job.run.stream", crash)
+    out = tmp_path / "out"
+    assert run("--input", train_csv, "--model", model_dir, "--output", out, "--run-id", "x") == 130
+    assert not (out / "processed" / "x" / "_SUCCESS").exists()
+    assert not list(out.rglob("*.parquet")) and not list(out.rglob("manifest.json"))
+
+
+def _stage_without_marker(root, run_id, inputs, loaded, options):  # type: ignore[no-untyped-def]
+    """_stage_and_count minus the _STARTED marker (whose put is what the test breaks)."""
+    from job.process import Counts, count_outputs, stream
+
+    rows_in = stream(inputs.non_empty, loaded.model, root, run_id, options.compression)
+    return Counts(rows_in, *count_outputs(root, run_id))
+
+
+@pytest.mark.parametrize("content", ["", HEADER + "\n"], ids=["empty", "header-only"])
+def test_empty_input_is_a_successful_run_with_zero_rows(tmp_path: Path, model_dir: Path, content: str) -> None:
+    data = tmp_path / "in.csv"
+    data.write_text(content)
+    out = tmp_path / "out"
+    assert run("--input", data, "--model", model_dir, "--output", out, "--run-id", "e") == 0
+    manifest = published(out, "e")
+    assert (manifest["rows_in"], manifest["rows_out"], manifest["rows_rejected"]) == (0, 0, 0)
+    assert pl.read_parquet(out / "processed/e/part-00000.parquet").columns == manifest["columns"]
+
+
+def test_many_inputs_by_glob(tmp_path: Path, model_dir: Path) -> None:
+    for index in range(3):
+        write_csv(tmp_path / "in" / f"part{index}.csv", TRAIN_ROWS)
+    out = tmp_path / "out"
+    assert run("--input", f"{tmp_path}/in/*.csv", "--model", model_dir, "--output", out, "--run-id", "g") == 0
+    manifest = published(out, "g")
+    assert manifest["rows_in"] == 12 and len(manifest["input"]["objects"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("content", "code", "words"),
+    [
+        (
+            "id,timestamp,amount\n1,2026-10-01T00:00:00,1\n",
+            ExitCode.MISSING_COLUMNS,
+            "['quantity', 'score', 'category'",
+        ),
+        (HEADER + "\n1,2026-10-01T00:00:00,1,1,1,A,north,web,extra\n", ExitCode.MALFORMED_CSV, "more fields"),
+        (HEADER + "\n1,2026-10-01T00:00:00,1,1,1,A,\xff\xfe,web\n", ExitCode.MALFORMED_CSV, "utf-8"),
+    ],
+    ids=["missing-columns", "ragged", "encoding"],
+)
+def test_bad_input_files(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str], content: str, code: ExitCode, words: str
+) -> None:
+    data = tmp_path / "in.csv"
+    data.write_bytes(content.encode("latin-1") if "\xff" in content else content.encode())
+    out = tmp_path / "out"
+    assert run("--input", data, "--model", model_dir, "--output", out, "--run-id", "b") == code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert words in err[-1] and str(data) in err[-1]
+    assert not (out / "processed").exists() and not (out / "_staging").exists()
+
+
+def test_error_exit_codes(tmp_path: Path, train_csv: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    cases = [
+        (
+            ["--input", tmp_path / "nope.csv", "--model", model_dir, "--output", out],
+            ExitCode.INPUT_NOT_FOUND,
+            "not found",
+        ),
+        (["--input", train_csv, "--model", tmp_path / "none", "--output", out], ExitCode.MODEL_MISSING, "not found"),
+        (
+            ["--input", train_csv, "--model", model_dir, "--output", out, "--model-sha256", "ab" * 32],
+            ExitCode.DIGEST_MISMATCH,
+            "digest mismatch",
+        ),
+        (["--input", train_csv, "--model", model_dir], ExitCode.USAGE, "--output"),
+        (["--input", train_csv, "--model", model_dir, "--output", out, "--run-id", "../x"], ExitCode.USAGE, "run id"),
+    ]
+    for args, code, words in cases:
+        assert run(*args) == code, args
+        assert words in capsys.readouterr().err
+    assert not out.exists() or not any(out.rglob("_SUCCESS"))
+
+
+def test_no_locations_at_all_is_a_parameter_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("DS_PARAMETER_PREFIX", raising=False)
+    assert main(["run", "--parameter-prefix", ""]) == ExitCode.PARAMETER_MISSING
+    assert "DS_PARAMETER_PREFIX" in capsys.readouterr().err
+
+
+GOOD = {
+    "id": ["1", "42"],
+    "timestamp": ["2026-10-01T00:00:00"],
+    "amount": ["0", "12.5", ""],
+    "quantity": ["3", ""],
+    "score": ["-1.5", "0", ""],
+    "category": ["A", "Z", ""],
+    "region": ["north"],
+    "channel": ["web"],
+}
+BAD = {
+    "id": [""],
+    "timestamp": ["", "2026-02-30T00:00:00", "x"],
+    "amount": ["-1", "1e9", "abc"],
+    "quantity": ["1.5.2", "-3"],
+    "score": ["inf", "nan"],
+    "category": [],
+    "region": [],
+    "channel": [],
+}
+COLUMNS = HEADER.split(",")
+
+
+@st.composite
+def rows(draw: st.DrawFn) -> list[str]:
+    """Rows whose cells are drawn from good and bad values, bad ones mixed in at any column."""
+    count = draw(st.integers(0, 30))
+    out = []
+    for _ in range(count):
+        cells = [draw(st.sampled_from(GOOD[c] + (BAD[c] if draw(st.booleans()) else []))) for c in COLUMNS]
+        out.append(",".join(cells))
+    return out
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows())
+def test_every_row_is_output_or_rejected(tmp_path: Path, model_dir: Path, generated: list[str]) -> None:
+    data = write_csv(tmp_path / "prop" / "in.csv", generated)
+    out = tmp_path / "prop" / "out"
+    result = run_job(RunSpec(str(data), str(model_dir), str(out)), RunOptions(run_id="p", overwrite=True))
+    assert result.manifest is not None
+    manifest = result.manifest
+    assert manifest["rows_in"] == len(generated)
+    assert manifest["rows_in"] == manifest["rows_out"] + manifest["rows_rejected"]
+    valid = pl.read_parquet(out / "processed/p/part-00000.parquet")
+    assert valid.height == manifest["rows_out"]
+    assert all(valid[c].null_count() == 0 for c in valid.columns)  # imputation leaves no gaps
