@@ -9,8 +9,8 @@ what to change. Plain functions, because constructing a pulumi-policy ``PolicyPa
 A value the engine cannot know yet (``UNKNOWN``: an ARN of a resource not created yet, during a first preview) is
 never reported as a violation; ``dsctl check`` sees every value, so it judges everything.
 
-``WILDCARD_RESOURCE_EXCEPTIONS`` is *the* list of actions allowed on ``"Resource": "*"``, each with the AWS reason;
-the components must not need anything else.
+``WILDCARD_RESOURCE_EXCEPTIONS`` (the components' ``WILDCARD_ONLY_ACTIONS``) is the one list of actions allowed on
+``"Resource": "*"``, each with the AWS reason.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from components import naming
+from components.policy_docs import WILDCARD_ONLY_ACTIONS
 from policy.iam_lint import iam_documents, statements
 
 if TYPE_CHECKING:
@@ -57,29 +58,11 @@ JSON_INPUTS: Mapping[str, tuple[str, ...]] = {
 }
 
 # ----------------------------------------------------------------------------------------------- documented exceptions
-_STEP_FUNCTIONS_LOGGING = (
-    "Step Functions logging to CloudWatch Logs: AWS documents these log-delivery actions on Resource '*' "
-    "(they do not support resource-level permissions)"
-)
-WILDCARD_RESOURCE_EXCEPTIONS: Mapping[str, str] = {
-    "ecr:GetAuthorizationToken": "ECR issues registry tokens per account; the action has no resource-level permissions",
-    "cloudwatch:PutMetricData": "metrics have no ARNs; scope with the cloudwatch:namespace condition instead",
-    "logs:CreateLogDelivery": _STEP_FUNCTIONS_LOGGING,
-    "logs:GetLogDelivery": _STEP_FUNCTIONS_LOGGING,
-    "logs:UpdateLogDelivery": _STEP_FUNCTIONS_LOGGING,
-    "logs:DeleteLogDelivery": _STEP_FUNCTIONS_LOGGING,
-    "logs:ListLogDeliveries": _STEP_FUNCTIONS_LOGGING,
-    "logs:PutResourcePolicy": _STEP_FUNCTIONS_LOGGING,
-    "logs:DescribeResourcePolicies": _STEP_FUNCTIONS_LOGGING,
-    "logs:DescribeLogGroups": _STEP_FUNCTIONS_LOGGING,
-    "xray:PutTraceSegments": "X-Ray has no resource-level permissions",
-    "xray:PutTelemetryRecords": "X-Ray has no resource-level permissions",
-    "xray:GetSamplingRules": "X-Ray has no resource-level permissions",
-    "xray:GetSamplingTargets": "X-Ray has no resource-level permissions",
-    "sts:GetCallerIdentity": "needs no permission and reveals only the caller itself",
-}
-"""Actions an identity policy may allow on ``"Resource": "*"``, each with the AWS reason.
+WILDCARD_RESOURCE_EXCEPTIONS: Mapping[str, str] = WILDCARD_ONLY_ACTIONS
+"""Actions an identity policy may allow on ``"Resource": "*"``, each with the AWS reason (no resource types).
 
+The one list lives in ``components.policy_docs`` (the document builders refuse anything else, and importing this
+module from the Pulumi program would pull in parliament); the rule checks the synthesized documents against it.
 In resource policies (bucket, key, topic) ``"*"`` means "this resource", so they are not subject to this list.
 """
 
@@ -474,7 +457,7 @@ def _check_no_wildcard_resources(resource: Resource, ctx: RuleContext) -> Iterat
             if outside:
                 yield (
                     f'identity policy {_statement_label(index, statement)} allows {", ".join(outside)} on "*"',
-                    "name the resource ARNs; only the actions in policy/rules.py WILDCARD_RESOURCE_EXCEPTIONS "
+                    "name the resource ARNs; only the actions in components/policy_docs.py WILDCARD_ONLY_ACTIONS "
                     'may use "*"',
                 )
 
@@ -625,6 +608,16 @@ def _check_kms_rotation(resource: Resource, ctx: RuleContext) -> Iterator[tuple[
         yield ("customer-managed key does not rotate", "set enable_key_rotation=True")
 
 
+def _alarm_metrics(inputs: Mapping[str, Any]) -> set[tuple[Any, Any]]:
+    """(namespace, metric name) of every metric an alarm watches, directly or in metric math queries."""
+    metrics = {(inputs.get("namespace"), inputs.get("metricName"))}
+    for query in _as_list(inputs.get("metricQueries")):
+        metric = query.get("metric") if isinstance(query, Mapping) else None
+        if isinstance(metric, Mapping):
+            metrics.add((metric.get("namespace"), metric.get("metricName")))
+    return metrics
+
+
 def _check_failed_execution_alarm(
     resources: Sequence[Resource], ctx: RuleContext
 ) -> Iterator[tuple[Resource | None, str, str]]:
@@ -632,11 +625,7 @@ def _check_failed_execution_alarm(
         return
     for alarm in _of_type(resources, METRIC_ALARM):
         inputs = _inputs(alarm)
-        if (
-            inputs.get("namespace") == "AWS/States"
-            and inputs.get("metricName") == "ExecutionsFailed"
-            and _as_list(inputs.get("alarmActions"))
-        ):
+        if ("AWS/States", "ExecutionsFailed") in _alarm_metrics(inputs) and _as_list(inputs.get("alarmActions")):
             return
     yield (
         None,

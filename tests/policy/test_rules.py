@@ -221,6 +221,17 @@ def test_alarm_without_action_does_not_count() -> None:
     assert "prod-failed-executions-alarm" in {v.rule for v in evaluate(stack, PROD_CONTEXT)}
 
 
+def test_metric_math_alarm_on_failed_executions_counts() -> None:
+    stack = compliant_stack()
+    alarm = find(stack, "failed-executions")["inputs"]
+    metric = {"namespace": alarm.pop("namespace"), "metricName": alarm.pop("metricName"), "stat": "Sum"}
+    alarm["metricQueries"] = [{"id": "failed", "metric": metric}, {"id": "total", "expression": "failed"}]
+    alarm_rule = [rule for rule in rules.RULES if rule.name == "prod-failed-executions-alarm"]
+    assert evaluate(stack, PROD_CONTEXT, alarm_rule) == []
+    metric["metricName"] = "ExecutionsSucceeded"
+    assert len(evaluate(stack, PROD_CONTEXT, alarm_rule)) == 1
+
+
 def test_documents_as_json_strings_are_judged_like_parsed_ones() -> None:
     """The policy engine hands documents over as JSON text; the rules must not miss them."""
     stack = compliant_stack()

@@ -1,0 +1,299 @@
+"""Everything ``dsctl check`` verifies about one synthesized stack, as one list of violations.
+
+Four independent checkers over the same offline synth (``dsctl.synth``), each answering a different question:
+
+- the rules (``policy.rules``, shared with the CrossGuard pack): is every resource configured securely?
+- parliament (``policy.iam_lint``): is every IAM document well-formed and free of known mistakes?
+- asl-validator (``policy.asl``): is the state machine definition valid Amazon States Language?
+- the access matrix (``policy.access``, principalmapper): does AWS's evaluation of the documents give exactly the
+  access the stack's config declares? The configured readers' roles can read ``models/*`` of the artifact store
+  and nothing else of it; no other principal of another account can read it.
+
+The probes of the access matrix are derived from the stack's settings, not written by hand, so changing the reader
+accounts or role patterns changes what is verified.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from components import naming
+from components.settings import StackSettings, local_stack_name
+from policy.rules import BUCKET_SSE, RULES, STATE_MACHINE, Violation, context_from_settings, evaluate
+
+if TYPE_CHECKING:
+    from dsctl.synth import SynthResult
+
+SAMPLE_MODEL_KEY = f"{naming.MODELS_PREFIX}1.0.0/model.pkl"
+"""An object every configured reader must be able to read."""
+OUTSIDE_MODELS_KEY = "private/notes.txt"
+"""An object of the store outside ``models/`` that no reader may read."""
+ROLE_TYPE = "aws:iam/role:Role"
+FOREIGN_ACCOUNT = "111122223333"
+"""An account that is nobody's reader."""
+OUTSIDER_ROLE_NAMES = ("Admin", "data-scientist", "intruder")
+"""Roles an account may well have that are not the pipeline's: they must never read models across accounts."""
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One access question with the answer the config implies."""
+
+    principal: str
+    action: str
+    resource: str
+    expected: bool
+    why: str
+    condition_keys: Mapping[str, str] = field(default_factory=dict)
+
+    def violation(self) -> Violation:
+        """The violation reported when AWS's evaluation gives the other answer."""
+        verb = "can" if not self.expected else "cannot"
+        fix = (
+            "narrow the artifact store's bucket/key policy or the role's policy"
+            if not self.expected
+            else "grant it in the artifact store's bucket and key policy and the reader role's policy"
+        )
+        return Violation(
+            rule="access-matrix",
+            resource=self.principal,
+            message=f"{verb} {self.action} on {self.resource} ({self.why})",
+            fix=fix,
+        )
+
+
+@dataclass
+class CheckReport:
+    """The outcome of ``check_stack``: every violation and how much was checked."""
+
+    stack: str
+    violations: list[Violation] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form for ``dsctl check --json``."""
+        return {
+            "stack": self.stack,
+            "ok": self.ok,
+            "checked": self.counts,
+            "violations": [violation.to_dict() for violation in self.violations],
+        }
+
+
+def check_stack(stack: str, config_file: Path | None = None) -> CheckReport:
+    """Synthesize ``stack`` and run every checker; raises ``SettingsError`` on invalid config."""
+    from dsctl.synth import synth  # imported here: pulls in Pulumi (~1.5 s)
+
+    result = synth(stack, config_file)
+    document = result.to_dict()
+    resources: list[Mapping[str, Any]] = document["resources"]
+    report = CheckReport(stack)
+
+    report.violations += evaluate(resources, context_from_settings(result.settings))
+    report.counts["rules"] = len(RULES)
+    report.counts["resources"] = len(resources)
+
+    lint_violations, documents = iam_lint_violations(document, result.settings.environment)
+    report.violations += lint_violations
+    report.counts["iam documents"] = documents
+
+    machines = [r for r in resources if r["type"] == STATE_MACHINE]
+    report.violations += asl_violations(machines)
+    report.counts["state machines"] = len(machines)
+
+    owner = _owning_stack(result.settings)
+    owner_document = owner.to_dict() if owner else None
+    probes = access_probes(result.settings, document, owner_document, owner.settings if owner else None)
+    report.violations += access_violations(probes, [document] + ([owner_document] if owner_document else []))
+    report.counts["access probes"] = len(probes)
+    return report
+
+
+# ----------------------------------------------------------------------------------------------- parliament, ASL
+ACCEPTED_LINT_FINDINGS: Mapping[str, str] = {
+    "RESOURCE_POLICY_PRIVILEGE_ESCALATION": (
+        "the deploy role exists to deploy bucket policies (s3:PutBucketPolicy) and lifecycle rules, so it could "
+        "always grant itself object access; it is trusted only by the CI principal, and no data access is granted"
+    ),
+}
+"""parliament issues accepted on the deploy role's policy only (``naming.deploy_role``), each with the reason."""
+
+
+def iam_lint_violations(document: Mapping[str, Any], environment: str) -> tuple[list[Violation], int]:
+    """parliament's findings on every IAM document of the stack, and how many documents there are."""
+    from policy.iam_lint import iam_documents, lint_stack
+
+    deploy_role = naming.deploy_role(environment)
+    roles = {r["name"]: _role_name(r) for r in document["resources"]}
+    violations = [
+        Violation(
+            rule=f"iam-lint:{finding.issue}",
+            resource=doc.resource,
+            message=f"{doc.kind} policy {finding.location}: {finding.title}"
+            + (f" ({finding.detail})" if finding.detail else ""),
+            fix=f"correct the document where components/policy_docs.py builds it (parliament {finding.severity})",
+        )
+        for doc, finding in lint_stack(document)
+        if not (finding.issue in ACCEPTED_LINT_FINDINGS and roles.get(doc.resource) == deploy_role)
+    ]
+    return violations, len(iam_documents(document))
+
+
+def _role_name(resource: Mapping[str, Any]) -> str | None:
+    """The role a Role / RolePolicy / attachment resource is about (its physical name)."""
+    inputs = resource.get("inputs") or {}
+    if resource["type"] == ROLE_TYPE:
+        return str(inputs.get("name") or resource.get("id"))
+    role = inputs.get("role")
+    return str(role).rsplit("/", 1)[-1] if role else None
+
+
+def asl_violations(machines: Sequence[Mapping[str, Any]]) -> list[Violation]:
+    """asl-validator's errors for each state machine definition (raises ``AslValidatorMissing``)."""
+    from policy.asl import validate_definition
+
+    violations = []
+    for machine in machines:
+        definition = (machine.get("inputs") or {}).get("definition")
+        if not isinstance(definition, Mapping):
+            violations.append(
+                Violation("asl-valid", machine["name"], "definition is not a JSON object", "build it as a dict")
+            )
+            continue
+        violations += [
+            Violation("asl-valid", machine["name"], error, "fix the state machine definition (Amazon States Language)")
+            for error in validate_definition(definition)
+        ]
+    return violations
+
+
+# ----------------------------------------------------------------------------------------------- access matrix
+def _owning_stack(settings: StackSettings) -> SynthResult | None:
+    """The synth of the stack that owns the artifact store, when this stack reads it from a local stack."""
+    source = settings.artifact_source
+    if settings.owns_artifact_store or source is None or not source.stack_reference:
+        return None
+    owner = local_stack_name(source.stack_reference)
+    if owner is None:
+        return None
+    from dsctl.synth import synth
+
+    return synth(owner)
+
+
+def example_role(pattern: str) -> str:
+    """A concrete role name a reader role pattern matches (``ds-preprocessing-task-*`` -> ``…-task-probe``)."""
+    return pattern.replace("*", "probe").replace("?", "x")
+
+
+def _store_key_arn(store: Mapping[str, Any], bucket: str) -> str | None:
+    """The KMS key that encrypts the store's objects (its SSE configuration names it)."""
+    for resource in store["resources"]:
+        inputs = resource.get("inputs") or {}
+        if resource["type"] == BUCKET_SSE and inputs.get("bucket") == bucket:
+            for rule in inputs.get("rules") or []:
+                key = (rule.get("applyServerSideEncryptionByDefault") or {}).get("kmsMasterKeyId")
+                if isinstance(key, str) and key.startswith("arn:aws:kms:"):
+                    return key
+    return None
+
+
+def _reads(principal: str, bucket: str, key_arn: str | None, region: str, expected: bool, why: str) -> Iterator[Probe]:
+    """Probes for reading a model: the object through S3, and its key through S3."""
+    from policy.access import via_service
+
+    yield Probe(principal, "s3:GetObject", f"arn:aws:s3:::{bucket}/{SAMPLE_MODEL_KEY}", expected, why)
+    if key_arn:
+        yield Probe(principal, "kms:Decrypt", key_arn, expected, why, via_service("s3", region))
+
+
+def _reader_limits(principal: str, bucket: str, key_arn: str | None) -> Iterator[Probe]:
+    """What a reader must not be able to do with the store: only models/*, only read, the key only via S3."""
+    why = "readers may only read models/*"
+    yield Probe(principal, "s3:GetObject", f"arn:aws:s3:::{bucket}/{OUTSIDE_MODELS_KEY}", False, why)
+    yield Probe(principal, "s3:PutObject", f"arn:aws:s3:::{bucket}/{SAMPLE_MODEL_KEY}", False, why)
+    yield Probe(principal, "s3:DeleteObject", f"arn:aws:s3:::{bucket}/{SAMPLE_MODEL_KEY}", False, why)
+    yield Probe(principal, "s3:ListBucket", f"arn:aws:s3:::{bucket}", False, why, {"s3:prefix": "private/"})
+    if key_arn:
+        yield Probe(principal, "kms:Decrypt", key_arn, False, "readers may use the key only through S3")
+        yield Probe(principal, "kms:Encrypt", key_arn, False, "readers may only decrypt")
+
+
+def access_probes(
+    settings: StackSettings,
+    document: Mapping[str, Any],
+    owner: Mapping[str, Any] | None = None,
+    owner_settings: StackSettings | None = None,
+) -> list[Probe]:
+    """The access questions the stack's config implies, with their expected answers.
+
+    Owning stack: a role for each configured reader pattern in each reader account reads models and nothing else;
+    other roles of reader accounts and the project's roles in a foreign account read nothing. Reading stack (with
+    the owning stack's synth): its task role reads models and nothing else; its roles that the owner's reader
+    patterns do not name, and outsiders, read nothing.
+    """
+    store = document if settings.owns_artifact_store else owner
+    store_settings = settings if settings.owns_artifact_store else owner_settings
+    bucket = settings.artifact_bucket_name
+    if store is None or store_settings is None or bucket is None:
+        return []
+    key_arn = _store_key_arn(store, bucket)
+    account = settings.account_id
+    if settings.owns_artifact_store:
+        reader_accounts = settings.artifact_reader_accounts
+        readers = [
+            f"arn:aws:iam::{reader}:role/{example_role(pattern)}"
+            for reader in reader_accounts
+            for pattern in settings.artifact_reader_role_patterns
+        ]
+    else:
+        reader_accounts = (account,)
+        readers = [f"arn:aws:iam::{account}:role/{naming.task_role(settings.environment)}"]
+    outsiders = [f"arn:aws:iam::{reader}:role/{name}" for reader in reader_accounts for name in OUTSIDER_ROLE_NAMES]
+    if not settings.owns_artifact_store:
+        patterns = store_settings.artifact_reader_role_patterns
+        own_roles = [_role_arn(account, r) for r in document["resources"] if r["type"] == ROLE_TYPE]
+        outsiders += [arn for arn in own_roles if not _named_by(arn, patterns)]
+    outsiders.append(f"arn:aws:iam::{FOREIGN_ACCOUNT}:role/{naming.task_role(settings.environment)}")
+    probes: list[Probe] = []
+    for reader in readers:
+        probes += _reads(reader, bucket, key_arn, settings.region, True, "a configured reader reads models")
+        probes += _reader_limits(reader, bucket, key_arn)
+    for outsider in outsiders:
+        probes += _reads(outsider, bucket, key_arn, settings.region, False, "not a configured reader")
+    return probes
+
+
+def _named_by(role_arn: str, patterns: Sequence[str]) -> bool:
+    """Whether a reader role pattern of the owning stack names this role (then it is an intended reader)."""
+    return any(fnmatch.fnmatchcase(role_arn.rsplit("/", 1)[-1], pattern) for pattern in patterns)
+
+
+def _role_arn(account: str, role: Mapping[str, Any]) -> str:
+    inputs = role.get("inputs") or {}
+    return f"arn:aws:iam::{account}:role{inputs.get('path') or '/'}{inputs.get('name') or role.get('id')}"
+
+
+def access_violations(probes: Sequence[Probe], documents: Sequence[Mapping[str, Any]]) -> list[Violation]:
+    """Evaluate each probe with principalmapper over the stacks' documents; report wrong answers."""
+    if not probes:
+        return []
+    from policy.access import AccessModel
+
+    model = AccessModel.from_stacks(*documents)
+    known = set(model.principals)
+    for principal in {probe.principal for probe in probes} - known:
+        model.add_outsider(principal)
+    return [
+        probe.violation()
+        for probe in probes
+        if model.can(probe.principal, probe.action, probe.resource, dict(probe.condition_keys)) != probe.expected
+    ]

@@ -1,0 +1,298 @@
+"""Compare two synthesized stacks and say which differences the stacks' configs explain.
+
+dev and prod must stay in step: the same program, differing only where their config files declare a difference.
+``diff_stacks`` first makes the two stacks comparable by replacing each stack's own identity (environment,
+account, the artifact store's bucket/key/account, reader accounts, CI principal) with placeholders, so
+``ds-input-dev-123456789012-us-east-1`` and ``ds-input-prod-987654321098-us-east-1`` compare equal. What still
+differs is then classified:
+
+- *expected* when a declared config difference explains it (``DECLARED``: artifact ownership, schedule, log
+  retention, task size, run timeout, alarm e-mail, CI principal, deploy role, network), and that config key really
+  differs between the two stacks;
+- *unexpected* otherwise: something in the program treats the stacks differently without the config saying so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from components import naming
+from components.settings import StackSettings
+
+ENV = "{env}"
+ACCOUNT = "{account}"
+ARTIFACT_BUCKET = "{artifact-bucket}"
+ARTIFACT_KEY = "{artifact-key}"
+ARTIFACT_ACCOUNT = "{artifact-account}"
+READER_ACCOUNT = "{reader-account}"
+CI_PRINCIPAL = "{ci-principal}"
+ARTIFACT_TOKENS = (ARTIFACT_BUCKET, ARTIFACT_KEY, ARTIFACT_ACCOUNT, READER_ACCOUNT)
+
+GENERATED_IDS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\b(vpc|subnet|sg)-[0-9a-f]{8}(?:[0-9a-f]{9})?\b"), r"{\1-id}"),
+    (re.compile(r"@sha256:[0-9a-f]{64}\b"), "@sha256:{digest}"),
+)
+"""Values AWS generates per account and that no config chooses: the default VPC's network ids each account's
+lookup returns, security group ids, and the digest each account's registry reports for the pushed job image."""
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A config difference the stacks may declare, and where in the resources it is allowed to show."""
+
+    reason: str
+    fields: tuple[str, ...]  # StackSettings fields; the difference is declared when any of them differs
+    types: tuple[str, ...] = ()  # resource or component type tokens (anywhere in the URN's type chain)
+    properties: tuple[str, ...] = ()  # input keys (at any depth) whose values may differ
+    markers: tuple[str, ...] = ()  # strings in a resource or a value that tie it to this difference
+
+    @property
+    def config_keys(self) -> list[str]:
+        """The config keys (camelCase, as in Pulumi.<stack>.yaml) behind this difference."""
+        return [re.sub(r"_([a-z])", lambda m: m.group(1).upper(), name) for name in self.fields]
+
+    def describe(self) -> str:
+        """``reason (key, key)`` for people."""
+        return f"{self.reason} ({', '.join(self.config_keys)})"
+
+
+DECLARED: tuple[Declared, ...] = (
+    Declared(
+        "artifact ownership",
+        ("owns_artifact_store", "artifact_reader_accounts", "artifact_reader_role_patterns", "artifact_source"),
+        types=("ds:storage:ArtifactStore", "ds:access:CrossAccountAccess"),
+        markers=(*ARTIFACT_TOKENS, naming.artifact_key_alias(ENV), naming.deploy_role(ENV)),
+    ),
+    Declared(
+        "schedule",
+        ("schedule_enabled", "schedule_expression"),
+        types=("aws:cloudwatch/eventRule:EventRule", "aws:cloudwatch/eventTarget:EventTarget"),
+        properties=("scheduleExpression", "state", "isEnabled"),
+        markers=(naming.schedule_rule(ENV), naming.schedule_role(ENV)),
+    ),
+    Declared("log retention", ("log_retention_days",), properties=("retentionInDays",)),
+    Declared("task size", ("task_cpu", "task_memory"), properties=("cpu", "memory")),
+    Declared("run timeout", ("task_timeout_minutes",), properties=("TimeoutSeconds",)),
+    Declared(
+        "alarm e-mail",
+        ("alarm_email",),
+        types=("aws:sns/topicSubscription:TopicSubscription",),
+        properties=("endpoint",),
+    ),
+    Declared("CI principal", ("ci_principal_arn",), markers=(CI_PRINCIPAL,)),
+    Declared("deploy role", ("deploy_role_arn",), properties=("assumeRoles",)),
+    Declared(
+        "network",
+        ("subnet_ids", "assign_public_ip"),
+        properties=("subnetIds", "subnets", "assignPublicIp", "AssignPublicIp", "Subnets"),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One way the two stacks differ, after normalization."""
+
+    resource: str  # "<type>::<logical name>" (normalized)
+    path: str  # "" when the resource exists on one side only, else the input path, e.g. policy.Statement[Sid=X]
+    left: Any  # value in the left stack (None when absent)
+    right: Any
+    expected: bool
+    reason: str
+
+    @property
+    def kind(self) -> str:
+        if self.path:
+            return "property"
+        return "only-left" if self.right is None else "only-right"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "resource": self.resource,
+            "path": self.path,
+            "left": self.left,
+            "right": self.right,
+            "expected": self.expected,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class StackDiff:
+    """All differences between two stacks."""
+
+    left: str
+    right: str
+    differences: list[Difference] = field(default_factory=list)
+    declared: list[str] = field(default_factory=list)  # the declared config differences that apply
+
+    @property
+    def unexpected(self) -> list[Difference]:
+        return [d for d in self.differences if not d.expected]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "left": self.left,
+            "right": self.right,
+            "declared": self.declared,
+            "ok": not self.unexpected,
+            "differences": [d.to_dict() for d in self.differences],
+        }
+
+
+# ----------------------------------------------------------------------------------------------- normalization
+def substitutions(settings: StackSettings) -> list[tuple[re.Pattern[str], str]]:
+    """(pattern, placeholder) pairs that replace this stack's identity, most specific first."""
+    pairs: list[tuple[str, str]] = []
+    if settings.artifact_bucket_name:
+        pairs.append((re.escape(settings.artifact_bucket_name), ARTIFACT_BUCKET))
+    artifact_account = settings.artifact_account_id
+    if artifact_account:
+        pairs.append((rf"arn:aws:kms:[a-z0-9-]+:{artifact_account}:key/[0-9a-f-]{{36}}", ARTIFACT_KEY))
+    if settings.ci_principal_arn:
+        pairs.append((re.escape(settings.ci_principal_arn), CI_PRINCIPAL))
+    if artifact_account and artifact_account != settings.account_id:
+        pairs.append((artifact_account, ARTIFACT_ACCOUNT))
+    pairs += [(account, READER_ACCOUNT) for account in settings.artifact_reader_accounts]
+    pairs.append((settings.account_id, ACCOUNT))
+    pairs.append((rf"(?<![A-Za-z0-9]){re.escape(settings.environment)}(?![A-Za-z0-9])", ENV))
+    return [*GENERATED_IDS, *((re.compile(pattern), placeholder) for pattern, placeholder in pairs)]
+
+
+def normalize(value: Any, subs: Sequence[tuple[re.Pattern[str], str]]) -> Any:
+    """``value`` with every string's stack identity replaced by placeholders (recursively)."""
+    if isinstance(value, str):
+        for pattern, placeholder in subs:
+            value = pattern.sub(placeholder, value)
+        return value
+    if isinstance(value, Mapping):
+        return {normalize(key, subs): normalize(item, subs) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [normalize(item, subs) for item in value]
+    return value
+
+
+def _index(document: Mapping[str, Any], settings: StackSettings) -> dict[str, dict[str, Any]]:
+    """Normalized resources keyed by ``<type>::<name>``, with their URN's type chain."""
+    subs = substitutions(settings)
+    indexed: dict[str, dict[str, Any]] = {}
+    for resource in document["resources"]:
+        name = normalize(resource["name"], subs)
+        urn = str(resource.get("urn") or "")
+        chain = urn.split("::")[2].split("$") if urn.count("::") >= 3 else [resource["type"]]
+        indexed[f"{resource['type']}::{name}"] = {
+            "inputs": normalize(resource.get("inputs") or {}, subs),
+            "chain": chain,
+        }
+    return indexed
+
+
+# ----------------------------------------------------------------------------------------------- comparison
+def _item_key(item: Any) -> str | None:
+    """How list items are matched across stacks: by Sid or name when they have one."""
+    if isinstance(item, Mapping):
+        for key in ("Sid", "name", "Name"):
+            if isinstance(item.get(key), str):
+                return f"{key}={item[key]}"
+    return None
+
+
+def compare(left: Any, right: Any, path: str = "") -> Iterator[tuple[str, Any, Any]]:
+    """(path, left, right) for every leaf where ``left`` and ``right`` differ."""
+    if left == right:
+        return
+    if isinstance(left, Mapping) and isinstance(right, Mapping):
+        for key in sorted(set(left) | set(right)):
+            yield from compare(left.get(key), right.get(key), f"{path}.{key}" if path else str(key))
+        return
+    if isinstance(left, list) and isinstance(right, list):
+        yield from _compare_lists(left, right, path)
+        return
+    yield path, left, right
+
+
+def _compare_lists(left: list[Any], right: list[Any], path: str) -> Iterator[tuple[str, Any, Any]]:
+    left_keys, right_keys = [_item_key(i) for i in left], [_item_key(i) for i in right]
+    if all(left_keys) and all(right_keys) and len(set(left_keys)) == len(left) and len(set(right_keys)) == len(right):
+        by_left, by_right = dict(zip(left_keys, left, strict=True)), dict(zip(right_keys, right, strict=True))
+        for key in sorted(set(by_left) | set(by_right), key=str):
+            yield from compare(by_left.get(key), by_right.get(key), f"{path}[{key}]")
+        return
+    if len(left) == len(right):
+        for index, (a, b) in enumerate(zip(left, right, strict=True)):
+            yield from compare(a, b, f"{path}[{index}]")
+        return
+    only_left = [item for item in left if item not in right]
+    only_right = [item for item in right if item not in left]
+    for item in only_left:
+        yield f"{path}[-]", item, None
+    for item in only_right:
+        yield f"{path}[+]", None, item
+
+
+def _mentions(value: Any, markers: Sequence[str]) -> bool:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return any(marker in text for marker in markers)
+
+
+def _path_keys(path: str) -> set[str]:
+    return {part for part in re.split(r"[.\[\]=]", path) if part}
+
+
+def explain_resource(resource: Mapping[str, Any], active: Sequence[Declared]) -> Declared | None:
+    """The declared difference that explains a resource existing in one stack only."""
+    for declared in active:
+        if set(resource["chain"]) & set(declared.types) or _mentions(resource["inputs"], declared.markers):
+            return declared
+    return None
+
+
+def explain_property(
+    resource: Mapping[str, Any], path: str, left: Any, right: Any, active: Sequence[Declared]
+) -> Declared | None:
+    """The declared difference that explains one differing input of a resource both stacks have."""
+    for declared in active:
+        if set(resource["chain"]) & set(declared.types):
+            return declared
+        if _path_keys(path) & set(declared.properties):
+            return declared
+        if declared.markers and (_mentions(left, declared.markers) or _mentions(right, declared.markers)):
+            return declared
+    return None
+
+
+def declared_differences(left: StackSettings, right: StackSettings) -> list[Declared]:
+    """The entries of ``DECLARED`` whose settings really differ between the two stacks."""
+    a, b = dataclasses.asdict(left), dataclasses.asdict(right)
+    return [declared for declared in DECLARED if any(a[name] != b[name] for name in declared.fields)]
+
+
+def diff_stacks(
+    left: Mapping[str, Any], left_settings: StackSettings, right: Mapping[str, Any], right_settings: StackSettings
+) -> StackDiff:
+    """Every difference between two ``SynthResult.to_dict()`` documents, classified by their settings."""
+    active = declared_differences(left_settings, right_settings)
+    result = StackDiff(str(left["stack"]), str(right["stack"]), declared=[d.describe() for d in active])
+    a, b = _index(left, left_settings), _index(right, right_settings)
+    for key in sorted(set(a) | set(b)):
+        if key not in b or key not in a:
+            present = a.get(key) or b[key]
+            declared = explain_resource(present, active)
+            old, new = (present["inputs"], None) if key in a else (None, present["inputs"])
+            result.differences.append(_difference(key, "", old, new, declared))
+            continue
+        for path, old, new in compare(a[key]["inputs"], b[key]["inputs"]):
+            declared = explain_property(a[key], path, old, new, active)
+            result.differences.append(_difference(key, path, old, new, declared))
+    return result
+
+
+def _difference(resource: str, path: str, left: Any, right: Any, declared: Declared | None) -> Difference:
+    reason = declared.reason if declared else "no declared config difference explains it"
+    return Difference(resource, path, left, right, declared is not None, reason)
