@@ -10,6 +10,7 @@ process synthesizing prod and dev runs each program once.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -128,12 +129,23 @@ def parse_json_inputs(value: Any, key: str | None = None) -> Any:
         return {k: parse_json_inputs(v, k) for k, v in value.items()}
     if isinstance(value, list):
         return [parse_json_inputs(item, key) for item in value]
-    if isinstance(value, str) and key in JSON_INPUT_KEYS and value[:1] in "{[":
+    if isinstance(value, str) and key in JSON_INPUT_KEYS and value[:1] in ("{", "["):
         try:
             return json.loads(value)
         except ValueError:
             return value
     return value
+
+
+def decode_provider_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
+    """Provider config travels as text (``'["987654321098"]'``, ``'false'``); give it back its JSON types."""
+    decoded: dict[str, Any] = {}
+    for key, value in inputs.items():
+        if isinstance(value, str) and (value[:1] in ("[", "{") or value in ("true", "false")):
+            with contextlib.suppress(ValueError):
+                value = json.loads(value)
+        decoded[key] = value
+    return decoded
 
 
 def _pulumi_config(values: dict[str, Any], project: str) -> dict[str, str]:
@@ -217,7 +229,9 @@ def _run_program(settings: StackSettings, config: dict[str, str], referenced: di
             urn=reg.urn,
             id=reg.id,
             parent=reg.parent,
-            inputs=parse_json_inputs(reg.inputs),
+            inputs=parse_json_inputs(
+                decode_provider_inputs(reg.inputs) if reg.type.startswith("pulumi:providers:") else reg.inputs
+            ),
             provider=reg.provider,
             depends_on=reg.depends_on,
             ignore_changes=reg.ignore_changes,

@@ -247,6 +247,12 @@ class AwsMocks(Mocks):
             "ownerId": self.account_id,
         }
 
+    def subnet(self, args: MockCallArgs) -> dict:
+        subnet_id = str(args.args.get("id"))
+        vpc_id = "vpc-" + _digest(self.account_id, "vpc", subnet_id)[:17]
+        arn = self._arn("ec2", f"subnet/{subnet_id}")
+        return {"id": subnet_id, "vpcId": vpc_id, "arn": arn, "ownerId": self.account_id}
+
     def subnets(self, _: MockCallArgs) -> dict:
         ids = ["subnet-" + _digest(self.account_id, "subnet", az)[:17] for az in ("a", "b", "c")]
         return {"id": self.region, "ids": ids}
@@ -294,6 +300,7 @@ _CALL_HANDLERS: dict[str, Callable[[AwsMocks, MockCallArgs], dict]] = {
     "aws:ecr/getAuthorizationToken:getAuthorizationToken": AwsMocks.ecr_token,
     "aws:ec2/getVpc:getVpc": AwsMocks.default_vpc,
     "aws:ec2/getSubnets:getSubnets": AwsMocks.subnets,
+    "aws:ec2/getSubnet:getSubnet": AwsMocks.subnet,
 }
 
 
