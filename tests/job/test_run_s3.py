@@ -1,0 +1,212 @@
+"""The container's run against moto's server: SSM locations, S3 in and out, metrics, and AWS-side errors."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import polars as pl
+import pytest
+from botocore.stub import Stubber
+
+from job import s3
+from job.artifact import read_manifest
+from job.cli import main
+from job.errors import ExitCode, JobError
+from job.model_source import fetch_model
+from job.params import read_locations
+
+PREFIX = "/ds/preprocessing"
+INPUT, OUTPUT, ARTIFACTS = (f"ds-{kind}-dev-123456789012-us-east-1" for kind in ("input", "output", "artifacts"))
+MODEL_KEY = "models/1.0.0/model.pkl"
+
+
+@pytest.fixture
+def env(aws: str, month_csv: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """A deployed dev environment on moto: buckets, the month's input, a promoted model, parameters."""
+    s3.reset_clients()
+    client = boto3.client("s3")
+    for bucket in (INPUT, OUTPUT, ARTIFACTS):
+        client.create_bucket(Bucket=bucket)
+    client.upload_file(str(month_csv), INPUT, "raw/monthly_data.csv")
+    client.upload_file(str(model_dir / "model.pkl"), ARTIFACTS, MODEL_KEY)
+    client.upload_file(str(model_dir / "manifest.json"), ARTIFACTS, "models/1.0.0/manifest.json")
+    params = {
+        "input-bucket": INPUT,
+        "input-key": "raw/monthly_data.csv",
+        "output-bucket": OUTPUT,
+        "artifact-bucket": ARTIFACTS,
+        "model-key": MODEL_KEY,
+        "model-sha256": read_manifest(model_dir)["sha256"],
+    }
+    ssm = boto3.client("ssm")
+    for name, value in params.items():
+        ssm.put_parameter(Name=f"{PREFIX}/{name}", Value=value, Type="String")
+    monkeypatch.setenv("DS_PARAMETER_PREFIX", PREFIX)
+    monkeypatch.setenv("DS_ENVIRONMENT", "dev")
+    monkeypatch.setenv("DS_RUN_ID", "exec-1")
+    monkeypatch.setenv("DS_INPUT_KEY", "")
+    return {"s3": client, "ssm": ssm, "params": params}
+
+
+def container_run(*extra: str) -> int:
+    """What the task runs: ``python -m job run`` with everything from the environment."""
+    return main(["run", "--log-format", "json", *extra])
+
+
+def keys(client: Any, bucket: str, prefix: str = "") -> list[str]:
+    return sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []))
+
+
+def test_whole_run_in_one_account(env: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    client = env["s3"]
+    assert container_run() == 0
+    assert keys(client, OUTPUT) == [
+        "processed/exec-1/_SUCCESS",
+        "processed/exec-1/manifest.json",
+        "processed/exec-1/part-00000.parquet",
+        "processed/exec-1/rejected/part-00000.parquet",
+    ]
+    manifest = json.loads(client.get_object(Bucket=OUTPUT, Key="processed/exec-1/manifest.json")["Body"].read())
+    assert manifest["rows_in"] == 20_000 == manifest["rows_out"] + manifest["rows_rejected"]
+    assert manifest["model"] == {
+        "version": "1.0.0",
+        "sha256": env["params"]["model-sha256"],
+        "bucket": ARTIFACTS,
+        "key": MODEL_KEY,
+    }
+    head = client.head_object(Bucket=INPUT, Key="raw/monthly_data.csv")
+    assert (manifest["input"]["bucket"], manifest["input"]["key"]) == (INPUT, "raw/monthly_data.csv")
+    assert manifest["input"]["etag"] == head["ETag"].strip('"')
+    body = client.get_object(Bucket=OUTPUT, Key="processed/exec-1/part-00000.parquet")["Body"].read()
+    assert pl.read_parquet(io.BytesIO(body)).height == manifest["rows_out"]
+    # metrics recorded in DS/Pipeline with the Environment dimension
+    listed = boto3.client("cloudwatch").list_metrics(Namespace="DS/Pipeline")["Metrics"]
+    assert {m["MetricName"] for m in listed} == {"ProcessingTime", "RowsIn", "RowsOut", "RowsRejected"}
+    assert all(m["Dimensions"] == [{"Name": "Environment", "Value": "dev"}] for m in listed)
+    # logs are JSON lines
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert lines[-1]["rows_in"] == 20_000
+
+
+def test_rerun_of_a_finished_run_does_nothing(env: dict[str, Any]) -> None:
+    client = env["s3"]
+    assert container_run() == 0
+    first = client.head_object(Bucket=OUTPUT, Key="processed/exec-1/manifest.json")["LastModified"]
+    client.delete_object(Bucket=INPUT, Key="raw/monthly_data.csv")  # would fail if it were read again
+    assert container_run() == 0
+    assert client.head_object(Bucket=OUTPUT, Key="processed/exec-1/manifest.json")["LastModified"] == first
+
+
+def test_overwrite_and_input_key_override(env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    client = env["s3"]
+    assert container_run() == 0
+    client.put_object(
+        Bucket=INPUT, Key="raw/other.csv", Body=b"id,timestamp,amount,quantity,score,category,region,channel\n"
+    )
+    monkeypatch.setenv("DS_INPUT_KEY", "raw/other.csv")
+    assert container_run("--overwrite") == 0
+    manifest = json.loads(client.get_object(Bucket=OUTPUT, Key="processed/exec-1/manifest.json")["Body"].read())
+    assert (manifest["input"]["key"], manifest["rows_in"]) == ("raw/other.csv", 0)
+    assert not keys(client, OUTPUT, "_staging/")
+
+
+def test_missing_parameters_are_named(env: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    env["ssm"].delete_parameter(Name=f"{PREFIX}/output-bucket")
+    env["ssm"].delete_parameter(Name=f"{PREFIX}/model-sha256")
+    assert container_run() == ExitCode.PARAMETER_MISSING
+    message = capsys.readouterr().err
+    assert f"{PREFIX}/output-bucket" in message and f"{PREFIX}/model-sha256" in message
+
+
+def test_no_model_promoted(env: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("model-key", "model-sha256"):
+        env["ssm"].put_parameter(Name=f"{PREFIX}/{name}", Value="NONE", Type="String", Overwrite=True)
+    assert container_run() == ExitCode.MODEL_MISSING
+    assert "dsctl model promote" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "code"),
+    [
+        ("model-sha256", "0" * 64, ExitCode.DIGEST_MISMATCH),
+        ("model-key", "models/9.9.9/model.pkl", ExitCode.MODEL_MISSING),
+        ("input-key", "raw/missing.csv", ExitCode.INPUT_NOT_FOUND),
+        ("output-bucket", "no-such-output-bucket", ExitCode.OUTPUT_FAILED),
+    ],
+)
+def test_parameter_problems_have_their_exit_code(env: dict[str, Any], name: str, value: str, code: ExitCode) -> None:
+    env["ssm"].put_parameter(Name=f"{PREFIX}/{name}", Value=value, Type="String", Overwrite=True)
+    assert container_run() == code
+    assert not keys(env["s3"], OUTPUT, "processed/")
+
+
+def test_metrics_failure_only_warns(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = boto3.client("cloudwatch", endpoint_url="http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setattr(s3, "cloudwatch_client", lambda: broken)
+    monkeypatch.setattr(s3, "reset_clients", lambda: None)
+    assert container_run() == 0
+    assert "could not send metrics" in capsys.readouterr().err
+    assert "processed/exec-1/_SUCCESS" in keys(env["s3"], OUTPUT)
+
+
+def test_cross_account_access_denied_points_at_both_policies(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    s3.reset_clients()
+    client = boto3.client("s3")
+    stub = Stubber(client)
+    stub.add_client_error("get_object", service_error_code="AccessDenied", http_status_code=403)
+    stub.activate()
+    monkeypatch.setattr(s3, "s3_client", lambda: client)
+    bucket = "ds-artifacts-dev-987654321098-us-east-1"  # another account than moto's 123456789012
+    with pytest.raises(JobError) as err:
+        fetch_model(f"s3://{bucket}/{MODEL_KEY}", "0" * 64, artifact_store=True)
+    message = err.value.message
+    assert err.value.code == ExitCode.ACCESS_DENIED
+    assert bucket in message and "cross-account" in message
+    assert "bucket policy" in message and "KMS key policy" in message
+
+
+def test_access_denied_on_input_names_the_bucket(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    s3.reset_clients()
+    client = boto3.client("s3")
+    stub = Stubber(client)
+    stub.add_client_error("head_object", service_error_code="403", http_status_code=403)
+    stub.activate()
+    monkeypatch.setattr(s3, "s3_client", lambda: client)
+    from job.sources import resolve_inputs
+
+    with pytest.raises(JobError) as err:
+        resolve_inputs(f"s3://{INPUT}/raw/monthly_data.csv")
+    assert err.value.code == ExitCode.ACCESS_DENIED and INPUT in err.value.message
+
+
+def test_access_denied_on_parameters(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    s3.reset_clients()
+    client = boto3.client("ssm")
+    stub = Stubber(client)
+    stub.add_client_error("get_parameters_by_path", service_error_code="AccessDeniedException", http_status_code=400)
+    stub.activate()
+    monkeypatch.setattr(s3, "ssm_client", lambda: client)
+    with pytest.raises(JobError) as err:
+        read_locations(PREFIX)
+    assert err.value.code == ExitCode.ACCESS_DENIED and "ssm:GetParametersByPath" in err.value.message
+
+
+def test_local_cli_reads_and_writes_s3_urls(env: dict[str, Any], model_dir: Path) -> None:
+    sha = env["params"]["model-sha256"]
+    args = [
+        "--input",
+        f"s3://{INPUT}/raw/",
+        "--model",
+        f"s3://{ARTIFACTS}/models/1.0.0/",
+        "--output",
+        f"s3://{OUTPUT}/lab",
+    ]
+    assert main(["run", "--run-id", "lab1", *args]) == 0  # digest from the manifest beside the model
+    assert "lab/processed/lab1/_SUCCESS" in keys(env["s3"], OUTPUT)
+    assert main(["run", "--run-id", "lab2", "--model-sha256", sha, *args]) == 0
