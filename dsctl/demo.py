@@ -281,7 +281,7 @@ def print_summary(result: DemoResult, out: Callable[[str], None]) -> None:
         (
             run.env,
             run.model_version,
-            f"s3://{run.model_bucket}",
+            run.model_bucket,
             run.rows_in,
             run.rows_out,
             run.rows_rejected,
@@ -292,12 +292,14 @@ def print_summary(result: DemoResult, out: Callable[[str], None]) -> None:
     ]
     columns = ["env", "model", "model read from", "rows in", "rows out", "rejected", "output", "time"]
     buffer = io.StringIO()
-    Console(file=buffer, width=200, force_terminal=False).print(table("pipeline runs", columns, rows))
+    Console(file=buffer, width=max(Console().width, 120)).print(table("pipeline runs", columns, rows))
     out(buffer.getvalue().rstrip())
     promoted = ", ".join(f"{env} {version}" for env, version in result.promoted.items())
+    out(f"promoted now: {promoted} (prod rolled back from {SECOND})")
     out(
-        f"promoted now: {promoted} (prod rolled back from {SECOND}); model store s3://{result.artifact_bucket} "
-        f"in account {result.artifact_account}; total {result.seconds:.1f} s"
+        f"prod ran with prod's own credentials (an assumed role in its account) and read its model from dev's "
+        f"store s3://{result.artifact_bucket} (account {result.artifact_account}); "
+        f"demo took {result.seconds:.1f} s, everything it started is gone"
     )
 
 

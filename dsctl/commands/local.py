@@ -26,7 +26,7 @@ def _export_lines(local: state.LocalState) -> list[str]:
 
 def _up(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    result = lifecycle.up(_progress)
+    result = lifecycle.up(_progress, detail=_progress if args.verbose else None)
     local = result.state
     if args.json:
         print_json(
@@ -136,3 +136,5 @@ def register(subparsers: Any) -> None:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         add_json_flag(sub)
         sub.set_defaults(func=func)
+        if name == "up":
+            sub.add_argument("--verbose", action="store_true", help="list every resource as it is created")

@@ -82,8 +82,11 @@ def _write_aws_files(directory: Path, endpoint: str) -> tuple[dict[str, str], di
     return {env.name: env.account_id for env in environments}, files.profiles, environments[0].region
 
 
-def provision_all(local: state.LocalState, progress: Progress) -> ProvisionReport:
-    """Synthesize every stack and create its resources in its own account, through its own profile."""
+def provision_all(local: state.LocalState, progress: Progress, detail: Progress | None = None) -> ProvisionReport:
+    """Synthesize every stack and create its resources in its own account, through its own profile.
+
+    ``progress`` gets a few lines per stack, ``detail`` (optional) one line per resource.
+    """
     from components.settings import SettingsError
     from dsctl.envs import load_environment, session_for, verify_account
     from dsctl.synth import synth
@@ -100,11 +103,12 @@ def provision_all(local: state.LocalState, progress: Progress) -> ProvisionRepor
             session = session_for(env)
             caller = verify_account(session, env)
             progress(f"creating {name}'s resources in account {env.account_id} as {caller}")
-            provision_stack(synthesized, session, local.endpoint, report, progress)
+            provision_stack(synthesized, session, local.endpoint, report, detail)
+        progress(f"{name}: {report.summary(name)}")
     return report
 
 
-def up(progress: Progress = lambda _: None, *, provision: bool = True) -> UpResult:
+def up(progress: Progress = lambda _: None, *, provision: bool = True, detail: Progress | None = None) -> UpResult:
     """Start (or reuse) the local environment under ``state.local_dir()``; raise CommandError on failure."""
     directory = state.local_dir()
     running = state.current()
@@ -132,7 +136,7 @@ def up(progress: Progress = lambda _: None, *, provision: bool = True) -> UpResu
             profiles=profiles,
         )
         state.save(local)
-        report = provision_all(local, progress) if provision else None
+        report = provision_all(local, progress, detail) if provision else None
     except BaseException:
         # Never leave a half-provisioned server behind (including on Ctrl-C).
         server.stop(started.pid)

@@ -10,6 +10,9 @@ the caller passes, e.g. prod's assumed-role session).
 Only what the data path and the operator commands need locally is created; other
 resource types (IAM, ECR, alarms, schedules, ...) are reported as skipped: their
 policies are verified offline by the policy checks, which moto cannot do anyway.
+Bucket policies are skipped on purpose: moto 5 treats a statement whose Condition
+does not match as a Deny, so the stores' TLS-only statement would refuse every
+request to the local http endpoint (and the reader grants would deny, not allow).
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ BUCKET_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
 BUCKET_ENCRYPTION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
 BUCKET_PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 BUCKET_OWNERSHIP = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
-BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 KMS_KEY = "aws:kms/key:Key"
 KMS_ALIAS = "aws:kms/alias:Alias"
 PARAMETER = "aws:ssm/parameter:Parameter"
@@ -72,6 +74,11 @@ class ProvisionReport:
 
     def add(self, stack: str, type_: str, name: str) -> None:
         self.created.append({"stack": stack, "type": type_, "name": name})
+
+    def summary(self, stack: str) -> str:
+        """One line per stack: how many resources of each kind were created."""
+        kinds = Counter(item["type"].split(":")[-1] for item in self.created if item["stack"] == stack)
+        return ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form for ``dsctl local up --json``."""
@@ -166,13 +173,6 @@ def _bucket_ownership(ctx: StackContext, resource: dict[str, Any]) -> str:
     return f"{inputs['bucket']} ownership {ownership}"
 
 
-def _bucket_policy(ctx: StackContext, resource: dict[str, Any]) -> str:
-    inputs = resource["inputs"]
-    policy = inputs["policy"] if isinstance(inputs["policy"], str) else json.dumps(inputs["policy"])
-    ctx.client("s3").put_bucket_policy(Bucket=inputs["bucket"], Policy=policy)
-    return f"{inputs['bucket']} policy (stored; moto does not enforce it)"
-
-
 def _parameter(ctx: StackContext, resource: dict[str, Any]) -> str:
     inputs = resource["inputs"]
     ctx.client("ssm").put_parameter(
@@ -228,7 +228,6 @@ HANDLERS: dict[str, Handler] = {
     BUCKET_PUBLIC_ACCESS_BLOCK: _bucket_public_access_block,
     BUCKET_VERSIONING: _bucket_versioning,
     BUCKET_ENCRYPTION: _bucket_encryption,
-    BUCKET_POLICY: _bucket_policy,
     PARAMETER: _parameter,
     LOG_GROUP: _log_group,
     CLUSTER: _cluster,

@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -69,10 +70,13 @@ def container_environment(
     overrides: Mapping[str, str],
     credentials: Any,
     endpoint: str,
+    scratch: Path | None = None,
 ) -> dict[str, str]:
     """The process environment: a clean base, the task definition's variables, the run's overrides, credentials.
 
     Nothing else of the operator's shell leaks in (no AWS_PROFILE, no stray keys), as in a container.
+    ``scratch`` becomes TMPDIR: a task starts with an empty scratch volume, so a run must not see the
+    temporary files (e.g. Polars' cloud file cache) of earlier runs on this machine.
     """
     environment = {name: os.environ[name] for name in _INHERITED if name in os.environ}
     environment.update({"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(_PROJECT_DIR)})
@@ -89,6 +93,8 @@ def container_environment(
     )
     if credentials.token:
         environment["AWS_SESSION_TOKEN"] = credentials.token
+    if scratch is not None:
+        environment["TMPDIR"] = str(scratch)
     return environment
 
 
@@ -204,14 +210,15 @@ def run_job_locally(
         shown = " ".join([*(container.get("entryPoint") or DEFAULT_ENTRYPOINT), *(container.get("command") or [])])
         argv = container_command(container)
         overrides = {"DS_RUN_ID": run_id, "DS_INPUT_KEY": input_key or ""}
-        process_env = container_environment(container, overrides, frozen, local.endpoint)
         log(
             f"{LOCAL_RUNNER}: no ECS here — running {task_arn.split('/')[-1]} container {container['name']} "
             f"in a subprocess as account {environment.account_id}: {shown} "
             f"(DS_RUN_ID={run_id})"
         )
         started = time.monotonic()
-        code, lines = _stream(argv, process_env, log)
+        with tempfile.TemporaryDirectory(prefix=f"dsctl-task-{environment.name}-") as scratch:
+            process_env = container_environment(container, overrides, frozen, local.endpoint, Path(scratch))
+            code, lines = _stream(argv, process_env, log)
         _put_logs(session, local.endpoint, container, run_id, lines)
         if code != 0:
             last = next((readable(line).strip() for line in reversed(lines) if line.strip()), "no output")

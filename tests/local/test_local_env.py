@@ -162,7 +162,7 @@ def test_run_job_locally_without_a_local_environment_says_how_to_start_one(local
 
 
 def test_local_commands(local_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(lifecycle, "provision_all", lambda local, progress: provision.ProvisionReport())
+    monkeypatch.setattr(lifecycle, "provision_all", lambda local, progress, detail: provision.ProvisionReport())
     assert main(["local", "status"]) == 1
     assert main(["local", "env"]) == 2
     assert "dsctl local up" in capsys.readouterr().err
