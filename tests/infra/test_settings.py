@@ -1,0 +1,376 @@
+"""Stack settings: the config schema, the stack files, and one test per validation error."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components import naming
+from components.schedule import schedule_expression_problem
+from components.settings import (
+    FARGATE_MEMORY,
+    LOG_RETENTION_DAYS,
+    PROJECT_DIR,
+    SettingsError,
+    StackSettings,
+    config_schema,
+    load_stack_settings,
+    read_pulumi_config,
+    settings_from_config,
+    stack_config_values,
+)
+
+DEV = "123456789012"
+PROD = "987654321098"
+KEY_ARN = f"arn:aws:kms:us-east-1:{DEV}:key/6f33261d-ee6e-4ccd-ab20-595cf6bd022d"
+
+
+def values(stack: str, **changes: Any) -> dict[str, Any]:
+    """The stack's committed config with ``changes`` applied (``None`` removes a key)."""
+    result = stack_config_values(stack)
+    for key, value in changes.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = value
+    return result
+
+
+def errors(stack: str, **changes: Any) -> list[str]:
+    with pytest.raises(SettingsError) as caught:
+        settings_from_config(stack, values(stack, **changes))
+    return caught.value.errors
+
+
+def only_error(stack: str, **changes: Any) -> str:
+    found = errors(stack, **changes)
+    assert len(found) == 1, found
+    return found[0]
+
+
+# ----------------------------------------------------------------------------- schema and stack files
+
+
+def test_every_key_is_declared_with_type_description_and_default_or_required() -> None:
+    document = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())
+    assert document["name"] == naming.PROJECT
+    for name, spec in document["config"].items():
+        assert spec["type"] in {"string", "integer", "boolean", "array"}, name
+        assert spec["description"].strip(), name
+        if spec["type"] == "array":
+            assert spec["items"] == {"type": "string"}, name
+    required = {key.name for key in config_schema() if key.required}
+    assert required == {"environment", "accountId"}
+
+
+def test_every_config_key_becomes_a_settings_field() -> None:
+    field_names = {f.name for f in fields(StackSettings)}
+    for key in config_schema():
+        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", key.name).lower()
+        if snake.startswith("artifact_source_"):
+            snake = "artifact_source"
+        assert snake in field_names, key.name
+
+
+def test_dev_stack_owns_the_store_with_the_seed_values() -> None:
+    dev = load_stack_settings("dev")
+    assert (dev.environment, dev.account_id, dev.region) == ("dev", DEV, "us-east-1")
+    assert dev.owns_artifact_store and dev.artifact_reader_accounts == (PROD,)
+    assert dev.artifact_bucket_name == f"ds-artifacts-dev-{DEV}-us-east-1"
+    assert dev.artifact_account_id == DEV
+    assert not dev.schedule_enabled
+    assert dev.log_retention_days == 7
+    assert dev.subnet_ids == ()  # default VPC
+    assert dev.parameter_prefix == "/ds/preprocessing"
+    assert dev.input_key == "raw/monthly_data.csv"
+
+
+def test_prod_stack_reads_devs_store_on_a_monthly_schedule() -> None:
+    prod = load_stack_settings("prod")
+    dev = load_stack_settings("dev")
+    assert (prod.environment, prod.account_id) == ("prod", PROD)
+    assert not prod.owns_artifact_store
+    assert prod.artifact_source is not None
+    assert prod.artifact_source.stack_reference == "organization/ds-preprocessing/dev"
+    # The reference is followed to Pulumi.dev.yaml, so dsctl knows the store without any engine.
+    assert prod.artifact_bucket_name == dev.artifact_bucket_name
+    assert prod.artifact_account_id == DEV
+    assert prod.schedule_enabled and prod.schedule_expression == "cron(0 6 1 * ? *)"
+    assert prod.log_retention_days == 30
+    assert prod.task_cpu * prod.task_memory > dev.task_cpu * dev.task_memory
+    assert prod.ci_principal_arn == f"arn:aws:iam::{DEV}:role/ds-preprocessing-ci"
+    assert prod.alarm_email
+
+
+def test_defaults_come_from_pulumi_yaml() -> None:
+    minimal = {"environment": "dev", "accountId": DEV, "ownsArtifactStore": True}
+    settings = settings_from_config("dev", minimal)
+    assert settings.region == "us-east-1"
+    assert settings.artifact_reader_role_patterns == ("ds-preprocessing-task-*", "ds-preprocessing-operator")
+    assert settings.schedule_expression == "cron(0 6 1 * ? *)"
+    assert (settings.task_cpu, settings.task_memory) == (1024, 4096)
+    assert settings.alarm_email is None and settings.deploy_role_arn is None
+
+
+def test_pulumi_config_text_is_converted_to_schema_types() -> None:
+    class FakeConfig:
+        raw = {
+            "environment": "dev",
+            "accountId": DEV,
+            "ownsArtifactStore": "true",
+            "artifactReaderAccounts": f'["{PROD}"]',
+            "logRetentionDays": "14",
+        }
+
+        def get(self, key: str) -> str | None:
+            return self.raw.get(key)
+
+    converted = read_pulumi_config(FakeConfig())
+    assert converted == {
+        "environment": "dev",
+        "accountId": DEV,
+        "ownsArtifactStore": True,
+        "artifactReaderAccounts": [PROD],
+        "logRetentionDays": 14,
+    }
+    assert settings_from_config("dev", converted).log_retention_days == 14
+
+
+def test_explicit_artifact_source_is_accepted() -> None:
+    settings = settings_from_config(
+        "prod",
+        values(
+            "prod",
+            artifactSourceStack=None,
+            artifactSourceBucket=f"ds-artifacts-dev-{DEV}-us-east-1",
+            artifactSourceKmsKeyArn=KEY_ARN,
+            artifactSourceAccountId=DEV,
+        ),
+    )
+    assert settings.artifact_bucket_name == f"ds-artifacts-dev-{DEV}-us-east-1"
+    assert settings.artifact_source is not None and settings.artifact_source.kms_key_arn == KEY_ARN
+
+
+# ----------------------------------------------------------------------------- one test per error
+
+
+def test_account_id_must_be_12_digits() -> None:
+    message = only_error("dev", accountId="12345")
+    assert message.startswith("accountId: '12345'")
+    assert "12-digit" in message and "quoted" in message
+
+
+def test_account_id_given_as_a_yaml_number_is_a_type_error() -> None:
+    message = only_error("dev", accountId=123456789012)
+    assert message.startswith("accountId: 123456789012") and "must be a string" in message
+
+
+def test_log_retention_must_be_a_cloudwatch_value() -> None:
+    message = only_error("dev", logRetentionDays=10)
+    assert message.startswith("logRetentionDays: 10")
+    assert "CloudWatch Logs" in message and "7, 14, 30" in message
+
+
+@pytest.mark.parametrize("days", LOG_RETENTION_DAYS)
+def test_every_cloudwatch_retention_is_accepted(days: int) -> None:
+    assert settings_from_config("dev", values("dev", logRetentionDays=days)).log_retention_days == days
+
+
+def test_unknown_environment() -> None:
+    message = only_error("dev", environment="staging")
+    assert message.startswith("environment: 'staging'") and "use one of dev, prod" in message
+
+
+def test_reading_stack_needs_an_artifact_source() -> None:
+    message = only_error("prod", artifactSourceStack=None)
+    assert message.startswith("artifactSourceStack: ''")
+    assert "names no source" in message and "artifactSourceBucket" in message
+
+
+def test_owning_stack_cannot_list_itself_as_reader() -> None:
+    message = only_error("dev", artifactReaderAccounts=[DEV])
+    assert message.startswith("artifactReaderAccounts:") and f"{DEV} is this stack's own account" in message
+
+
+def test_reader_accounts_must_be_account_ids() -> None:
+    message = only_error("dev", artifactReaderAccounts=["prod"])
+    assert "'prod' is not a 12-digit account id" in message
+
+
+@pytest.mark.parametrize(
+    ("expression", "problem"),
+    [
+        ("monthly", "not a schedule expression"),
+        ("cron(0 6 1 * *)", "cron needs 6 fields"),
+        ("cron(0 6 1 * * *)", "exactly one of day-of-month and day-of-week must be ?"),
+        ("cron(0 24 1 * ? *)", "hours value '24' is outside 0-23"),
+        ("cron(0 6 1 13 ? *)", "month value '13' is outside 1-12"),
+        ("cron(0 6 ? * 8 *)", "day-of-week value '8' is outside 1-7"),
+        ("rate(0 days)", "rate must be at least 1"),
+        ("rate(2 day)", "rate unit must be plural"),
+        ("rate(1 days)", "rate unit must be singular"),
+    ],
+)
+def test_bad_schedule_expression(expression: str, problem: str) -> None:
+    message = only_error("prod", scheduleExpression=expression)
+    assert message.startswith(f"scheduleExpression: {expression!r}") and problem in message
+    assert "cron(0 6 1 * ? *)" in message  # the fix shows a valid example
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "cron(0 6 1 * ? *)",
+        "cron(0/15 8-17 ? * MON-FRI *)",
+        "cron(0 6 L * ? 2030)",
+        "cron(0 6 ? * 2#1 *)",
+        "rate(30 days)",
+    ],
+)
+def test_good_schedule_expressions(expression: str) -> None:
+    assert schedule_expression_problem(expression) is None
+
+
+def test_bad_cpu_memory_pair_for_fargate() -> None:
+    message = only_error("dev", taskCpu=512, taskMemory=8192)
+    assert message.startswith("taskMemory: 8192") and "taskCpu 512" in message
+    assert "1024..4096 MiB in steps of 1024" in message
+
+
+def test_unknown_fargate_cpu() -> None:
+    message = only_error("dev", taskCpu=3000)
+    assert message.startswith("taskCpu: 3000") and "256, 512, 1024" in message
+
+
+def test_fargate_table_matches_aws() -> None:
+    assert FARGATE_MEMORY[256] == (512, 1024, 2048)
+    assert FARGATE_MEMORY[4096][0] == 8192 and FARGATE_MEMORY[4096][-1] == 30720
+    assert FARGATE_MEMORY[16384][-1] == 122880
+
+
+def test_unknown_key_suggests_the_declared_one() -> None:
+    message = only_error("dev", logRetentionDay=7)
+    assert message.startswith("logRetentionDay: 7 — unknown config key") and "did you mean logRetentionDays?" in message
+
+
+def test_wrong_type_names_the_expected_type() -> None:
+    message = only_error("dev", scheduleEnabled="yes")
+    assert message.startswith("scheduleEnabled: 'yes'") and "true or false" in message
+
+
+def test_missing_required_key_names_the_stack_file() -> None:
+    message = only_error("dev", accountId=None)
+    assert message == "accountId: (not set) — required; set ds-preprocessing:accountId in Pulumi.dev.yaml"
+
+
+def test_reading_stack_needs_a_ci_principal() -> None:
+    message = only_error("prod", ciPrincipalArn=None)
+    assert message.startswith("ciPrincipalArn: ''") and "deploy role trusts only this principal" in message
+
+
+def test_ci_principal_must_be_an_iam_arn_of_another_account() -> None:
+    assert "not an IAM role or user ARN" in only_error("prod", ciPrincipalArn="ci-role")
+    own = f"arn:aws:iam::{PROD}:role/ci"
+    assert "is in this stack's own account" in only_error("prod", ciPrincipalArn=own)
+
+
+def test_deploy_role_must_be_in_the_stacks_account() -> None:
+    message = only_error("prod", deployRoleArn=f"arn:aws:iam::{DEV}:role/ds-preprocessing-deploy-prod")
+    assert message.startswith("deployRoleArn:") and "not in accountId" in message
+
+
+def test_explicit_source_needs_all_three_values() -> None:
+    found = errors("prod", artifactSourceStack=None, artifactSourceBucket=f"ds-artifacts-dev-{DEV}-us-east-1")
+    assert any(e.startswith("artifactSourceKmsKeyArn: ''") and "set all three" in e for e in found)
+    assert any(e.startswith("artifactSourceAccountId: ''") for e in found)
+
+
+def test_explicit_source_key_must_be_in_the_source_account() -> None:
+    message = only_error(
+        "prod",
+        artifactSourceStack=None,
+        artifactSourceBucket=f"ds-artifacts-dev-{DEV}-us-east-1",
+        artifactSourceKmsKeyArn=KEY_ARN.replace(DEV, PROD),
+        artifactSourceAccountId=DEV,
+    )
+    assert message.startswith("artifactSourceKmsKeyArn:") and "not in artifactSourceAccountId" in message
+
+
+def test_stack_reference_and_explicit_source_are_exclusive() -> None:
+    message = only_error(
+        "prod",
+        artifactSourceBucket=f"ds-artifacts-dev-{DEV}-us-east-1",
+        artifactSourceKmsKeyArn=KEY_ARN,
+        artifactSourceAccountId=DEV,
+    )
+    assert message.startswith("artifactSourceStack:") and "use one or the other" in message
+
+
+def test_owning_stack_cannot_also_read_a_source() -> None:
+    message = only_error("dev", artifactSourceStack="organization/ds-preprocessing/prod")
+    assert message.startswith("artifactSourceStack:") and "owns the artifact store" in message
+
+
+def test_reading_stack_cannot_grant_readers() -> None:
+    message = only_error("prod", artifactReaderAccounts=[DEV])
+    assert message.startswith("artifactReaderAccounts:") and "does not own the artifact store" in message
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("region", "US-EAST-1", "not an AWS region name"),
+        ("subnetIds", ["subnet-xyz"], "is not a subnet id"),
+        ("alarmEmail", "oncall", "not an e-mail address"),
+        ("parameterPrefix", "ds/preprocessing/", "not an SSM path"),
+        ("inputKey", "/raw/data.csv", "not an S3 object key"),
+        ("taskTimeoutMinutes", 0, "out of range"),
+        ("artifactReaderRolePatterns", ["*"], "not a role-name pattern"),
+    ],
+)
+def test_other_bad_values(key: str, value: Any, problem: str) -> None:
+    message = only_error("dev", **{key: value})
+    assert message.startswith(f"{key}:") and problem in message and ";" in message
+
+
+def test_all_errors_are_reported_at_once() -> None:
+    found = errors("prod", accountId="1", logRetentionDays=2, environment="qa", taskMemory=1, scheduleExpression="x")
+    keys = [message.split(":", 1)[0] for message in found]
+    assert keys == ["environment", "accountId", "scheduleExpression", "logRetentionDays", "taskMemory"]
+    with pytest.raises(SettingsError) as caught:
+        settings_from_config("prod", values("prod", accountId="1", logRetentionDays=2))
+    assert str(caught.value).count("\n") == 1  # one line per error
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="not found; create it or pass an existing --config-file"):
+        load_stack_settings("dev", tmp_path / "Pulumi.nope.yaml")
+
+
+def test_invalid_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.bad.yaml"
+    path.write_text("config: [unclosed\n")
+    with pytest.raises(SettingsError, match="not valid YAML"):
+        load_stack_settings("dev", path)
+
+
+def test_encrypted_values_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.secret.yaml"
+    path.write_text("config:\n  ds-preprocessing:alarmEmail:\n    secure: v1:abc\n")
+    with pytest.raises(SettingsError, match="encrypted values are not supported"):
+        load_stack_settings("dev", path)
+
+
+def test_config_file_overrides_the_stack_file(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.other.yaml"
+    config = {f"ds-preprocessing:{k}": v for k, v in values("dev", logRetentionDays=14).items()}
+    path.write_text(yaml.safe_dump({"config": config}))
+    assert load_stack_settings("dev", path).log_retention_days == 14
