@@ -6,7 +6,8 @@ API (stable; reused by ``dsctl check`` and the policy pack):
   clean), plus two structural checks parliament lacks (a resource policy statement without ``Principal``, an identity
   policy statement with one: AWS rejects both at deploy time, which mocks never reach).
 - ``iam_documents(synth) -> list[Document]``: every identity, trust and resource policy in a ``SynthResult.to_dict()``.
-- ``lint_stack(synth) -> list[tuple[Document, Finding]]``: both of the above over a whole stack.
+- ``lint_stack(synth, accepted=ACCEPTED_FINDINGS) -> list[tuple[Document, Finding]]``: both of the above over a
+  whole stack, leaving out the reviewed findings in ``ACCEPTED_FINDINGS`` (each with its reason).
 
 Why the wrapper: parliament's CLI misreads stdin when not on a terminal, so we call ``analyze_policy_string``; its
 findings need ``enhance_finding`` (severity, title) and the CLI's severity filter, which we reuse rather than copy.
@@ -51,6 +52,16 @@ _POLICY_INPUTS: dict[str, str] = {
     "aws:ecr/repositoryPolicy:RepositoryPolicy": "repository",
 }
 ROLE_TYPE = "aws:iam/role:Role"
+
+ACCEPTED_FINDINGS: dict[tuple[str, str], str] = {
+    ("cross-account-deploy-policy", "RESOURCE_POLICY_PRIVILEGE_ESCALATION"): (
+        "Deploying the data buckets means writing their bucket policies and lifecycle rules, and the deploy role has "
+        "no object access, so parliament notes it could grant itself some through a bucket policy. Inherent to any "
+        "deployer; bounded: only the CI principal may assume the role, it reaches only this project's two data "
+        "buckets, and it cannot change its own policy."
+    ),
+}
+"""Findings reviewed and accepted, keyed by (resource logical name, issue), each with the reason. Keep it short."""
 
 
 @dataclass(frozen=True)
@@ -135,12 +146,18 @@ def iam_documents(synth: Mapping[str, Any]) -> list[Document]:
     return documents
 
 
-def lint_stack(synth: Mapping[str, Any]) -> list[tuple[Document, Finding]]:
-    """Lint every IAM document of a synthesized stack; returns (document, finding) pairs, empty when clean."""
+def lint_stack(
+    synth: Mapping[str, Any], *, accepted: Mapping[tuple[str, str], str] = ACCEPTED_FINDINGS
+) -> list[tuple[Document, Finding]]:
+    """Lint every IAM document of a synthesized stack; (document, finding) pairs, empty when clean.
+
+    Findings listed in ``accepted`` (by resource name and issue) are left out; pass ``accepted={}`` to see them.
+    """
     return [
         (document, finding)
         for document in iam_documents(synth)
         for finding in lint(document.doc, resource_policy=document.resource_policy)
+        if (document.resource, finding.issue) not in accepted
     ]
 
 

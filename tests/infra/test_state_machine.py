@@ -1,0 +1,82 @@
+"""The state machine both stacks deploy is valid ASL, and its role may make every call its definition makes.
+
+asl-validator checks the language (states, transitions, paths); principalmapper then checks that the role the
+machine runs as is allowed the service calls of each Task state (DESIGN.md section 4: ``ecs:runTask.sync`` needs
+RunTask, Describe/StopTask, PassRole of the task's roles to ECS, and the managed events rule), and no more.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dsctl.synth import SynthResult
+from policy.access import AccessModel
+from policy.asl import validate_definition
+
+SFN = "aws:sfn/stateMachine:StateMachine"
+RUN_TASK_SYNC = "arn:aws:states:::ecs:runTask.sync"
+SNS_PUBLISH = "arn:aws:states:::sns:publish"
+
+
+def _machine(stack: SynthResult) -> dict[str, Any]:
+    (machine,) = stack.of_type(SFN)
+    return machine.inputs
+
+
+def _tasks(definition: dict[str, Any], resource: str) -> list[dict[str, Any]]:
+    return [state for state in definition["States"].values() if state.get("Resource") == resource]
+
+
+def test_definition_passes_asl_validator(any_stack: SynthResult) -> None:
+    assert validate_definition(_machine(any_stack)["definition"]) == []
+
+
+@pytest.fixture(scope="module")
+def model(dev_stack: SynthResult, prod_stack: SynthResult) -> AccessModel:
+    return AccessModel.from_stacks(dev_stack.to_dict(), prod_stack.to_dict())
+
+
+def test_role_may_make_every_call_of_the_definition(any_stack: SynthResult, model: AccessModel) -> None:
+    machine = _machine(any_stack)
+    role, definition = machine["roleArn"], machine["definition"]
+    (task_definition,) = any_stack.of_type("aws:ecs/taskDefinition:TaskDefinition")
+    account, region = any_stack.settings.account_id, any_stack.settings.region
+    (run,) = _tasks(definition, RUN_TASK_SYNC)
+    cluster, family_arn = run["Parameters"]["Cluster"], run["Parameters"]["TaskDefinition"]
+    on_cluster = {"ecs:cluster": cluster}
+    task = f"arn:aws:ecs:{region}:{account}:task/ds-processing-cluster/0123456789abcdef0123456789abcdef"
+    events_rule = f"arn:aws:events:{region}:{account}:rule/StepFunctionsGetEventsForECSTaskRule"
+
+    assert model.can(role, "ecs:RunTask", family_arn, on_cluster)
+    assert model.can(role, "ecs:DescribeTasks", task, on_cluster)
+    assert model.can(role, "ecs:StopTask", task, on_cluster)
+    for passed in (task_definition.inputs["taskRoleArn"], task_definition.inputs["executionRoleArn"]):
+        assert model.can(role, "iam:PassRole", passed, {"iam:PassedToService": "ecs-tasks.amazonaws.com"})
+    for action in ("events:PutTargets", "events:PutRule", "events:DescribeRule"):
+        assert model.can(role, action, events_rule)
+    for notify in _tasks(definition, SNS_PUBLISH):
+        assert model.can(role, "sns:Publish", notify["Parameters"]["TopicArn"])
+
+
+def test_role_may_do_nothing_beyond_its_job(any_stack: SynthResult, model: AccessModel) -> None:
+    machine = _machine(any_stack)
+    role = machine["roleArn"]
+    (run,) = _tasks(machine["definition"], RUN_TASK_SYNC)
+    account, region = any_stack.settings.account_id, any_stack.settings.region
+    other_family = f"arn:aws:ecs:{region}:{account}:task-definition/something-else:1"
+    task_role = any_stack.outputs["taskRoleArn"]
+    assert not model.can(role, "ecs:RunTask", other_family, {"ecs:cluster": run["Parameters"]["Cluster"]})
+    assert not model.can(role, "ecs:RunTask", run["Parameters"]["TaskDefinition"], {"ecs:cluster": "arn:aws:ecs:x"})
+    assert not model.can(role, "iam:PassRole", task_role, {"iam:PassedToService": "lambda.amazonaws.com"})
+    assert not model.can(role, "iam:PassRole", machine["roleArn"], {"iam:PassedToService": "ecs-tasks.amazonaws.com"})
+    assert not model.can(role, "s3:GetObject", f"{any_stack.outputs['inputBucketArn']}/raw/monthly_data.csv")
+
+
+def test_the_schedule_may_start_only_this_machine(prod_stack: SynthResult, model: AccessModel) -> None:
+    events_role = f"arn:aws:iam::{prod_stack.settings.account_id}:role/ds-preprocessing-events-prod"
+    machine = prod_stack.outputs["stateMachineArn"]
+    assert model.can(events_role, "states:StartExecution", machine)
+    assert not model.can(events_role, "states:StartExecution", machine + "-other")
+    assert not model.can(events_role, "states:StopExecution", machine)
