@@ -1,0 +1,194 @@
+"""``make bench`` (``python -m job.bench [--rows N]``): the job against Polars' own floor and a pandas peer.
+
+One run generates a synthetic month (cached under .bench/), trains the model on a
+separate sample, then times in fresh worker processes, so each has its own peak RSS:
+- floor: ``scan_csv(ignore_errors=True) -> sink_parquet``, no transform (Polars defaults: inferred types, zstd),
+- job: ``run_job`` on local files (validate, transform, reject, count, publish),
+- peer: pandas + scikit-learn (job.peer) doing the same transform,
+checks that job and peer outputs agree to 1e-9 and prints the table. Times are the
+work inside each worker (imports excluded), median of ``--repeats``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(os.environ.get("DS_BENCH_DIR", ".bench"))
+TRAIN_ROWS = 200_000
+TOLERANCE = 1e-9
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _worker(variant: str, data: str, model: str, out: str) -> dict[str, Any]:
+    """Run one variant in this process; returns seconds and peak RSS."""
+    import polars as pl
+
+    from job.schema import DEFAULT_SCHEMA
+
+    shutil.rmtree(out, ignore_errors=True)
+    Path(out).mkdir(parents=True)
+    if variant == "peer":
+        import joblib
+
+        from job.peer import run_peer
+
+        transformer = joblib.load(model)
+        start = time.perf_counter()
+        counts = run_peer(data, f"{out}/peer.parquet", DEFAULT_SCHEMA, transformer)
+    elif variant == "floor":
+        start = time.perf_counter()
+        # typed columns as Polars infers them; the month's bad cells become nulls instead of failing the scan
+        pl.scan_csv(data, ignore_errors=True).sink_parquet(f"{out}/floor.parquet")
+        counts = {}
+    else:
+        from job.run import RunOptions, RunSpec, run_job
+
+        start = time.perf_counter()
+        result = run_job(RunSpec(data, model, out), RunOptions(run_id="bench", metrics=False))
+        assert result.manifest is not None
+        counts = {k: result.manifest[k] for k in ("rows_in", "rows_out", "rows_rejected")}
+    return {"seconds": time.perf_counter() - start, "peak_rss_mb": _peak_rss_mb(), **counts}
+
+
+def _spawn(variant: str, data: Path, model: Path, out: Path) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "job.bench", "--worker", variant, str(data), str(model), str(out)]
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def _prepare(rows: int) -> tuple[Path, Path, Path, Path]:
+    """Generate the month and training sample (cached) and train both models."""
+    import joblib
+
+    from job.artifact import save_model
+    from job.fit import fit
+    from job.peer import fit_peer
+    from job.schema import DEFAULT_SCHEMA
+    from job.synthetic import write_month
+    from job.transform import scan_input
+
+    BENCH_DIR.mkdir(exist_ok=True)
+    month = BENCH_DIR / f"month-{rows}.csv"
+    if not month.exists():
+        print(f"generating {rows:,} rows -> {month} ...", flush=True)
+        write_month(month, rows)
+    train = BENCH_DIR / f"train-{TRAIN_ROWS}.csv"
+    if not train.exists():
+        write_month(train, TRAIN_ROWS, seed=11)
+    model_dir = BENCH_DIR / "model"
+    save_model(fit(scan_input([str(train)], DEFAULT_SCHEMA), DEFAULT_SCHEMA, "1.0.0"), model_dir)
+    peer_model = BENCH_DIR / "peer-model.joblib"
+    joblib.dump(fit_peer(str(train), DEFAULT_SCHEMA), peer_model)
+    return month, train, model_dir, peer_model
+
+
+def _model_load_ms(model_dir: Path) -> float:
+    """Median time to verify and unpickle the model, in a fresh process (cold imports excluded)."""
+    code = (
+        "import time,statistics; from job.artifact import load_model, read_manifest; "
+        f"d={str(model_dir)!r}; s=read_manifest(d)['sha256']; ts=[]\n"
+        "for _ in range(20):\n t=time.perf_counter(); load_model(d+'/model.pkl', s); ts.append(time.perf_counter()-t)\n"
+        "print(statistics.median(ts)*1000)"
+    )
+    return float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
+
+
+def _row(name: str, runs: list[dict[str, Any]], rows: int, floor: float) -> dict[str, Any]:
+    seconds = statistics.median(r["seconds"] for r in runs)
+    rss = max(r["peak_rss_mb"] for r in runs)
+    return {
+        "variant": name,
+        "seconds": seconds,
+        "x_floor": seconds / floor,
+        "rows_per_s": rows / seconds,
+        "peak_rss_mb": rss,
+    }
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """The results as a Markdown table (pasted into docs/job.md)."""
+    lines = ["| variant | wall time (s) | x floor | rows/s | peak RSS (MB) |", "|---|---:|---:|---:|---:|"]
+    for r in rows:
+        cells = [r["variant"], f"{r['seconds']:.2f}", f"{r['x_floor']:.2f}", f"{r['rows_per_s']:,.0f}"]
+        lines.append("| " + " | ".join([*cells, f"{r['peak_rss_mb']:.0f}"]) + " |")
+    return "\n".join(lines)
+
+
+def bench(rows: int, repeats: int, peer: bool) -> dict[str, Any]:
+    """Run the whole benchmark; returns the results (also written to .bench/results-{rows}.json)."""
+    month, _, model_dir, peer_model = _prepare(rows)
+    out = BENCH_DIR / "out"
+    floors, jobs = [], []
+    for _ in range(repeats):  # interleaved, so background load affects both alike
+        floors.append(_spawn("floor", month, model_dir, out / "floor"))
+        jobs.append(_spawn("job", month, model_dir, out / "job"))
+    floor = statistics.median(r["seconds"] for r in floors)
+    table = [
+        _row("floor: scan_csv -> sink_parquet", floors, rows, floor),
+        _row("job: python -m job run", jobs, rows, floor),
+    ]
+    results: dict[str, Any] = {
+        "rows": rows,
+        "csv_bytes": month.stat().st_size,
+        "repeats": repeats,
+        "job_counts": jobs[-1],
+    }
+    if peer:
+        peers = [_spawn("peer", month, peer_model, out / "peer")]
+        table.append(_row("peer: pandas + scikit-learn", peers, rows, floor))
+        from job.peer import max_difference
+
+        results["max_abs_difference"] = max_difference(
+            str(out / "job/processed/bench/part-00000.parquet"), str(out / "peer/peer.parquet")
+        )
+        results["peer_counts"] = {k: v for k, v in peers[0].items() if k.startswith("rows")}
+        results["peer_over_job"] = table[2]["seconds"] / table[1]["seconds"]
+    results["model_load_ms"] = _model_load_ms(model_dir)
+    results["table"] = table
+    (BENCH_DIR / f"results-{rows}.json").write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: ``--rows N`` (default 10M), ``--repeats``, ``--no-peer``; or an internal ``--worker`` call."""
+    parser = argparse.ArgumentParser(prog="python -m job.bench", description=__doc__)
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-peer", action="store_true", help="skip pandas + scikit-learn (RSS-flatness runs)")
+    parser.add_argument("--worker", nargs=4, metavar=("VARIANT", "DATA", "MODEL", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(_worker(*args.worker)))
+        return 0
+    results = bench(args.rows, args.repeats, not args.no_peer)
+    size = results["csv_bytes"] / 1e9
+    print(f"\n{args.rows:,} rows, {size:.2f} GB CSV, {os.cpu_count()} cores, median of {args.repeats}")
+    print(format_table(results["table"]))
+    print(f"model load: {results['model_load_ms']:.2f} ms")
+    if "max_abs_difference" in results:
+        agree = results["max_abs_difference"] <= TOLERANCE and results["peer_counts"] == {
+            k: results["job_counts"][k] for k in results["peer_counts"]
+        }
+        print(
+            f"peer / job: {results['peer_over_job']:.2f}x; job vs peer max |diff| {results['max_abs_difference']:.2e}"
+        )
+        print(f"outputs agree to {TOLERANCE:g}: {'yes' if agree else 'NO'}")
+        return 0 if agree else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
