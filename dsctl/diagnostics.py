@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from components import naming
 from dsctl import params
-from dsctl.envs import Connection, Environment, session_for, verify_account
+from dsctl.envs import Connection, Environment, client, session_for, verify_account
 from dsctl.models import ArtifactStore, access_fix, error_code, object_key
 from dsctl.output import CommandError
 
@@ -73,7 +73,7 @@ def check_credentials(ctx: _Context, profile: str | None, role_arn: str | None) 
 
 def check_parameters(ctx: _Context) -> Outcome:
     assert ctx.conn is not None
-    ssm = ctx.conn.session.client("ssm")
+    ssm = client(ctx.conn.session, "ssm")
     names = [ctx.env.parameter_name(key) for key in naming.PARAMETER_KEYS]
     response = ssm.get_parameters(Names=names, WithDecryption=True)
     prefix_len = len(ctx.env.parameter_prefix.rstrip("/")) + 1
@@ -104,7 +104,7 @@ def check_store(ctx: _Context) -> Outcome:
     assert ctx.conn is not None
     bucket = ctx.env.artifact_bucket
     try:
-        ctx.conn.session.client("s3").list_objects_v2(Bucket=bucket, Prefix=naming.MODELS_PREFIX, MaxKeys=1)
+        client(ctx.conn.session, "s3").list_objects_v2(Bucket=bucket, Prefix=naming.MODELS_PREFIX, MaxKeys=1)
     except (ClientError, BotoCoreError) as err:
         code = _aws_error(err)
         return _failed(
@@ -147,7 +147,7 @@ def check_promoted_model(ctx: _Context) -> Outcome:
 def check_kms_decrypt(ctx: _Context) -> Outcome:
     """A one-byte GET of the model: with SSE-KMS, only this (not HEAD) needs kms:Decrypt on the store's key."""
     assert ctx.conn is not None and ctx.model_version is not None
-    s3 = ctx.conn.session.client("s3")
+    s3 = client(ctx.conn.session, "s3")
     key = object_key(ctx.model_version, "model.pkl")
     try:
         head = s3.head_object(Bucket=ctx.env.artifact_bucket, Key=key)
@@ -170,7 +170,7 @@ def check_state_machine(ctx: _Context) -> Outcome:
     assert ctx.conn is not None
     try:
         status = (
-            ctx.conn.session.client("stepfunctions")
+            client(ctx.conn.session, "stepfunctions")
             .describe_state_machine(stateMachineArn=ctx.env.state_machine_arn)
             .get("status", "ACTIVE")
         )
@@ -183,7 +183,7 @@ def check_state_machine(ctx: _Context) -> Outcome:
 
 def check_task_definition(ctx: _Context) -> Outcome:
     assert ctx.conn is not None
-    ecs = ctx.conn.session.client("ecs")
+    ecs = client(ctx.conn.session, "ecs")
     try:
         definition = ecs.describe_task_definition(taskDefinition=naming.TASK_FAMILY)["taskDefinition"]
         clusters = ecs.describe_clusters(clusters=[naming.CLUSTER])["clusters"]

@@ -24,6 +24,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from components import naming
+from dsctl.envs import client
 from dsctl.output import EXIT_FAILED, CommandError
 from job import artifact
 from job.errors import JobError
@@ -125,7 +126,7 @@ class ArtifactStore:
 
     def __init__(self, session: boto3.Session, bucket: str) -> None:
         self.bucket = bucket
-        self.s3 = session.client("s3")
+        self.s3 = client(session, "s3")
 
     def url(self, version: str, name: str = MODEL_FILE) -> str:
         return f"s3://{self.bucket}/{object_key(version, name)}"

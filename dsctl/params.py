@@ -21,7 +21,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from components import naming
-from dsctl.envs import Environment
+from dsctl.envs import Environment, client
 from dsctl.output import EXIT_FAILED, CommandError
 
 NONE = naming.NO_MODEL_SENTINEL
@@ -49,7 +49,7 @@ def version_label(version: str) -> str:
 
 def read_parameters(session: boto3.Session, env: Environment) -> dict[str, str]:
     """All parameters directly under the env's prefix, keyed by their name relative to it."""
-    ssm = session.client("ssm")
+    ssm = client(session, "ssm")
     prefix = env.parameter_prefix.rstrip("/")
     values: dict[str, str] = {}
     try:
@@ -91,7 +91,7 @@ def promotion_history(session: boto3.Session, env: Environment) -> list[Promotio
     labelled together at promotion); unlabelled entries (the initial sentinel, writes made
     outside dsctl) pair with the digest that was current when they were written.
     """
-    ssm = session.client("ssm")
+    ssm = client(session, "ssm")
     try:
         keys = _history(ssm, env.parameter_name(naming.PARAM_MODEL_KEY))
         digests = _history(ssm, env.parameter_name(naming.PARAM_MODEL_SHA256))
@@ -119,7 +119,7 @@ def promotion_history(session: boto3.Session, env: Environment) -> list[Promotio
 
 def current_model(session: boto3.Session, env: Environment) -> tuple[str, str]:
     """The env's current ``(model-key, model-sha256)`` values."""
-    ssm = session.client("ssm")
+    ssm = client(session, "ssm")
     names = [env.parameter_name(naming.PARAM_MODEL_KEY), env.parameter_name(naming.PARAM_MODEL_SHA256)]
     response = ssm.get_parameters(Names=names, WithDecryption=True)
     if response.get("InvalidParameters"):
@@ -162,7 +162,7 @@ def set_promoted_model(
     and digest that disagree and refuses to load the model (the job verifies the digest),
     which is safe; if the second write fails, the first is put back.
     """
-    ssm = session.client("ssm")
+    ssm = client(session, "ssm")
     previous_key, previous_sha = current_model(session, env)
     key_name, sha_name = env.parameter_name(naming.PARAM_MODEL_KEY), env.parameter_name(naming.PARAM_MODEL_SHA256)
     key = model_key(version)
@@ -200,7 +200,7 @@ def set_promoted_model(
 
 def promotion_records(session: boto3.Session, env: Environment) -> list[dict[str, Any]]:
     """Audit records of past promotions in ``env``, oldest first (empty when none was made)."""
-    ssm = session.client("ssm")
+    ssm = client(session, "ssm")
     try:
         entries = _history(ssm, env.parameter_name(PROMOTION_RECORD_KEY))
     except ssm.exceptions.ParameterNotFound:

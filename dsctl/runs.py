@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from dsctl.envs import Connection, Environment
+from dsctl.envs import Connection, Environment, client
 from dsctl.output import EXIT_FAILED, CommandError
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
@@ -33,7 +33,7 @@ def execution_name(now: datetime | None = None) -> str:
 def start_run(conn: Connection, input_key: str | None, name: str | None = None) -> dict[str, Any]:
     """Start the environment's state machine; an empty ``inputKey`` means the ``input-key`` parameter."""
     run_name = name or execution_name()
-    sfn = conn.session.client("stepfunctions")
+    sfn = client(conn.session, "stepfunctions")
     try:
         response = sfn.start_execution(
             stateMachineArn=conn.env.state_machine_arn,
@@ -57,7 +57,7 @@ def wait_for(
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
     """Poll ``describe_execution`` until the execution ends; return its last description."""
-    sfn = conn.session.client("stepfunctions")
+    sfn = client(conn.session, "stepfunctions")
     while True:
         description: dict[str, Any] = dict(sfn.describe_execution(executionArn=execution_arn))
         if on_poll:
@@ -74,7 +74,7 @@ def run_prefix(env: Environment, run_id: str) -> str:
 
 def run_manifest(conn: Connection, run_id: str) -> dict[str, Any] | None:
     """``processed/{run_id}/manifest.json`` of the env's output bucket, or None if the run wrote none."""
-    s3 = conn.session.client("s3")
+    s3 = client(conn.session, "s3")
     try:
         body = s3.get_object(Bucket=conn.env.output_bucket, Key=f"{PROCESSED_PREFIX}{run_id}/manifest.json")["Body"]
     except ClientError as err:
@@ -86,7 +86,7 @@ def run_manifest(conn: Connection, run_id: str) -> dict[str, Any] | None:
 
 def latest_run_manifest(conn: Connection) -> dict[str, Any] | None:
     """The newest run manifest under ``processed/`` (by when it was written: scheduled runs have UUID names)."""
-    s3 = conn.session.client("s3")
+    s3 = client(conn.session, "s3")
     newest: tuple[datetime, str] | None = None
     for page in s3.get_paginator("list_objects_v2").paginate(
         Bucket=conn.env.output_bucket, Prefix=PROCESSED_PREFIX, Delimiter="/"
@@ -111,7 +111,7 @@ def counts(manifest: dict[str, Any] | None) -> dict[str, Any]:
 
 def recent_executions(conn: Connection, limit: int = 3) -> list[dict[str, Any]]:
     """The newest executions of the env's state machine."""
-    sfn = conn.session.client("stepfunctions")
+    sfn = client(conn.session, "stepfunctions")
     response = sfn.list_executions(stateMachineArn=conn.env.state_machine_arn, maxResults=limit)
     return [
         {"name": e["name"], "status": e["status"], "started": e["startDate"], "stopped": e.get("stopDate")}

@@ -16,10 +16,9 @@ from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
 
-from dsctl.envs import Connection
+from dsctl.envs import Connection, client
 from dsctl.models import VALIDATION_FILE, ArtifactStore, access_fix, error_code
 from dsctl.output import EXIT_FAILED, CommandError
-from job import artifact
 from job.errors import JobError
 
 
@@ -36,7 +35,7 @@ def fetch_test_data(conn: Connection, test_data: str, directory: Path) -> Path:
         raise CommandError(f"{test_data} is not an s3://bucket/key URL; pass e.g. s3://<input-bucket>/validation/x.csv")
     destination = directory / Path(key).name
     try:
-        conn.session.client("s3").download_file(bucket, key, str(destination))
+        client(conn.session, "s3").download_file(bucket, key, str(destination))
     except ClientError as err:
         code = error_code(err)
         raise CommandError(
@@ -47,15 +46,22 @@ def fetch_test_data(conn: Connection, test_data: str, directory: Path) -> Path:
     return destination
 
 
-def _run_job_validation(model: Any, test_data: Path) -> dict[str, Any]:
-    """The job's validation (CONTRACTS §5: a report dict with ``passed``)."""
-    from job.validate import validate_model  # the job package owns what "valid" means
+def _run_job_validation(model_path: Path, sha256: str, test_data: Path, options: dict[str, Any]) -> dict[str, Any]:
+    """The job's validation (CONTRACTS §5: a report dict with ``passed``); it loads the model digest-checked."""
+    from job.validate import validate_model  # the job package owns what "valid" means (imported on use: Polars)
 
-    return dict(validate_model(model, test_data))
+    return dict(validate_model(str(model_path), str(test_data), expected_sha256=sha256, **options))
 
 
-def validate_version(conn: Connection, version: str, test_data: str) -> dict[str, Any]:
-    """Validate stored ``version`` on ``test_data``, store the report, and return it (with ``stored_at``)."""
+def validate_version(
+    conn: Connection, version: str, test_data: str, max_rejected_share: float | None = None
+) -> dict[str, Any]:
+    """Validate stored ``version`` on ``test_data``, store the report, and return it (with ``stored_at``).
+
+    Test data on S3 is downloaded with the same verified session, so ``--profile``/``--role-arn``
+    apply to it as to everything else.
+    """
+    options = {} if max_rejected_share is None else {"max_rejected_share": max_rejected_share}
     store = ArtifactStore(conn.session, conn.env.artifact_bucket)
     manifest = store.manifest(version)
     if manifest is None:
@@ -64,9 +70,8 @@ def validate_version(conn: Connection, version: str, test_data: str) -> dict[str
         directory = Path(tmp)
         model_path = store.download_model(version, directory / "model.pkl")
         try:
-            model = artifact.load_model(model_path, manifest["sha256"])
             data = fetch_test_data(conn, test_data, directory)
-            report = _run_job_validation(model, data)
+            report = _run_job_validation(model_path, manifest["sha256"], data, options)
         except JobError as err:
             raise CommandError(f"validation of {version} could not run: {err.message}", EXIT_FAILED) from err
     document = {

@@ -106,7 +106,7 @@ def _validate(args: argparse.Namespace) -> int:
     conn = connect_args(args)
     _require_owner(conn, "model validate")
     with console.status(f"validating {version} on {args.test_data}", spinner="dots"):
-        report = validate_version(conn, version, args.test_data)
+        report = validate_version(conn, version, args.test_data, args.max_rejected_share)
     if args.json:
         print_json(report)
     else:
@@ -188,7 +188,10 @@ def register(subparsers: Any) -> None:
         "models/VERSION/validation.json. Exit 1 if the model did not pass.",
     )
     p.add_argument("version", metavar="VERSION")
-    p.add_argument("--test-data", required=True, metavar="PATH|s3://...", help="labelled CSV to validate on")
+    p.add_argument("--test-data", required=True, metavar="PATH|s3://...", help="CSV to validate on (file or s3://)")
+    p.add_argument(
+        "--max-rejected-share", type=float, help="fail above this share of rejected rows (default: the job's)"
+    )
     add_env_arguments(p)
     add_json_flag(p)
     p.set_defaults(func=_validate)

@@ -31,7 +31,7 @@ def _run_locally(conn: Connection, input_key: str | None) -> dict[str, Any]:
     run_id = runs.execution_name()
     started = datetime.now(UTC)
     with console.status(f"running the job locally as {run_id}", spinner="dots"):
-        manifest = run_job_locally(conn.env.name, run_id=run_id, input_key=input_key)
+        manifest = run_job_locally(conn.env, run_id=run_id, input_key=input_key, session=conn.session)
     return {
         "mode": "local",
         "name": run_id,

@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from components import naming
 from dsctl import params, runs
-from dsctl.envs import Connection, try_connect_all
+from dsctl.envs import Connection, client, try_connect_all
 from dsctl.models import ArtifactStore
 from dsctl.output import EXIT_FAILED, CommandError, add_json_flag, console, print_json, table
 
@@ -46,7 +46,7 @@ def model_status(conn: Connection) -> dict[str, Any]:
 def alarm_states(conn: Connection) -> dict[str, str]:
     """State of the pipeline's alarms (INSUFFICIENT_DATA until they have data)."""
     names = [naming.failed_executions_alarm(conn.env.name), naming.rejected_rows_alarm(conn.env.name)]
-    response = conn.session.client("cloudwatch").describe_alarms(AlarmNames=names)
+    response = client(conn.session, "cloudwatch").describe_alarms(AlarmNames=names)
     found = {alarm["AlarmName"]: alarm["StateValue"] for alarm in response["MetricAlarms"]}
     return {name: found.get(name, "MISSING") for name in names}
 

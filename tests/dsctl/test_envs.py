@@ -1,0 +1,91 @@
+"""Environments come from the stack files; credentials are checked against the account with STS first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dsctl.envs import environment_names, load_environment, new_session, session_for, verify_account
+from dsctl.output import CommandError
+from tests.conftest import DEV_ACCOUNT, PROD_ACCOUNT, AwsCredentials
+from tests.dsctl.ops_stack import OPERATOR_ROLE, Dsctl, TwoAccounts, dsctl, two_accounts, write_aws_config
+
+__all__ = ["dsctl", "two_accounts"]  # fixtures used by the tests below
+
+
+def test_environments_come_from_the_stack_files() -> None:
+    assert environment_names() == ["dev", "prod"]
+    dev, prod = load_environment("dev"), load_environment("prod")
+    assert (dev.account_id, prod.account_id) == (DEV_ACCOUNT, PROD_ACCOUNT)
+    assert dev.owns_artifact_store and not prod.owns_artifact_store
+    # prod reads dev's store: known offline by following its stack reference to Pulumi.dev.yaml.
+    assert prod.artifact_bucket == dev.artifact_bucket == f"ds-artifacts-dev-{DEV_ACCOUNT}-us-east-1"
+    assert prod.artifact_account_id == DEV_ACCOUNT
+    assert prod.parameter_name("model-key") == "/ds/preprocessing/model-key"
+    assert prod.state_machine_arn == f"arn:aws:states:us-east-1:{PROD_ACCOUNT}:stateMachine:ds-preprocessing-pipeline"
+
+
+def test_unknown_environment_names_the_known_ones() -> None:
+    with pytest.raises(CommandError, match="unknown environment 'staging'; use one of dev, prod"):
+        load_environment("staging")
+
+
+def test_profile_named_like_the_environment_is_used(aws: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(write_aws_config(tmp_path / "config")))
+    prod = load_environment("prod")
+    session = session_for(prod)
+    assert session.profile_name == "prod"
+    arn = verify_account(session, prod)
+    assert arn.startswith(f"arn:aws:sts::{PROD_ACCOUNT}:assumed-role/ds-preprocessing-operator/")
+
+
+def test_environment_variables_are_the_fallback_and_a_wrong_account_is_refused(
+    aws: str, prod_credentials: AwsCredentials, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dev, prod = load_environment("dev"), load_environment("prod")
+    session = session_for(prod)  # no profiles: the AWS_* variables, which hold dev keys
+    with pytest.raises(CommandError) as refused:
+        verify_account(session, prod)
+    message = refused.value.message
+    assert f"belong to account {DEV_ACCOUNT}" in message
+    assert f"environment prod is account {PROD_ACCOUNT}" in message
+    assert "--profile" in message
+    assert f"--role-arn arn:aws:iam::{PROD_ACCOUNT}:role/ds-preprocessing-operator" in message
+    for name, value in prod_credentials.env().items():
+        monkeypatch.setenv(name, value)
+    assert verify_account(session_for(prod), prod).startswith(f"arn:aws:sts::{PROD_ACCOUNT}:")
+    with pytest.raises(CommandError, match=f"belong to account {PROD_ACCOUNT}"):
+        verify_account(session_for(dev), dev)
+
+
+def test_role_arn_is_assumed_from_the_chosen_credentials(aws: str) -> None:
+    prod = load_environment("prod")
+    session = session_for(prod, role_arn=OPERATOR_ROLE)
+    assert verify_account(session, prod).startswith(f"arn:aws:sts::{PROD_ACCOUNT}:assumed-role/")
+
+
+def test_missing_profile_and_missing_credentials_say_how_to_fix(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    prod = load_environment("prod")
+    with pytest.raises(CommandError, match="AWS profile 'nope' not found"):
+        session_for(prod, profile="nope")
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with pytest.raises(CommandError, match="no AWS credentials found for environment prod"):
+        verify_account(session_for(prod), prod)
+
+
+def test_every_command_checks_the_account_before_acting(two_accounts: TwoAccounts, dsctl: Dsctl) -> None:
+    before = new_session("prod").client("ssm").get_parameter(Name="/ds/preprocessing/model-key")
+    for argv in (
+        ["model", "promote", "--env", "prod", "--profile", "dev", "1.0.0"],
+        ["model", "rollback", "--env", "prod", "--profile", "dev"],
+        ["run", "--env", "prod", "--profile", "dev"],
+        ["model", "list", "--env", "dev", "--profile", "prod"],
+    ):
+        result = dsctl(*argv)
+        assert result.code == 2, argv
+        assert "belong to account" in result.err and result.err.count("\n") == 1, result.err
+    after = new_session("prod").client("ssm").get_parameter(Name="/ds/preprocessing/model-key")
+    assert after["Parameter"]["Version"] == before["Parameter"]["Version"]

@@ -1,0 +1,229 @@
+"""dsctl model publish/list/validate/promote/rollback against moto with two accounts.
+
+prod acts through its own credentials (profile ``prod``: a role assumed into 987654321098),
+so every read of the store that prod's promotion makes is a real cross-account request on
+moto. moto does not enforce bucket or KMS key policies: that a *denied* read is refused is
+shown here with a read that fails for a reason moto does model (the object is gone), and
+what the policies allow is covered by the access-matrix tests (tests/policy).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dsctl import params
+from job.synthetic import write_month
+from tests.dsctl.ops_stack import Dsctl, TwoAccounts, dsctl, train_model, two_accounts
+
+__all__ = ["dsctl", "two_accounts"]  # fixtures used by the tests below
+
+
+@pytest.fixture
+def test_csv(tmp_path: Path) -> Path:
+    """Labelled-looking monthly data in the model's schema for validation."""
+    return write_month(tmp_path / "test_data.csv", 300, seed=11)
+
+
+def _published(dsctl: Dsctl, tmp_path: Path, version: str, seed: int = 1) -> Path:
+    directory = train_model(tmp_path, version, seed=seed)
+    result = dsctl("model", "publish", "--env", "dev", version, str(directory), "--json")
+    assert result.code == 0, result.err
+    return directory
+
+
+def _parameter(accounts: TwoAccounts, env: str, key: str) -> dict:  # type: ignore[type-arg]
+    session = accounts.prod_session if env == "prod" else accounts.dev_session
+    return dict(session.client("ssm").get_parameter(Name=f"/ds/preprocessing/{key}")["Parameter"])
+
+
+def test_publish_validate_promote_rollback_flow(
+    two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path, test_csv: Path
+) -> None:
+    first = _published(dsctl, tmp_path, "1.0.0", seed=1)
+    second = _published(dsctl, tmp_path, "1.1.0", seed=2)
+    sha1 = json.loads((first / "manifest.json").read_text())["sha256"]
+    sha2 = json.loads((second / "manifest.json").read_text())["sha256"]
+
+    # Validation: local test data for one, test data in dev's input bucket (as in the guide) for the other.
+    report = dsctl("model", "validate", "--env", "dev", "1.0.0", "--test-data", str(test_csv), "--json")
+    assert report.code == 0, report.err
+    assert report.json()["passed"] is True and report.json()["model_sha256"] == sha1
+    s3 = two_accounts.dev_session.client("s3")
+    s3.upload_file(str(test_csv), two_accounts.dev.input_bucket, "validation/test_data.csv")
+    url = f"s3://{two_accounts.dev.input_bucket}/validation/test_data.csv"
+    assert dsctl("model", "validate", "--env", "dev", "1.1.0", "--test-data", url).code == 0
+    stored = json.loads(
+        s3.get_object(Bucket=two_accounts.dev.artifact_bucket, Key="models/1.1.0/validation.json")["Body"].read()
+    )
+    assert stored["passed"] is True and stored["test_data"] == url
+
+    listing = dsctl("model", "list", "--env", "dev", "--json").json()
+    assert [(v["version"], v["sha256"], v["validation"], v["environments"]) for v in listing["versions"]] == [
+        ("1.0.0", sha1, "passed", []),
+        ("1.1.0", sha2, "passed", []),
+    ]
+
+    assert dsctl("model", "promote", "--env", "dev", "1.0.0").code == 0
+    promoted = dsctl("model", "promote", "--env", "prod", "1.0.0", "--json")
+    assert promoted.code == 0, promoted.err
+    assert promoted.json()["previous_key"] == "NONE"
+    assert dsctl("model", "promote", "--env", "prod", "1.1.0").code == 0
+    assert _parameter(two_accounts, "prod", "model-key")["Value"] == "models/1.1.0/model.pkl"
+    assert _parameter(two_accounts, "prod", "model-sha256")["Value"] == sha2
+    again = dsctl("model", "promote", "--env", "prod", "1.1.0", "--json").json()
+    assert again["changed"] is False  # idempotent: no new parameter version
+
+    listing = dsctl("model", "list", "--env", "dev", "--json").json()
+    assert {v["version"]: v["environments"] for v in listing["versions"]} == {"1.0.0": ["dev"], "1.1.0": ["prod"]}
+
+    back = dsctl("model", "rollback", "--env", "prod", "--json")
+    assert back.code == 0, back.err
+    assert back.json()["version"] == "1.0.0" and back.json()["from_version"] == "1.1.0"
+    assert _parameter(two_accounts, "prod", "model-key")["Value"] == "models/1.0.0/model.pkl"
+    assert _parameter(two_accounts, "prod", "model-sha256")["Value"] == sha1
+
+    forward = dsctl("model", "rollback", "--env", "prod", "--to", "1.1.0", "--json")
+    assert forward.code == 0, forward.err
+    assert _parameter(two_accounts, "prod", "model-sha256")["Value"] == sha2
+
+    # The parameter history is the record: both parameters carry the version label on their newest version.
+    ssm = two_accounts.prod_session.client("ssm")
+    for name in ("/ds/preprocessing/model-key", "/ds/preprocessing/model-sha256"):
+        history = ssm.get_parameter_history(Name=name)["Parameters"]
+        assert history[-1]["Labels"] == ["v1.1.0"]
+        assert [entry["Labels"] for entry in history[:-1]].count(["v1.0.0"]) == 1
+    records = params.promotion_records(two_accounts.prod_session, two_accounts.prod)
+    assert [(r["action"], r["version"]) for r in records] == [
+        ("promote", "1.0.0"),
+        ("promote", "1.1.0"),
+        ("rollback", "1.0.0"),
+        ("rollback", "1.1.0"),
+    ]
+    assert all(r["by"].startswith("arn:aws:sts::987654321098:assumed-role/") for r in records)
+
+
+def test_publish_refuses_bad_versions_republish_and_digest_mismatch(
+    two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path
+) -> None:
+    directory = train_model(tmp_path, "2.0.0")
+    for bad in ("v2.0.0", "2.0", "2.0.0-rc1", "../2.0.0"):
+        result = dsctl("model", "publish", "--env", "dev", bad, str(directory))
+        assert result.code == 2 and "not a semantic version" in result.err, (bad, result.err)
+    wrong_version = dsctl("model", "publish", "--env", "dev", "2.0.1", str(directory))
+    assert wrong_version.code == 2 and "is for version 2.0.0, not 2.0.1" in wrong_version.err
+
+    assert dsctl("model", "publish", "--env", "dev", "2.0.0", str(directory)).code == 0
+    republish = dsctl("model", "publish", "--env", "dev", "2.0.0", str(directory))
+    assert republish.code == 2 and "already exists" in republish.err and "immutable" in republish.err
+
+    other = train_model(tmp_path / "other", "2.1.0", seed=5)
+    (other / "model.pkl").write_bytes((other / "model.pkl").read_bytes() + b"tampered")
+    mismatch = dsctl("model", "publish", "--env", "dev", "2.1.0", str(other))
+    assert mismatch.code == 2 and "but its manifest says" in mismatch.err
+    s3 = two_accounts.dev_session.client("s3")
+    listed = s3.list_objects_v2(Bucket=two_accounts.dev.artifact_bucket, Prefix="models/2.1.0/")
+    assert listed.get("KeyCount", 0) == 0  # nothing was uploaded
+
+    not_owner = dsctl("model", "publish", "--env", "prod", "2.2.0", str(directory))
+    assert not_owner.code == 2 and "owned by account 123456789012" in not_owner.err
+
+
+def test_republish_is_refused_by_the_conditional_write_itself(two_accounts: TwoAccounts, tmp_path: Path) -> None:
+    """Even when the pre-check is raced (manifest appears after it), S3's If-None-Match refuses the write."""
+    from dsctl.models import ArtifactStore
+    from dsctl.output import CommandError
+
+    directory = train_model(tmp_path, "2.5.0")
+    store = ArtifactStore(two_accounts.dev_session, two_accounts.dev.artifact_bucket)
+    store.publish("2.5.0", directory)
+    raced = ArtifactStore(two_accounts.dev_session, two_accounts.dev.artifact_bucket)
+    raced.get_bytes = lambda version, name: None  # type: ignore[method-assign]  # the other publisher's view
+    with pytest.raises(CommandError, match="already exists"):
+        raced.publish("2.5.0", directory)
+
+
+def test_promote_refusals(two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path, test_csv: Path) -> None:
+    unknown = dsctl("model", "promote", "--env", "prod", "9.9.9")
+    assert unknown.code == 2 and "version 9.9.9 is not published" in unknown.err
+
+    _published(dsctl, tmp_path, "3.0.0")
+    unvalidated = dsctl("model", "promote", "--env", "prod", "3.0.0")
+    assert unvalidated.code == 2 and "is not validated" in unvalidated.err and "--force --reason" in unvalidated.err
+    no_reason = dsctl("model", "promote", "--env", "prod", "3.0.0", "--force")
+    assert no_reason.code == 2 and "--force needs --reason" in no_reason.err
+    assert _parameter(two_accounts, "prod", "model-key")["Value"] == "NONE"
+
+    forced = dsctl("model", "promote", "--env", "prod", "3.0.0", "--force", "--reason", "hotfix INC-42", "--json")
+    assert forced.code == 0, forced.err
+    record = params.promotion_records(two_accounts.prod_session, two_accounts.prod)[-1]
+    assert record["forced"] is True and record["reason"] == "hotfix INC-42" and record["validation"] == "not validated"
+
+    failing = dsctl(
+        "model", "validate", "--env", "dev", "3.0.0", "--test-data", str(test_csv), "--max-rejected-share", "0"
+    )
+    assert failing.code == 1
+    failed = dsctl("model", "promote", "--env", "dev", "3.0.0")
+    assert failed.code == 2 and "is failed" in failed.err
+
+    wrong_account = dsctl("model", "promote", "--env", "prod", "--profile", "dev", "3.0.0")
+    assert wrong_account.code == 2 and "belong to account 123456789012" in wrong_account.err
+
+
+def test_promote_refuses_a_model_replaced_outside_dsctl(
+    two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path, test_csv: Path
+) -> None:
+    _published(dsctl, tmp_path, "4.0.0")
+    assert dsctl("model", "validate", "--env", "dev", "4.0.0", "--test-data", str(test_csv)).code == 0
+    # The guide's way: `aws s3 cp other.pkl s3://.../models/4.0.0/model.pkl` (no checksum kept by S3).
+    two_accounts.dev_session.client("s3").put_object(
+        Bucket=two_accounts.dev.artifact_bucket, Key="models/4.0.0/model.pkl", Body=b"not the trained model"
+    )
+    result = dsctl("model", "promote", "--env", "prod", "4.0.0")
+    assert result.code == 2 and "but its manifest says" in result.err and "new version" in result.err
+    assert _parameter(two_accounts, "prod", "model-key")["Value"] == "NONE"
+
+
+def test_promote_refuses_when_the_target_cannot_read_the_model(
+    two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path, test_csv: Path
+) -> None:
+    """prod's read of the model is a real request with prod's credentials; here it fails because the object is gone.
+
+    Real AWS would also refuse it when the store's bucket policy or KMS key policy lacks prod's grant; moto does not
+    enforce those policies, so that case is covered by the access-matrix tests over the synthesized policies.
+    """
+    _published(dsctl, tmp_path, "5.0.0")
+    assert dsctl("model", "validate", "--env", "dev", "5.0.0", "--test-data", str(test_csv)).code == 0
+    two_accounts.dev_session.client("s3").delete_object(
+        Bucket=two_accounts.dev.artifact_bucket, Key="models/5.0.0/model.pkl"
+    )
+    result = dsctl("model", "promote", "--env", "prod", "5.0.0")
+    assert result.code == 2
+    assert "prod credentials (arn:aws:sts::987654321098:" in result.err and "cannot read" in result.err
+    assert "NoSuchKey" in result.err
+
+
+def test_promote_refuses_when_the_target_reads_another_store(
+    two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path, test_csv: Path
+) -> None:
+    _published(dsctl, tmp_path, "5.1.0")
+    assert dsctl("model", "validate", "--env", "dev", "5.1.0", "--test-data", str(test_csv)).code == 0
+    two_accounts.prod_session.client("ssm").put_parameter(
+        Name="/ds/preprocessing/artifact-bucket", Value="ds-artifacts-old", Type="String", Overwrite=True
+    )
+    result = dsctl("model", "promote", "--env", "prod", "5.1.0")
+    assert result.code == 2 and "'ds-artifacts-old'" in result.err and "pulumi up --stack prod" in result.err
+
+
+def test_rollback_refusals(two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path, test_csv: Path) -> None:
+    nothing = dsctl("model", "rollback", "--env", "prod")
+    assert nothing.code == 2 and "no earlier promoted version" in nothing.err
+    _published(dsctl, tmp_path, "6.0.0")
+    assert dsctl("model", "validate", "--env", "dev", "6.0.0", "--test-data", str(test_csv)).code == 0
+    assert dsctl("model", "promote", "--env", "prod", "6.0.0").code == 0
+    only_one = dsctl("model", "rollback", "--env", "prod")
+    assert only_one.code == 2 and "no earlier promoted version" in only_one.err
+    never = dsctl("model", "rollback", "--env", "prod", "--to", "1.0.0")
+    assert never.code == 2 and "1.0.0 was never promoted in prod" in never.err
