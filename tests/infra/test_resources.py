@@ -1,0 +1,467 @@
+"""What each stack creates, and the hardening every resource carries (offline, via ``dsctl.synth``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components import naming
+from components.pipeline_definition import JOB_USER
+from components.policy_docs import WILDCARD_ONLY_ACTIONS
+from dsctl.synth import SynthResource, SynthResult
+
+DEV = "123456789012"
+PROD = "987654321098"
+BUCKET = "aws:s3/bucket:Bucket"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+PARAMETER = "aws:ssm/parameter:Parameter"
+TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+STATE_MACHINE = "aws:sfn/stateMachine:StateMachine"
+COMPONENT_TYPES = {
+    "ds:storage:SecureBucket",
+    "ds:storage:ArtifactStore",
+    "ds:access:CrossAccountAccess",
+    "ds:pipeline:Pipeline",
+}
+
+
+def bucket_child(stack: SynthResult, token: str, bucket: str) -> dict[str, Any]:
+    """The inputs of the one ``token`` resource configuring ``bucket``."""
+    (match,) = [r for r in stack.of_type(token) if r.inputs["bucket"] == bucket]
+    return match.inputs
+
+
+def bucket_names(stack: SynthResult) -> list[str]:
+    return sorted(r.id or "" for r in stack.of_type(BUCKET))
+
+
+def role_policies(stack: SynthResult, role_name: str) -> dict[str, dict[str, Any]]:
+    """Inline policies of a role, by policy name."""
+    return {r.inputs["name"]: r.inputs["policy"] for r in stack.of_type(ROLE_POLICY) if r.inputs["role"] == role_name}
+
+
+def statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    found = document["Statement"]
+    return found if isinstance(found, list) else [found]
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+# ----------------------------------------------------------------------------- inventory
+
+EXPECTED_IN_BOTH = [
+    ("pulumi:providers:aws", None),
+    ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", None),
+    ("aws:ecr/repository:Repository", "pipeline-repository"),
+    ("aws:ecr/lifecyclePolicy:LifecyclePolicy", "pipeline-repository-lifecycle"),
+    ("docker:index/image:Image", "pipeline-image"),
+    ("aws:ecs/cluster:Cluster", "pipeline-cluster"),
+    (TASK_DEFINITION, "pipeline-task"),
+    ("aws:ec2/securityGroup:SecurityGroup", "pipeline-task-sg"),
+    ("aws:cloudwatch/logGroup:LogGroup", "pipeline-job-logs"),
+    ("aws:cloudwatch/logGroup:LogGroup", "pipeline-state-machine-logs"),
+    (STATE_MACHINE, "pipeline-state-machine"),
+    ("aws:sns/topic:Topic", "pipeline-alarms"),
+    ("aws:cloudwatch/metricAlarm:MetricAlarm", "pipeline-failed-executions"),
+    ("aws:cloudwatch/metricAlarm:MetricAlarm", "pipeline-rows-rejected"),
+    (ROLE, "pipeline-task-role"),
+    (ROLE, "pipeline-execution-role"),
+    (ROLE, "pipeline-state-machine-role"),
+    (ROLE_POLICY, "task-read-models"),
+]
+
+
+@pytest.mark.parametrize(("token", "name"), EXPECTED_IN_BOTH)
+def test_every_expected_resource_exists(any_stack: SynthResult, token: str, name: str | None) -> None:
+    if name is None:
+        assert any_stack.of_type(token)
+    else:
+        any_stack.get(token, name)
+
+
+def test_dev_buckets_include_the_artifact_store(dev_stack: SynthResult) -> None:
+    assert bucket_names(dev_stack) == [
+        f"ds-artifacts-dev-{DEV}-us-east-1",
+        f"ds-input-dev-{DEV}-us-east-1",
+        f"ds-output-dev-{DEV}-us-east-1",
+    ]
+    dev_stack.get("aws:kms/key:Key", "artifacts-key")
+    assert dev_stack.get("aws:kms/alias:Alias", "artifacts-key-alias").inputs["name"] == "alias/ds-artifacts-dev"
+    assert not dev_stack.of_type("pulumi:pulumi:StackReference")
+    assert not any(r.inputs.get("name") == naming.deploy_role("dev") for r in dev_stack.of_type(ROLE))
+
+
+def test_prod_has_no_store_but_a_reference_and_a_deploy_role(prod_stack: SynthResult) -> None:
+    assert bucket_names(prod_stack) == [f"ds-input-prod-{PROD}-us-east-1", f"ds-output-prod-{PROD}-us-east-1"]
+    assert not prod_stack.of_type("aws:kms/key:Key")
+    (reference,) = prod_stack.of_type("pulumi:pulumi:StackReference")
+    assert reference.read and reference.id == "organization/ds-preprocessing/dev"
+    assert prod_stack.get(ROLE, "cross-account-deploy-role").id == "ds-preprocessing-deploy-prod"
+
+
+def test_components_parent_their_resources(any_stack: SynthResult) -> None:
+    components = {r.urn: r for r in any_stack.resources if r.type in COMPONENT_TYPES}
+    assert {r.type for r in components.values()} >= {"ds:storage:SecureBucket", "ds:pipeline:Pipeline"}
+    for resource in any_stack.resources:
+        if resource.type.startswith(("aws:", "docker:")):
+            assert resource.parent in components, f"{resource.name} is not inside a component"
+        if resource.type in COMPONENT_TYPES:
+            assert not resource.custom
+
+
+# ----------------------------------------------------------------------------- provider
+
+
+def test_provider_pins_the_account_and_tags(any_stack: SynthResult) -> None:
+    (provider,) = any_stack.of_type("pulumi:providers:aws")
+    settings = any_stack.settings
+    assert provider.inputs["allowedAccountIds"] == [settings.account_id]
+    assert provider.inputs["region"] == "us-east-1"
+    assert provider.inputs["defaultTags"] == {
+        "tags": {"Project": "ds-preprocessing", "Environment": settings.environment, "ManagedBy": "pulumi"}
+    }
+    assert "assumeRoles" not in provider.inputs  # no deployRoleArn in the committed stack files
+    provider_ref = f"{provider.urn}::{provider.id}"
+    for resource in any_stack.resources:
+        if resource.type.startswith("aws:"):
+            assert resource.provider == provider_ref, resource.name
+
+
+# ----------------------------------------------------------------------------- buckets
+
+
+def test_every_bucket_is_hardened(any_stack: SynthResult) -> None:
+    for bucket in bucket_names(any_stack):
+        arn = f"arn:aws:s3:::{bucket}"
+        block = bucket_child(any_stack, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", bucket)
+        assert all(
+            block[k] is True
+            for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+        )
+        ownership = bucket_child(any_stack, "aws:s3/bucketOwnershipControls:BucketOwnershipControls", bucket)
+        assert ownership["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
+        versioning = bucket_child(any_stack, "aws:s3/bucketVersioning:BucketVersioning", bucket)
+        assert versioning["versioningConfiguration"]["status"] == "Enabled"
+        sse = bucket_child(
+            any_stack, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", bucket
+        )
+        assert sse["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] in {"AES256", "aws:kms"}
+        lifecycle = bucket_child(any_stack, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", bucket)
+        rules = {rule["id"]: rule for rule in lifecycle["rules"]}
+        assert rules["abort-incomplete-multipart-uploads"]["abortIncompleteMultipartUpload"]["daysAfterInitiation"] > 0
+        assert rules["expire-noncurrent-versions"]["noncurrentVersionExpiration"]["noncurrentDays"] > 0
+        (deny,) = [
+            s
+            for s in statements(bucket_child(any_stack, "aws:s3/bucketPolicy:BucketPolicy", bucket)["policy"])
+            if s["Effect"] == "Deny"
+        ]
+        assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        assert deny["Principal"] == "*" and sorted(deny["Resource"]) == [arn, f"{arn}/*"]
+
+
+def test_bucket_policy_waits_for_the_public_access_block(any_stack: SynthResult) -> None:
+    blocks = {
+        r.inputs["bucket"]: r.urn for r in any_stack.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    }
+    for policy in any_stack.of_type("aws:s3/bucketPolicy:BucketPolicy"):
+        assert blocks[policy.inputs["bucket"]] in policy.depends_on
+
+
+def test_output_bucket_expires_staging_leftovers(any_stack: SynthResult) -> None:
+    lifecycle = bucket_child(
+        any_stack,
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+        any_stack.outputs["outputBucketName"],
+    )
+    (staging,) = [rule for rule in lifecycle["rules"] if rule["filter"] == {"prefix": "_staging/"}]
+    assert staging["expiration"]["days"] == 7
+
+
+def test_artifact_store_uses_its_rotating_customer_managed_key(dev_stack: SynthResult) -> None:
+    key = dev_stack.get("aws:kms/key:Key", "artifacts-key")
+    assert key.inputs["enableKeyRotation"] is True
+    bucket = f"ds-artifacts-dev-{DEV}-us-east-1"
+    sse = bucket_child(
+        dev_stack, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", bucket
+    )["rules"][0]
+    assert sse["applyServerSideEncryptionByDefault"] == {
+        "sseAlgorithm": "aws:kms",
+        "kmsMasterKeyId": dev_stack.outputs["artifactKmsKeyArn"],
+    }
+    assert sse["bucketKeyEnabled"] is True
+    assert dev_stack.outputs["artifactKmsKeyArn"].startswith(f"arn:aws:kms:us-east-1:{DEV}:key/")
+
+
+def test_artifact_store_grants_readers_only_models(dev_stack: SynthResult) -> None:
+    bucket = f"ds-artifacts-dev-{DEV}-us-east-1"
+    policy = bucket_child(dev_stack, "aws:s3/bucketPolicy:BucketPolicy", bucket)["policy"]
+    allows = [s for s in statements(policy) if s["Effect"] == "Allow"]
+    patterns = [
+        f"arn:aws:iam::{PROD}:role/ds-preprocessing-task-*",
+        f"arn:aws:iam::{PROD}:role/ds-preprocessing-operator",
+    ]
+    by_action = {tuple(s["Action"]): s for s in allows}
+    assert set(by_action) == {("s3:GetObject",), ("s3:ListBucket",)}
+    for grant in allows:
+        assert grant["Principal"] == {"AWS": [f"arn:aws:iam::{PROD}:root"]}
+        assert grant["Condition"]["ArnLike"] == {"aws:PrincipalArn": patterns}
+    assert by_action[("s3:GetObject",)]["Resource"] == [f"arn:aws:s3:::{bucket}/models/*"]
+    assert by_action[("s3:ListBucket",)]["Condition"]["StringLike"] == {"s3:prefix": ["models/*"]}
+
+
+def test_key_policy_lets_readers_only_decrypt_through_s3(dev_stack: SynthResult) -> None:
+    policy = dev_stack.get("aws:kms/key:Key", "artifacts-key").inputs["policy"]
+    by_sid = {s["Sid"]: s for s in statements(policy)}
+    reader = by_sid["ReaderAccountsDecryptModelsThroughS3"]
+    assert reader["Action"] == ["kms:Decrypt"]
+    assert reader["Principal"] == {"AWS": [f"arn:aws:iam::{PROD}:root"]}
+    assert reader["Condition"]["StringEquals"] == {"kms:ViaService": "s3.us-east-1.amazonaws.com"}
+    own_use = by_sid["OwningAccountUsesThroughS3"]
+    assert own_use["Condition"]["StringEquals"]["kms:ViaService"] == "s3.us-east-1.amazonaws.com"
+    admin = by_sid["OwningAccountAdministers"]
+    assert "kms:PutKeyPolicy" in admin["Action"] and not any("*" in a for a in admin["Action"])
+    assert not {"kms:Decrypt", "kms:Encrypt"} & set(admin["Action"])
+
+
+# ----------------------------------------------------------------------------- logs, image, task
+
+
+def test_log_retention_follows_the_stack(any_stack: SynthResult) -> None:
+    days = {"dev": 7, "prod": 30}[any_stack.stack]
+    groups = {r.inputs["name"]: r.inputs for r in any_stack.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    env = any_stack.settings.environment
+    assert set(groups) == {f"/ecs/ds-preprocessing-{env}", f"/aws/vendedlogs/states/ds-preprocessing-pipeline-{env}"}
+    assert all(group["retentionInDays"] == days for group in groups.values())
+
+
+def test_ecr_scans_on_push_and_tags_are_immutable(any_stack: SynthResult) -> None:
+    repository = any_stack.get("aws:ecr/repository:Repository", "pipeline-repository").inputs
+    assert repository["imageScanningConfiguration"] == {"scanOnPush": True}
+    assert repository["imageTagMutability"] == "IMMUTABLE"
+    lifecycle = any_stack.get("aws:ecr/lifecyclePolicy:LifecyclePolicy", "pipeline-repository-lifecycle").inputs
+    assert lifecycle["policy"]["rules"][0]["selection"]["countType"] == "imageCountMoreThan"
+
+
+def test_image_is_built_from_job_for_amd64_with_a_secret_login(any_stack: SynthResult) -> None:
+    image = any_stack.get("docker:index/image:Image", "pipeline-image").inputs
+    assert image["build"]["context"].endswith("/job")
+    assert image["build"]["dockerfile"].endswith("/job/Dockerfile")
+    assert image["build"]["platform"] == "linux/amd64"
+    url = any_stack.outputs["ecrRepositoryUrl"]
+    assert url == f"{any_stack.settings.account_id}.dkr.ecr.us-east-1.amazonaws.com/ds-preprocessing"
+    assert image["imageName"].startswith(f"{url}:src-")
+    assert image["registry"] == {"server": f"https://{url.split('/')[0]}", "username": "AWS", "password": "synth-only"}
+
+
+def test_task_runs_the_job_non_root_read_only_by_digest(any_stack: SynthResult) -> None:
+    task = any_stack.get(TASK_DEFINITION, "pipeline-task").inputs
+    settings = any_stack.settings
+    assert (task["cpu"], task["memory"]) == (str(settings.task_cpu), str(settings.task_memory))
+    assert task["requiresCompatibilities"] == ["FARGATE"] and task["networkMode"] == "awsvpc"
+    assert task["family"] == "ds-preprocessing"
+    (container,) = task["containerDefinitions"]
+    assert container["image"] == any_stack.outputs["imageDigest"] and "@sha256:" in container["image"]
+    assert container["user"] == JOB_USER and not container["user"].startswith("0")
+    assert container["readonlyRootFilesystem"] is True
+    assert container["entryPoint"] == ["python", "-m", "job"] and container["command"] == ["run"]
+    environment = {item["name"]: item["value"] for item in container["environment"]}
+    assert environment["DS_PARAMETER_PREFIX"] == "/ds/preprocessing"
+    assert environment["DS_ENVIRONMENT"] == settings.environment
+    assert environment["AWS_REGION"] == environment["AWS_DEFAULT_REGION"] == "us-east-1"
+    assert container["mountPoints"] == [{"sourceVolume": "scratch", "containerPath": "/tmp", "readOnly": False}]
+    assert container["logConfiguration"]["options"]["awslogs-group"] == any_stack.outputs["logGroupName"]
+    assert task["taskRoleArn"] == any_stack.outputs["taskRoleArn"]
+    assert task["executionRoleArn"] == any_stack.outputs["executionRoleArn"]
+
+
+def test_security_group_allows_only_https_out(any_stack: SynthResult) -> None:
+    group = any_stack.get("aws:ec2/securityGroup:SecurityGroup", "pipeline-task-sg").inputs
+    assert not group.get("ingress")
+    (egress,) = group["egress"]
+    assert (egress["protocol"], egress["fromPort"], egress["toPort"]) == ("tcp", 443, 443)
+
+
+def test_cluster_has_container_insights(any_stack: SynthResult) -> None:
+    cluster = any_stack.get("aws:ecs/cluster:Cluster", "pipeline-cluster")
+    assert cluster.inputs["name"] == "ds-processing-cluster"
+    assert cluster.inputs["settings"] == [{"name": "containerInsights", "value": "enabled"}]
+
+
+# ----------------------------------------------------------------------------- state machine, schedule, alarms
+
+
+def test_state_machine_runs_the_task_with_retries_catch_and_timeout(any_stack: SynthResult) -> None:
+    machine = any_stack.get(STATE_MACHINE, "pipeline-state-machine").inputs
+    assert machine["name"] == "ds-preprocessing-pipeline" and machine["type"] == "STANDARD"
+    definition = machine["definition"]
+    timeout = any_stack.settings.task_timeout_minutes * 60
+    assert definition["TimeoutSeconds"] == timeout
+    run = definition["States"]["RunPreprocessingJob"]
+    assert run["Resource"] == "arn:aws:states:::ecs:runTask.sync"
+    assert run["TimeoutSeconds"] == timeout
+    params = run["Parameters"]
+    assert params["Cluster"] == any_stack.outputs["clusterArn"]
+    assert params["TaskDefinition"] == any_stack.outputs["taskDefinitionArn"]
+    network = params["NetworkConfiguration"]["AwsvpcConfiguration"]
+    assert network["Subnets"] == any_stack.outputs["subnetIds"]
+    assert network["SecurityGroups"] == [any_stack.outputs["securityGroupId"]]
+    overrides = {e["Name"]: e for e in params["Overrides"]["ContainerOverrides"][0]["Environment"]}
+    assert overrides["DS_RUN_ID"]["Value.$"] == "$$.Execution.Name"
+    assert "DS_INPUT_KEY" in overrides
+    assert all(retry["BackoffRate"] > 1 and retry["MaxAttempts"] >= 1 for retry in run["Retry"])
+    (catch,) = run["Catch"]
+    assert catch["ErrorEquals"] == ["States.ALL"]
+    notify = definition["States"][catch["Next"]]
+    assert notify["Resource"] == "arn:aws:states:::sns:publish"
+    assert notify["Parameters"]["TopicArn"] == any_stack.outputs["alarmTopicArn"]
+    assert definition["States"][notify["Next"]]["Type"] == "Fail"
+    logging = machine["loggingConfiguration"]
+    group = any_stack.outputs["stateMachineLogGroupName"]
+    group_arn = f"arn:aws:logs:us-east-1:{any_stack.settings.account_id}:log-group:{group}"
+    assert logging["logDestination"] == f"{group_arn}:*" and logging["level"] in {"ERROR", "ALL"}
+
+
+def test_schedule_only_where_enabled(dev_stack: SynthResult, prod_stack: SynthResult) -> None:
+    assert not dev_stack.of_type("aws:cloudwatch/eventRule:EventRule")
+    assert not dev_stack.of_type("aws:cloudwatch/eventTarget:EventTarget")
+    assert dev_stack.outputs["scheduleRuleName"] is None
+    (rule,) = prod_stack.of_type("aws:cloudwatch/eventRule:EventRule")
+    assert rule.inputs["scheduleExpression"] == "cron(0 6 1 * ? *)" and rule.inputs["state"] == "ENABLED"
+    (target,) = prod_stack.of_type("aws:cloudwatch/eventTarget:EventTarget")
+    assert target.inputs["arn"] == prod_stack.outputs["stateMachineArn"]
+    assert target.inputs["rule"] == rule.id
+    schedule_role = prod_stack.get(ROLE, "pipeline-schedule-role")
+    assert target.inputs["roleArn"] == f"arn:aws:iam::{PROD}:role/{schedule_role.id}"
+    (policy,) = role_policies(prod_stack, str(schedule_role.id)).values()
+    (start,) = statements(policy)
+    assert start["Action"] == ["states:StartExecution"] and start["Resource"] == [prod_stack.outputs["stateMachineArn"]]
+
+
+def test_failed_executions_alarm_notifies_the_topic(any_stack: SynthResult) -> None:
+    alarm = any_stack.get("aws:cloudwatch/metricAlarm:MetricAlarm", "pipeline-failed-executions").inputs
+    assert alarm["alarmActions"] == [any_stack.outputs["alarmTopicArn"]]
+    metrics = {q["metric"]["metricName"]: q["metric"] for q in alarm["metricQueries"] if "metric" in q}
+    assert "ExecutionsFailed" in metrics
+    assert metrics["ExecutionsFailed"]["dimensions"] == {"StateMachineArn": any_stack.outputs["stateMachineArn"]}
+
+
+def test_alarm_email_subscription_only_when_configured(dev_stack: SynthResult, prod_stack: SynthResult) -> None:
+    assert not dev_stack.of_type("aws:sns/topicSubscription:TopicSubscription")
+    (subscription,) = prod_stack.of_type("aws:sns/topicSubscription:TopicSubscription")
+    assert subscription.inputs["protocol"] == "email" and subscription.inputs["endpoint"] == "ds-oncall@example.com"
+
+
+# ----------------------------------------------------------------------------- parameters
+
+
+def test_parameters_hold_the_stack_values(dev_stack: SynthResult, prod_stack: SynthResult) -> None:
+    for stack, artifact_bucket in (
+        (dev_stack, f"ds-artifacts-dev-{DEV}-us-east-1"),
+        (prod_stack, f"ds-artifacts-dev-{DEV}-us-east-1"),
+    ):
+        params = {r.inputs["name"]: r for r in stack.of_type(PARAMETER)}
+        assert set(params) == {f"/ds/preprocessing/{key}" for key in naming.PARAMETER_KEYS}
+        assert params["/ds/preprocessing/input-bucket"].inputs["value"] == stack.outputs["inputBucketName"]
+        assert params["/ds/preprocessing/output-bucket"].inputs["value"] == stack.outputs["outputBucketName"]
+        # prod's value comes through the StackReference to dev's synthesized outputs.
+        assert params["/ds/preprocessing/artifact-bucket"].inputs["value"] == artifact_bucket
+        assert params["/ds/preprocessing/input-key"].inputs["value"] == "raw/monthly_data.csv"
+        assert all(p.id == name and p.inputs["type"] == "String" for name, p in params.items())
+
+
+def test_promoted_parameters_start_empty_and_are_never_reverted(any_stack: SynthResult) -> None:
+    for resource in any_stack.of_type(PARAMETER):
+        key = resource.inputs["name"].rsplit("/", 1)[1]
+        if key in naming.PROMOTED_PARAMETER_KEYS:
+            assert resource.inputs["value"] == "NONE"
+            assert resource.ignore_changes == ("value",)
+        else:
+            assert resource.ignore_changes == ()
+
+
+# ----------------------------------------------------------------------------- IAM
+
+
+def test_roles_have_fixed_names_and_service_trust_for_this_account(any_stack: SynthResult) -> None:
+    env, account = any_stack.settings.environment, any_stack.settings.account_id
+    services = {
+        f"ds-preprocessing-task-{env}": "ecs-tasks.amazonaws.com",
+        f"ds-preprocessing-exec-{env}": "ecs-tasks.amazonaws.com",
+        f"ds-preprocessing-sfn-{env}": "states.amazonaws.com",
+    }
+    roles = {r.id: r.inputs for r in any_stack.of_type(ROLE)}
+    for name, service in services.items():
+        (trust,) = statements(roles[name]["assumeRolePolicy"])
+        assert trust["Principal"] == {"Service": service}
+        assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": account}}
+
+
+def test_no_allow_names_a_wildcard_action_or_an_unneeded_wildcard_resource(any_stack: SynthResult) -> None:
+    for resource in any_stack.of_type(ROLE_POLICY):
+        for statement in statements(resource.inputs["policy"]):
+            actions = as_list(statement["Action"])
+            assert statement["Effect"] == "Allow"
+            assert not any(action == "*" or action.endswith(":*") for action in actions), resource.name
+            if "*" in as_list(statement["Resource"]):
+                assert set(actions) <= set(WILDCARD_ONLY_ACTIONS), (resource.name, statement["Sid"])
+
+
+def test_put_metric_data_is_limited_to_the_pipeline_namespace(any_stack: SynthResult) -> None:
+    task_policy = role_policies(any_stack, f"ds-preprocessing-task-{any_stack.settings.environment}")["run-job"]
+    (metrics,) = [s for s in statements(task_policy) if "cloudwatch:PutMetricData" in s["Action"]]
+    assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": "DS/Pipeline"}}
+
+
+def test_task_role_reads_only_models_of_the_store_through_s3(any_stack: SynthResult) -> None:
+    env = any_stack.settings.environment
+    policy = role_policies(any_stack, f"ds-preprocessing-task-{env}")["read-models"]
+    bucket_arn = f"arn:aws:s3:::ds-artifacts-dev-{DEV}-us-east-1"
+    by_sid = {s["Sid"]: s for s in statements(policy)}
+    assert by_sid["GetModels"]["Resource"] == [f"{bucket_arn}/models/*"]
+    assert by_sid["ListModels"]["Condition"] == {"StringLike": {"s3:prefix": ["models/*"]}}
+    decrypt = by_sid["DecryptModelsThroughS3"]
+    # In prod this is dev's key ARN, resolved through the StackReference.
+    dev_key = any_stack.outputs["artifactKmsKeyArn"]
+    assert dev_key.startswith(f"arn:aws:kms:us-east-1:{DEV}:key/")
+    assert decrypt["Resource"] == [dev_key]
+    assert decrypt["Condition"] == {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}}
+
+
+def test_prod_sees_devs_real_store_outputs(dev_stack: SynthResult, prod_stack: SynthResult) -> None:
+    for key in ("artifactBucketName", "artifactBucketArn", "artifactKmsKeyArn", "artifactAccountId"):
+        assert prod_stack.outputs[key] == dev_stack.outputs[key]
+
+
+def test_deploy_role_trusts_only_the_ci_principal_and_is_scoped(prod_stack: SynthResult) -> None:
+    role = prod_stack.get(ROLE, "cross-account-deploy-role")
+    (trust,) = statements(role.inputs["assumeRolePolicy"])
+    assert trust["Principal"] == {"AWS": f"arn:aws:iam::{DEV}:role/ds-preprocessing-ci"}
+    assert trust["Action"] == "sts:AssumeRole"
+    assert not role.inputs.get("managedPolicyArns")
+    (policy,) = role_policies(prod_stack, "ds-preprocessing-deploy-prod").values()
+    resources = [r for s in statements(policy) for r in as_list(s["Resource"]) if r != "*"]
+    assert resources and all(PROD in r or r.startswith("arn:aws:s3:::ds-") for r in resources)
+    own = "arn:aws:iam::987654321098:role/ds-preprocessing-deploy-prod"
+    writes_own = [s for s in statements(policy) if own in as_list(s["Resource"])]
+    assert all(a.startswith(("iam:Get", "iam:List")) for s in writes_own for a in s["Action"])
+
+
+def test_physical_ids_are_what_aws_reports(any_stack: SynthResult) -> None:
+    account = any_stack.settings.account_id
+
+    def one(token: str, name: str) -> SynthResource:
+        return any_stack.get(token, name)
+
+    assert one(ROLE, "pipeline-task-role").id == f"ds-preprocessing-task-{any_stack.settings.environment}"
+    assert any_stack.outputs["taskRoleArn"] == f"arn:aws:iam::{account}:role/ds-preprocessing-task-{any_stack.stack}"
+    assert (
+        any_stack.outputs["taskDefinitionArn"] == f"arn:aws:ecs:us-east-1:{account}:task-definition/ds-preprocessing:1"
+    )
+    assert any_stack.outputs["stateMachineArn"] == (
+        f"arn:aws:states:us-east-1:{account}:stateMachine:ds-preprocessing-pipeline"
+    )
+    assert one(PARAMETER, "pipeline-param-model-key").id == "/ds/preprocessing/model-key"
