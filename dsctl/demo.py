@@ -31,9 +31,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-DEFAULT_ROWS = 50_000
+DEFAULT_ROWS = 20_000
 FIRST, SECOND = "1.0.0", "1.1.0"
-STEPS = 18
+STEPS = 19
 
 
 class DemoFailure(Exception):
@@ -266,6 +266,13 @@ class Demo:
         self.rollback("prod", FIRST)
         prod_after = self.run("prod", f"run prod after the rollback (expects {FIRST})")
         self.expect(prod_after.model_version == FIRST, f"prod ran {prod_after.model_version} after rollback")
+        with self.step(
+            "dsctl doctor --env prod", "diagnose prod from prod's side (parameters, store, model, KMS)"
+        ) as notes:
+            report = self.dsctl("doctor", "--env", "prod")
+            failed = [check["name"] for check in report["checks"] if check.get("ok") is False]
+            self.expect(report.get("healthy") is True, f"dsctl doctor --env prod found problems: {', '.join(failed)}")
+            notes.append(f"{sum(1 for check in report['checks'] if check.get('ok'))} checks passed")
         self.final_state()
         self.expect(self.result.promoted.get("prod") == FIRST, f"prod ends on {self.result.promoted.get('prod')}")
         self.expect(self.result.promoted.get("dev") == SECOND, f"dev ends on {self.result.promoted.get('dev')}")
@@ -291,8 +298,11 @@ def print_summary(result: DemoResult, out: Callable[[str], None]) -> None:
         for run in result.runs
     ]
     columns = ["env", "model", "model read from", "rows in", "rows out", "rejected", "output", "time"]
+    summary = table("pipeline runs", columns, rows)
+    for column in summary.columns:
+        column.overflow = "fold"  # long bucket names wrap instead of being cut: they are the point of the table
     buffer = io.StringIO()
-    Console(file=buffer, width=max(Console().width, 120)).print(table("pipeline runs", columns, rows))
+    Console(file=buffer, width=max(Console().width, 120)).print(summary)
     out(buffer.getvalue().rstrip())
     promoted = ", ".join(f"{env} {version}" for env, version in result.promoted.items())
     out(f"promoted now: {promoted} (prod rolled back from {SECOND})")

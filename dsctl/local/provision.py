@@ -41,6 +41,11 @@ LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 CLUSTER = "aws:ecs/cluster:Cluster"
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 STATE_MACHINE = "aws:sfn/stateMachine:StateMachine"
+TOPIC = "aws:sns/topic:Topic"
+METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+ECR_REPOSITORY = "aws:ecr/repository:Repository"
+EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
+EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
 
 
 @dataclass
@@ -218,6 +223,91 @@ def _state_machine(ctx: StackContext, resource: dict[str, Any]) -> str:
     return str(inputs.get("name") or resource["name"])
 
 
+def _topic(ctx: StackContext, resource: dict[str, Any]) -> str:
+    name = resource["inputs"].get("name") or resource["name"]
+    return str(ctx.client("sns").create_topic(Name=name)["TopicArn"])
+
+
+def _metric_query(query: Mapping[str, Any]) -> dict[str, Any]:
+    """One ``metricQueries`` entry (provider wire form) as a PutMetricAlarm ``Metrics`` entry."""
+    result: dict[str, Any] = {"Id": query["id"], "ReturnData": bool(query.get("returnData", False))}
+    if query.get("expression"):
+        result["Expression"] = query["expression"]
+    if query.get("label"):
+        result["Label"] = query["label"]
+    metric = query.get("metric")
+    if metric:
+        dimensions = [{"Name": k, "Value": str(v)} for k, v in (metric.get("dimensions") or {}).items()]
+        result["MetricStat"] = {
+            "Metric": {"Namespace": metric["namespace"], "MetricName": metric["metricName"], "Dimensions": dimensions},
+            "Period": int(metric["period"]),
+            "Stat": metric["stat"],
+        }
+    return result
+
+
+def _metric_alarm(ctx: StackContext, resource: dict[str, Any]) -> str:
+    inputs = resource["inputs"]
+    request: dict[str, Any] = {
+        "AlarmName": inputs.get("name") or resource["name"],
+        "AlarmDescription": inputs.get("alarmDescription", ""),
+        "EvaluationPeriods": int(inputs["evaluationPeriods"]),
+        "Threshold": float(inputs["threshold"]),
+        "ComparisonOperator": inputs.get("comparisonOperator", "GreaterThanOrEqualToThreshold"),
+        "AlarmActions": list(inputs.get("alarmActions", [])),
+        "TreatMissingData": inputs.get("treatMissingData", "missing"),
+    }
+    if inputs.get("metricQueries"):
+        request["Metrics"] = [_metric_query(query) for query in inputs["metricQueries"]]
+    else:
+        dimensions = [{"Name": k, "Value": str(v)} for k, v in (inputs.get("dimensions") or {}).items()]
+        request.update(
+            Namespace=inputs["namespace"],
+            MetricName=inputs["metricName"],
+            Dimensions=dimensions,
+            Period=int(inputs["period"]),
+            Statistic=inputs.get("statistic", "Sum"),
+        )
+    ctx.client("cloudwatch").put_metric_alarm(**request)
+    return str(request["AlarmName"])
+
+
+def _ecr_repository(ctx: StackContext, resource: dict[str, Any]) -> str:
+    inputs = resource["inputs"]
+    name = inputs.get("name") or resource["name"]
+    ctx.client("ecr").create_repository(
+        repositoryName=name,
+        imageTagMutability=inputs.get("imageTagMutability", "MUTABLE"),
+        imageScanningConfiguration={
+            "scanOnPush": bool((inputs.get("imageScanningConfiguration") or {}).get("scanOnPush"))
+        },
+    )
+    return str(name)
+
+
+def _event_rule(ctx: StackContext, resource: dict[str, Any]) -> str:
+    inputs = resource["inputs"]
+    request = {
+        "Name": inputs.get("name") or resource["name"],
+        "ScheduleExpression": inputs.get("scheduleExpression"),
+        "State": inputs.get("state", "ENABLED"),
+        "Description": inputs.get("description"),
+    }
+    ctx.client("events").put_rule(**{k: v for k, v in request.items() if v})
+    return f"{request['Name']} ({request['ScheduleExpression']}, {request['State']}; moto never fires it)"
+
+
+def _event_target(ctx: StackContext, resource: dict[str, Any]) -> str:
+    inputs = resource["inputs"]
+    target = {"Id": inputs.get("targetId") or resource["name"], "Arn": inputs["arn"]}
+    if inputs.get("roleArn"):
+        target["RoleArn"] = inputs["roleArn"]
+    if inputs.get("input") is not None:
+        target["Input"] = inputs["input"] if isinstance(inputs["input"], str) else json.dumps(inputs["input"])
+    ctx.client("events").put_targets(Rule=inputs["rule"], Targets=[target])
+    return f"{inputs['rule']} -> {inputs['arn']}"
+
+
 Handler = Callable[[StackContext, dict[str, Any]], str]
 HANDLERS: dict[str, Handler] = {
     # In dependency order: keys before the buckets encrypted with them, buckets before their settings.
@@ -231,8 +321,13 @@ HANDLERS: dict[str, Handler] = {
     PARAMETER: _parameter,
     LOG_GROUP: _log_group,
     CLUSTER: _cluster,
+    ECR_REPOSITORY: _ecr_repository,
     TASK_DEFINITION: _task_definition,
+    TOPIC: _topic,
     STATE_MACHINE: _state_machine,
+    METRIC_ALARM: _metric_alarm,
+    EVENT_RULE: _event_rule,
+    EVENT_TARGET: _event_target,
 }
 _ORDER = {token: index for index, token in enumerate(HANDLERS)}
 

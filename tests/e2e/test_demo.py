@@ -59,7 +59,7 @@ def test_demo_scenario_end_to_end(tmp_path: Path, clean_aws_env: None) -> None:
     assert dev_store.account_id in prod_run.model_bucket and dev_store.owns_artifact_store
     assert result.promoted == {"dev": demo.SECOND, "prod": demo.FIRST}
 
-    assert any("[18/18]" in line for line in lines)
+    assert any("[19/19]" in line for line in lines)
     assert not (tmp_path / "local").exists()  # local down removed the state directory
     assert state.ENV_DIR not in __import__("os").environ
 
