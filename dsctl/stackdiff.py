@@ -294,5 +294,5 @@ def diff_stacks(
 
 
 def _difference(resource: str, path: str, left: Any, right: Any, declared: Declared | None) -> Difference:
-    reason = declared.reason if declared else "no declared config difference explains it"
+    reason = declared.reason if declared else "nothing declared"
     return Difference(resource, path, left, right, declared is not None, reason)

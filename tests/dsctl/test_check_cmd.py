@@ -1,0 +1,94 @@
+"""``dsctl check``: both real stacks pass; a wildcard reader fails (exit 1); invalid config is a usage error (2)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import pytest
+
+from dsctl import cli, stackcheck
+from dsctl.stackcheck import access_probes
+from dsctl.synth import synth
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+_cached_check = functools.cache(stackcheck.check_stack)
+
+
+@pytest.fixture(autouse=True)
+def _one_check_per_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each (stack, config) is checked once per session: asl-validator alone costs ~1-3 s a run."""
+    monkeypatch.setattr(stackcheck, "check_stack", _cached_check)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_real_stacks_pass(stack: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["check", "--stack", stack, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is True and report["violations"] == []
+    checked = report["checked"]
+    assert checked["rules"] >= 13 and checked["iam documents"] > 5 and checked["state machines"] == 1
+    assert checked["access probes"] > 10, "the access matrix must actually probe the model store"
+
+
+def test_clean_stack_prints_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["check", "--stack", "dev"]) == 0
+    assert "dev: no violations" in capsys.readouterr().out
+
+
+def test_wildcard_reader_role_pattern_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    """`*-*` passes settings validation (a valid pattern) but lets any hyphenated role of prod read models."""
+    config = FIXTURES / "dev-wildcard-reader.yaml"
+    assert cli.main(["check", "--stack", "dev", "--config-file", str(config), "--json"]) == 1
+    violations = json.loads(capsys.readouterr().out)["violations"]
+    rules = {v["rule"] for v in violations}
+    assert {"cross-account-readers-only", "access-matrix"} <= rules
+    leaks = [v for v in violations if v["rule"] == "access-matrix"]
+    assert any("data-scientist" in v["resource"] and "s3:GetObject" in v["message"] for v in leaks)
+
+
+def test_violations_table_names_rule_resource_and_fix(capsys: pytest.CaptureFixture[str]) -> None:
+    config = FIXTURES / "dev-wildcard-reader.yaml"
+    assert cli.main(["check", "--stack", "dev", "--config-file", str(config)]) == 1
+    out = capsys.readouterr().out
+    assert "violation(s)" in out and "cross-account" in out and "access-matrix" in out and "fix" in out
+
+
+def test_wildcard_reader_account_is_rejected_by_settings(capsys: pytest.CaptureFixture[str]) -> None:
+    config = FIXTURES / "dev-wildcard-reader-account.yaml"
+    assert cli.main(["check", "--stack", "dev", "--config-file", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dsctl: error: artifactReaderAccounts:") and "12-digit" in err
+
+
+def test_missing_config_file_is_a_one_line_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert cli.main(["check", "--stack", "prod", "--config-file", str(tmp_path / "nope.yaml")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not found" in err[0]
+
+
+def test_access_probes_follow_the_config() -> None:
+    """Probes come from settings: the dev store's readers are prod's pipeline roles, prod's task role reads."""
+    dev, prod = synth("dev"), synth("prod")
+    dev_probes = access_probes(dev.settings, dev.to_dict())
+    readers = {p.principal for p in dev_probes if p.expected}
+    assert readers == {
+        "arn:aws:iam::987654321098:role/ds-preprocessing-task-probe",
+        "arn:aws:iam::987654321098:role/ds-preprocessing-operator",
+    }
+    prod_probes = access_probes(prod.settings, prod.to_dict(), dev.to_dict(), dev.settings)
+    assert {p.principal for p in prod_probes if p.expected} == {
+        "arn:aws:iam::987654321098:role/ds-preprocessing-task-prod"
+    }
+    denied = {p.principal for p in prod_probes if not p.expected and p.action == "s3:GetObject"}
+    assert "arn:aws:iam::987654321098:role/ds-preprocessing-sfn-prod" in denied
+    assert "arn:aws:iam::111122223333:role/ds-preprocessing-task-prod" in denied
+
+
+def test_help_describes_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["check", "--help"])
+    assert exit_info.value.code == 0
+    assert "Exit 0 when clean" in capsys.readouterr().out.replace("\n", " ")

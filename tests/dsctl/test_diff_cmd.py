@@ -1,0 +1,116 @@
+"""``dsctl diff``: the real dev and prod differ only as declared; injected differences are flagged."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.settings import load_stack_settings
+from dsctl import cli
+from dsctl.stackdiff import diff_stacks, normalize, substitutions
+from dsctl.synth import SynthResult, synth
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def _documents() -> tuple[dict[str, Any], dict[str, Any]]:
+    return copy.deepcopy(synth("dev").to_dict()), copy.deepcopy(synth("prod").to_dict())
+
+
+def _find(document: dict[str, Any], token: str, name: str | None = None) -> dict[str, Any]:
+    return next(r for r in document["resources"] if r["type"] == token and name in (None, r["name"]))
+
+
+def test_real_stacks_differ_only_as_declared(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["diff", "dev", "prod", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["ok"] is True
+    reasons = {d["reason"] for d in result["differences"]}
+    assert {"artifact ownership", "schedule", "log retention", "task size"} <= reasons
+    only_dev = {d["resource"] for d in result["differences"] if d["kind"] == "only-left"}
+    assert "aws:s3/bucket:Bucket::artifacts" in only_dev, "the artifact store exists only in the owning stack"
+
+
+def test_identity_is_normalized_away() -> None:
+    dev, prod = load_stack_settings("dev"), load_stack_settings("prod")
+    assert normalize("ds-input-dev-123456789012-us-east-1", substitutions(dev)) == normalize(
+        "ds-input-prod-987654321098-us-east-1", substitutions(prod)
+    )
+    # prod names dev's store by its real name; both sides call it the artifact store.
+    store = "arn:aws:s3:::ds-artifacts-dev-123456789012-us-east-1/models/*"
+    assert normalize(store, substitutions(dev)) == normalize(store, substitutions(prod))
+    assert normalize("device", substitutions(dev)) == "device", "only whole words are environment names"
+
+
+def test_injected_property_difference_is_unexpected() -> None:
+    dev, prod = _documents()
+    _find(prod, "aws:ecr/repository:Repository")["inputs"]["imageTagMutability"] = "MUTABLE"
+    result = diff_stacks(dev, load_stack_settings("dev"), prod, load_stack_settings("prod"))
+    (unexpected,) = result.unexpected
+    assert unexpected.path == "imageTagMutability" and unexpected.right == "MUTABLE"
+    assert unexpected.reason == "nothing declared"
+
+
+def test_injected_extra_statement_is_unexpected() -> None:
+    """A policy statement only prod has, that no declared difference explains, is singled out (not the list)."""
+    dev, prod = _documents()
+    policy = _find(prod, "aws:iam/rolePolicy:RolePolicy", "pipeline-task-policy")["inputs"]["policy"]
+    policy["Statement"].append({"Sid": "Sneaky", "Effect": "Allow", "Action": "ssm:GetParameter", "Resource": "*"})
+    result = diff_stacks(dev, load_stack_settings("dev"), prod, load_stack_settings("prod"))
+    assert [d.path.rsplit(".", 1)[-1] for d in result.unexpected] == ["Statement[Sid=Sneaky]"]
+
+
+def test_same_value_difference_is_unexpected_when_config_does_not_differ() -> None:
+    """Retention may differ only because logRetentionDays differs; with equal config it is unexpected."""
+    dev, prod = _documents()
+    prod_settings = dataclasses.replace(load_stack_settings("prod"), log_retention_days=7)
+    result = diff_stacks(dev, load_stack_settings("dev"), prod, prod_settings)
+    assert {d.path for d in result.unexpected} == {"retentionInDays"}
+
+
+def test_undeclared_config_difference_fails_the_command(capsys: pytest.CaptureFixture[str]) -> None:
+    config = FIXTURES / "prod-undeclared-difference.yaml"
+    code = cli.main(["diff", "dev", "prod", "--right-config-file", str(config), "--unexpected-only"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "UNEXPECTED" in out and "1 unexpected" in out
+
+
+def test_injected_synth_result_fails_the_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command path with a monkeypatched synth: prod's task writable root filesystem is flagged."""
+    real = synth("prod")
+    resources = []
+    for resource in real.resources:
+        if resource.type == "aws:ecs/taskDefinition:TaskDefinition":
+            inputs = copy.deepcopy(resource.inputs)
+            inputs["containerDefinitions"][0]["readonlyRootFilesystem"] = False
+            resource = dataclasses.replace(resource, inputs=inputs)
+        resources.append(resource)
+    broken = dataclasses.replace(real, resources=tuple(resources))
+
+    def fake_synth(stack: str, config_file: Path | None = None) -> SynthResult:
+        return broken if stack == "prod" else synth(stack, config_file)
+
+    monkeypatch.setattr("dsctl.synth.synth", fake_synth)
+    assert cli.main(["diff", "dev", "prod", "--json"]) == 1
+    unexpected = [d for d in json.loads(capsys.readouterr().out)["differences"] if not d["expected"]]
+    assert [d["path"] for d in unexpected] == ["containerDefinitions[name=ds-preprocessing].readonlyRootFilesystem"]
+
+
+def test_same_stack_twice_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["diff", "dev", "dev"]) == 2
+    assert "name two different stacks" in capsys.readouterr().err
+
+
+def test_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["diff", "--help"])
+    assert exit_info.value.code == 0
+    assert "unexpected" in capsys.readouterr().out
