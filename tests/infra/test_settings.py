@@ -374,3 +374,9 @@ def test_config_file_overrides_the_stack_file(tmp_path: Path) -> None:
     config = {f"ds-preprocessing:{k}": v for k, v in values("dev", logRetentionDays=14).items()}
     path.write_text(yaml.safe_dump({"config": config}))
     assert load_stack_settings("dev", path).log_retention_days == 14
+
+
+def test_infrastructure_doc_lists_every_config_key() -> None:
+    doc = (PROJECT_DIR / "docs" / "infrastructure.md").read_text()
+    for key in config_schema():
+        assert f"| `{key.name}` |" in doc, key.name
