@@ -1,0 +1,88 @@
+"""Benchmark (not a test): how long a fresh process takes to synthesize both stacks, imports included.
+
+``python -m dsctl.synth_bench [--runs N] [--target SECONDS]`` starts N fresh Python processes, each importing the
+synth engine and synthesizing dev then prod (prod's StackReference reuses dev's result, as in ``dsctl synth``), and
+prints each run's wall time (measured by this parent, so interpreter start-up and imports count) with the child's
+own breakdown. Exit code 1 when the median exceeds the target (default 5 s), so a slow change is noticed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+from rich.console import Console
+
+from dsctl.output import table
+
+STACKS = ("dev", "prod")
+_CHILD_FLAG = "--child"
+
+
+def child() -> dict[str, float]:
+    """Inside the fresh process: import the engine, synthesize each stack, report phase times in seconds."""
+    started = time.perf_counter()
+    from dsctl.synth import synth
+
+    timings = {"import": time.perf_counter() - started}
+    for stack in STACKS:
+        began = time.perf_counter()
+        result = synth(stack)
+        timings[stack] = time.perf_counter() - began
+        timings[f"{stack}_resources"] = float(len(result.resources))
+    return timings
+
+
+def measure_once() -> tuple[float, dict[str, float]]:
+    """Wall time of one fresh process synthesizing both stacks, and that process's own breakdown."""
+    began = time.perf_counter()
+    completed = subprocess.run(
+        [sys.executable, "-m", "dsctl.synth_bench", _CHILD_FLAG], capture_output=True, text=True, check=False
+    )
+    wall = time.perf_counter() - began
+    if completed.returncode != 0:
+        raise SystemExit(f"synth failed in the benchmark process:\n{completed.stderr.strip()}")
+    return wall, json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark and print one row per run plus the verdict."""
+    parser = argparse.ArgumentParser(prog="python -m dsctl.synth_bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="fresh processes to time (default 3)")
+    parser.add_argument("--target", type=float, default=5.0, help="median wall time to stay under, in s (default 5)")
+    parser.add_argument(_CHILD_FLAG, action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(child()))
+        return 0
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    console = Console()
+    rows, walls = [], []
+    for run in range(1, args.runs + 1):
+        wall, phases = measure_once()
+        walls.append(wall)
+        rows.append(
+            (
+                run,
+                f"{wall:.2f}",
+                f"{phases['import']:.2f}",
+                f"{phases['dev']:.2f} ({phases['dev_resources']:.0f})",
+                f"{phases['prod']:.2f} ({phases['prod_resources']:.0f})",
+            )
+        )
+    columns = ("run", "wall s (fresh process)", "engine import s", "dev s (resources)", "prod s (resources)")
+    console.print(table("synth both stacks in a fresh process", columns, rows))
+    median = statistics.median(walls)
+    verdict = "within" if median <= args.target else "OVER"
+    console.print(f"median {median:.2f} s — {verdict} the {args.target:.1f} s target")
+    return 0 if median <= args.target else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
