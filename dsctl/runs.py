@@ -21,6 +21,8 @@ from dsctl.envs import Connection, Environment, client
 from dsctl.output import EXIT_FAILED, CommandError
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+_sleep = time.sleep
+"""How ``wait_for`` waits between polls (looked up at call time, so tests can finish the run meanwhile)."""
 PROCESSED_PREFIX = "processed/"
 
 
@@ -54,7 +56,6 @@ def wait_for(
     execution_arn: str,
     poll_seconds: float = 5.0,
     on_poll: Callable[[dict[str, Any]], None] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
     """Poll ``describe_execution`` until the execution ends; return its last description."""
     sfn = client(conn.session, "stepfunctions")
@@ -64,7 +65,7 @@ def wait_for(
             on_poll(description)
         if description["status"] in TERMINAL:
             return description
-        sleep(poll_seconds)
+        _sleep(poll_seconds)
 
 
 def run_prefix(env: Environment, run_id: str) -> str:

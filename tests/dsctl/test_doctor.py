@@ -1,0 +1,96 @@
+"""dsctl doctor: passes on a good setup and names the broken piece (with its fix) on a broken one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from job.synthetic import write_month
+from tests.dsctl.ops_stack import Dsctl, TwoAccounts, dsctl, train_model, two_accounts
+
+__all__ = ["dsctl", "two_accounts"]  # fixtures used by the tests below
+
+
+@pytest.fixture
+def promoted(two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path) -> TwoAccounts:
+    """Both environments run a validated, promoted model 1.0.0."""
+    directory = train_model(tmp_path, "1.0.0")
+    data = write_month(tmp_path / "test.csv", 200, seed=3)
+    assert dsctl("model", "publish", "--env", "dev", "1.0.0", str(directory)).code == 0
+    assert dsctl("model", "validate", "--env", "dev", "1.0.0", "--test-data", str(data)).code == 0
+    for env in ("dev", "prod"):
+        assert dsctl("model", "promote", "--env", env, "1.0.0").code == 0
+    return two_accounts
+
+
+def _checks(dsctl: Dsctl, *extra: str) -> tuple[int, dict[str, dict]]:  # type: ignore[type-arg]
+    result = dsctl("doctor", "--env", "prod", "--json", *extra)
+    return result.code, {check["name"]: check for check in result.json()["checks"]}
+
+
+def test_doctor_passes_on_a_good_setup(promoted: TwoAccounts, dsctl: Dsctl) -> None:
+    code, checks = _checks(dsctl)
+    assert code == 0
+    assert list(checks) == [
+        "credentials and account",
+        "parameters present",
+        "parameters match the stack",
+        "artifact store reachable",
+        "promoted model readable",
+        "KMS decrypt",
+        "state machine present",
+        "task definition present",
+    ]
+    assert all(check["ok"] for check in checks.values())
+    assert (
+        "1.0.0" in checks["promoted model readable"]["detail"]
+        and "verified" in checks["promoted model readable"]["detail"]
+    )
+    table = dsctl("doctor", "--env", "dev")
+    assert table.code == 0 and "all checks passed" in table.out
+
+
+def test_doctor_names_a_missing_model_and_skips_what_depends_on_it(promoted: TwoAccounts, dsctl: Dsctl) -> None:
+    promoted.dev_session.client("s3").delete_object(Bucket=promoted.dev.artifact_bucket, Key="models/1.0.0/model.pkl")
+    code, checks = _checks(dsctl)
+    assert code == 1
+    assert checks["promoted model readable"]["ok"] is False
+    assert (
+        "404" in checks["promoted model readable"]["detail"] or "NoSuch" in checks["promoted model readable"]["detail"]
+    )
+    assert "publish" in checks["promoted model readable"]["fix"]
+    assert checks["KMS decrypt"]["ok"] is None  # skipped, not a second failure with the same cause
+    assert checks["state machine present"]["ok"] is True
+    table = dsctl("doctor", "--env", "prod")
+    assert table.code == 1 and "broken: promoted model readable" in table.out
+
+
+def test_doctor_names_missing_parameters_and_compute(promoted: TwoAccounts, dsctl: Dsctl) -> None:
+    ssm = promoted.prod_session.client("ssm")
+    ssm.delete_parameter(Name="/ds/preprocessing/input-key")
+    sfn = promoted.prod_session.client("stepfunctions")
+    sfn.delete_state_machine(stateMachineArn=promoted.prod.state_machine_arn)
+    code, checks = _checks(dsctl)
+    assert code == 1
+    assert checks["parameters present"]["ok"] is False
+    assert checks["parameters present"]["detail"] == "missing /ds/preprocessing/input-key"
+    assert checks["parameters present"]["fix"] == "deploy the stack: pulumi up --stack prod"
+    assert checks["state machine present"]["ok"] is False
+    assert checks["promoted model readable"]["ok"] is True and checks["task definition present"]["ok"] is True
+
+
+def test_doctor_reports_no_promoted_model(two_accounts: TwoAccounts, dsctl: Dsctl) -> None:
+    code, checks = _checks(dsctl)
+    assert code == 1
+    assert checks["promoted model readable"]["detail"] == "no model promoted yet (model-key is NONE)"
+    assert checks["promoted model readable"]["fix"] == "dsctl model promote --env prod VERSION"
+
+
+def test_doctor_with_wrong_credentials_fails_first_and_skips_the_rest(two_accounts: TwoAccounts, dsctl: Dsctl) -> None:
+    code, checks = _checks(dsctl, "--profile", "dev")
+    assert code == 1
+    first = checks["credentials and account"]
+    assert first["ok"] is False and "belong to account 123456789012" in first["detail"]
+    assert "--role-arn arn:aws:iam::987654321098:role/ds-preprocessing-operator" in first["fix"]
+    assert [check["ok"] for name, check in checks.items() if name != "credentials and account"] == [None] * 7

@@ -1,0 +1,151 @@
+"""dsctl run and dsctl status against the deployed environments on moto.
+
+moto's Step Functions does not run ECS tasks, so where a run must finish, the test plays
+the job: while dsctl waits between polls, it marks the execution finished in moto's
+backend (the server runs in this process) and writes the run manifest the job would write.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto.stepfunctions.models import stepfunctions_backends
+
+from dsctl import runs
+from tests.conftest import REGION
+from tests.dsctl.ops_stack import Dsctl, TwoAccounts, dsctl, train_model, two_accounts
+
+__all__ = ["dsctl", "two_accounts"]  # fixtures used by the tests below
+
+MANIFEST = {"rows_in": 1000, "rows_out": 990, "rows_rejected": 10, "rejected_by_reason": {"amount_below_min": 10}}
+
+
+def _finish(accounts: TwoAccounts, env: str, status: str, **extra: Any) -> None:
+    """Play the job: end the newest execution with ``status`` (and, on success, write its run manifest)."""
+    environment = accounts.prod if env == "prod" else accounts.dev
+    backend = stepfunctions_backends[environment.account_id][REGION]
+    machine = backend.describe_state_machine(environment.state_machine_arn)
+    execution = machine.executions[-1]
+    execution.status = status
+    execution.stop_date = datetime.now(UTC)
+    for key, value in extra.items():
+        setattr(execution, key, value)
+    if status == "SUCCEEDED":
+        session = accounts.prod_session if env == "prod" else accounts.dev_session
+        session.client("s3").put_object(
+            Bucket=environment.output_bucket,
+            Key=f"processed/{execution.name}/manifest.json",
+            Body=json.dumps({"run_id": execution.name, **MANIFEST}).encode(),
+        )
+
+
+def test_run_starts_a_readably_named_execution(two_accounts: TwoAccounts, dsctl: Dsctl) -> None:
+    result = dsctl("run", "--env", "prod", "--json")
+    assert result.code == 0, result.err
+    started = result.json()
+    assert started["mode"] == "aws"
+    assert re.fullmatch(r"run-\d{8}-\d{6}-[0-9a-f]{4}", started["name"])
+    sfn = two_accounts.prod_session.client("stepfunctions")
+    described = sfn.describe_execution(executionArn=started["execution_arn"])
+    assert json.loads(described["input"]) == {"inputKey": ""}  # empty: the job reads the input-key parameter
+    keyed = dsctl("run", "--env", "prod", "--input-key", "raw/2026-10.csv", "--json").json()
+    assert json.loads(sfn.describe_execution(executionArn=keyed["execution_arn"])["input"]) == {
+        "inputKey": "raw/2026-10.csv"
+    }
+
+
+def test_run_wait_follows_the_execution_and_prints_counts(
+    two_accounts: TwoAccounts, dsctl: Dsctl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runs, "_sleep", lambda seconds: _finish(two_accounts, "dev", "SUCCEEDED"))
+    result = dsctl("run", "--env", "dev", "--wait", "--json")
+    assert result.code == 0, result.err
+    report = result.json()
+    assert report["status"] == "SUCCEEDED"
+    assert report["output"] == f"s3://{two_accounts.dev.output_bucket}/processed/{report['name']}/"
+    assert report["counts"] == {"run_id": report["name"], "rows_in": 1000, "rows_out": 990, "rows_rejected": 10}
+    assert report["duration_seconds"] >= 0
+
+    monkeypatch.setattr(
+        runs,
+        "_sleep",
+        lambda seconds: _finish(two_accounts, "dev", "FAILED", error="States.TaskFailed", cause="exit 5"),
+    )
+    failed = dsctl("run", "--env", "dev", "--wait")
+    assert failed.code == 1
+    assert "FAILED" in failed.out and "States.TaskFailed" in failed.out
+
+
+def test_run_uses_the_local_runner_when_the_local_environment_is_up(
+    two_accounts: TwoAccounts, dsctl: Dsctl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The seam of CONTRACTS §10; the real local runner is exercised by the e2e tests."""
+    import dsctl.commands.run as run_command
+    import dsctl.local.runner as runner
+
+    calls: list[dict[str, Any]] = []
+
+    def fake_runner(env: Any, *, run_id: str, input_key: str | None, session: Any) -> dict[str, Any]:
+        calls.append({"env": env.name, "run_id": run_id, "input_key": input_key, "session": session})
+        return {"run_id": run_id, **MANIFEST}
+
+    monkeypatch.setattr(run_command, "local_mode", lambda: object())
+    monkeypatch.setattr(runner, "run_job_locally", fake_runner)
+    result = dsctl("run", "--env", "prod", "--input-key", "raw/x.csv", "--json")
+    assert result.code == 0, result.err
+    assert result.json()["mode"] == "local" and result.json()["counts"]["rows_out"] == 990
+    assert calls[0]["env"] == "prod" and calls[0]["input_key"] == "raw/x.csv"
+    assert calls[0]["session"].client("sts").get_caller_identity()["Account"] == two_accounts.prod.account_id
+
+
+def test_status_shows_every_environment(
+    two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = train_model(tmp_path, "1.0.0")
+    assert dsctl("model", "publish", "--env", "dev", "1.0.0", str(directory)).code == 0
+    assert dsctl("model", "promote", "--env", "prod", "1.0.0", "--force", "--reason", "status test").code == 0
+    monkeypatch.setattr(runs, "_sleep", lambda seconds: _finish(two_accounts, "prod", "SUCCEEDED"))
+    run = dsctl("run", "--env", "prod", "--wait", "--json").json()
+
+    result = dsctl("status", "--json")
+    assert result.code == 0, result.err
+    envs = {report["env"]: report for report in result.json()["environments"]}
+    assert envs["dev"]["model"] == {"version": None, "model_key": "NONE", "digest": "no model promoted"}
+    prod = envs["prod"]
+    assert prod["model"]["version"] == "1.0.0" and prod["model"]["digest"] == "verified"
+    assert prod["executions"][0]["name"] == run["name"] and prod["executions"][0]["status"] == "SUCCEEDED"
+    assert prod["last_run"] == {"run_id": run["name"], "rows_in": 1000, "rows_out": 990, "rows_rejected": 10}
+    assert prod["alarms"] == {
+        "ds-preprocessing-failed-executions-prod": "OK",
+        "ds-preprocessing-rows-rejected-prod": "OK",
+    }
+    two_accounts.prod_session.client("cloudwatch").set_alarm_state(
+        AlarmName="ds-preprocessing-failed-executions-prod", StateValue="ALARM", StateReason="test"
+    )
+    assert "ds-preprocessing status" in dsctl("status").out
+
+    # The promoted object replaced in the store (with a checksum S3 keeps): status says the digest no longer matches.
+    two_accounts.dev_session.client("s3").put_object(
+        Bucket=two_accounts.dev.artifact_bucket, Key="models/1.0.0/model.pkl", Body=b"other", ChecksumAlgorithm="SHA256"
+    )
+    prod = {r["env"]: r for r in dsctl("status", "--json").json()["environments"]}["prod"]
+    assert prod["model"]["digest"] == "MISMATCH"
+    assert prod["alarms"]["ds-preprocessing-failed-executions-prod"] == "ALARM"
+
+
+def test_status_marks_environments_without_credentials(
+    two_accounts: TwoAccounts, dsctl: Dsctl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")  # only the dev keys in AWS_* remain
+    result = dsctl("status", "--json")
+    assert result.code == 0
+    envs = {report["env"]: report for report in result.json()["environments"]}
+    assert envs["dev"]["available"] is True
+    assert envs["prod"]["available"] is False and "belong to account 123456789012" in envs["prod"]["reason"]
+    text = " ".join(dsctl("status").out.split())  # rich wraps to the (captured) terminal width
+    assert "prod: credentials from the default credential chain (environment variables) belong to account" in text
