@@ -353,7 +353,7 @@ class RecordingMonitor(MockMonitor):
                 custom=bool(getattr(request, "custom", True)),
                 inputs=unwrap_secrets(inputs) if not read else {"name": inputs.get("name")},
                 provider=request.provider or None,
-                depends_on=tuple(getattr(request, "dependencies", ()) or ()),
+                depends_on=tuple(sorted(getattr(request, "dependencies", ()) or ())),
                 ignore_changes=tuple(getattr(request, "ignoreChanges", ()) or ()),
                 protect=bool(getattr(request, "protect", False)),
                 read=read,
