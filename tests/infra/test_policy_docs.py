@@ -1,0 +1,72 @@
+"""The pure policy builders: the '*'-only action list is true, and the builders refuse a needless '*'."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from components import policy_docs
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from parliament import iam_definition
+
+
+def resource_types(action: str) -> list[str]:
+    """Resource types AWS authorizes ``action`` on (per parliament's copy of the Service Authorization Reference)."""
+    prefix, name = action.split(":")
+    for service in iam_definition:
+        if service["prefix"] == prefix:
+            for privilege in service["privileges"]:
+                if privilege["privilege"].lower() == name.lower():
+                    return [r["resource_type"] for r in privilege["resource_types"] if r["resource_type"]]
+    raise AssertionError(f"{action} is not an AWS action")
+
+
+@pytest.mark.parametrize("action", sorted(policy_docs.WILDCARD_ONLY_ACTIONS))
+def test_wildcard_only_actions_really_take_no_resource(action: str) -> None:
+    assert resource_types(action) == [], f"{action} can name a resource; remove it from WILDCARD_ONLY_ACTIONS"
+
+
+def test_statement_refuses_a_wildcard_resource_for_actions_that_take_arns() -> None:
+    with pytest.raises(ValueError, match=r"\['s3:GetObject'\] accept resource ARNs"):
+        policy_docs.statement("Bad", ["s3:GetObject", "ecr:GetAuthorizationToken"], "*")
+    ok = policy_docs.statement("Ok", ["ecr:GetAuthorizationToken"], "*")
+    assert ok == {"Sid": "Ok", "Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*"}
+
+
+def test_every_action_the_builders_use_exists() -> None:
+    documents = [
+        policy_docs.task_role_policy(
+            region="us-east-1",
+            account_id="987654321098",
+            parameter_prefix="/ds/preprocessing",
+            input_bucket_arn="arn:aws:s3:::in",
+            output_bucket_arn="arn:aws:s3:::out",
+        ),
+        policy_docs.deploy_role_policy(
+            environment="prod", account_id="987654321098", region="us-east-1", parameter_prefix="/ds/preprocessing"
+        ),
+        policy_docs.artifact_key_policy("123456789012", "us-east-1", ["987654321098"], ["ds-preprocessing-task-*"]),
+    ]
+    for document in documents:
+        for statement in document["Statement"]:
+            for action in statement["Action"]:
+                resource_types(action)  # raises for a misspelt action
+
+
+def test_reader_grants_are_empty_without_readers() -> None:
+    assert policy_docs.artifact_reader_statements("arn:aws:s3:::b", [], ["x"]) == []
+    sids = [s["Sid"] for s in policy_docs.artifact_key_policy("123456789012", "us-east-1", [], [])["Statement"]]
+    assert sids == ["OwningAccountAdministers", "OwningAccountUsesThroughS3"]
+
+
+def test_inline_deploy_policy_fits_the_iam_size_limit() -> None:
+    import json
+
+    document = policy_docs.deploy_role_policy(
+        environment="prod", account_id="987654321098", region="us-east-1", parameter_prefix="/ds/preprocessing"
+    )
+    # IAM counts inline role policies without whitespace; the limit is 10,240 characters per role.
+    assert len(json.dumps(document, separators=(",", ":"))) < 10_240
