@@ -190,12 +190,15 @@ DEFAULT_SCHEMA = Schema(
 _NUMERIC_DTYPE = re.compile(r"^(Int|UInt|Float|Decimal)")
 
 
-def infer_schema(columns: Mapping[str, str], sample_dates: Sequence[str] = ()) -> Schema:
+def infer_schema(
+    columns: Mapping[str, str], sample_dates: Sequence[str] = (), date_formats: Mapping[str, str] | None = None
+) -> Schema:
     """Guess a schema from a CSV header and inferred dtype names (train without --schema).
 
     The header of the demo data gives DEFAULT_SCHEMA (with its bounds); otherwise an
     ``id`` column is the id, the first column in ``sample_dates`` the timestamp,
-    numeric dtypes are numeric features and the rest categorical.
+    numeric dtypes are numeric features and the rest categorical; ``date_formats`` gives
+    the strftime format detected for each date column.
     """
     if set(DEFAULT_SCHEMA.required_columns) <= set(columns):
         return DEFAULT_SCHEMA
@@ -209,6 +212,8 @@ def infer_schema(columns: Mapping[str, str], sample_dates: Sequence[str] = ()) -
             numeric.append({"name": name})
         else:
             categorical.append({"name": name})
-    return schema_from_dict(
-        {"id_column": id_column, "timestamp_column": ts_column, "numeric": numeric, "categorical": categorical}
-    )
+    spec: dict[str, Any] = {"id_column": id_column, "timestamp_column": ts_column}
+    spec |= {"numeric": numeric, "categorical": categorical}
+    if ts_column is not None and date_formats and ts_column in date_formats:
+        spec["timestamp_format"] = date_formats[ts_column]
+    return schema_from_dict(spec)

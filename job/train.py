@@ -17,14 +17,41 @@ from job.transform import scan_input
 log = logging.getLogger(__name__)
 
 
+# Formats tried, in order, for an inferred timestamp column (the first that parses every sampled value wins).
+TIMESTAMP_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%S%z",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
+)
+SAMPLE_ROWS = 1000
+
+
+def timestamp_format(values: pl.Series) -> str | None:
+    """The first of TIMESTAMP_FORMATS that parses all non-empty ``values``."""
+    values = values.drop_nulls()
+    for fmt in TIMESTAMP_FORMATS:
+        parsed = values.str.strptime(pl.Datetime("us"), fmt, strict=False, exact=True)
+        if parsed.null_count() == 0:
+            return fmt
+    return None
+
+
 def schema_for(sources: list[str], schema_file: Path | None) -> Schema:
-    """The declared schema, or one inferred from the first input's header and sample."""
+    """The declared schema, or one inferred from the first input's header and a sample of rows."""
     if schema_file is not None:
         return load_schema(schema_file)
-    sample = pl.scan_csv(sources[0], storage_options=storage_options(sources[0]), try_parse_dates=True)
+    options = storage_options(sources[0])
+    sample = pl.scan_csv(sources[0], storage_options=options, try_parse_dates=True, infer_schema_length=SAMPLE_ROWS)
     dtypes = {name: str(dtype) for name, dtype in sample.collect_schema().items()}
     dates = [name for name, dtype in dtypes.items() if dtype.startswith(("Datetime", "Date"))]
-    return infer_schema(dtypes, dates)
+    text = pl.scan_csv(sources[0], storage_options=options, infer_schema=False, n_rows=SAMPLE_ROWS).collect()
+    formats = {name: fmt for name in dates if (fmt := timestamp_format(text[name])) is not None}
+    return infer_schema(dtypes, [name for name in dates if name in formats], formats)
 
 
 def train(input_path: str, version: str, output_dir: str | Path, schema_file: Path | None = None) -> dict[str, Any]:
