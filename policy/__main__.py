@@ -72,11 +72,12 @@ def stack_of(urn: str) -> str:
 
 
 @lru_cache(maxsize=4)
-def context_for(stack: str, project_dir: Path | None = None) -> RuleContext:
-    """The rule context of ``stack`` from its config files; raises ``SettingsError`` when they are invalid."""
-    if project_dir is None:
-        return context_from_settings(load_stack_settings(stack))
-    return context_from_settings(load_stack_settings(stack, project_dir=project_dir))
+def context_for(stack: str) -> RuleContext:
+    """The rule context of ``stack`` from its config files; raises ``SettingsError`` when they are invalid.
+
+    Read once per stack: the analyzer calls every policy for every resource.
+    """
+    return context_from_settings(load_stack_settings(stack))
 
 
 def resource_from_args(args: ResourceValidationArgs) -> dict[str, Any]:
