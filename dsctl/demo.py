@@ -67,9 +67,17 @@ class DemoResult:
     seconds: float = 0.0
 
 
+class Terminated(BaseException):
+    """SIGTERM/SIGHUP arrived; a BaseException so no step mistakes it for its own failure."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"terminated by signal {signum}")
+        self.signum = signum
+
+
 def _signal_to_exit(signum: int, _frame: FrameType | None) -> None:
-    """Turn SIGTERM/SIGHUP into SystemExit so every ``finally`` (server shutdown) runs."""
-    raise SystemExit(128 + signum)
+    """Turn SIGTERM/SIGHUP into an exception so every ``finally`` (server shutdown) runs."""
+    raise Terminated(signum)
 
 
 class Demo:
@@ -378,6 +386,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("demo: interrupted; the local environment was taken down", file=sys.stderr)
         return 130
+    except Terminated as err:
+        print(f"demo: {err}; the local environment was taken down", file=sys.stderr)
+        return 128 + err.signum
     except Exception as err:  # a bug, not an expected failure: show where, still exit non-zero
         traceback.print_exc()
         print(f"demo: FAILED with an unexpected {type(err).__name__}: {err}", file=sys.stderr)

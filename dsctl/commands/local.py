@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 import sys
 import time
+from types import FrameType
 from typing import Any
 
 from dsctl.local import lifecycle, state
@@ -24,9 +26,18 @@ def _export_lines(local: state.LocalState) -> list[str]:
     return [f"export {name}={shlex.quote(value)}" for name, value in local.exports().items()]
 
 
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)  # so `up` takes a half-built environment down on SIGTERM/SIGHUP too
+
+
 def _up(args: argparse.Namespace) -> int:
+    previous = {signum: signal.signal(signum, _terminate) for signum in (signal.SIGTERM, signal.SIGHUP)}
     started = time.monotonic()
-    result = lifecycle.up(_progress, detail=_progress if args.verbose else None)
+    try:
+        result = lifecycle.up(_progress, detail=_progress if args.verbose else None)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     local = result.state
     if args.json:
         print_json(

@@ -9,6 +9,7 @@ it takes everything down again, so there is never a half-built environment to de
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -112,11 +113,12 @@ def up(progress: Progress = lambda _: None, *, provision: bool = True, detail: P
     """Start (or reuse) the local environment under ``state.local_dir()``; raise CommandError on failure."""
     directory = state.local_dir()
     running = state.current()
-    if running is not None:
+    if running is not None and running.ready:
         return UpResult(running, reused=True, report=None)
     stale = state.load()
     if stale is not None:
-        progress(f"removing a stale local environment (pid {stale.pid} no longer answers at {stale.endpoint})")
+        why = "was interrupted before it was ready" if running else f"no longer answers at {stale.endpoint}"
+        progress(f"replacing a local environment that {why} (pid {stale.pid})")
         down()
     directory.mkdir(parents=True, exist_ok=True)
     progress("starting moto server on 127.0.0.1")
@@ -135,8 +137,10 @@ def up(progress: Progress = lambda _: None, *, provision: bool = True, detail: P
             accounts=accounts,
             profiles=profiles,
         )
-        state.save(local)
+        state.save(local)  # now `local down` can stop the server even if provisioning is interrupted
         report = provision_all(local, progress, detail) if provision else None
+        local = dataclasses.replace(local, ready=True)
+        state.save(local)
     except BaseException:
         # Never leave a half-provisioned server behind (including on Ctrl-C).
         server.stop(started.pid)

@@ -48,6 +48,8 @@ class LocalState:
     """Environment name -> account id, for each provisioned stack."""
     profiles: dict[str, str] = field(default_factory=dict)
     """Environment name -> AWS profile in the generated config."""
+    ready: bool = False
+    """True once every stack is provisioned; a running server that is not ready was interrupted mid-``up``."""
 
     @property
     def path(self) -> Path:
