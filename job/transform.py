@@ -27,14 +27,22 @@ def csv_dtypes(schema: Schema) -> dict[str, type[pl.DataType]]:
 
 
 def scan_input(sources: Sequence[str], schema: Schema, storage_options: dict[str, str] | None = None) -> pl.LazyFrame:
-    """Lazily scan one or many CSVs with the schema's columns as text and no value inference."""
-    return pl.scan_csv(
-        list(sources),
-        schema_overrides=csv_dtypes(schema),
-        infer_schema=False,  # everything String; the plan parses what the schema declares
-        storage_options=storage_options,
-        glob=False,
-    )
+    """Lazily scan one or many CSVs, the schema's columns as text, no value inference.
+
+    Several files are concatenated diagonally, so files whose headers differ in order
+    or in extra columns still combine (a missing extra column reads as empty).
+    """
+    scans = [
+        pl.scan_csv(
+            source,
+            schema_overrides=csv_dtypes(schema),
+            infer_schema=False,  # everything String; the plan parses what the schema declares
+            storage_options=storage_options,
+            glob=False,
+        )
+        for source in sources
+    ]
+    return scans[0] if len(scans) == 1 else pl.concat(scans, how="diagonal")
 
 
 def parse_number(column: str) -> pl.Expr:

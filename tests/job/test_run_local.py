@@ -204,3 +204,13 @@ def test_every_row_is_output_or_rejected(tmp_path: Path, model_dir: Path, genera
     valid = pl.read_parquet(out / "processed/p/part-00000.parquet")
     assert valid.height == manifest["rows_out"]
     assert all(valid[c].null_count() == 0 for c in valid.columns)  # imputation leaves no gaps
+
+
+def test_inputs_with_differently_ordered_headers_combine(tmp_path: Path, model_dir: Path) -> None:
+    write_csv(tmp_path / "in" / "a.csv", TRAIN_ROWS[:1])
+    reordered = ",".join(reversed(HEADER.split(",")))
+    write_csv(tmp_path / "in" / "b.csv", [",".join(reversed(TRAIN_ROWS[1].split(",")))], header=reordered + ",extra")
+    out = tmp_path / "out"
+    assert run("--input", tmp_path / "in", "--model", model_dir, "--output", out, "--run-id", "h") == 0
+    valid = pl.read_parquet(out / "processed/h/part-00000.parquet")
+    assert valid["id"].to_list() == ["1", "2"] and published(out, "h")["rows_rejected"] == 0
