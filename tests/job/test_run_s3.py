@@ -210,3 +210,23 @@ def test_local_cli_reads_and_writes_s3_urls(env: dict[str, Any], model_dir: Path
     assert main(["run", "--run-id", "lab1", *args]) == 0  # digest from the manifest beside the model
     assert "lab/processed/lab1/_SUCCESS" in keys(env["s3"], OUTPUT)
     assert main(["run", "--run-id", "lab2", "--model-sha256", sha, *args]) == 0
+
+
+def test_interrupted_publish_leaves_nothing_that_looks_published(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from job.outputs import S3Root
+
+    real_put = S3Root.put
+
+    def put(self: S3Root, rel: str, data: bytes, exclusive: bool = False) -> None:
+        if rel.endswith("_SUCCESS"):
+            raise KeyboardInterrupt  # the task is stopped just before the last write
+        real_put(self, rel, data, exclusive)
+
+    monkeypatch.setattr(S3Root, "put", put)
+    assert container_run() == 130
+    assert keys(env["s3"], OUTPUT) == []  # no data files, no manifest, no staging left behind
+    monkeypatch.setattr(S3Root, "put", real_put)
+    assert container_run() == 0  # and the same run id can simply run again
+    assert "processed/exec-1/_SUCCESS" in keys(env["s3"], OUTPUT)
