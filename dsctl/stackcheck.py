@@ -101,7 +101,7 @@ def check_stack(stack: str, config_file: Path | None = None) -> CheckReport:
     report.counts["rules"] = len(RULES)
     report.counts["resources"] = len(resources)
 
-    lint_violations, documents = iam_lint_violations(document, result.settings.environment)
+    lint_violations, documents = iam_lint_violations(document)
     report.violations += lint_violations
     report.counts["iam documents"] = documents
 
@@ -118,21 +118,11 @@ def check_stack(stack: str, config_file: Path | None = None) -> CheckReport:
 
 
 # ----------------------------------------------------------------------------------------------- parliament, ASL
-ACCEPTED_LINT_FINDINGS: Mapping[str, str] = {
-    "RESOURCE_POLICY_PRIVILEGE_ESCALATION": (
-        "the deploy role exists to deploy bucket policies (s3:PutBucketPolicy) and lifecycle rules, so it could "
-        "always grant itself object access; it is trusted only by the CI principal, and no data access is granted"
-    ),
-}
-"""parliament issues accepted on the deploy role's policy only (``naming.deploy_role``), each with the reason."""
-
-
-def iam_lint_violations(document: Mapping[str, Any], environment: str) -> tuple[list[Violation], int]:
-    """parliament's findings on every IAM document of the stack, and how many documents there are."""
+def iam_lint_violations(document: Mapping[str, Any]) -> tuple[list[Violation], int]:
+    """parliament's findings on every IAM document of the stack (less ``iam_lint.ACCEPTED_FINDINGS``), and how many
+    documents there are."""
     from policy.iam_lint import iam_documents, lint_stack
 
-    deploy_role = naming.deploy_role(environment)
-    roles = {r["name"]: _role_name(r) for r in document["resources"]}
     violations = [
         Violation(
             rule=f"iam-lint:{finding.issue}",
@@ -142,18 +132,8 @@ def iam_lint_violations(document: Mapping[str, Any], environment: str) -> tuple[
             fix=f"correct the document where components/policy_docs.py builds it (parliament {finding.severity})",
         )
         for doc, finding in lint_stack(document)
-        if not (finding.issue in ACCEPTED_LINT_FINDINGS and roles.get(doc.resource) == deploy_role)
     ]
     return violations, len(iam_documents(document))
-
-
-def _role_name(resource: Mapping[str, Any]) -> str | None:
-    """The role a Role / RolePolicy / attachment resource is about (its physical name)."""
-    inputs = resource.get("inputs") or {}
-    if resource["type"] == ROLE_TYPE:
-        return str(inputs.get("name") or resource.get("id"))
-    role = inputs.get("role")
-    return str(role).rsplit("/", 1)[-1] if role else None
 
 
 def asl_violations(machines: Sequence[Mapping[str, Any]]) -> list[Violation]:
