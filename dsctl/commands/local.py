@@ -61,7 +61,9 @@ def _up(args: argparse.Namespace) -> int:
         )
         _progress(f"state, AWS config and server log in {local.directory}; stop with: dsctl local down")
         _progress("profiles: " + ", ".join(f"{env} (account {acct})" for env, acct in local.accounts.items()))
-    _progress('point this shell at it with: eval "$(dsctl local env)"   (the lines below)')
+    _progress('point this shell at it with: eval "$(dsctl local env)"   (the lines below); then')
+    _progress("  dsctl:   dsctl status | dsctl run --env dev | dsctl model list --env dev   (local runner for runs)")
+    _progress("  AWS CLI: aws s3 ls --profile prod        boto3: boto3.Session(profile_name='prod').client('s3')")
     print("\n".join(_export_lines(local)))
     return 0
 
