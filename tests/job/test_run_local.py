@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -16,11 +17,11 @@ from job.run import RunOptions, RunSpec, run_job
 from tests.job.conftest import HEADER, TRAIN_ROWS, write_csv
 
 
-def run(*args: str) -> int:
+def run(*args: object) -> int:
     return main(["run", "--log-format", "text", *[str(a) for a in args]])
 
 
-def published(out: Path, run_id: str) -> dict:  # type: ignore[type-arg]
+def published(out: Path, run_id: str) -> dict[str, Any]:
     return json.loads((out / "processed" / run_id / "manifest.json").read_text())
 
 
