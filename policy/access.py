@@ -12,7 +12,8 @@ API (stable; reused by ``dsctl check`` and the access-matrix tests):
 - ``model.can(principal_arn, action, resource_arn, condition_keys=None) -> bool``: AWS's decision for one request.
 - ``model.request_context(...)``: the condition keys a real request carries (``aws:SecureTransport`` true,
   ``aws:PrincipalArn``, ``aws:PrincipalAccount``, ``aws:PrincipalType``, ``aws:ResourceAccount``,
-  ``aws:RequestedRegion``, and ``kms:CallerAccount`` for KMS); ``condition_keys`` add to or override them, e.g.
+  ``aws:RequestedRegion``, ``kms:CallerAccount`` for KMS, ``iam:PermissionsBoundary`` for changes to a role that
+  has one); ``condition_keys`` add to or override them, e.g.
   ``{"aws:SecureTransport": "false"}``, ``{"s3:prefix": "models/"}`` or ``via_service("s3", region)``.
 - ``via_service(service, region)``: the ``kms:ViaService`` key of a KMS call S3 makes on the caller's behalf.
 
@@ -72,6 +73,21 @@ MANAGED_POLICIES: dict[str, dict[str, Any]] = {
     },
 }
 """Documents of the AWS-managed policies our stacks may attach (as published by AWS)."""
+
+# IAM actions on a role for which AWS sets ``iam:PermissionsBoundary`` to the role's boundary (for CreateRole: the
+# boundary in the request, which for a role the stack defines is the one it declares).
+_BOUNDARY_KEYED_ACTIONS = frozenset(
+    action.lower()
+    for action in (
+        "iam:CreateRole",
+        "iam:PutRolePolicy",
+        "iam:DeleteRolePolicy",
+        "iam:AttachRolePolicy",
+        "iam:DetachRolePolicy",
+        "iam:PutRolePermissionsBoundary",
+        "iam:DeleteRolePermissionsBoundary",
+    )
+)
 
 PROVIDER_TYPE = "pulumi:providers:aws"
 _ROLE = "aws:iam/role:Role"
@@ -199,6 +215,9 @@ class AccessModel:
         }
         if action.lower().startswith("kms:"):
             context["kms:CallerAccount"] = account
+        node = self._nodes.get(resource_arn)
+        if action.lower() in _BOUNDARY_KEYED_ACTIONS and node is not None and node.permissions_boundary is not None:
+            context["iam:PermissionsBoundary"] = node.permissions_boundary.arn  # the boundary the role carries
         context.update(condition_keys or {})
         return context
 

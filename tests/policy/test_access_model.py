@@ -113,3 +113,53 @@ def test_mistakes_in_a_query_name_the_fix() -> None:
         model.can(PROD_TASK, "s3:GetObject", "arn:aws:s3:::somebody-elses-bucket/x")
     with pytest.raises(ValueError, match="not an ARN"):
         model.add_outsider("ds-preprocessing-ci")
+
+
+def test_a_permissions_boundary_caps_the_role_and_keys_changes_to_it() -> None:
+    prod = stack("prod")
+    boundary_arn = f"arn:aws:iam::{PROD}:policy/ds-preprocessing-boundary-prod"
+    input_objects = f"arn:aws:s3:::{bucket_name('input', 'prod', PROD)}/*"
+    boundary = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": [input_objects, f"arn:aws:s3:::{STORE}/models/*"]}
+        ],
+    }
+    deploy_policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "iam:PutRolePolicy",
+                "Resource": PROD_TASK,
+                "Condition": {"ArnEquals": {"iam:PermissionsBoundary": boundary_arn}},
+            }
+        ],
+    }
+    for resource in prod["resources"]:
+        if resource["name"] == "task-role":
+            resource["inputs"]["permissionsBoundary"] = boundary_arn
+    prod["resources"] += [
+        {
+            "type": "aws:iam/policy:Policy",
+            "name": "boundary",
+            "id": boundary_arn,
+            "inputs": {"name": "ds-preprocessing-boundary-prod", "policy": boundary},
+        },
+        {
+            "type": "aws:iam/rolePolicy:RolePolicy",
+            "name": "deploy-policy",
+            "id": "x",
+            "inputs": {"role": "ds-preprocessing-deploy-prod", "policy": deploy_policy},
+        },
+    ]
+    model = _model(prod=prod)
+    assert model.can(PROD_TASK, "s3:GetObject", input_objects.replace("*", "raw/x.csv"))
+    output_object = f"arn:aws:s3:::{bucket_name('output', 'prod', PROD)}/processed/r/part-0.parquet"
+    assert not model.can(PROD_TASK, "s3:PutObject", output_object), "allowed inline, but outside the boundary"
+
+    deploy = f"arn:aws:iam::{PROD}:role/ds-preprocessing-deploy-prod"
+    assert model.request_context(deploy, "iam:PutRolePolicy", PROD_TASK)["iam:PermissionsBoundary"] == boundary_arn
+    assert model.can(deploy, "iam:PutRolePolicy", PROD_TASK)
+    other = {"iam:PermissionsBoundary": f"arn:aws:iam::{PROD}:policy/other"}
+    assert not model.can(deploy, "iam:PutRolePolicy", PROD_TASK, other)
