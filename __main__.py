@@ -51,6 +51,8 @@ pipeline = Pipeline(
         output_bucket_name=output_bucket.bucket_name,
         output_bucket_arn=output_bucket.arn,
         artifact_bucket_name=store.location.bucket_name,
+        artifact_bucket_arn=store.location.bucket_arn,
+        artifact_kms_key_arn=store.location.kms_key_arn,
     ),
     opts,
 )

@@ -135,3 +135,8 @@ def artifact_key_alias(env: str) -> str:
 def parameter_name(prefix: str, key: str) -> str:
     """Full SSM parameter name, e.g. ``/ds/preprocessing/model-key``."""
     return f"{prefix.rstrip('/')}/{key}"
+
+
+def role_boundary(env: str) -> str:
+    """Managed policy used as permissions boundary of every workload role (caps what the deployer can grant)."""
+    return f"{PROJECT}-boundary-{env}"

@@ -19,6 +19,7 @@ import pulumi_aws as aws
 import pulumi_docker as docker
 
 from components import naming, pipeline_definition, policy_docs
+from components.arns import StackArns
 from components.build_context import image_tag
 from components.json_output import document_json
 from components.settings import StackSettings
@@ -35,6 +36,8 @@ class PipelineArgs:
     output_bucket_name: pulumi.Input[str]
     output_bucket_arn: pulumi.Input[str]
     artifact_bucket_name: pulumi.Input[str]
+    artifact_bucket_arn: pulumi.Input[str]
+    artifact_kms_key_arn: pulumi.Input[str]
     job_context: Path = JOB_CONTEXT
 
 
@@ -51,6 +54,7 @@ class Pipeline(pulumi.ComponentResource):
         self.log_group = self._log_group("job-logs", naming.log_group(env))
         self.state_machine_log_group = self._log_group("state-machine-logs", naming.state_machine_log_group(env))
         self._image(args.job_context)
+        self._boundary(args)
         self._roles(args)
         self.cluster = aws.ecs.Cluster(
             f"{name}-cluster",
@@ -141,12 +145,33 @@ class Pipeline(pulumi.ComponentResource):
             opts=self._child,
         )
 
+    def _boundary(self, args: PipelineArgs) -> None:
+        s = self._settings
+        self.role_boundary = aws.iam.Policy(
+            f"{self._name}-role-boundary",
+            aws.iam.PolicyArgs(
+                name=naming.role_boundary(s.environment),
+                description="Permissions boundary of the pipeline's roles: the most any of them may ever be granted",
+                policy=document_json(
+                    policy_docs.workload_boundary,
+                    arns=StackArns(s.environment, s.account_id, s.region),
+                    parameter_prefix=s.parameter_prefix,
+                    artifact_bucket_arn=args.artifact_bucket_arn,
+                    artifact_key_arn=args.artifact_kms_key_arn,
+                ),
+            ),
+            opts=self._child,
+        )
+
     def _role(self, suffix: str, role_name: str, service: str, description: str) -> aws.iam.Role:
         trust = policy_docs.service_trust(service, self._settings.account_id)
         return aws.iam.Role(
             f"{self._name}-{suffix}",
             aws.iam.RoleArgs(
-                name=role_name, description=description, assume_role_policy=json.dumps(trust, sort_keys=True)
+                name=role_name,
+                description=description,
+                assume_role_policy=json.dumps(trust, sort_keys=True),
+                permissions_boundary=self.role_boundary.arn,
             ),
             opts=self._child,
         )

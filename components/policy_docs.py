@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from components import naming
+from components.arns import StackArns
 
 Document = dict[str, Any]
 Statement = dict[str, Any]
@@ -404,37 +405,53 @@ def schedule_role_policy(state_machine_arn: str) -> Document:
 # ----------------------------------------------------------------------------- deployment
 
 
+def workload_boundary(
+    *, arns: StackArns, parameter_prefix: str, artifact_bucket_arn: str, artifact_key_arn: str
+) -> Document:
+    """Permissions boundary of every workload role: exactly the union of the workload roles' own policies.
+
+    It changes nothing for the roles as deployed; it caps what any later inline policy can
+    grant them, so the deploy role (which may edit their inline policies, but not this
+    boundary) cannot turn a workload role into more than the pipeline needs.
+    """
+    workload = (
+        task_role_policy(
+            region=arns.region,
+            account_id=arns.account_id,
+            parameter_prefix=parameter_prefix,
+            input_bucket_arn=arns.input_bucket,
+            output_bucket_arn=arns.output_bucket,
+        ),
+        model_read_policy(
+            region=arns.region, artifact_bucket_arn=artifact_bucket_arn, artifact_key_arn=artifact_key_arn
+        ),
+        execution_role_policy(repository_arn=arns.repository, log_group_arn=arns.job_log_group),
+        state_machine_policy(
+            region=arns.region,
+            account_id=arns.account_id,
+            cluster_arn=arns.cluster,
+            task_role_arn=arns.task_role,
+            execution_role_arn=arns.execution_role,
+            topic_arn=arns.alarm_topic,
+        ),
+        schedule_role_policy(arns.state_machine),
+    )
+    return document(*(statement for policy in workload for statement in policy["Statement"]))
+
+
 def deploy_role_policy(*, environment: str, account_id: str, region: str, parameter_prefix: str) -> Document:
     """What ``pulumi up`` of this project needs in this account, on this project's named resources only.
 
-    No ``service:*`` and no AdministratorAccess. The deploy role may read itself (refresh)
-    but not change itself: widening the deployer's own rights needs a human admin.
+    No ``service:*`` and no AdministratorAccess. Workload roles can only be created with the
+    project's permissions boundary, which the deploy role can neither detach, replace nor
+    edit, so whatever inline policy it writes, a workload role never exceeds the pipeline's
+    needs. The deploy role may read itself (refresh) but not change itself. Widening either
+    needs an administrator of the account.
     """
+    arns = StackArns(environment, account_id, region)
     regional = f"{region}:{account_id}"
-    buckets = [
-        s3_bucket_arn(naming.input_bucket(environment, account_id, region)),
-        s3_bucket_arn(naming.output_bucket(environment, account_id, region)),
-    ]
-    workload_roles = [
-        role_arn(account_id, name(environment))
-        for name in (naming.task_role, naming.execution_role, naming.state_machine_role, naming.schedule_role)
-    ]
-    own_role = role_arn(account_id, naming.deploy_role(environment))
-    log_groups = [
-        f"arn:aws:logs:{regional}:log-group:{name}{suffix}"
-        for name in (naming.log_group(environment), naming.state_machine_log_group(environment))
-        for suffix in ("", ":*")
-    ]
-    repository = f"arn:aws:ecr:{regional}:repository/{naming.ECR_REPOSITORY}"
-    cluster = f"arn:aws:ecs:{regional}:cluster/{naming.CLUSTER}"
-    task_definitions = f"arn:aws:ecs:{regional}:task-definition/{naming.TASK_FAMILY}:*"
-    state_machine = f"arn:aws:states:{regional}:stateMachine:{naming.STATE_MACHINE}"
-    topic = f"arn:aws:sns:{regional}:{naming.alarm_topic(environment)}"
-    alarms = [
-        f"arn:aws:cloudwatch:{regional}:alarm:{name(environment)}"
-        for name in (naming.failed_executions_alarm, naming.rejected_rows_alarm)
-    ]
-    rule = f"arn:aws:events:{regional}:rule/{naming.schedule_rule(environment)}"
+    buckets = [arns.input_bucket, arns.output_bucket]
+    log_groups = [arn + suffix for arn in (arns.job_log_group, arns.state_machine_log_group) for suffix in ("", ":*")]
     security_groups = [f"arn:aws:ec2:{regional}:security-group/*", f"arn:aws:ec2:{regional}:vpc/*"]
     return document(
         statement(
@@ -471,9 +488,16 @@ def deploy_role_policy(*, environment: str, account_id: str, region: str, parame
             buckets,
         ),
         statement(
+            "CreateWorkloadRolesOnlyWithinBoundary",
+            ["iam:CreateRole"],
+            arns.workload_roles,
+            conditions={"ArnEquals": {"iam:PermissionsBoundary": arns.role_boundary}},
+        ),
+        statement(
+            # Inline policies of these roles can only ever act within the boundary: the roles are created with it,
+            # and this role can neither remove nor replace a boundary, nor change the boundary policy.
             "ManageWorkloadRoles",
             [
-                "iam:CreateRole",
                 "iam:DeleteRole",
                 "iam:DeleteRolePolicy",
                 "iam:GetRole",
@@ -487,17 +511,25 @@ def deploy_role_policy(*, environment: str, account_id: str, region: str, parame
                 "iam:UpdateAssumeRolePolicy",
                 "iam:UpdateRole",
             ],
-            workload_roles,
+            arns.workload_roles,
         ),
         statement(
-            "ReadOwnRole",
-            ["iam:GetRole", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies", "iam:ListRolePolicies"],
-            [own_role],
+            "ReadBoundaryAndOwnRole",
+            [
+                "iam:GetPolicy",
+                "iam:GetPolicyVersion",
+                "iam:GetRole",
+                "iam:GetRolePolicy",
+                "iam:ListAttachedRolePolicies",
+                "iam:ListPolicyVersions",
+                "iam:ListRolePolicies",
+            ],
+            [arns.role_boundary, arns.deploy_role],
         ),
         statement(
             "PassWorkloadRoles",
             ["iam:PassRole"],
-            workload_roles,
+            arns.workload_roles,
             conditions={
                 "StringEquals": {
                     "iam:PassedToService": ["ecs-tasks.amazonaws.com", "events.amazonaws.com", "states.amazonaws.com"]
@@ -525,7 +557,7 @@ def deploy_role_policy(*, environment: str, account_id: str, region: str, parame
                 "ecr:TagResource",
                 "ecr:UploadLayerPart",
             ],
-            [repository],
+            [arns.repository],
         ),
         statement(
             "ManageCluster",
@@ -536,9 +568,11 @@ def deploy_role_policy(*, environment: str, account_id: str, region: str, parame
                 "ecs:TagResource",
                 "ecs:UpdateClusterSettings",
             ],
-            [cluster],
+            [arns.cluster],
         ),
-        statement("RegisterTaskDefinitions", ["ecs:RegisterTaskDefinition", "ecs:TagResource"], [task_definitions]),
+        statement(
+            "RegisterTaskDefinitions", ["ecs:RegisterTaskDefinition", "ecs:TagResource"], [arns.task_definitions]
+        ),
         statement(
             "ManageStateMachine",
             [
@@ -550,7 +584,7 @@ def deploy_role_policy(*, environment: str, account_id: str, region: str, parame
                 "states:TagResource",
                 "states:UpdateStateMachine",
             ],
-            [state_machine],
+            [arns.state_machine],
         ),
         statement(
             "ManageLogGroups",
@@ -587,7 +621,7 @@ def deploy_role_policy(*, environment: str, account_id: str, region: str, parame
                 "sns:Subscribe",
                 "sns:TagResource",
             ],
-            [topic],
+            [arns.alarm_topic],
         ),
         statement(
             "ManageAlarms",
@@ -598,7 +632,7 @@ def deploy_role_policy(*, environment: str, account_id: str, region: str, parame
                 "cloudwatch:PutMetricAlarm",
                 "cloudwatch:TagResource",
             ],
-            alarms,
+            arns.alarms,
         ),
         statement(
             "ManageScheduleRule",
@@ -612,7 +646,7 @@ def deploy_role_policy(*, environment: str, account_id: str, region: str, parame
                 "events:RemoveTargets",
                 "events:TagResource",
             ],
-            [rule],
+            [arns.schedule_rule],
         ),
         statement(
             "ManageTaskSecurityGroup",

@@ -465,3 +465,42 @@ def test_physical_ids_are_what_aws_reports(any_stack: SynthResult) -> None:
         f"arn:aws:states:us-east-1:{account}:stateMachine:ds-preprocessing-pipeline"
     )
     assert one(PARAMETER, "pipeline-param-model-key").id == "/ds/preprocessing/model-key"
+
+
+def test_workload_roles_carry_the_boundary_and_it_grants_nothing_more(any_stack: SynthResult) -> None:
+    boundary = any_stack.get("aws:iam/policy:Policy", "pipeline-role-boundary")
+    env, account = any_stack.settings.environment, any_stack.settings.account_id
+    assert boundary.id == f"arn:aws:iam::{account}:policy/ds-preprocessing-boundary-{env}"
+    workload = [r for r in any_stack.of_type(ROLE) if r.id != naming.deploy_role(env)]
+    assert len(workload) == (4 if any_stack.settings.schedule_enabled else 3)
+    assert all(role.inputs["permissionsBoundary"] == boundary.id for role in workload)
+    # The boundary is exactly the union of the workload roles' inline statements.
+    granted = [
+        statement
+        for resource in any_stack.of_type(ROLE_POLICY)
+        if resource.inputs["role"] != naming.deploy_role(env)
+        for statement in statements(resource.inputs["policy"])
+    ]
+    boundary_statements = statements(boundary.inputs["policy"])
+    assert {s["Sid"] for s in granted} <= {s["Sid"] for s in boundary_statements}
+    by_sid = {s["Sid"]: s for s in boundary_statements}
+    assert all(by_sid[s["Sid"]] == s for s in granted)
+
+
+def test_deploy_role_can_only_create_roles_within_the_boundary_and_never_change_it(prod_stack: SynthResult) -> None:
+    (policy,) = role_policies(prod_stack, "ds-preprocessing-deploy-prod").values()
+    boundary = f"arn:aws:iam::{PROD}:policy/ds-preprocessing-boundary-prod"
+    (create,) = [s for s in statements(policy) if "iam:CreateRole" in s["Action"]]
+    assert create["Condition"] == {"ArnEquals": {"iam:PermissionsBoundary": boundary}}
+    actions = {a for s in statements(policy) for a in as_list(s["Action"])}
+    forbidden = {
+        "iam:AttachRolePolicy",
+        "iam:CreatePolicyVersion",
+        "iam:DeletePolicy",
+        "iam:DeleteRolePermissionsBoundary",
+        "iam:PutRolePermissionsBoundary",
+        "iam:SetDefaultPolicyVersion",
+    }
+    assert not actions & forbidden
+    on_boundary = {a for s in statements(policy) if boundary in as_list(s["Resource"]) for a in s["Action"]}
+    assert on_boundary and all(a.startswith(("iam:Get", "iam:List")) for a in on_boundary)
