@@ -122,38 +122,45 @@ def all_environments(project_dir: Path = PROJECT_DIR) -> list[Environment]:
     return [load_environment(name, project_dir) for name in environment_names(project_dir)]
 
 
-def _available_profiles() -> list[str]:
-    # botocore's own session lists profiles without validating AWS_PROFILE, unlike boto3.Session().
-    return list(botocore.session.Session().available_profiles)
-
-
 @functools.cache
 def _shared_loader() -> botocore.loaders.Loader:
     return botocore.loaders.create_loader()
 
 
-def new_session(
-    profile: str | None = None, region: str | None = None, credentials: dict[str, str] | None = None
-) -> boto3.Session:
-    """A boto3 session that shares parsed service models with every other one dsctl creates.
+def _core_session() -> botocore.session.Session:
+    """A botocore session sharing parsed service models with every other one dsctl creates.
 
     Commands that span environments open several sessions; each would otherwise parse the
     same large service JSON files again (about 0.1 s per client).
     """
-    core = botocore.session.Session(profile=profile)
-    loader = _shared_loader()
-    core.register_component("data_loader", loader)
+    core = botocore.session.Session()
+    core.register_component("data_loader", _shared_loader())
+    return core
+
+
+def _wrap(core: botocore.session.Session, region: str | None, credentials: dict[str, str] | None) -> boto3.Session:
     session = boto3.Session(botocore_session=core, region_name=region, **(credentials or {}))
-    unique = list(dict.fromkeys(loader.search_paths))  # boto3 appends its data path once per session
-    loader.search_paths[:] = unique
+    loader = _shared_loader()
+    loader.search_paths[:] = list(dict.fromkeys(loader.search_paths))  # boto3 appends its data path per session
     return session
 
 
-def credential_source(env: Environment, profile: str | None = None) -> str | None:
+def new_session(
+    profile: str | None = None, region: str | None = None, credentials: dict[str, str] | None = None
+) -> boto3.Session:
+    """A boto3 session (``profile`` or static ``credentials``, else the default chain) on the shared loader."""
+    core = _core_session()
+    if profile:
+        core.set_config_variable("profile", profile)
+    return _wrap(core, region, credentials)
+
+
+def credential_source(env: Environment, profile: str | None = None, available: list[str] | None = None) -> str | None:
     """The AWS profile ``session_for`` would use: ``profile``, else one named like the env, else None (env vars)."""
     if profile:
         return profile
-    return env.name if env.name in _available_profiles() else None
+    profiles = _core_session().available_profiles if available is None else available
+    return env.name if env.name in profiles else None
 
 
 def session_for(env: Environment, profile: str | None = None, role_arn: str | None = None) -> boto3.Session:
@@ -162,13 +169,17 @@ def session_for(env: Environment, profile: str | None = None, role_arn: str | No
     With ``role_arn`` the chosen credentials assume that role first (a session name that
     names the operator, so CloudTrail shows who promoted what).
     """
-    chosen = credential_source(env, profile)
-    if chosen and chosen not in _available_profiles():
+    core = _core_session()
+    available = core.available_profiles  # read from the config files; does not validate AWS_PROFILE
+    chosen = credential_source(env, profile, available)
+    if chosen and chosen not in available:
         raise CommandError(
             f"AWS profile {chosen!r} not found; add it to your AWS config (aws configure --profile {chosen}) "
             "or pass another --profile"
         )
-    session = new_session(chosen, env.region)
+    if chosen:
+        core.set_config_variable("profile", chosen)
+    session = _wrap(core, env.region, None)
     if not role_arn:
         return session
     try:

@@ -154,16 +154,22 @@ def _put(ssm: Any, name: str, value: str) -> int:
 
 
 def set_promoted_model(
-    session: boto3.Session, env: Environment, version: str, sha256: str, record: Mapping[str, Any]
+    session: boto3.Session,
+    env: Environment,
+    version: str,
+    sha256: str,
+    record: Mapping[str, Any],
+    previous: tuple[str, str] | None = None,
 ) -> PromotionResult:
     """Point ``model-key``/``model-sha256`` at ``version``, label both, and write the audit ``record``.
 
     The key is written first and the digest second: a run starting in between sees a key
     and digest that disagree and refuses to load the model (the job verifies the digest),
-    which is safe; if the second write fails, the first is put back.
+    which is safe; if the second write fails, the first is put back. ``previous`` is the
+    current ``(model-key, model-sha256)`` when the caller has just read it.
     """
     ssm = client(session, "ssm")
-    previous_key, previous_sha = current_model(session, env)
+    previous_key, previous_sha = previous or current_model(session, env)
     key_name, sha_name = env.parameter_name(naming.PARAM_MODEL_KEY), env.parameter_name(naming.PARAM_MODEL_SHA256)
     key = model_key(version)
     key_version = _put(ssm, key_name, key)

@@ -125,7 +125,12 @@ def promote(conn: Connection, version: str, force_reason: str | None = None) -> 
     if current_key == params.model_key(version) and current_sha == verified.sha256:
         return {"env": conn.env.name, "version": version, "sha256": verified.sha256, "changed": False}
     result = params.set_promoted_model(
-        conn.session, conn.env, version, verified.sha256, _record(conn, "promote", verified, force_reason)
+        conn.session,
+        conn.env,
+        version,
+        verified.sha256,
+        _record(conn, "promote", verified, force_reason),
+        previous=(current_key, current_sha),
     )
     return {**asdict(result), "changed": True, "validation": verified.validation, "forced": force_reason is not None}
 
@@ -161,14 +166,14 @@ def rollback(conn: Connection, to_version: str | None = None) -> dict[str, Any]:
     check_store_parameter(conn)
     target = rollback_target(conn, to_version)
     assert target.version is not None and target.sha256 is not None  # rollback_target only returns complete entries
-    current_key, _ = params.current_model(conn.session, conn.env)
+    current = params.current_model(conn.session, conn.env)
     verified = verify_model(conn, target.version, expected_sha256=target.sha256)
     result = params.set_promoted_model(
-        conn.session, conn.env, target.version, verified.sha256, _record(conn, "rollback", verified, None)
+        conn.session, conn.env, target.version, verified.sha256, _record(conn, "rollback", verified, None), current
     )
     return {
         **asdict(result),
         "changed": True,
-        "from_version": params.version_of_key(current_key),
+        "from_version": params.version_of_key(current[0]),
         "restored_parameter_version": target.parameter_version,
     }

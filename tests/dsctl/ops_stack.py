@@ -15,8 +15,12 @@ commands find them exactly as they would on an operator's machine.
 
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,8 +140,8 @@ def two_accounts(aws: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> T
     prod_session = new_session("prod")
     assert client(dev_session, "sts").get_caller_identity()["Account"] == DEV_ACCOUNT
     assert client(prod_session, "sts").get_caller_identity()["Account"] == PROD_ACCOUNT
-    provision(dev, dev_session)
-    provision(prod, prod_session)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # the two accounts are independent
+        list(pool.map(provision, (dev, prod), (dev_session, prod_session)))
     return TwoAccounts(aws, dev, prod, dev_session, prod_session, config)
 
 
@@ -169,12 +173,24 @@ def dsctl(capsys: pytest.CaptureFixture[str]) -> Iterator[Dsctl]:
     yield run
 
 
+_TRAINED: dict[tuple[str, int, int], Path] = {}
+
+
 def train_model(directory: Path, version: str, seed: int = 1, rows: int = 400) -> Path:
-    """A real model trained by the job on synthetic data (``python -m job train``'s code path)."""
+    """A real model trained by the job on synthetic data (``python -m job train``'s code path).
+
+    Trained once per (version, seed, rows) and process, then copied into ``directory``:
+    training is deterministic, and the tests are about what happens to the files after.
+    """
     from job.synthetic import write_month
     from job.train import train
 
-    data = write_month(directory / f"train-{seed}.csv", rows, seed=seed)
+    key = (version, seed, rows)
+    if key not in _TRAINED:
+        cache = Path(tempfile.mkdtemp(prefix="dsctl-test-model-"))
+        atexit.register(shutil.rmtree, cache, True)
+        train(str(write_month(cache / "train.csv", rows, seed=seed)), version, cache / "model")
+        _TRAINED[key] = cache / "model"
     out = directory / f"model-{version}"
-    train(str(data), version, out)
+    shutil.copytree(_TRAINED[key], out)
     return out
