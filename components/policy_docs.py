@@ -488,24 +488,21 @@ def deploy_role_policy(*, environment: str, account_id: str, region: str, parame
             buckets,
         ),
         statement(
-            "CreateWorkloadRolesOnlyWithinBoundary",
-            ["iam:CreateRole"],
+            # AWS sets iam:PermissionsBoundary to the boundary a role is created with or already carries.
+            "ChangeWorkloadRolesOnlyWithinBoundary",
+            ["iam:CreateRole", "iam:DeleteRolePolicy", "iam:PutRolePolicy"],
             arns.workload_roles,
             conditions={"ArnEquals": {"iam:PermissionsBoundary": arns.role_boundary}},
         ),
         statement(
-            # Inline policies of these roles can only ever act within the boundary: the roles are created with it,
-            # and this role can neither remove nor replace a boundary, nor change the boundary policy.
             "ManageWorkloadRoles",
             [
                 "iam:DeleteRole",
-                "iam:DeleteRolePolicy",
                 "iam:GetRole",
                 "iam:GetRolePolicy",
                 "iam:ListAttachedRolePolicies",
                 "iam:ListInstanceProfilesForRole",
                 "iam:ListRolePolicies",
-                "iam:PutRolePolicy",
                 "iam:TagRole",
                 "iam:UntagRole",
                 "iam:UpdateAssumeRolePolicy",

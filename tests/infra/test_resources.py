@@ -490,8 +490,9 @@ def test_workload_roles_carry_the_boundary_and_it_grants_nothing_more(any_stack:
 def test_deploy_role_can_only_create_roles_within_the_boundary_and_never_change_it(prod_stack: SynthResult) -> None:
     (policy,) = role_policies(prod_stack, "ds-preprocessing-deploy-prod").values()
     boundary = f"arn:aws:iam::{PROD}:policy/ds-preprocessing-boundary-prod"
-    (create,) = [s for s in statements(policy) if "iam:CreateRole" in s["Action"]]
-    assert create["Condition"] == {"ArnEquals": {"iam:PermissionsBoundary": boundary}}
+    for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy"):
+        (grant,) = [s for s in statements(policy) if action in s["Action"]]
+        assert grant["Condition"] == {"ArnEquals": {"iam:PermissionsBoundary": boundary}}, action
     actions = {a for s in statements(policy) for a in as_list(s["Action"])}
     forbidden = {
         "iam:AttachRolePolicy",
