@@ -33,14 +33,19 @@ from pulumi_policy import (
     ResourceValidationPolicy,
     StackValidationArgs,
     StackValidationPolicy,
+    proxy,
 )
-from pulumi_policy.proxy import _is_unknown
 from pulumi_policy.secret import Secret
 
 from components.settings import SettingsError, load_stack_settings
 from policy.rules import RULES, UNKNOWN, Resource, Rule, RuleContext, Violation, context_from_settings
 
 PACK_NAME = "ds-preprocessing"
+
+_UNKNOWN_SENTINELS = frozenset(
+    getattr(proxy, name) for name in dir(proxy) if name.startswith("UNKNOWN_") and name.endswith("_VALUE")
+)
+"""The strings the engine sends for values it cannot know during preview (one per kind: string, number, ...)."""
 
 
 def plain(value: Any) -> Any:
@@ -51,7 +56,7 @@ def plain(value: Any) -> Any:
     """
     if isinstance(value, Secret):
         return plain(value.value)
-    if _is_unknown(value):
+    if isinstance(value, str) and value in _UNKNOWN_SENTINELS:
         return UNKNOWN
     if isinstance(value, Mapping):
         target = value["__target"] if _is_proxy(value) else value
