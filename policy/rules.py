@@ -92,6 +92,9 @@ READ_ACTIONS = frozenset(
 _AWS_MANAGED_POLICY = "arn:aws:iam::aws:policy/"
 _ACCOUNT_IN_ARN = re.compile(r"^arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):")
 _ROOT_USERS = ("root", "0")
+_EVERYTHING = re.compile(r"^(\*|arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12})?:\*|arn:aws[a-z-]*:s3:::\*)$")
+"""A resource that names everything: "*", every resource of a service in an account (``arn:aws:ssm:r:a:*``),
+or every bucket/object (``arn:aws:s3:::*``)."""
 
 
 # ----------------------------------------------------------------------------------------------- data model
@@ -450,13 +453,14 @@ def _check_no_wildcard_resources(resource: Resource, ctx: RuleContext) -> Iterat
                     "name the resources in Resource instead",
                 )
                 continue
-            if "*" not in resources:
+            if not any(_EVERYTHING.match(r) for r in resources):
                 continue
             actions = [str(a) for a in _as_list(statement.get("Action"))]
             outside = [a for a in actions if a not in WILDCARD_RESOURCE_EXCEPTIONS]
             if outside:
                 yield (
-                    f'identity policy {_statement_label(index, statement)} allows {", ".join(outside)} on "*"',
+                    f"identity policy {_statement_label(index, statement)} allows {', '.join(outside)} on "
+                    f"{', '.join(r for r in resources if _EVERYTHING.match(r))}",
                     "name the resource ARNs; only the actions in components/policy_docs.py WILDCARD_ONLY_ACTIONS "
                     'may use "*"',
                 )

@@ -109,6 +109,12 @@ BROKEN: list[tuple[str, str, Callable[[Stack], None], str]] = [
         "task-role-policy",
     ),
     (
+        "service-wide resource",
+        "iam-no-wildcard-resources",
+        _statement("task-role-policy", 0, Resource="arn:aws:s3:::*"),
+        "task-role-policy",
+    ),
+    (
         "undocumented action on *",
         "iam-no-wildcard-resources",
         _statement("task-role-policy", 1, Action=["cloudwatch:PutMetricData", "ssm:GetParameter"]),
