@@ -324,6 +324,18 @@ def _check_artifact_store(c: _Checker) -> None:
         return
     if readers:
         c.add("artifactReaderAccounts", "set on a stack that does not own the artifact store", "remove it")
+    _check_artifact_source(c, sources)
+    if c.has("ciPrincipalArn") and not c.get("ciPrincipalArn"):
+        c.add(
+            "ciPrincipalArn",
+            "required on a reading stack (its deploy role trusts only this principal)",
+            "set the CI role ARN, e.g. arn:aws:iam::123456789012:role/ds-preprocessing-ci",
+            value="",
+        )
+
+
+def _check_artifact_source(c: _Checker, sources: dict[str, str]) -> None:
+    """A reading stack names the store by stack reference or by all three explicit values."""
     stack_ref = sources["artifactSourceStack"]
     explicit = {key: value for key, value in sources.items() if key != "artifactSourceStack" and value}
     if not stack_ref and not explicit:
@@ -339,26 +351,20 @@ def _check_artifact_store(c: _Checker) -> None:
         c.add("artifactSourceStack", "set together with explicit artifactSource* values", "use one or the other")
     if stack_ref and not _STACK_REF.match(stack_ref):
         c.add("artifactSourceStack", "not a stack reference", "use <organization>/<project>/<stack>")
-    if explicit:
-        for key in source_keys[1:]:
-            if not sources[key]:
-                c.add(key, "missing while other artifactSource* values are set", "set all three", value="")
-        if sources["artifactSourceBucket"] and not _BUCKET.match(sources["artifactSourceBucket"]):
-            c.add("artifactSourceBucket", "not a valid S3 bucket name", "use the store's bucket name")
-        _check_account(c, "artifactSourceAccountId")
-        key_arn = sources["artifactSourceKmsKeyArn"]
-        match = _KMS_KEY_ARN.match(key_arn) if key_arn else None
-        if key_arn and not match:
-            c.add("artifactSourceKmsKeyArn", "not a KMS key ARN", "use arn:aws:kms:<region>:<account>:key/<key-id>")
-        elif match and sources["artifactSourceAccountId"] and match.group(2) != sources["artifactSourceAccountId"]:
-            c.add("artifactSourceKmsKeyArn", "key is not in artifactSourceAccountId", "use the store account's key")
-    if not c.get("ciPrincipalArn"):
-        c.add(
-            "ciPrincipalArn",
-            "required on a reading stack (its deploy role trusts only this principal)",
-            "set the CI role ARN, e.g. arn:aws:iam::123456789012:role/ds-preprocessing-ci",
-            value="",
-        )
+    if not explicit:
+        return
+    for key in sources:
+        if key != "artifactSourceStack" and not sources[key]:
+            c.add(key, "missing while other artifactSource* values are set", "set all three", value="")
+    if sources["artifactSourceBucket"] and not _BUCKET.match(sources["artifactSourceBucket"]):
+        c.add("artifactSourceBucket", "not a valid S3 bucket name", "use the store's bucket name")
+    _check_account(c, "artifactSourceAccountId")
+    key_arn = sources["artifactSourceKmsKeyArn"]
+    match = _KMS_KEY_ARN.match(key_arn) if key_arn else None
+    if key_arn and not match:
+        c.add("artifactSourceKmsKeyArn", "not a KMS key ARN", "use arn:aws:kms:<region>:<account>:key/<key-id>")
+    elif match and sources["artifactSourceAccountId"] and match.group(2) != sources["artifactSourceAccountId"]:
+        c.add("artifactSourceKmsKeyArn", "key is not in artifactSourceAccountId", "use the store account's key")
 
 
 def _check_schedule(c: _Checker) -> None:

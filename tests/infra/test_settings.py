@@ -268,6 +268,11 @@ def test_missing_required_key_names_the_stack_file() -> None:
     assert message == "accountId: (not set) — required; set ds-preprocessing:accountId in Pulumi.dev.yaml"
 
 
+def test_reading_stack_without_source_and_principal_gets_both_errors() -> None:
+    keys = [message.split(":", 1)[0] for message in errors("prod", artifactSourceStack=None, ciPrincipalArn=None)]
+    assert keys == ["artifactSourceStack", "ciPrincipalArn"]
+
+
 def test_reading_stack_needs_a_ci_principal() -> None:
     message = only_error("prod", ciPrincipalArn=None)
     assert message.startswith("ciPrincipalArn: ''") and "deploy role trusts only this principal" in message
