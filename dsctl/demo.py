@@ -153,7 +153,7 @@ class Demo:
     def train(self, version: str, data: Path) -> Path:
         target = self.workdir / "models" / version
         with self.step(
-            f"python -m job train --input {data.name} --version {version} --output {target.name}",
+            f"python -m job train --input {data.name} --version {version} --output {target.relative_to(self.workdir)}",
             f"train model {version}",
         ):
             self.job("train", "--input", str(data), "--version", version, "--output", str(target))
@@ -161,7 +161,8 @@ class Demo:
 
     def publish_validate(self, version: str, directory: Path, test_data: Path) -> None:
         with self.step(
-            f"dsctl model publish --env dev {version} {directory.name}", f"publish {version} to dev's store"
+            f"dsctl model publish --env dev {version} {directory.relative_to(self.workdir)}",
+            f"publish {version} to dev's store",
         ) as notes:
             published = self.dsctl("model", "publish", "--env", "dev", version, str(directory))
             notes.append(published["model"])
@@ -195,7 +196,10 @@ class Demo:
             result = self.dsctl("run", "--env", env)
             seconds = time.monotonic() - started
             self.expect(result.get("mode") == "local", f"dsctl run did not use the local runner: {result}")
-            self.expect("local runner" in self.last_stderr, "dsctl run did not say it used the local runner")
+            said = [line for line in self.last_stderr.splitlines() if line.startswith("local runner:")]
+            self.expect(bool(said), "dsctl run did not say it used the local runner")
+            for line in said:
+                self.out(f"        {line}")
             manifest = runs.run_manifest(connect(env), result["name"])
             self.expect(manifest is not None, f"run {result['name']} wrote no manifest")
             assert manifest is not None
@@ -336,7 +340,7 @@ def run_demo(rows: int = DEFAULT_ROWS, workdir: Path | None = None, out: Callabl
         demo.total_steps = STEPS
         with demo.step("dsctl local up", "start the local two-account AWS, provisioned from `dsctl synth`") as notes:
             try:
-                up = lifecycle.up()
+                up = lifecycle.up(lambda line: out(f"        · {line}"))
             except CommandError as err:
                 raise DemoFailure(err.message) from err
             created = len(up.report.created) if up.report else 0
