@@ -16,7 +16,7 @@ import functools
 import getpass
 import re
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from components import naming
 from components.settings import PROJECT_DIR, SettingsError, StackSettings, load_stack_settings
-from dsctl.output import CommandError
+from dsctl.output import EXIT_FAILED, CommandError
 
 _STACK_FILE = re.compile(r"^Pulumi\.([A-Za-z0-9_.-]+)\.yaml$")
 
@@ -299,3 +299,26 @@ def add_env_arguments(parser: argparse.ArgumentParser, *, required: bool = True)
         help=f"environment (a stack file Pulumi.<env>.yaml): {', '.join(names)}",
     )
     add_credential_arguments(parser)
+
+
+def aws_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn an AWS error no check anticipated into dsctl's one-line error (exit 1) instead of a traceback."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        hint = f"dsctl doctor --env {args.env}" if getattr(args, "env", None) else "dsctl doctor --env ENV"
+        try:
+            return command(args)
+        except ClientError as err:
+            error = err.response.get("Error", {})
+            raise CommandError(
+                f"AWS refused {err.operation_name} ({error.get('Code', '?')}: {error.get('Message', '')}); "
+                f"check the permissions of these credentials, or run {hint}",
+                EXIT_FAILED,
+            ) from err
+        except BotoCoreError as err:
+            raise CommandError(
+                f"AWS call failed: {err}; check the network/endpoint and credentials", EXIT_FAILED
+            ) from err
+
+    return run

@@ -151,7 +151,12 @@ class ArtifactStore:
     def validation(self, version: str) -> dict[str, Any] | None:
         """The stored validation report, or None."""
         data = self.get_bytes(version, VALIDATION_FILE)
-        return None if data is None else dict(json.loads(data))
+        if data is None:
+            return None
+        try:
+            return dict(json.loads(data))
+        except (ValueError, TypeError):
+            return {"passed": False, "error": f"{self.url(version, VALIDATION_FILE)} is not a JSON report"}
 
     def stored_sha256(self, version: str) -> str | None:
         """Hex SHA-256 that S3 recorded for model.pkl at upload, or None if it kept none."""

@@ -141,7 +141,12 @@ def rollback_target(conn: Connection, to_version: str | None) -> params.Promotio
     if not history:
         raise _refuse(conn, "model-key has no history", f"deploy the stack (pulumi up --stack {conn.env.name})")
     current = history[-1]
-    earlier = [entry for entry in reversed(history[:-1]) if entry.version and entry.sha256]
+    # Entries not written by dsctl (the guide's models/preprocessing_model.pkl, v-prefixed keys) are not targets.
+    earlier = [
+        entry
+        for entry in reversed(history[:-1])
+        if entry.version and entry.sha256 and artifact.VERSION_PATTERN.fullmatch(entry.version)
+    ]
     if to_version is not None:
         check_version(to_version)
         matches = [entry for entry in earlier if entry.version == to_version]

@@ -68,9 +68,9 @@ def validate_version(
         raise CommandError(f"version {version} is not published in s3://{store.bucket}/models/; dsctl model publish it")
     with tempfile.TemporaryDirectory(prefix="dsctl-validate-") as tmp:
         directory = Path(tmp)
+        data = fetch_test_data(conn, test_data, directory)
         model_path = store.download_model(version, directory / "model.pkl")
         try:
-            data = fetch_test_data(conn, test_data, directory)
             report = _run_job_validation(model_path, manifest["sha256"], data, options)
         except JobError as err:
             raise CommandError(f"validation of {version} could not run: {err.message}", EXIT_FAILED) from err

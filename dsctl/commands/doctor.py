@@ -9,7 +9,7 @@ import argparse
 from typing import Any
 
 from dsctl.diagnostics import diagnose
-from dsctl.envs import add_env_arguments, load_environment
+from dsctl.envs import add_env_arguments, aws_errors, load_environment
 from dsctl.output import EXIT_FAILED, add_json_flag, console, print_json, table
 
 _MARK = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[yellow]skip[/]"}
@@ -49,4 +49,4 @@ def register(subparsers: Any) -> None:
     )
     add_env_arguments(parser)
     add_json_flag(parser)
-    parser.set_defaults(func=_doctor)
+    parser.set_defaults(func=aws_errors(_doctor))

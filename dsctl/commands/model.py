@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dsctl import params
-from dsctl.envs import Connection, add_env_arguments, connect_args, try_connect_all
+from dsctl.envs import Connection, add_env_arguments, aws_errors, connect_args, try_connect_all
 from dsctl.models import ArtifactStore, check_version
 from dsctl.output import EXIT_FAILED, CommandError, add_json_flag, console, print_json, table
 from dsctl.promotion import promote, rollback
@@ -169,7 +169,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("directory", metavar="DIR", help="directory written by: python -m job train --output DIR")
     add_env_arguments(p)
     add_json_flag(p)
-    p.set_defaults(func=_publish)
+    p.set_defaults(func=aws_errors(_publish))
 
     p = sub.add_parser(
         "list",
@@ -179,7 +179,7 @@ def register(subparsers: Any) -> None:
     )
     add_env_arguments(p)
     add_json_flag(p)
-    p.set_defaults(func=_list)
+    p.set_defaults(func=aws_errors(_list))
 
     p = sub.add_parser(
         "validate",
@@ -194,7 +194,7 @@ def register(subparsers: Any) -> None:
     )
     add_env_arguments(p)
     add_json_flag(p)
-    p.set_defaults(func=_validate)
+    p.set_defaults(func=aws_errors(_validate))
 
     p = sub.add_parser(
         "promote",
@@ -208,7 +208,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--reason", help="why --force is justified; recorded in the promotion record")
     add_env_arguments(p)
     add_json_flag(p)
-    p.set_defaults(func=_promote)
+    p.set_defaults(func=aws_errors(_promote))
 
     p = sub.add_parser(
         "rollback",
@@ -219,4 +219,4 @@ def register(subparsers: Any) -> None:
     p.add_argument("--to", metavar="VERSION", help="an earlier promoted version (default: the previous one)")
     add_env_arguments(p)
     add_json_flag(p)
-    p.set_defaults(func=_rollback)
+    p.set_defaults(func=aws_errors(_rollback))

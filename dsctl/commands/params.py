@@ -13,7 +13,7 @@ import argparse
 from typing import Any
 
 from dsctl import params
-from dsctl.envs import connect
+from dsctl.envs import aws_errors, connect
 from dsctl.output import EXIT_FAILED, CommandError, add_json_flag, console, print_json, table
 
 _STYLE = {"same": "", "expected": "[cyan]expected[/]", "unexpected": "[red]UNEXPECTED[/]"}
@@ -91,4 +91,4 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--role-arn", action="append", metavar="ENV=ARN", help="role to assume for one side (repeatable)")
     add_json_flag(p)
-    p.set_defaults(func=_diff)
+    p.set_defaults(func=aws_errors(_diff))

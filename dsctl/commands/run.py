@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dsctl import runs
-from dsctl.envs import Connection, add_env_arguments, connect_args
+from dsctl.envs import Connection, add_env_arguments, aws_errors, connect_args
 from dsctl.output import EXIT_FAILED, add_json_flag, console, print_json, table
 
 
@@ -105,4 +105,4 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--wait", action="store_true", help="follow the execution until it ends")
     parser.add_argument("--poll-seconds", type=float, default=5.0, help="seconds between status checks (--wait)")
     add_json_flag(parser)
-    parser.set_defaults(func=_run)
+    parser.set_defaults(func=aws_errors(_run))

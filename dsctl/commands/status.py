@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from components import naming
 from dsctl import params, runs
-from dsctl.envs import Connection, client, try_connect_all
+from dsctl.envs import Connection, aws_errors, client, try_connect_all
 from dsctl.models import ArtifactStore
 from dsctl.output import EXIT_FAILED, CommandError, add_json_flag, console, print_json, table
 
@@ -137,4 +137,4 @@ def register(subparsers: Any) -> None:
         "no environment could be checked.",
     )
     add_json_flag(parser)
-    parser.set_defaults(func=_status)
+    parser.set_defaults(func=aws_errors(_status))

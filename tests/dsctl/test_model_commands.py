@@ -227,3 +227,11 @@ def test_rollback_refusals(two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Pa
     assert only_one.code == 2 and "no earlier promoted version" in only_one.err
     never = dsctl("model", "rollback", "--env", "prod", "--to", "1.0.0")
     assert never.code == 2 and "1.0.0 was never promoted in prod" in never.err
+
+
+def test_an_undeployed_environment_gives_a_one_line_error(aws: str, dsctl: Dsctl) -> None:
+    """No stack deployed (no store bucket): AWS's own error, one line with the fix, exit 1, no traceback."""
+    result = dsctl("model", "list", "--env", "dev")
+    assert result.code == 1
+    assert result.err.startswith("dsctl: error: AWS refused ListObjectsV2 (NoSuchBucket")
+    assert result.err.endswith("run dsctl doctor --env dev\n") and result.err.count("\n") == 1
