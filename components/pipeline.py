@@ -22,9 +22,10 @@ from components import naming, pipeline_definition, policy_docs
 from components.arns import StackArns
 from components.build_context import image_tag
 from components.json_output import document_json
-from components.settings import StackSettings
+from components.settings import PROJECT_DIR, StackSettings
 
-JOB_CONTEXT = Path(__file__).resolve().parent.parent / "job"
+JOB_CONTEXT = Path("job")
+"""Docker build context, relative to the project directory (Pulumi runs the program there)."""
 ECR_KEEP_IMAGES = 20
 
 
@@ -128,7 +129,7 @@ class Pipeline(pulumi.ComponentResource):
         token = aws.ecr.get_authorization_token_output(
             registry_id=self.repository.registry_id, opts=pulumi.InvokeOutputOptions(parent=self)
         )
-        tag = image_tag(context)
+        tag = image_tag(context if context.is_absolute() else PROJECT_DIR / context)
         self.image = docker.Image(
             f"{self._name}-image",
             docker.ImageArgs(
