@@ -81,9 +81,12 @@ class ProvisionReport:
         self.created.append({"stack": stack, "type": type_, "name": name})
 
     def summary(self, stack: str) -> str:
-        """One line per stack: how many resources of each kind were created."""
-        kinds = Counter(item["type"].split(":")[-1] for item in self.created if item["stack"] == stack)
-        return ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
+        """One short line per stack: the total, and the kinds the job and dsctl rely on."""
+        kinds = Counter(item["type"] for item in self.created if item["stack"] == stack)
+        key = (BUCKET, PARAMETER, TASK_DEFINITION, STATE_MACHINE)
+        shown = ", ".join(f"{kinds[token]} {token.split(':')[-1]}" for token in key if kinds[token])
+        others = sum(count for token, count in kinds.items() if token not in key)
+        return f"{sum(kinds.values())} resources ({shown}, {others} more)"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form for ``dsctl local up --json``."""

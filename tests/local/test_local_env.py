@@ -126,6 +126,9 @@ def test_provision_creates_each_stack_in_its_own_account(running: state.LocalSta
     assert "unknownWireKey" not in container  # wire-only keys are fitted to the ECS API shape
     assert report.skipped["aws:iam/role:Role"] == 2
     assert {c["stack"] for c in report.created} == {"dev", "prod"}
+    assert report.summary("prod").startswith(
+        f"{sum(1 for c in report.created if c['stack'] == 'prod')} resources (2 Bucket"
+    )
 
 
 def test_provision_failure_names_the_resource(running: state.LocalState) -> None:
