@@ -160,7 +160,7 @@ def _put_logs(
         logs.put_log_events(
             logGroupName=group,
             logStreamName=stream,
-            logEvents=[{"timestamp": now, "message": line} for line in lines],
+            logEvents=[{"timestamp": now, "message": line} for line in lines[-10_000:]],  # PutLogEvents limit
         )
     except ClientError:
         pass  # logs are a convenience here; the run's outcome does not depend on them
