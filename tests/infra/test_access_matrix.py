@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from components import naming
 from dsctl.synth import SynthResult
 from policy.access import AccessModel, via_service
 
@@ -47,7 +48,7 @@ class Request:
 
     who: str
     action: str
-    target: tuple[str, str, str]  # (stack, output name, suffix appended to the output's value)
+    target: tuple[str, str, str]  # (stack, output name, suffix appended to its value); no output: suffix is the ARN
     allowed: bool
     keys: dict[str, str] = field(default_factory=dict)
 
@@ -57,9 +58,12 @@ class Request:
         verdict = "allow" if self.allowed else "deny"
         who = self.who.rsplit("/", 1)[-1] + ("@" + self.who.split(":")[4] if self.who.split(":")[4] == FOREIGN else "")
         extra = ",".join(f"{k}={v}" for k, v in self.keys.items())
-        return f"{verdict}:{who}:{self.action}:{stack}.{output}{suffix}" + (f"[{extra}]" if extra else "")
+        target = f"{stack}.{output}{suffix}" if output else suffix.rsplit(":", 1)[-1]
+        return f"{verdict}:{who}:{self.action}:{target}" + (f"[{extra}]" if extra else "")
 
 
+PROD_BOUNDARY = f"arn:aws:iam::{PROD}:policy/{naming.role_boundary('prod')}"
+OTHER_BOUNDARY = f"arn:aws:iam::{PROD}:policy/some-wider-boundary"
 STORE = ("dev", "artifactBucketArn")
 KEY = ("dev", "artifactKmsKeyArn", "")
 
@@ -126,6 +130,22 @@ MATRIX = [
     Request(PROD_DEPLOY, "s3:GetObject", ("prod", "inputBucketArn", "/raw/monthly_data.csv"), False),
     Request(PROD_DEPLOY, "iam:PutRolePolicy", ("prod", "deployRoleArn", ""), False),
     Request(PROD_DEPLOY, "iam:PutRolePolicy", ("prod", "taskRoleArn", ""), True),
+    # ... only while the role keeps the project's permissions boundary, which the deployer cannot change or drop
+    Request(
+        PROD_DEPLOY,
+        "iam:PutRolePolicy",
+        ("prod", "taskRoleArn", ""),
+        False,
+        {"iam:PermissionsBoundary": OTHER_BOUNDARY},
+    ),
+    Request(
+        PROD_DEPLOY, "iam:CreateRole", ("prod", "taskRoleArn", ""), False, {"iam:PermissionsBoundary": OTHER_BOUNDARY}
+    ),
+    Request(PROD_DEPLOY, "iam:DeleteRolePermissionsBoundary", ("prod", "taskRoleArn", ""), False),
+    Request(PROD_DEPLOY, "iam:PutRolePermissionsBoundary", ("prod", "taskRoleArn", ""), False),
+    Request(PROD_DEPLOY, "iam:AttachRolePolicy", ("prod", "taskRoleArn", ""), False),
+    Request(PROD_DEPLOY, "iam:CreatePolicyVersion", ("prod", "", PROD_BOUNDARY), False),
+    Request(PROD_DEPLOY, "iam:DeletePolicy", ("prod", "", PROD_BOUNDARY), False),
 ]
 
 
@@ -140,7 +160,7 @@ def model(dev_stack: SynthResult, prod_stack: SynthResult) -> AccessModel:
 @pytest.mark.parametrize("request_", MATRIX, ids=[row.id for row in MATRIX])
 def test_access(request_: Request, model: AccessModel, dev_stack: SynthResult, prod_stack: SynthResult) -> None:
     stack, output, suffix = request_.target
-    resource = {"dev": dev_stack, "prod": prod_stack}[stack].outputs[output] + suffix
+    resource = ({"dev": dev_stack, "prod": prod_stack}[stack].outputs[output] if output else "") + suffix
     assert model.can(request_.who, request_.action, resource, request_.keys) is request_.allowed
 
 
