@@ -129,3 +129,15 @@ def test_mocks_refuse_invokes_they_do_not_know() -> None:
     mocks = AwsMocks(account_id=DEV, region="us-east-1")
     with pytest.raises(NotImplementedError, match="aws:rds/getInstance:getInstance"):
         mocks.call(MockCallArgs("aws:rds/getInstance:getInstance", {}, ""))
+
+
+def test_the_program_itself_refuses_invalid_config_before_creating_anything() -> None:
+    """Under `pulumi up` there is no dsctl in front: __main__.py validates with the same settings code."""
+    from pulumi import RunError
+
+    from components.settings import load_stack_settings
+
+    settings = load_stack_settings("dev")
+    config = {"ds-preprocessing:environment": "dev", "ds-preprocessing:accountId": "42"}
+    with pytest.raises(RunError, match="invalid stack config:\naccountId: '42' — not a 12-digit AWS account id"):
+        synth_module._run_program(settings, config, {})
