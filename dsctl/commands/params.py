@@ -16,7 +16,7 @@ from dsctl import params
 from dsctl.envs import aws_errors, connect
 from dsctl.output import EXIT_FAILED, CommandError, add_json_flag, console, print_json, table
 
-_STYLE = {"same": "", "expected": "[cyan]expected[/]", "unexpected": "[red]UNEXPECTED[/]"}
+_STYLE = {"same": "[dim]same[/]", "expected": "[cyan]expected[/]", "unexpected": "[red]UNEXPECTED[/]"}
 
 
 def _per_env(values: list[str] | None, option: str) -> dict[str, str]:

@@ -11,9 +11,11 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
+from rich.table import Table
+
 from dsctl import runs
 from dsctl.envs import Connection, add_env_arguments, aws_errors, connect_args
-from dsctl.output import EXIT_FAILED, add_json_flag, console, print_json, table
+from dsctl.output import EXIT_FAILED, add_json_flag, console, print_json
 
 
 def local_mode() -> Any | None:
@@ -88,7 +90,12 @@ def _print(args: argparse.Namespace, result: dict[str, Any]) -> None:
     rows += [(key, value) for key, value in result.get("counts", {}).items() if key != "run_id"]
     if result.get("error"):
         rows.append(("error", f"{result['error']}: {result.get('cause') or ''}"))
-    console.print(table(f"{args.env} run", ["", ""], rows))
+    summary = Table(title=f"{args.env} run", show_header=False)
+    summary.add_column(style="bold")
+    summary.add_column(overflow="fold")  # the output URL must stay copyable, never cut with an ellipsis
+    for key, value in rows:
+        summary.add_row(key, str(value))
+    console.print(summary)
 
 
 def register(subparsers: Any) -> None:
