@@ -89,7 +89,6 @@ class Demo:
         self.out = out
         self.result = DemoResult(sample_rows=rows)
         self.step_number = 0
-        self.total_steps = STEPS
         self.last_stderr = ""
 
     # ------------------------------------------------------------------ plumbing
@@ -128,10 +127,10 @@ class Demo:
         self.step_number += 1
         notes: list[str] = []
         started = time.monotonic()
-        self.out(f"[{self.step_number:2}/{self.total_steps}] {what}\n        $ {shell}")
+        self.out(f"[{self.step_number:2}/{STEPS}] {what}\n        $ {shell}")
         try:
             yield notes
-        except DemoFailure as err:
+        except Exception as err:  # say which step broke, then let the caller clean up and report
             self.out(f"        FAILED after {time.monotonic() - started:.1f} s: {err}")
             raise
         suffix = f" — {'; '.join(notes)}" if notes else ""
@@ -317,7 +316,7 @@ def print_summary(result: DemoResult, out: Callable[[str], None]) -> None:
     Console(file=buffer, width=max(Console().width, 120)).print(summary)
     out(buffer.getvalue().rstrip())
     promoted = ", ".join(f"{env} {version}" for env, version in result.promoted.items())
-    out(f"promoted now: {promoted} (prod rolled back from {SECOND})")
+    out(f"sample month: {result.sample_rows} rows; promoted now: {promoted} (prod rolled back from {SECOND})")
     out(
         f"prod ran with prod's own credentials (an assumed role in its account) and read its model from dev's "
         f"store s3://{result.artifact_bucket} (account {result.artifact_account}); "
@@ -337,7 +336,6 @@ def run_demo(rows: int = DEFAULT_ROWS, workdir: Path | None = None, out: Callabl
     os.environ[state.ENV_DIR] = str(root / "local")
     demo = Demo(root, rows, out)
     try:
-        demo.total_steps = STEPS
         with demo.step("dsctl local up", "start the local two-account AWS, provisioned from `dsctl synth`") as notes:
             try:
                 up = lifecycle.up(lambda line: out(f"        · {line}"))
