@@ -235,3 +235,41 @@ def test_an_undeployed_environment_gives_a_one_line_error(aws: str, dsctl: Dsctl
     assert result.code == 1
     assert result.err.startswith("dsctl: error: AWS refused ListObjectsV2 (NoSuchBucket")
     assert result.err.endswith("run dsctl doctor --env dev\n") and result.err.count("\n") == 1
+
+
+def test_an_interrupted_publish_is_completed_and_a_foreign_object_is_refused(
+    two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path
+) -> None:
+    directory = train_model(tmp_path, "7.0.0")
+    s3 = two_accounts.dev_session.client("s3")
+    bucket = two_accounts.dev.artifact_bucket
+    # A publish that died after model.pkl: the same files complete it.
+    s3.put_object(
+        Bucket=bucket,
+        Key="models/7.0.0/model.pkl",
+        Body=(directory / "model.pkl").read_bytes(),
+        ChecksumAlgorithm="SHA256",
+    )
+    assert dsctl("model", "publish", "--env", "dev", "7.0.0", str(directory)).code == 0
+    assert s3.head_object(Bucket=bucket, Key="models/7.0.0/manifest.json")["ContentLength"] > 0
+    # Something else already at the key of an unpublished version: refused, nothing overwritten.
+    other = train_model(tmp_path / "other", "7.1.0", seed=3)
+    s3.put_object(Bucket=bucket, Key="models/7.1.0/model.pkl", Body=b"someone else's", ChecksumAlgorithm="SHA256")
+    result = dsctl("model", "publish", "--env", "dev", "7.1.0", str(other))
+    assert result.code == 2 and "already exists with another content" in result.err
+    assert s3.get_object(Bucket=bucket, Key="models/7.1.0/model.pkl")["Body"].read() == b"someone else's"
+
+
+def test_rollback_skips_history_written_outside_dsctl(two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path) -> None:
+    _published(dsctl, tmp_path, "8.0.0", seed=1)
+    _published(dsctl, tmp_path, "8.1.0", seed=2)
+    assert dsctl("model", "promote", "--env", "prod", "8.0.0", "--force", "--reason", "test").code == 0
+    ssm = two_accounts.prod_session.client("ssm")
+    # The guide's hand-typed promotion, in between.
+    ssm.put_parameter(
+        Name="/ds/preprocessing/model-key", Value="models/preprocessing_model.pkl", Type="String", Overwrite=True
+    )
+    assert dsctl("model", "promote", "--env", "prod", "8.1.0", "--force", "--reason", "test").code == 0
+    back = dsctl("model", "rollback", "--env", "prod", "--json")
+    assert back.code == 0, back.err
+    assert back.json()["version"] == "8.0.0" and back.json()["previous_key"] == "models/8.1.0/model.pkl"
