@@ -89,8 +89,9 @@ def key_properties(token: str, resource_id: str | None, inputs: Mapping[str, Any
 
 
 def _repeats(resource_id: str, inputs: Mapping[str, Any], properties: Mapping[str, str]) -> bool:
-    """True when the id is just an input (a bucket child's id is its bucket) or built from a property shown."""
-    return resource_id in inputs.values() or any(value in resource_id for value in properties.values())
+    """True when the id only repeats inputs: a bucket child's id is its bucket, a role policy's is ``role:name``."""
+    known = {str(value) for value in inputs.values() if isinstance(value, str)} | set(properties.values())
+    return all(part in known for part in resource_id.split(":"))
 
 
 def render_tree(result: SynthResult) -> Tree:
