@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -14,16 +13,18 @@ from dsctl.synth import synth
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def local_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[state.LocalState]:
-    monkeypatch.setenv(state.ENV_DIR, str(tmp_path / "local"))
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    result = lifecycle.up()
-    try:
-        yield result.state
-    finally:
-        lifecycle.down()
+@pytest.fixture(scope="module")
+def local_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[state.LocalState]:
+    """One provisioned local environment for both stacks' checks (provisioning is the slow part)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv(state.ENV_DIR, str(tmp_path_factory.mktemp("local")))
+        for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+            monkeypatch.delenv(name, raising=False)
+        result = lifecycle.up()
+        try:
+            yield result.state
+        finally:
+            lifecycle.down()
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
