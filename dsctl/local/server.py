@@ -10,6 +10,7 @@ from another machine.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shutil
 import signal
@@ -57,6 +58,8 @@ def server_command(port: int) -> list[str]:
 
 def start(log_file: Path, timeout: float = READY_TIMEOUT_S) -> RunningServer:
     """Start a detached server on a free port and wait until it answers; raise ServerError if it never does."""
+    if importlib.util.find_spec("moto") is None or importlib.util.find_spec("flask") is None:
+        raise ServerError("moto's server is not installed; run `make install` (the dev extras include moto[server])")
     last_problem = "it did not start"
     for _ in range(_PORT_ATTEMPTS):
         port = free_port()
