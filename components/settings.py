@@ -230,7 +230,7 @@ _TYPE_HINTS = {
 
 
 def _err(key: str, value: Any, problem: str, fix: str) -> str:
-    shown = json.dumps(value) if not isinstance(value, str) else repr(value)
+    shown = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
     return f"{key}: {shown} — {problem}; {fix}"
 
 
