@@ -222,10 +222,10 @@ _TYPE_CHECKS = {
     "array": lambda v: isinstance(v, list) and all(isinstance(item, str) for item in v),
 }
 _TYPE_HINTS = {
-    "string": "a string",
-    "integer": "a whole number",
-    "boolean": "true or false",
-    "array": "a list of strings",
+    "string": ("a string", "quote it in YAML"),
+    "integer": ("a whole number", "write digits without quotes"),
+    "boolean": ("true or false", "write true or false without quotes"),
+    "array": ("a list of strings", 'write a YAML list, e.g. ["a", "b"]'),
 }
 
 
@@ -261,7 +261,8 @@ class _Checker:
                 continue
             value = key.default if name_missing else values[key.name]
             if not _TYPE_CHECKS[key.type](value):
-                self.errors.append(_err(key.name, value, f"must be {_TYPE_HINTS[key.type]}", "fix its type"))
+                expected, fix = _TYPE_HINTS[key.type]
+                self.errors.append(_err(key.name, value, f"must be {expected}", fix))
                 continue
             self.values[key.name] = value
 

@@ -167,7 +167,7 @@ def test_account_id_must_be_12_digits() -> None:
 
 def test_account_id_given_as_a_yaml_number_is_a_type_error() -> None:
     message = only_error("dev", accountId=123456789012)
-    assert message.startswith("accountId: 123456789012") and "must be a string" in message
+    assert message.startswith("accountId: 123456789012") and "must be a string; quote it in YAML" in message
 
 
 def test_log_retention_must_be_a_cloudwatch_value() -> None:
