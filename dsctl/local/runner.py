@@ -57,9 +57,14 @@ def task_container(session: boto3.Session, endpoint: str) -> tuple[str, dict[str
     return str(definition["taskDefinitionArn"]), dict(chosen)
 
 
+def task_argv(container: Mapping[str, Any]) -> list[str]:
+    """Entry point + command as the task definition gives them (what the container would execute)."""
+    return [*(container.get("entryPoint") or DEFAULT_ENTRYPOINT), *(container.get("command") or [])]
+
+
 def container_command(container: Mapping[str, Any]) -> list[str]:
-    """Entry point + command of the container, with ``python`` replaced by this interpreter."""
-    argv = [*(container.get("entryPoint") or DEFAULT_ENTRYPOINT), *(container.get("command") or [])]
+    """``task_argv`` with the image's ``python`` replaced by this interpreter."""
+    argv = task_argv(container)
     if argv and Path(argv[0]).name in ("python", "python3"):
         argv[0] = sys.executable
     return argv
@@ -207,12 +212,11 @@ def run_job_locally(
             raise CommandError(f"no credentials for {environment.name} in the local AWS config; run `dsctl local up`")
         frozen = credentials.get_frozen_credentials()
         task_arn, container = task_container(session, local.endpoint)
-        shown = " ".join([*(container.get("entryPoint") or DEFAULT_ENTRYPOINT), *(container.get("command") or [])])
         argv = container_command(container)
         overrides = {"DS_RUN_ID": run_id, "DS_INPUT_KEY": input_key or ""}
         log(
             f"{LOCAL_RUNNER}: no ECS here — running {task_arn.split('/')[-1]} container {container['name']} "
-            f"in a subprocess as account {environment.account_id}: {shown} "
+            f"in a subprocess as account {environment.account_id}: {' '.join(task_argv(container))} "
             f"(DS_RUN_ID={run_id})"
         )
         started = time.monotonic()

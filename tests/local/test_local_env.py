@@ -20,6 +20,7 @@ from components.settings import load_stack_settings
 from dsctl.cli import main
 from dsctl.envs import load_environment, session_for, verify_account
 from dsctl.local import awsconfig, lifecycle, provision, runner, server, state
+from dsctl.output import EXIT_FAILED, CommandError
 from tests.local import fake_synth
 
 DEV, PROD = "123456789012", "987654321098"
@@ -182,3 +183,21 @@ def test_local_commands(local_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys
     finally:
         assert main(["local", "down"]) == 0
     assert not local_dir.exists()
+
+
+def test_a_failing_job_is_reported_with_its_exit_kind_and_message(running: state.LocalState) -> None:
+    with lifecycle.pointed_at(running):
+        session = session_for(load_environment("dev"))
+        provision.provision_stack(
+            fake_synth.stack(load_stack_settings("dev")), session, running.endpoint, provision.ProvisionReport()
+        )
+    lines: list[str] = []
+    with pytest.raises(CommandError) as failure:
+        runner.run_job_locally("dev", run_id="run-no-model", local=running, log=lines.append)
+    assert failure.value.exit_code == EXIT_FAILED
+    assert "MODEL_MISSING" in failure.value.message and "dsctl model promote" in failure.value.message
+    assert lines[0].startswith("local runner: no ECS here") and "python -m job run" in lines[0]
+    with lifecycle.pointed_at(running):
+        logs = session.client("logs", endpoint_url=running.endpoint)
+        streams = logs.describe_log_streams(logGroupName=naming.log_group("dev"))["logStreams"]
+    assert [stream["logStreamName"] for stream in streams] == [f"job/{naming.CONTAINER_NAME}/run-no-model"]
