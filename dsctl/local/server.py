@@ -95,9 +95,17 @@ def _is_moto_server(pid: int) -> bool:
     if not cmdline.parent.exists():
         return _alive(pid)
     try:
-        return b"moto" in cmdline.read_bytes()
+        argv = [arg.decode(errors="replace") for arg in cmdline.read_bytes().split(b"\0") if arg]
     except OSError:
         return False
+    return looks_like_server(argv)
+
+
+def looks_like_server(argv: list[str]) -> bool:
+    """``moto_server ...`` or ``python -m moto.server ...`` (what ``server_command`` starts), nothing else."""
+    if any(Path(arg).name == "moto_server" for arg in argv[:2]):
+        return True
+    return any(argv[i : i + 2] == ["-m", "moto.server"] for i in range(len(argv) - 1))
 
 
 def _alive(pid: int) -> bool:

@@ -86,6 +86,9 @@ def test_server_stop_refuses_a_pid_that_is_not_moto() -> None:
     import os
 
     assert server.stop(os.getpid()) is False  # this pytest process: alive, but not a moto server
+    assert server.looks_like_server(server.server_command(5000))
+    assert server.looks_like_server(["/usr/bin/python3", "-m", "moto.server", "--port", "1"])
+    assert not server.looks_like_server(["/venv/bin/python", "-m", "pytest", "tests/test_moto_env.py"])
 
 
 def test_generated_profiles_give_each_environment_its_own_account(running: state.LocalState) -> None:
