@@ -82,7 +82,7 @@ def run_peer(input_csv: str, output_parquet: str, schema: Schema, transformer: C
     ]
     out = pd.DataFrame(values, columns=names, index=frame.index)
     for name in names[len(numeric) :]:
-        out[name] = out[name].astype(np.uint8)
+        out[name] = out[name].astype(bool)
     if schema.timestamp_column:
         out.insert(0, schema.timestamp_column, timestamps)
     if schema.id_column:

@@ -45,7 +45,7 @@ def test_transform_scales_imputes_and_one_hot_encodes(tmp_path: Path, train_csv:
     assert (out["category__A"], out["category__B"]) == (0, 0)
     assert (out["region__north"], out["region__south"], out["channel__web"]) == (0, 1, 1)
     assert out["timestamp"].isoformat() == "2026-10-05T12:00:00"
-    assert plan.valid.collect_schema()["category__A"] == pl.UInt8
+    assert plan.valid.collect_schema()["category__A"] == pl.Boolean
     assert plan.valid.collect_schema().names() == model.output_columns
 
 
