@@ -29,7 +29,12 @@ TOLERANCE = 1e-9
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    """This process's peak RSS (VmHWM). Not ru_maxrss: Linux carries the forking parent's peak into it across exec."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: best available
 
 
 def _cpu_seconds() -> float:
