@@ -15,7 +15,7 @@ import polars as pl
 from job.errors import ExitCode, JobError
 from job.model import CategoricalParams, NumericParams, PreprocessingModel, one_hot_name
 from job.schema import Schema
-from job.transform import _NUM, REJECT_REASON, annotate
+from job.transform import NUM_PREFIX, REJECT_REASON, annotate
 
 
 def imputed_moments(n: int, nulls: int, median: float, mean: float, var: float) -> tuple[float, float]:
@@ -34,7 +34,7 @@ def imputed_moments(n: int, nulls: int, median: float, mean: float, var: float) 
 def _numeric_aggs(schema: Schema) -> list[pl.Expr]:
     aggs: list[pl.Expr] = [pl.len().alias("__rows")]
     for f in schema.numeric:
-        col = pl.col(_NUM + f.name)
+        col = pl.col(NUM_PREFIX + f.name)
         aggs += [
             col.median().alias(f"{f.name}|median"),
             col.mean().alias(f"{f.name}|mean"),

@@ -22,7 +22,6 @@ from job.errors import ExitCode, JobError
 from job.metrics import put_run_metrics
 from job.model_source import LoadedModel, fetch_model
 from job.outputs import (
-    MANIFEST,
     SUCCESS,
     OutputRoot,
     clear_staging,
@@ -252,6 +251,3 @@ def run_from_args(
             "DS_PARAMETER_PREFIX is not set — set it (e.g. /ds/preprocessing) or pass --input, --model and --output",
         )
     return run_job(spec, options)
-
-
-__all__ = ["MANIFEST", "RunOptions", "RunResult", "RunSpec", "run_from_args", "run_job"]

@@ -17,9 +17,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from job import s3
 from job.errors import ExitCode, JobError
-from job.s3 import storage_options
-
-__all__ = ["InputObject", "Inputs", "resolve_inputs", "storage_options"]
 
 _GLOB_CHARS = "*?["
 

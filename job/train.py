@@ -10,8 +10,9 @@ import polars as pl
 
 from job.artifact import check_version, save_model
 from job.fit import fit
+from job.s3 import reset_clients, storage_options
 from job.schema import Schema, infer_schema, load_schema
-from job.sources import resolve_inputs, storage_options
+from job.sources import resolve_inputs
 from job.transform import scan_input
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ def schema_for(sources: list[str], schema_file: Path | None) -> Schema:
 def train(input_path: str, version: str, output_dir: str | Path, schema_file: Path | None = None) -> dict[str, Any]:
     """Fit on ``input_path`` (file, glob, directory or s3:// prefix) and save; returns the manifest."""
     check_version(version)
+    reset_clients()
     sources = resolve_inputs(input_path).urls
     schema = schema_for(sources, schema_file)
     model = fit(scan_input(sources, schema, storage_options(sources[0])), schema, version)

@@ -17,7 +17,7 @@ from job.model import PreprocessingModel, one_hot_name
 from job.schema import Schema
 
 REJECT_REASON = "reject_reason"
-_NUM = "__num__"  # prefix of the internal parsed-number columns
+NUM_PREFIX = "__num__"  # prefix of the internal parsed-number columns (fit reads them)
 _TS = "__ts__"  # internal parsed timestamp column
 
 
@@ -59,7 +59,7 @@ def parse_timestamp(schema: Schema) -> pl.Expr:
 
 
 def _parsed_columns(schema: Schema) -> list[pl.Expr]:
-    exprs = [parse_number(f.name).alias(_NUM + f.name) for f in schema.numeric]
+    exprs = [parse_number(f.name).alias(NUM_PREFIX + f.name) for f in schema.numeric]
     if schema.timestamp_column is not None:
         exprs.append(parse_timestamp(schema).alias(_TS))
     return exprs
@@ -80,7 +80,7 @@ def reject_reason(schema: Schema, vocabularies: dict[str, tuple[str, ...]] | Non
         rules.append((pl.col(schema.timestamp_column).is_null(), "missing_timestamp"))
         rules.append((pl.col(_TS).is_null(), "unparseable_timestamp"))
     for feature in schema.numeric:
-        num = pl.col(_NUM + feature.name)
+        num = pl.col(NUM_PREFIX + feature.name)
         rules.append((pl.col(feature.name).is_not_null() & num.is_null(), f"not_a_number:{feature.name}"))
         rules.append((num.is_infinite() | num.is_nan(), f"not_finite:{feature.name}"))
         if feature.min is not None:
@@ -112,7 +112,7 @@ def feature_exprs(model: PreprocessingModel) -> list[pl.Expr]:
     if s.timestamp_column is not None:
         exprs.append(pl.col(_TS).alias(s.timestamp_column))
     for p in model.numeric:
-        exprs.append(((pl.col(_NUM + p.name).fill_null(p.median) - p.mean) / p.scale).alias(p.name))
+        exprs.append(((pl.col(NUM_PREFIX + p.name).fill_null(p.median) - p.mean) / p.scale).alias(p.name))
     for c in model.categorical:
         column = pl.col(c.name)
         for value in c.categories:
