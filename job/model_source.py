@@ -51,13 +51,24 @@ def _manifest_sha256(model_url: str) -> str:
             return str(json.loads(_s3_bytes(manifest_url, False, hint))["sha256"])
         except (ValueError, KeyError):
             raise JobError(ExitCode.INVALID_MODEL, f"{manifest_url} has no sha256 — pass --model-sha256") from None
-    return str(read_manifest(Path(model_url).parent)["sha256"])
+    try:
+        return str(read_manifest(Path(model_url).parent)["sha256"])
+    except JobError as exc:
+        if exc.code != ExitCode.MODEL_MISSING:
+            raise
+        raise JobError(
+            ExitCode.MODEL_MISSING,
+            f"no manifest.json beside {model_url} to take the expected sha256 from — pass --model-sha256 "
+            "or keep the manifest written by train next to model.pkl",
+        ) from None
 
 
 def fetch_model(url: str, expected_sha256: str | None = None, artifact_store: bool = False) -> LoadedModel:
     """Load and verify the model at ``url`` (a model.pkl, or a directory/prefix holding one)."""
     if not url.endswith(".pkl"):
         url = url.rstrip("/") + "/" + MODEL_FILE
+    if not s3.is_s3(url) and not Path(url).is_file():
+        raise JobError(ExitCode.MODEL_MISSING, f"model file {url} not found — train with python -m job train")
     sha256 = expected_sha256 or _manifest_sha256(url)
     if s3.is_s3(url):
         hint = "promote an existing version (dsctl model promote) or fix the model-key parameter"

@@ -215,3 +215,14 @@ def test_inputs_with_differently_ordered_headers_combine(tmp_path: Path, model_d
     assert run("--input", tmp_path / "in", "--model", model_dir, "--output", out, "--run-id", "h") == 0
     valid = pl.read_parquet(out / "processed/h/part-00000.parquet")
     assert valid["id"].to_list() == ["1", "2"] and published(out, "h")["rows_rejected"] == 0
+
+
+def test_a_model_without_manifest_needs_an_explicit_digest(
+    tmp_path: Path, train_csv: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sha = json.loads((model_dir / "manifest.json").read_text())["sha256"]
+    (model_dir / "manifest.json").unlink()
+    out = tmp_path / "out"
+    assert run("--input", train_csv, "--model", model_dir, "--output", out) == ExitCode.MODEL_MISSING
+    assert "--model-sha256" in capsys.readouterr().err
+    assert run("--input", train_csv, "--model", model_dir / "model.pkl", "--output", out, "--model-sha256", sha) == 0
