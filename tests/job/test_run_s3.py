@@ -18,6 +18,7 @@ from job.cli import main
 from job.errors import ExitCode, JobError
 from job.model_source import fetch_model
 from job.params import read_locations
+from tests.conftest import AwsCredentials
 
 PREFIX = "/ds/preprocessing"
 INPUT, OUTPUT, ARTIFACTS = (f"ds-{kind}-dev-123456789012-us-east-1" for kind in ("input", "output", "artifacts"))
@@ -230,3 +231,39 @@ def test_interrupted_publish_leaves_nothing_that_looks_published(
     monkeypatch.setattr(S3Root, "put", real_put)
     assert container_run() == 0  # and the same run id can simply run again
     assert "processed/exec-1/_SUCCESS" in keys(env["s3"], OUTPUT)
+
+
+def test_prod_run_reads_the_model_from_the_dev_artifact_store(
+    aws: str, month_csv: Path, model_dir: Path, prod_credentials: AwsCredentials, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The data path across accounts: prod's task reads dev's store (what policies allow is checked elsewhere)."""
+    dev_s3 = boto3.client("s3")
+    dev_s3.create_bucket(Bucket=ARTIFACTS)
+    dev_s3.upload_file(str(model_dir / "model.pkl"), ARTIFACTS, MODEL_KEY)
+    for name, value in prod_credentials.env().items():
+        monkeypatch.setenv(name, value)
+    s3.reset_clients()
+    prod = prod_credentials.session(aws)  # boto3.client() would reuse the default session's dev credentials
+    prod_s3 = prod.client("s3")
+    prod_in, prod_out = "ds-input-prod-987654321098-us-east-1", "ds-output-prod-987654321098-us-east-1"
+    for bucket in (prod_in, prod_out):
+        prod_s3.create_bucket(Bucket=bucket)
+    prod_s3.upload_file(str(month_csv), prod_in, "raw/monthly_data.csv")
+    params = {
+        "input-bucket": prod_in,
+        "input-key": "raw/monthly_data.csv",
+        "output-bucket": prod_out,
+        "artifact-bucket": ARTIFACTS,
+        "model-key": MODEL_KEY,
+        "model-sha256": read_manifest(model_dir)["sha256"],
+    }
+    for name, value in params.items():
+        prod.client("ssm").put_parameter(Name=f"{PREFIX}/{name}", Value=value, Type="String")
+    monkeypatch.setenv("DS_PARAMETER_PREFIX", PREFIX)
+    monkeypatch.setenv("DS_ENVIRONMENT", "prod")
+    assert main(["run", "--run-id", "prod-1"]) == 0
+    manifest = json.loads(prod_s3.get_object(Bucket=prod_out, Key="processed/prod-1/manifest.json")["Body"].read())
+    assert manifest["model"]["bucket"] == ARTIFACTS and manifest["rows_in"] == 20_000
+    listed = prod.client("cloudwatch").list_metrics(Namespace="DS/Pipeline")["Metrics"]
+    assert {d["Value"] for m in listed for d in m["Dimensions"]} == {"prod"}
+    assert "_staging/prod-1/" not in str(prod_s3.list_objects_v2(Bucket=prod_out))
