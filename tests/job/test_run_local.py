@@ -226,3 +226,16 @@ def test_a_model_without_manifest_needs_an_explicit_digest(
     assert run("--input", train_csv, "--model", model_dir, "--output", out) == ExitCode.MODEL_MISSING
     assert "--model-sha256" in capsys.readouterr().err
     assert run("--input", train_csv, "--model", model_dir / "model.pkl", "--output", out, "--model-sha256", sha) == 0
+
+
+def test_python_m_job_exits_with_the_code_and_logs_one_json_error_line(tmp_path: Path, model_dir: Path) -> None:
+    import subprocess
+    import sys
+
+    data = write_csv(tmp_path / "in.csv", ["1,2"], header="id,amount")
+    args = ["run", "--input", str(data), "--model", str(model_dir), "--output", str(tmp_path / "out")]
+    done = subprocess.run([sys.executable, "-m", "job", *args], capture_output=True, text=True, check=False)
+    assert done.returncode == ExitCode.MISSING_COLUMNS
+    record = json.loads(done.stderr.strip().splitlines()[-1])  # stderr is not a TTY here: JSON lines
+    assert record["error"] == "MISSING_COLUMNS" and record["level"] == "ERROR"
+    assert "'timestamp', 'quantity', 'score', 'category', 'region', 'channel'" in record["message"]
