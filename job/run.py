@@ -37,7 +37,8 @@ from job.process import REJECTED_FILE, VALID_FILE, Compression, Counts, check_co
 from job.sources import Inputs, resolve_inputs
 
 log = logging.getLogger(__name__)
-RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=-]{0,127}$")
+# Step Functions execution names (DS_RUN_ID) fit this; "." and ".." are refused (they would climb the key path).
+RUN_ID_PATTERN = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9._=-]{1,128}$")
 STARTED = "_STARTED"
 
 

@@ -143,6 +143,7 @@ def test_error_exit_codes(tmp_path: Path, train_csv: Path, model_dir: Path, caps
         ),
         (["--input", train_csv, "--model", model_dir], ExitCode.USAGE, "--output"),
         (["--input", train_csv, "--model", model_dir, "--output", out, "--run-id", "../x"], ExitCode.USAGE, "run id"),
+        (["--input", train_csv, "--model", model_dir, "--output", out, "--run-id", ".."], ExitCode.USAGE, "run id"),
     ]
     for args, code, words in cases:
         assert run(*args) == code, args

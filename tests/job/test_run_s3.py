@@ -211,6 +211,11 @@ def test_local_cli_reads_and_writes_s3_urls(env: dict[str, Any], model_dir: Path
     assert main(["run", "--run-id", "lab1", *args]) == 0  # digest from the manifest beside the model
     assert "lab/processed/lab1/_SUCCESS" in keys(env["s3"], OUTPUT)
     assert main(["run", "--run-id", "lab2", "--model-sha256", sha, *args]) == 0
+    env["s3"].put_object(Bucket=INPUT, Key="raw/notes.txt", Body=b"not a csv")
+    glob_args = ["--input", f"s3://{INPUT}/raw/*.csv", *args[2:]]
+    assert main(["run", "--run-id", "lab3", *glob_args]) == 0  # the glob skips notes.txt
+    manifest = json.loads(env["s3"].get_object(Bucket=OUTPUT, Key="lab/processed/lab3/manifest.json")["Body"].read())
+    assert [o["url"] for o in manifest["input"]["objects"]] == [f"s3://{INPUT}/raw/monthly_data.csv"]
 
 
 def test_interrupted_publish_leaves_nothing_that_looks_published(
