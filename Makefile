@@ -38,4 +38,5 @@ synth-bench: install
 	$(BIN)/python -m dsctl.synth_bench
 
 clean:
+	-[ -x $(BIN)/dsctl ] && $(BIN)/dsctl local down
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .dsctl-local .bench
