@@ -68,6 +68,10 @@ def classify_polars_error(exc: Exception, source: str) -> JobError:
     if s3.polars_denied(str(exc)):
         bucket, key = s3.split_s3(source) if s3.is_s3(source) else (source, "")
         return s3.access_denied(bucket, key, "read input")
+    if s3.polars_not_found(str(exc)):
+        return JobError(ExitCode.INPUT_NOT_FOUND, f"input {source} disappeared while reading it: {message}")
+    if s3.polars_io_failure(str(exc)):
+        return JobError(ExitCode.UNEXPECTED, f"reading input {source} failed: {message} — retry the run")
     if "more fields than defined" in message:
         message = "a row has more fields than the header (unquoted separator?)"
     return JobError(ExitCode.MALFORMED_CSV, f"input {source} is not valid CSV: {message} — fix or re-export the file")

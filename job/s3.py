@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -98,14 +97,6 @@ def storage_options(url: str) -> dict[str, str] | None:
     return options
 
 
-@dataclass(frozen=True)
-class BucketRole:
-    """What a bucket is for, so an access-denied message can say which policy to fix."""
-
-    bucket: str
-    artifact_store: bool = False
-
-
 def _current_account() -> str | None:
     try:
         return str(session().client("sts").get_caller_identity()["Account"])
@@ -139,7 +130,7 @@ def translate(exc: Exception, bucket: str, key: str, action: str, artifact_store
     if isinstance(exc, NoCredentialsError):
         return JobError(ExitCode.ACCESS_DENIED, f"no AWS credentials to {action} {s3_url(bucket, key)} — set a profile")
     if isinstance(exc, ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
+        code = error_code(exc)
         status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
         if code in DENIED_CODES or status == "403":
             return access_denied(bucket, key, action, artifact_store)
@@ -154,5 +145,17 @@ def error_code(exc: ClientError) -> str:
 
 
 def polars_denied(message: str) -> bool:
-    """Whether a Polars/object_store error message means HTTP 403."""
-    return any(token in message for token in ("403", "AccessDenied", "Forbidden"))
+    """Whether a Polars/object_store error message means HTTP 403 (not merely contains "403", e.g. a line number)."""
+    return any(token in message for token in ("AccessDenied", "403 Forbidden", "Forbidden"))
+
+
+def polars_not_found(message: str) -> bool:
+    """Whether a Polars/object_store error message means the object or file is gone."""
+    return any(token in message for token in ("NoSuchKey", "404 Not Found", "No such file or directory"))
+
+
+def polars_io_failure(message: str) -> bool:
+    """Whether a Polars error came from storage or the network rather than from the CSV's content."""
+    return any(
+        token in message for token in ("Generic S3 error", "object_store", "error sending request", "Connection")
+    )
