@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -106,12 +107,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Stopped(BaseException):
+    """SIGTERM (ECS stopping the task): unwinds like Ctrl-C so the run cleans its staging area up."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Stopped
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse, run, and map the outcome to an exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging({"auto": None, "json": True, "text": False}[args.log_format])
     handler: Callable[[argparse.Namespace], int] = args.handler
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return int(handler(args))
     except JobError as exc:
@@ -120,9 +130,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         log.error("interrupted — nothing was published")
         return 130
+    except Stopped:
+        log.error("stopped (SIGTERM) — nothing was published")
+        return 128 + signal.SIGTERM
     except Exception:
         log.exception("unexpected failure — nothing was published; please report this with the log")
         return int(ExitCode.UNEXPECTED)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -240,3 +240,21 @@ def test_python_m_job_exits_with_the_code_and_logs_one_json_error_line(tmp_path:
     record = json.loads(done.stderr.strip().splitlines()[-1])  # stderr is not a TTY here: JSON lines
     assert record["error"] == "MISSING_COLUMNS" and record["level"] == "ERROR"
     assert "'timestamp', 'quantity', 'score', 'category', 'region', 'channel'" in record["message"]
+
+
+def test_sigterm_during_the_pass_cleans_up(
+    tmp_path: Path, train_csv: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import signal
+
+    def stopped(*args: object, **kwargs: object) -> int:
+        os.kill(os.getpid(), signal.SIGTERM)  # what ECS sends when the task is stopped
+        return 0
+
+    monkeypatch.setattr("job.run.stream", stopped)
+    before = signal.getsignal(signal.SIGTERM)
+    out = tmp_path / "out"
+    assert run("--input", train_csv, "--model", model_dir, "--output", out, "--run-id", "t") == 128 + signal.SIGTERM
+    assert not (out / "_staging").exists() and not (out / "processed").exists()
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is restored
