@@ -365,7 +365,11 @@ def state_machine_policy(
     execution_role_arn: str,
     topic_arn: str,
 ) -> Document:
-    """What ``ecs:runTask.sync`` needs (DESIGN.md section 4), the failure notification and logging."""
+    """What ``ecs:runTask.sync`` needs (DESIGN.md section 4), the failure notification and logging.
+
+    The definition's RunTask sets ``PropagateTags: TASK_DEFINITION``, so RunTask also needs ``ecs:TagResource``
+    on the new task with ``ecs:CreateAction = RunTask`` (ECS tag-on-create authorization).
+    """
     ecs = f"arn:aws:ecs:{region}:{account_id}"
     on_cluster = {"ArnEquals": {"ecs:cluster": cluster_arn}}
     return document(
@@ -380,6 +384,14 @@ def state_machine_policy(
             ["ecs:DescribeTasks", "ecs:StopTask"],
             [f"{ecs}:task/{naming.CLUSTER}/*"],
             conditions=on_cluster,
+        ),
+        statement(
+            # RunTask with PropagateTags tags the task it creates; ECS authorizes that tagging separately
+            # (tag-on-create). Only as part of RunTask: the role cannot tag existing tasks.
+            "TagJobTaskOnCreate",
+            ["ecs:TagResource"],
+            [f"{ecs}:task/{naming.CLUSTER}/*"],
+            conditions={"StringEquals": {"ecs:CreateAction": "RunTask"}},
         ),
         statement(
             "PassJobRoles",

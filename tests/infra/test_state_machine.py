@@ -2,7 +2,8 @@
 
 asl-validator checks the language (states, transitions, paths); principalmapper then checks that the role the
 machine runs as is allowed the service calls of each Task state (DESIGN.md section 4: ``ecs:runTask.sync`` needs
-RunTask, Describe/StopTask, PassRole of the task's roles to ECS, and the managed events rule), and no more.
+RunTask, Describe/StopTask, PassRole of the task's roles to ECS, and the managed events rule; with ``PropagateTags``
+also ``ecs:TagResource`` on the new task, ECS's tag-on-create authorization), and no more.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ def test_role_may_make_every_call_of_the_definition(any_stack: SynthResult, mode
     events_rule = f"arn:aws:events:{region}:{account}:rule/StepFunctionsGetEventsForECSTaskRule"
 
     assert model.can(role, "ecs:RunTask", family_arn, on_cluster)
+    if run["Parameters"].get("PropagateTags"):
+        # tag-on-create: RunTask with PropagateTags is also authorized as ecs:TagResource on the new task
+        assert model.can(role, "ecs:TagResource", task, {"ecs:CreateAction": "RunTask"})
     assert model.can(role, "ecs:DescribeTasks", task, on_cluster)
     assert model.can(role, "ecs:StopTask", task, on_cluster)
     for passed in (task_definition.inputs["taskRoleArn"], task_definition.inputs["executionRoleArn"]):
@@ -72,6 +76,17 @@ def test_role_may_do_nothing_beyond_its_job(any_stack: SynthResult, model: Acces
     assert not model.can(role, "iam:PassRole", task_role, {"iam:PassedToService": "lambda.amazonaws.com"})
     assert not model.can(role, "iam:PassRole", machine["roleArn"], {"iam:PassedToService": "ecs-tasks.amazonaws.com"})
     assert not model.can(role, "s3:GetObject", f"{any_stack.outputs['inputBucketArn']}/raw/monthly_data.csv")
+    # tags only the task its own RunTask creates: not existing tasks, not other resources
+    task = f"arn:aws:ecs:{region}:{account}:task/ds-processing-cluster/0123456789abcdef0123456789abcdef"
+    assert not model.can(role, "ecs:TagResource", task)
+    assert not model.can(role, "ecs:TagResource", task, {"ecs:CreateAction": "StartTask"})
+    assert not model.can(role, "ecs:TagResource", any_stack.outputs["clusterArn"], {"ecs:CreateAction": "RunTask"})
+
+
+def test_the_definition_propagates_task_definition_tags(any_stack: SynthResult) -> None:
+    """The tag-on-create rows above matter because RunTask propagates tags; keep the two in step."""
+    (run,) = _tasks(_machine(any_stack)["definition"], RUN_TASK_SYNC)
+    assert run["Parameters"]["PropagateTags"] == "TASK_DEFINITION"
 
 
 def test_the_schedule_may_start_only_this_machine(prod_stack: SynthResult, model: AccessModel) -> None:
