@@ -101,7 +101,7 @@ def _prepare(rows: int) -> tuple[Path, Path, Path, Path]:
     if not train.exists():
         write_month(train, TRAIN_ROWS, seed=11)
     model_dir = BENCH_DIR / "model"
-    save_model(fit(scan_input([str(train)], DEFAULT_SCHEMA), DEFAULT_SCHEMA, "1.0.0"), model_dir)
+    save_model(fit(scan_input([str(train)]), DEFAULT_SCHEMA, "1.0.0"), model_dir)
     peer_model = BENCH_DIR / "peer-model.joblib"
     joblib.dump(fit_peer(str(train), DEFAULT_SCHEMA), peer_model)
     return month, train, model_dir, peer_model

@@ -89,7 +89,7 @@ def stream(
     compression: Compression = "snappy",
 ) -> int:
     """Write the staged valid and rejected Parquet for ``sources``; return the input row count."""
-    lf = scan_input(sources, model.schema, s3.storage_options(sources[0])) if sources else _empty_input(model)
+    lf = scan_input(sources, s3.storage_options(sources[0])) if sources else _empty_input(model)
     plan = build_plan(lf, model)
     staging = staging_prefix(run_id)
     options = root.storage_options()

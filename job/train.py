@@ -61,7 +61,7 @@ def train(input_path: str, version: str, output_dir: str | Path, schema_file: Pa
     reset_clients()
     sources = resolve_inputs(input_path).urls
     schema = schema_for(sources, schema_file)
-    model = fit(scan_input(sources, schema, storage_options(sources[0])), schema, version)
+    model = fit(scan_input(sources, storage_options(sources[0])), schema, version)
     manifest = save_model(model, output_dir)
     log.info(
         "trained model %s on %d rows -> %s (sha256 %s)",

@@ -21,27 +21,13 @@ NUM_PREFIX = "__num__"  # prefix of the internal parsed-number columns (fit read
 _TS = "__ts__"  # internal parsed timestamp column
 
 
-def csv_dtypes(schema: Schema) -> dict[str, type[pl.DataType]]:
-    """dtype overrides for scan_csv: every required column as text (parsed in the plan)."""
-    return {name: pl.String for name in schema.required_columns}
-
-
-def scan_input(sources: Sequence[str], schema: Schema, storage_options: dict[str, str] | None = None) -> pl.LazyFrame:
-    """Lazily scan one or many CSVs, the schema's columns as text, no value inference.
+def scan_input(sources: Sequence[str], storage_options: dict[str, str] | None = None) -> pl.LazyFrame:
+    """Lazily scan one or many CSVs with every column as text (no type inference; the plan parses what it needs).
 
     Several files are concatenated diagonally, so files whose headers differ in order
     or in extra columns still combine (a missing extra column reads as empty).
     """
-    scans = [
-        pl.scan_csv(
-            source,
-            schema_overrides=csv_dtypes(schema),
-            infer_schema=False,  # everything String; the plan parses what the schema declares
-            storage_options=storage_options,
-            glob=False,
-        )
-        for source in sources
-    ]
+    scans = [pl.scan_csv(source, infer_schema=False, storage_options=storage_options, glob=False) for source in sources]
     return scans[0] if len(scans) == 1 else pl.concat(scans, how="diagonal")
 
 

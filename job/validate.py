@@ -77,7 +77,7 @@ def validate_model(
         return _finish(report, report_path)
 
     t0 = time.perf_counter()
-    plan = build_plan(scan_input(inputs.non_empty, loaded.model.schema, s3.storage_options(test_data)), loaded.model)
+    plan = build_plan(scan_input(inputs.non_empty, s3.storage_options(test_data)), loaded.model)
     valid, rejected = pl.collect_all([plan.valid, plan.rejected], engine="streaming")
     seconds = max(time.perf_counter() - t0, 1e-9)
     rows_in = valid.height + rejected.height

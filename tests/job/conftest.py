@@ -39,7 +39,7 @@ def train_csv(tmp_path: Path) -> Path:
 @pytest.fixture
 def model_dir(tmp_path: Path, train_csv: Path) -> Path:
     """A model trained on ``train_csv`` and saved (model.pkl + manifest.json)."""
-    model = fit(scan_input([str(train_csv)], DEFAULT_SCHEMA), DEFAULT_SCHEMA, "1.0.0")
+    model = fit(scan_input([str(train_csv)]), DEFAULT_SCHEMA, "1.0.0")
     out = tmp_path / "model"
     save_model(model, out)
     return out

@@ -19,7 +19,7 @@ from tests.job.conftest import write_csv
 
 
 def fitted(train_csv: Path, schema: Schema = DEFAULT_SCHEMA):  # type: ignore[no-untyped-def]
-    return fit(scan_input([str(train_csv)], schema), schema, "1.0.0")
+    return fit(scan_input([str(train_csv)]), schema, "1.0.0")
 
 
 def test_fit_learns_medians_scaling_and_vocabularies(train_csv: Path) -> None:
@@ -38,7 +38,7 @@ def test_fit_learns_medians_scaling_and_vocabularies(train_csv: Path) -> None:
 def test_transform_scales_imputes_and_one_hot_encodes(tmp_path: Path, train_csv: Path) -> None:
     model = fitted(train_csv)
     rows = ["9,2026-10-05T12:00:00,,4,2.0,C,south,web"]  # amount empty -> median; category C unknown -> all zero
-    plan = build_plan(scan_input([str(write_csv(tmp_path / "in.csv", rows))], DEFAULT_SCHEMA), model)
+    plan = build_plan(scan_input([str(write_csv(tmp_path / "in.csv", rows))]), model)
     out = plan.valid.collect().row(0, named=True)
     assert out["amount"] == 0.0
     assert out["quantity"] == pytest.approx((4 - 2.5) / math.sqrt(1.25))
@@ -65,7 +65,7 @@ def test_transform_scales_imputes_and_one_hot_encodes(tmp_path: Path, train_csv:
     ],
 )
 def test_invalid_rows_are_rejected_with_their_reason(tmp_path: Path, train_csv: Path, row: str, reason: str) -> None:
-    plan = build_plan(scan_input([str(write_csv(tmp_path / "in.csv", [row]))], DEFAULT_SCHEMA), fitted(train_csv))
+    plan = build_plan(scan_input([str(write_csv(tmp_path / "in.csv", [row]))]), fitted(train_csv))
     assert plan.valid.collect().height == 0
     rejected = plan.rejected.collect()
     assert rejected[REJECT_REASON].to_list() == [reason]
@@ -77,29 +77,29 @@ def test_unknown_category_can_reject(tmp_path: Path, train_csv: Path) -> None:
     schema = Schema("id", "timestamp", (NumericFeature("amount"),), (CategoricalFeature("region", unknown="reject"),))
     model = fitted(train_csv, schema)
     rows = ["7,2026-10-01T00:00:00,1,1,1,A,west,web", "8,2026-10-01T00:00:00,1,1,1,A,,web"]
-    plan = build_plan(scan_input([str(write_csv(tmp_path / "in.csv", rows))], schema), model)
+    plan = build_plan(scan_input([str(write_csv(tmp_path / "in.csv", rows))]), model)
     assert plan.rejected.collect()[REJECT_REASON].to_list() == ["unknown_category:region"] * 2
 
 
 def test_other_schemas_work_without_id_or_timestamp(tmp_path: Path) -> None:
     schema = schema_from_dict({"numeric": [{"name": "x", "max": 5}], "categorical": ["c"], "timestamp_column": None})
     data = write_csv(tmp_path / "t.csv", ["1,u", "3,v", "9,u"], header="x,c")
-    model = fit(scan_input([str(data)], schema), schema, "0.1.0")
+    model = fit(scan_input([str(data)]), schema, "0.1.0")
     assert (model.numeric[0].median, model.training_rows) == (2.0, 2)  # x=9 is out of bounds: not trained on
-    plan = build_plan(scan_input([str(data)], schema), model)
+    plan = build_plan(scan_input([str(data)]), model)
     assert plan.valid.collect_schema().names() == ["x", "c__u", "c__v"]
 
 
 def test_max_categories_keeps_the_most_frequent(tmp_path: Path) -> None:
     schema = schema_from_dict({"numeric": ["x"], "categorical": [{"name": "c", "max_categories": 2}]})
     data = write_csv(tmp_path / "t.csv", ["1,a", "1,b", "1,b", "1,c", "1,c", "1,c"], header="x,c")
-    assert fit(scan_input([str(data)], schema), schema, "0.1.0").categorical[0].categories == ("b", "c")
+    assert fit(scan_input([str(data)]), schema, "0.1.0").categorical[0].categories == ("b", "c")
 
 
 def test_training_without_valid_rows_is_refused(tmp_path: Path) -> None:
     data = write_csv(tmp_path / "t.csv", ["1,nope,1,1,1,A,north,web"])
     with pytest.raises(JobError) as err:
-        fit(scan_input([str(data)], DEFAULT_SCHEMA), DEFAULT_SCHEMA, "1.0.0")
+        fit(scan_input([str(data)]), DEFAULT_SCHEMA, "1.0.0")
     assert err.value.code == ExitCode.USAGE and "no valid rows" in err.value.message
 
 
