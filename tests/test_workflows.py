@@ -95,6 +95,7 @@ def test_pull_request_previews_each_stack_with_policy_pack_and_comment() -> None
     assert pulumi["with"]["stack-name"].endswith("${{ matrix.stack }}")
     assert pulumi["with"]["policyPacks"] == "policy"
     assert pulumi["with"]["comment-on-pr"] is True
+    assert pulumi["with"]["refresh"] is True, "preview against AWS as it is, like the deploy's up --refresh"
     assert "PULUMI_ACCESS_TOKEN" in pulumi["env"]
 
 
@@ -125,6 +126,9 @@ def test_deploy_ups_dev_then_prod_behind_protected_environment() -> None:
         assert pulumi["with"]["command"] == "up"
         assert pulumi["with"]["stack-name"] == f"organization/{stack}"
         assert pulumi["with"]["policyPacks"] == "policy"
+        # model-key/model-sha256 have ignore_changes=["value"]: without a refresh, an update of any other property
+        # sends the value from Pulumi's state and silently reverts a promotion made by `dsctl model promote`.
+        assert pulumi["with"]["refresh"] is True, f"{name}: pulumi up must refresh first (--refresh)"
     assert deploy["concurrency"]["cancel-in-progress"] is False, "never cancel a deployment half-way"
 
 
