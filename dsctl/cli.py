@@ -13,8 +13,9 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
+from components.settings import SettingsError
 from dsctl import commands
-from dsctl.output import CommandError, die
+from dsctl.output import EXIT_USAGE, CommandError, die
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +40,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = args.func(args)
     except CommandError as err:
         return die(err)
+    except SettingsError as err:  # invalid stack config: every problem, one line each
+        for line in err.errors:
+            print(f"dsctl: error: {line}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -9,13 +9,10 @@ resource, what is wrong, what to change), 2 when the config itself is invalid or
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 from typing import Any
 
-from dsctl.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError, add_json_flag, console, print_json, table
-
-STACKS = ("dev", "prod")
+from dsctl.output import EXIT_FAILED, EXIT_OK, CommandError, add_json_flag, console, print_json, table
+from dsctl.stack_args import add_config_file_argument, add_stack_argument
 
 
 def register(subparsers: Any) -> None:
@@ -29,12 +26,9 @@ def register(subparsers: Any) -> None:
         "the state machine, and principalmapper's evaluation of who can read the model store. Exit 0 when clean, "
         "1 with the violations, 2 on invalid config.",
     )
-    parser.add_argument("--stack", required=True, choices=STACKS, help="which stack to check")
-    parser.add_argument(
-        "--config-file",
-        type=Path,
-        metavar="FILE",
-        help="stack config to check instead of Pulumi.<stack>.yaml (e.g. a change before committing it)",
+    add_stack_argument(parser, "check")
+    add_config_file_argument(
+        parser, purpose="stack config to check instead of Pulumi.<stack>.yaml (e.g. a change before committing it)"
     )
     add_json_flag(parser)
     parser.set_defaults(func=run)
@@ -42,16 +36,11 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Check the stack; print violations as a table (or JSON) and return 0/1, or 2 on invalid config."""
-    from components.settings import SettingsError
     from dsctl.stackcheck import check_stack
     from policy.asl import AslValidatorMissing
 
     try:
         report = check_stack(args.stack, args.config_file)
-    except SettingsError as err:
-        for line in err.errors:
-            print(f"dsctl: error: {line}", file=sys.stderr)
-        return EXIT_USAGE
     except AslValidatorMissing as err:
         raise CommandError(str(err)) from err
     if args.json:

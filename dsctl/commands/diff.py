@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
-from dsctl.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError, add_json_flag, console, print_json, table
+from dsctl.output import EXIT_FAILED, EXIT_OK, CommandError, add_json_flag, console, print_json, table
+from dsctl.stack_args import add_config_file_argument, add_stack_pair_arguments
 
-STACKS = ("dev", "prod")
 _SHOWN_CHARS = 48
 
 
@@ -30,10 +28,9 @@ def register(subparsers: Any) -> None:
         "expected (explained by a declared config difference: artifact ownership, schedule, retention, task size, "
         "...) or unexpected. Exit 1 when any difference is unexpected.",
     )
-    parser.add_argument("left", choices=STACKS, help="first stack (e.g. dev)")
-    parser.add_argument("right", choices=STACKS, help="second stack (e.g. prod)")
-    parser.add_argument("--left-config-file", type=Path, metavar="FILE", help="config file for the first stack")
-    parser.add_argument("--right-config-file", type=Path, metavar="FILE", help="config file for the second stack")
+    add_stack_pair_arguments(parser)
+    add_config_file_argument(parser, "--left-config-file", purpose="config file for the first stack")
+    add_config_file_argument(parser, "--right-config-file", purpose="config file for the second stack")
     parser.add_argument(
         "--unexpected-only",
         action="store_true",
@@ -45,19 +42,13 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Diff the stacks; print the differences and return 1 when any is unexpected."""
-    from components.settings import SettingsError
     from dsctl.stackdiff import diff_stacks
     from dsctl.synth import synth
 
     if args.left == args.right and args.left_config_file is None and args.right_config_file is None:
         raise CommandError(f"both sides are {args.left}: name two different stacks, e.g. dsctl diff dev prod")
-    try:
-        left = synth(args.left, args.left_config_file)
-        right = synth(args.right, args.right_config_file)
-    except SettingsError as err:
-        for line in err.errors:
-            print(f"dsctl: error: {line}", file=sys.stderr)
-        return EXIT_USAGE
+    left = synth(args.left, args.left_config_file)
+    right = synth(args.right, args.right_config_file)
     result = diff_stacks(left.to_dict(), left.settings, right.to_dict(), right.settings)
     code = EXIT_FAILED if result.unexpected else EXIT_OK
     if args.json:

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
-from dsctl.output import EXIT_OK, EXIT_USAGE, add_json_flag, console, print_json, table
-
-STACKS = ("dev", "prod")
+from dsctl.output import EXIT_OK, add_json_flag, console, print_json, table
+from dsctl.stack_args import add_config_file_argument, add_stack_argument
 
 
 def register(subparsers: Any) -> None:
@@ -27,12 +24,9 @@ def register(subparsers: Any) -> None:
         "resource it would create, nested under its component, with its key properties (names, sizes, retention, "
         "schedule, ...), then the stack outputs. Invalid config is reported key by key with exit code 2.",
     )
-    parser.add_argument("--stack", required=True, choices=STACKS, help="which stack to synthesize")
-    parser.add_argument(
-        "--config-file",
-        type=Path,
-        metavar="FILE",
-        help="stack config to use instead of Pulumi.<stack>.yaml (e.g. to try a change before committing it)",
+    add_stack_argument(parser, "synthesize")
+    add_config_file_argument(
+        parser, purpose="stack config to use instead of Pulumi.<stack>.yaml (e.g. to try a change before committing it)"
     )
     add_json_flag(parser)
     parser.set_defaults(func=run)
@@ -41,16 +35,10 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Synthesize the stack and print it; invalid config -> every problem on stderr, exit 2."""
     # Imported here so `dsctl --help` and other commands do not pay for the program's imports.
-    from components.settings import SettingsError
     from dsctl.synth import synth
     from dsctl.synth_tree import render_tree
 
-    try:
-        result = synth(args.stack, args.config_file)
-    except SettingsError as err:
-        for line in err.errors:
-            print(f"dsctl: error: {line}", file=sys.stderr)
-        return EXIT_USAGE
+    result = synth(args.stack, args.config_file)
     if args.json:
         print_json(result.to_dict())
         return EXIT_OK
