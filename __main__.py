@@ -10,6 +10,7 @@ import pulumi
 from components import naming
 from components.artifact_store import ArtifactStore, ArtifactStoreArgs
 from components.cross_account import CrossAccountAccess, CrossAccountAccessArgs
+from components.operator import OperatorRole, OperatorRoleArgs
 from components.pipeline import Pipeline, PipelineArgs
 from components.provider import aws_provider, with_provider
 from components.secure_bucket import SecureBucket, SecureBucketArgs
@@ -58,6 +59,25 @@ pipeline = Pipeline(
 )
 store.grant_read("task-read-models", pipeline.task_role.name)
 
+# dsctl's role, trusted only by the configured operators (none configured: no role).
+operator = (
+    OperatorRole(
+        "operator",
+        OperatorRoleArgs(
+            env,
+            s.account_id,
+            s.region,
+            s.parameter_prefix,
+            s.operator_principal_arns,
+            s.owns_artifact_store,
+            store.location,
+        ),
+        opts,
+    )
+    if s.operator_principal_arns
+    else None
+)
+
 # The outputs contract (docs/infrastructure.md): names are stable; dsctl and the reading stack depend on them.
 pulumi.export("environment", env)
 pulumi.export("accountId", s.account_id)
@@ -88,6 +108,7 @@ pulumi.export("taskRoleArn", pipeline.task_role.arn)
 pulumi.export("executionRoleArn", pipeline.execution_role.arn)
 pulumi.export("stateMachineRoleArn", pipeline.state_machine_role.arn)
 pulumi.export("scheduleRuleName", pipeline.schedule_rule.name if pipeline.schedule_rule else None)
+pulumi.export("operatorRoleArn", operator.role.arn if operator else None)
 if isinstance(store, ArtifactStore):
     pulumi.export("artifactReaderPrincipalPatterns", store.reader_principal_patterns)
 else:

@@ -47,12 +47,40 @@ class StackArns:
         return [self.task_role, self.execution_role, self.state_machine_role, self.schedule_role]
 
     @property
+    def operator_role(self) -> str:
+        return self.role(naming.operator_role())
+
+    @property
+    def bounded_roles(self) -> list[str]:
+        """Every role the deploy role manages, each only with its permissions boundary: workload roles, operator."""
+        return [*self.workload_roles, self.operator_role]
+
+    @property
     def deploy_role(self) -> str:
         return self.role(naming.deploy_role(self.environment))
 
     @property
+    def state_machine_executions(self) -> str:
+        """Every (standard) execution of the state machine."""
+        return f"arn:aws:states:{self._regional}:execution:{naming.STATE_MACHINE}:*"
+
+    @property
+    def state_machine_express_executions(self) -> str:
+        """Express executions of the state machine (it has none: it is STANDARD; for complete ARN patterns)."""
+        return f"arn:aws:states:{self._regional}:express:{naming.STATE_MACHINE}:*:*"
+
+    @property
+    def state_machine_map_runs(self) -> str:
+        """Map runs of the state machine (it has no Map state; for complete ARN patterns)."""
+        return f"arn:aws:states:{self._regional}:mapRun:{naming.STATE_MACHINE}/*:*"
+
+    @property
     def role_boundary(self) -> str:
         return f"arn:aws:iam::{self.account_id}:policy/{naming.role_boundary(self.environment)}"
+
+    @property
+    def operator_boundary(self) -> str:
+        return f"arn:aws:iam::{self.account_id}:policy/{naming.operator_boundary(self.environment)}"
 
     @property
     def input_bucket(self) -> str:

@@ -36,6 +36,8 @@ PARAMETER_KEYS = (
 )
 PROMOTED_PARAMETER_KEYS = (PARAM_MODEL_KEY, PARAM_MODEL_SHA256)
 """Changed by ``dsctl model promote`` after deployment; Pulumi must never revert them."""
+PROMOTION_RECORD_KEY = "dsctl/promotion"
+"""dsctl's audit record of the last promotion, under the prefix but not a job parameter (CONTRACTS.md section 3)."""
 NO_MODEL_SENTINEL = "NONE"
 """Initial value of the promoted parameters: no model promoted yet."""
 
@@ -140,3 +142,8 @@ def parameter_name(prefix: str, key: str) -> str:
 def role_boundary(env: str) -> str:
     """Managed policy used as permissions boundary of every workload role (caps what the deployer can grant)."""
     return f"{PROJECT}-boundary-{env}"
+
+
+def operator_boundary(env: str) -> str:
+    """Managed policy used as permissions boundary of the operator role: exactly its own policy."""
+    return f"{PROJECT}-operator-boundary-{env}"

@@ -259,6 +259,20 @@ def service_trust(service: str, account_id: str) -> Document:
     )
 
 
+def operator_trust(principal_arns: Sequence[str]) -> Document:
+    """Trust for the configured operators only (named roles or users; never an account root or a wildcard)."""
+    if not principal_arns:
+        raise ValueError("the operator role needs at least one principal (operatorPrincipalArns)")
+    return document(
+        {
+            "Sid": "OperatorsAssume",
+            "Effect": "Allow",
+            "Principal": {"AWS": sorted(set(principal_arns))},
+            "Action": "sts:AssumeRole",
+        }
+    )
+
+
 def principal_trust(principal_arn: str) -> Document:
     """Trust for exactly one IAM principal (the CI role that deploys)."""
     return document(
@@ -414,6 +428,97 @@ def schedule_role_policy(state_machine_arn: str) -> Document:
     return document(statement("StartPipeline", ["states:StartExecution"], [state_machine_arn]))
 
 
+# ----------------------------------------------------------------------------- operators
+
+
+def parameter_arn(region: str, account_id: str, name: str) -> str:
+    """ARN of one SSM parameter by its full name (``/ds/preprocessing/model-key``)."""
+    return f"arn:aws:ssm:{region}:{account_id}:parameter/{name.lstrip('/')}"
+
+
+def operator_policy(
+    *,
+    arns: StackArns,
+    parameter_prefix: str,
+    artifact_bucket_arn: str,
+    artifact_key_arn: str,
+    owns_artifact_store: bool,
+) -> Document:
+    """What ``dsctl`` does as ``ds-preprocessing-operator`` in this account, and nothing more.
+
+    - params/promote/rollback/doctor/status: read every parameter under the prefix and its history; write and
+      label only ``model-key``, ``model-sha256`` and dsctl's promotion record (not the bucket parameters);
+    - run/status: start, list and follow executions of the pipeline's state machine; read the run manifests
+      (``processed/{run_id}/manifest.json``) and list ``processed/``; the alarms' state;
+    - doctor: the state machine, the cluster and the task definition (DescribeTaskDefinition takes no resource);
+    - model validate: test data from the input bucket;
+    - the artifact store: in the owning account publish (conditional PutObject) and store validation reports under
+      ``models/*``, with the key's GenerateDataKey/Decrypt through S3 only; ListBucket on the whole store, so that a
+      missing ``models/…`` object answers 404 rather than 403 (publish and ``model list`` rely on it; the store
+      holds only ``models/``). In a reading account exactly the task role's read of ``models/*`` (the identity
+      side of the store's cross-account grant, which names this role).
+    ``sts:GetCallerIdentity`` needs no permission.
+    """
+    region, account = arns.region, arns.account_id
+    promoted = [
+        parameter_arn(region, account, naming.parameter_name(parameter_prefix, key))
+        for key in (*naming.PROMOTED_PARAMETER_KEYS, naming.PROMOTION_RECORD_KEY)
+    ]
+    output = arns.output_bucket
+    common = [
+        statement(
+            "OperatorReadParameters",
+            ["ssm:GetParameter", "ssm:GetParameterHistory", "ssm:GetParameters", "ssm:GetParametersByPath"],
+            parameter_path_arns(region, account, parameter_prefix),
+        ),
+        statement("OperatorPromoteModels", ["ssm:LabelParameterVersion", "ssm:PutParameter"], promoted),
+        statement("OperatorStartRuns", ["states:DescribeStateMachine", "states:StartExecution"], [arns.state_machine]),
+        # ListExecutions also lists a Map state's child runs (mapRun), DescribeExecution also describes EXPRESS
+        # executions; named here for the linter, both limited to this (STANDARD, Map-free) state machine.
+        statement(
+            "OperatorListExecutions",
+            ["states:ListExecutions"],
+            [arns.state_machine, arns.state_machine_map_runs],
+        ),
+        statement(
+            "OperatorFollowRuns",
+            ["states:DescribeExecution"],
+            [arns.state_machine_executions, arns.state_machine_express_executions],
+        ),
+        statement("OperatorReadRunManifests", ["s3:GetObject"], [f"{output}/processed/*/manifest.json"]),
+        statement(
+            "OperatorListRuns",
+            ["s3:ListBucket"],
+            [output],
+            conditions={"StringLike": {"s3:prefix": ["processed/*"]}},
+        ),
+        statement("OperatorReadTestData", ["s3:GetObject"], [objects_arn(arns.input_bucket)]),
+        statement("OperatorAlarmStates", ["cloudwatch:DescribeAlarms"], arns.alarms),
+        statement("OperatorInspectCluster", ["ecs:DescribeClusters"], [arns.cluster]),
+        statement("OperatorInspectTaskDefinition", ["ecs:DescribeTaskDefinition"], "*"),
+    ]
+    if not owns_artifact_store:
+        store = model_read_policy(
+            region=region, artifact_bucket_arn=artifact_bucket_arn, artifact_key_arn=artifact_key_arn
+        )["Statement"]
+        return document(*common, *store)
+    return document(
+        *common,
+        statement(
+            "OperatorPublishModels",
+            ["s3:GetObject", "s3:PutObject"],
+            [objects_arn(artifact_bucket_arn, naming.MODELS_PREFIX)],
+        ),
+        statement("OperatorListStore", ["s3:ListBucket"], [artifact_bucket_arn]),
+        statement(
+            "OperatorUseStoreKeyThroughS3",
+            ["kms:Decrypt", "kms:GenerateDataKey"],
+            [artifact_key_arn],
+            conditions={"StringEquals": {"kms:ViaService": s3_via_service(region)}},
+        ),
+    )
+
+
 # ----------------------------------------------------------------------------- deployment
 
 
@@ -455,10 +560,10 @@ def deploy_role_policy(*, environment: str, account_id: str, region: str, parame
     """What ``pulumi up`` of this project needs in this account, on this project's named resources only.
 
     No ``service:*`` and no AdministratorAccess. Workload roles can only be created with the
-    project's permissions boundary, which the deploy role can neither detach, replace nor
-    edit, so whatever inline policy it writes, a workload role never exceeds the pipeline's
-    needs. The deploy role may read itself (refresh) but not change itself. Widening either
-    needs an administrator of the account.
+    project's permissions boundary (the operator role only with its own), which the deploy role can neither
+    detach, replace nor edit, so whatever inline policy it writes, a workload role never exceeds the pipeline's
+    needs (nor the operator role what dsctl does). The deploy role may read itself (refresh) but not change
+    itself. Widening either needs an administrator of the account.
     """
     arns = StackArns(environment, account_id, region)
     regional = f"{region}:{account_id}"
@@ -507,6 +612,13 @@ def deploy_role_policy(*, environment: str, account_id: str, region: str, parame
             conditions={"ArnEquals": {"iam:PermissionsBoundary": arns.role_boundary}},
         ),
         statement(
+            # The operator role has a boundary of its own (exactly its policy), so no role gains the other's rights.
+            "ChangeOperatorRoleOnlyWithinItsBoundary",
+            ["iam:CreateRole", "iam:DeleteRolePolicy", "iam:PutRolePolicy"],
+            [arns.operator_role],
+            conditions={"ArnEquals": {"iam:PermissionsBoundary": arns.operator_boundary}},
+        ),
+        statement(
             "ManageWorkloadRoles",
             [
                 "iam:DeleteRole",
@@ -521,7 +633,7 @@ def deploy_role_policy(*, environment: str, account_id: str, region: str, parame
                 "iam:UpdateAssumeRolePolicy",
                 "iam:UpdateRole",
             ],
-            arns.workload_roles,
+            arns.bounded_roles,
         ),
         statement(
             "ReadBoundaryAndOwnRole",
@@ -536,7 +648,7 @@ def deploy_role_policy(*, environment: str, account_id: str, region: str, parame
                 "iam:ListRolePolicies",
                 "iam:ListRoleTags",
             ],
-            [arns.role_boundary, arns.deploy_role],
+            [arns.role_boundary, arns.operator_boundary, arns.deploy_role],
         ),
         statement(
             "PassWorkloadRoles",

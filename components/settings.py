@@ -140,6 +140,7 @@ class StackSettings:
     assign_public_ip: bool
     alarm_email: str | None
     ci_principal_arn: str | None
+    operator_principal_arns: tuple[str, ...]
     deploy_role_arn: str | None
     parameter_prefix: str
     input_key: str
@@ -414,6 +415,7 @@ def _check_network_and_access(c: _Checker) -> None:
             c.add(
                 "ciPrincipalArn", "is in this stack's own account", "use the CI principal of the account that deploys"
             )
+    _check_operator_principals(c)
     deploy_role = c.get("deployRoleArn")
     if deploy_role:
         match = _ROLE_ARN.match(deploy_role)
@@ -427,6 +429,25 @@ def _check_network_and_access(c: _Checker) -> None:
     key = c.get("inputKey")
     if key is not None and (not key or key.startswith("/")):
         c.add("inputKey", "not an S3 object key", "use a key like raw/monthly_data.csv (no leading /)")
+
+
+def _check_operator_principals(c: _Checker) -> None:
+    """Who may assume the operator role: named IAM roles or users only (no account roots, no wildcards)."""
+    key = "operatorPrincipalArns"
+    principals: list[str] = c.get(key, [])
+    for principal in principals:
+        if not _PRINCIPAL.match(principal):
+            c.add(
+                key,
+                "not an IAM role or user ARN (account roots and wildcards are refused: the role trusts named people)",
+                "use arn:aws:iam::<account>:role/<name>, e.g. the operators' SSO role "
+                "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_DataScience_<id>",
+                value=principal,
+            )
+        elif principal.rsplit("/", 1)[-1] == naming.operator_role():
+            c.add(key, "is the operator role itself", "list the principals that assume it", value=principal)
+    if len(set(principals)) != len(principals):
+        c.add(key, "lists a principal twice", "list each principal once")
 
 
 def settings_from_config(stack: str, values: Mapping[str, Any], *, project_dir: Path = PROJECT_DIR) -> StackSettings:
@@ -471,6 +492,7 @@ def settings_from_config(stack: str, values: Mapping[str, Any], *, project_dir: 
         assign_public_ip=v["assignPublicIp"],
         alarm_email=v["alarmEmail"] or None,
         ci_principal_arn=v["ciPrincipalArn"] or None,
+        operator_principal_arns=tuple(v["operatorPrincipalArns"]),
         deploy_role_arn=v["deployRoleArn"] or None,
         parameter_prefix=v["parameterPrefix"],
         input_key=v["inputKey"],

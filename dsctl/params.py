@@ -25,7 +25,7 @@ from dsctl.envs import Environment, client
 from dsctl.output import EXIT_FAILED, CommandError
 
 NONE = naming.NO_MODEL_SENTINEL
-PROMOTION_RECORD_KEY = "dsctl/promotion"
+PROMOTION_RECORD_KEY = naming.PROMOTION_RECORD_KEY
 """Audit record of the last promotion, under the prefix but not a job parameter (history = past records)."""
 
 _MODEL_KEY = re.compile(r"^models/(?P<version>[^/]+)/model\.pkl$")

@@ -217,8 +217,8 @@ def access_probes(
 
     Owning stack: a role for each configured reader pattern in each reader account reads models and nothing else;
     other roles of reader accounts and the project's roles in a foreign account read nothing. Reading stack (with
-    the owning stack's synth): its task role reads models and nothing else; its roles that the owner's reader
-    patterns do not name, and outsiders, read nothing.
+    the owning stack's synth): its task role (and its operator role, when the owner's patterns name it) reads models
+    and nothing else; its roles that the owner's reader patterns do not name, and outsiders, read nothing.
     """
     store = document if settings.owns_artifact_store else owner
     store_settings = settings if settings.owns_artifact_store else owner_settings
@@ -237,6 +237,10 @@ def access_probes(
     else:
         reader_accounts = (account,)
         readers = [f"arn:aws:iam::{account}:role/{naming.task_role(settings.environment)}"]
+        operator = f"arn:aws:iam::{account}:role/{naming.operator_role()}"
+        own = {_role_arn(account, r) for r in document["resources"] if r["type"] == ROLE_TYPE}
+        if operator in own and _named_by(operator, store_settings.artifact_reader_role_patterns):
+            readers.append(operator)  # dsctl's role reads models as the task role does (promote checks it)
     outsiders = [f"arn:aws:iam::{reader}:role/{name}" for reader in reader_accounts for name in OUTSIDER_ROLE_NAMES]
     if not settings.owns_artifact_store:
         patterns = store_settings.artifact_reader_role_patterns

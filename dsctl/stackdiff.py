@@ -2,13 +2,13 @@
 
 dev and prod must stay in step: the same program, differing only where their config files declare a difference.
 ``diff_stacks`` first makes the two stacks comparable by replacing each stack's own identity (environment,
-account, the artifact store's bucket/key/account, reader accounts, CI principal) with placeholders, so
-``ds-input-dev-123456789012-us-east-1`` and ``ds-input-prod-987654321098-us-east-1`` compare equal. What still
-differs is then classified:
+account, the artifact store's bucket/key/account, reader accounts, CI principal, operator principals) with
+placeholders, so ``ds-input-dev-123456789012-us-east-1`` and ``ds-input-prod-987654321098-us-east-1`` compare equal.
+What still differs is then classified:
 
 - *expected* when a declared config difference explains it (``DECLARED``: artifact ownership, schedule, log
-  retention, task size, run timeout, alarm e-mail, CI principal, deploy role, network), and that config key really
-  differs between the two stacks;
+  retention, task size, run timeout, alarm e-mail, CI principal, operators, deploy role, network), and that config
+  key really differs between the two stacks;
 - *unexpected* otherwise: something in the program treats the stacks differently without the config saying so.
 """
 
@@ -31,6 +31,7 @@ ARTIFACT_KEY = "{artifact-key}"
 ARTIFACT_ACCOUNT = "{artifact-account}"
 READER_ACCOUNT = "{reader-account}"
 CI_PRINCIPAL = "{ci-principal}"
+OPERATOR_PRINCIPAL = "{operator-principal}"
 ARTIFACT_TOKENS = (ARTIFACT_BUCKET, ARTIFACT_KEY, ARTIFACT_ACCOUNT, READER_ACCOUNT)
 
 GENERATED_IDS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -85,6 +86,12 @@ DECLARED: tuple[Declared, ...] = (
         properties=("endpoint",),
     ),
     Declared("CI principal", ("ci_principal_arn",), markers=(CI_PRINCIPAL,)),
+    Declared(
+        "operators",
+        ("operator_principal_arns",),
+        types=("ds:access:OperatorRole",),
+        markers=(OPERATOR_PRINCIPAL, naming.operator_role()),
+    ),
     Declared("deploy role", ("deploy_role_arn",), properties=("assumeRoles",)),
     Declared(
         "network",
@@ -157,6 +164,7 @@ def substitutions(settings: StackSettings) -> list[tuple[re.Pattern[str], str]]:
         pairs.append((rf"arn:aws:kms:[a-z0-9-]+:{artifact_account}:key/[0-9a-f-]{{36}}", ARTIFACT_KEY))
     if settings.ci_principal_arn:
         pairs.append((re.escape(settings.ci_principal_arn), CI_PRINCIPAL))
+    pairs += [(re.escape(arn), OPERATOR_PRINCIPAL) for arn in settings.operator_principal_arns]
     if artifact_account and artifact_account != settings.account_id:
         pairs.append((artifact_account, ARTIFACT_ACCOUNT))
     pairs += [(account, READER_ACCOUNT) for account in settings.artifact_reader_accounts]

@@ -123,6 +123,7 @@ class RuleContext:
     reader_accounts: tuple[str, ...] = ()
     ci_principal_arn: str | None = None
     require_failed_execution_alarm: bool = False
+    operator_principal_arns: tuple[str, ...] = ()
 
     @property
     def artifact_bucket(self) -> str:
@@ -139,6 +140,7 @@ def context_from_settings(settings: StackSettings) -> RuleContext:
         reader_accounts=tuple(settings.artifact_reader_accounts),
         ci_principal_arn=settings.ci_principal_arn,
         require_failed_execution_alarm=settings.environment == "prod",
+        operator_principal_arns=tuple(settings.operator_principal_arns),
     )
 
 
@@ -511,11 +513,18 @@ def _check_cross_account(resource: Resource, ctx: RuleContext) -> Iterator[tuple
             if not foreign:
                 continue
             if document.kind == "trust":
-                unexpected = [p for p in foreign if p != ctx.ci_principal_arn]
+                # The operator role trusts the configured operators; any other role at most the CI principal.
+                operator = _inputs(resource).get("name") == naming.operator_role()
+                allowed, key = (
+                    (set(ctx.operator_principal_arns), "operatorPrincipalArns")
+                    if operator
+                    else ({ctx.ci_principal_arn}, "ciPrincipalArn")
+                )
+                unexpected = [p for p in foreign if p not in allowed]
                 if unexpected:
                     yield (
                         f"{label} lets {', '.join(unexpected)} assume the role from another account",
-                        "trust only the configured ciPrincipalArn across accounts",
+                        f"trust only the configured {key} across accounts",
                     )
                 continue
             yield from _cross_account_read_problems(label, statement, foreign, ctx)

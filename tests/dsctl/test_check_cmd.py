@@ -70,7 +70,8 @@ def test_missing_config_file_is_a_one_line_usage_error(capsys: pytest.CaptureFix
 
 
 def test_access_probes_follow_the_config() -> None:
-    """Probes come from settings: the dev store's readers are prod's pipeline roles, prod's task role reads."""
+    """Probes come from settings: the dev store's readers are prod's pipeline roles, prod's task and operator roles
+    read (the operator role exists in prod and the store's default patterns name it)."""
     dev, prod = synth("dev"), synth("prod")
     dev_probes = access_probes(dev.settings, dev.to_dict())
     readers = {p.principal for p in dev_probes if p.expected}
@@ -80,7 +81,8 @@ def test_access_probes_follow_the_config() -> None:
     }
     prod_probes = access_probes(prod.settings, prod.to_dict(), dev.to_dict(), dev.settings)
     assert {p.principal for p in prod_probes if p.expected} == {
-        "arn:aws:iam::987654321098:role/ds-preprocessing-task-prod"
+        "arn:aws:iam::987654321098:role/ds-preprocessing-task-prod",
+        "arn:aws:iam::987654321098:role/ds-preprocessing-operator",
     }
     denied = {p.principal for p in prod_probes if not p.expected and p.action == "s3:GetObject"}
     assert "arn:aws:iam::987654321098:role/ds-preprocessing-sfn-prod" in denied

@@ -3,8 +3,9 @@ documents of both stacks (moto does not enforce bucket or key policies, DESIGN.m
 
 Each row is one request as AWS would see it (realistic condition keys: TLS, principal ARN/account, ``kms:ViaService``
 for S3's calls to KMS, ``s3:prefix`` for listings) and the answer we require. Outsiders (a prod role outside the
-reader patterns, a foreign account's role named like ours, the dev CI role) get a broad identity policy, so their
-rows test what the *resource* side allows.
+reader patterns, a foreign account's role named like ours, the dev CI role, the operators' SSO role) get a broad
+identity policy, so their rows test what the *resource* side (bucket, key, trust policy) allows. The operator roles
+are the stacks' own, with their real policies and boundary.
 """
 
 from __future__ import annotations
@@ -33,12 +34,18 @@ PROD_TASK = _role(PROD, "ds-preprocessing-task-prod")
 PROD_EXEC = _role(PROD, "ds-preprocessing-exec-prod")
 PROD_DEPLOY = _role(PROD, "ds-preprocessing-deploy-prod")
 DEV_TASK = _role(DEV, "ds-preprocessing-task-dev")
+# dsctl's role in each account (created by the stacks: operatorPrincipalArns), and the SSO role it trusts
+PROD_OPERATOR = _role(PROD, "ds-preprocessing-operator")
+DEV_OPERATOR = _role(DEV, "ds-preprocessing-operator")
 OUTSIDERS = {
     "prod-analytics": _role(PROD, "analytics"),
-    "prod-operator": _role(PROD, "ds-preprocessing-operator"),
     "foreign-task": _role(FOREIGN, "ds-preprocessing-task-prod"),
     "dev-ci": _role(DEV, "ds-preprocessing-ci"),
     "dev-someone": _role(DEV, "someone-else"),
+    "dev-sso-data-science": _role(DEV, "aws-reserved/sso.amazonaws.com/AWSReservedSSO_DataScience_0123456789abcdef"),
+    "foreign-sso-data-science": _role(
+        FOREIGN, "aws-reserved/sso.amazonaws.com/AWSReservedSSO_DataScience_0123456789abcdef"
+    ),
 }
 
 
@@ -63,6 +70,7 @@ class Request:
 
 
 PROD_BOUNDARY = f"arn:aws:iam::{PROD}:policy/{naming.role_boundary('prod')}"
+PROD_OPERATOR_BOUNDARY = f"arn:aws:iam::{PROD}:policy/{naming.operator_boundary('prod')}"
 OTHER_BOUNDARY = f"arn:aws:iam::{PROD}:policy/some-wider-boundary"
 STORE = ("dev", "artifactBucketArn")
 KEY = ("dev", "artifactKmsKeyArn", "")
@@ -70,6 +78,11 @@ KEY = ("dev", "artifactKmsKeyArn", "")
 
 def _store(suffix: str = "") -> tuple[str, str, str]:
     return (*STORE, suffix)
+
+
+def _param(stack: str, key: str) -> tuple[str, str, str]:
+    account = {"dev": DEV, "prod": PROD}[stack]
+    return (stack, "", f"arn:aws:ssm:{REGION}:{account}:parameter/ds/preprocessing/{key}")
 
 
 MATRIX = [
@@ -107,11 +120,86 @@ MATRIX = [
     Request(OUTSIDERS["prod-analytics"], "kms:Decrypt", KEY, False, VIA_S3),
     Request(OUTSIDERS["foreign-task"], "s3:GetObject", _store(f"/{MODEL}"), False),
     Request(OUTSIDERS["foreign-task"], "kms:Decrypt", KEY, False, VIA_S3),
-    # the configured operator pattern may read models, still only read
-    Request(OUTSIDERS["prod-operator"], "s3:GetObject", _store(f"/{MODEL}"), True),
-    Request(OUTSIDERS["prod-operator"], "kms:Decrypt", KEY, True, VIA_S3),
-    Request(OUTSIDERS["prod-operator"], "s3:PutObject", _store(f"/{MODEL}"), False),
-    Request(OUTSIDERS["prod-operator"], "s3:DeleteObject", _store(f"/{MODEL}"), False),
+    # prod's operator role (dsctl in prod): reads models/* of dev's store and decrypts through S3, as prod's job will
+    Request(PROD_OPERATOR, "s3:GetObject", _store(f"/{MODEL}"), True),
+    Request(PROD_OPERATOR, "s3:GetObject", _store("/models/1.2.3/validation.json"), True),
+    Request(PROD_OPERATOR, "s3:ListBucket", _store(), True, {"s3:prefix": "models/"}),
+    Request(PROD_OPERATOR, "kms:Decrypt", KEY, True, VIA_S3),
+    # ... but never writes there (publishing is the owning account's), nor uses the key directly
+    Request(PROD_OPERATOR, "s3:PutObject", _store(f"/{MODEL}"), False),
+    Request(PROD_OPERATOR, "s3:PutObject", _store("/models/1.2.3/validation.json"), False),
+    Request(PROD_OPERATOR, "s3:DeleteObject", _store(f"/{MODEL}"), False),
+    Request(PROD_OPERATOR, "s3:GetObject", _store("/staging/draft.pkl"), False),
+    Request(PROD_OPERATOR, "kms:Decrypt", KEY, False),
+    Request(PROD_OPERATOR, "kms:GenerateDataKey", KEY, False, VIA_S3),
+    # ... promotes in prod: the promoted parameters and dsctl's record, labels, history; not the bucket parameters
+    Request(PROD_OPERATOR, "ssm:PutParameter", _param("prod", "model-key"), True),
+    Request(PROD_OPERATOR, "ssm:PutParameter", _param("prod", "model-sha256"), True),
+    Request(PROD_OPERATOR, "ssm:PutParameter", _param("prod", "dsctl/promotion"), True),
+    Request(PROD_OPERATOR, "ssm:LabelParameterVersion", _param("prod", "model-key"), True),
+    Request(PROD_OPERATOR, "ssm:GetParameterHistory", _param("prod", "model-sha256"), True),
+    Request(
+        PROD_OPERATOR,
+        "ssm:GetParametersByPath",
+        ("prod", "", f"arn:aws:ssm:{REGION}:{PROD}:parameter/ds/preprocessing"),
+        True,
+    ),
+    Request(PROD_OPERATOR, "ssm:PutParameter", _param("prod", "artifact-bucket"), False),
+    Request(PROD_OPERATOR, "ssm:PutParameter", _param("prod", "input-key"), False),
+    Request(PROD_OPERATOR, "ssm:DeleteParameter", _param("prod", "model-key"), False),
+    # ... never another stack's parameters or pipeline
+    Request(PROD_OPERATOR, "ssm:PutParameter", _param("dev", "model-key"), False),
+    Request(PROD_OPERATOR, "ssm:GetParameter", _param("dev", "model-key"), False),
+    Request(PROD_OPERATOR, "states:StartExecution", ("dev", "stateMachineArn", ""), False),
+    # ... runs prod's pipeline and reads what a run reports, not the data it wrote
+    Request(PROD_OPERATOR, "states:StartExecution", ("prod", "stateMachineArn", ""), True),
+    Request(PROD_OPERATOR, "states:ListExecutions", ("prod", "stateMachineArn", ""), True),
+    Request(
+        PROD_OPERATOR,
+        "states:DescribeExecution",
+        ("prod", "", f"arn:aws:states:{REGION}:{PROD}:execution:ds-preprocessing-pipeline:run-20261127-101500-a1b2"),
+        True,
+    ),
+    Request(PROD_OPERATOR, "states:DeleteStateMachine", ("prod", "stateMachineArn", ""), False),
+    Request(PROD_OPERATOR, "s3:GetObject", ("prod", "outputBucketArn", "/processed/run-1/manifest.json"), True),
+    Request(PROD_OPERATOR, "s3:ListBucket", ("prod", "outputBucketArn", ""), True, {"s3:prefix": "processed/"}),
+    Request(PROD_OPERATOR, "s3:GetObject", ("prod", "outputBucketArn", "/processed/run-1/part-0.parquet"), False),
+    Request(PROD_OPERATOR, "s3:PutObject", ("prod", "outputBucketArn", "/processed/run-1/manifest.json"), False),
+    Request(
+        PROD_OPERATOR,
+        "cloudwatch:DescribeAlarms",
+        ("prod", "", f"arn:aws:cloudwatch:{REGION}:{PROD}:alarm:ds-preprocessing-failed-executions-prod"),
+        True,
+    ),
+    Request(PROD_OPERATOR, "ecs:DescribeClusters", ("prod", "clusterArn", ""), True),
+    Request(PROD_OPERATOR, "iam:PassRole", ("prod", "taskRoleArn", ""), False),
+    # dev's operator role publishes: conditional PutObject of models and validation reports, the key through S3
+    Request(DEV_OPERATOR, "s3:PutObject", _store(f"/{MODEL}"), True),
+    Request(DEV_OPERATOR, "s3:PutObject", _store("/models/1.2.3/validation.json"), True),
+    Request(DEV_OPERATOR, "s3:GetObject", _store("/models/1.2.3/manifest.json"), True),
+    Request(DEV_OPERATOR, "s3:ListBucket", _store(), True),  # a missing model answers 404, not 403
+    Request(DEV_OPERATOR, "kms:GenerateDataKey", KEY, True, VIA_S3),
+    Request(DEV_OPERATOR, "kms:Decrypt", KEY, True, VIA_S3),
+    Request(DEV_OPERATOR, "s3:PutObject", _store("/staging/draft.pkl"), False),
+    Request(DEV_OPERATOR, "s3:DeleteObject", _store(f"/{MODEL}"), False),
+    Request(DEV_OPERATOR, "s3:PutBucketPolicy", _store(), False),
+    Request(DEV_OPERATOR, "kms:GenerateDataKey", KEY, False),  # directly, not through S3
+    Request(DEV_OPERATOR, "kms:Encrypt", KEY, False, VIA_S3),
+    Request(DEV_OPERATOR, "s3:GetObject", _store(f"/{MODEL}"), False, NO_TLS),
+    Request(DEV_OPERATOR, "ssm:PutParameter", _param("dev", "model-key"), True),
+    Request(DEV_OPERATOR, "ssm:PutParameter", _param("dev", "output-bucket"), False),
+    Request(DEV_OPERATOR, "ssm:PutParameter", _param("prod", "model-key"), False),
+    # only the configured operators (dev's SSO role) may assume either operator role
+    Request(OUTSIDERS["dev-sso-data-science"], "sts:AssumeRole", ("prod", "operatorRoleArn", ""), True),
+    Request(OUTSIDERS["dev-sso-data-science"], "sts:AssumeRole", ("dev", "operatorRoleArn", ""), True),
+    Request(OUTSIDERS["foreign-sso-data-science"], "sts:AssumeRole", ("prod", "operatorRoleArn", ""), False),
+    Request(OUTSIDERS["dev-someone"], "sts:AssumeRole", ("prod", "operatorRoleArn", ""), False),
+    Request(OUTSIDERS["dev-someone"], "sts:AssumeRole", ("dev", "operatorRoleArn", ""), False),
+    Request(OUTSIDERS["dev-ci"], "sts:AssumeRole", ("prod", "operatorRoleArn", ""), False),
+    Request(OUTSIDERS["prod-analytics"], "sts:AssumeRole", ("prod", "operatorRoleArn", ""), False),
+    Request(OUTSIDERS["foreign-task"], "sts:AssumeRole", ("prod", "operatorRoleArn", ""), False),
+    Request(PROD_DEPLOY, "sts:AssumeRole", ("prod", "operatorRoleArn", ""), False),
+    Request(PROD_TASK, "sts:AssumeRole", ("prod", "operatorRoleArn", ""), False),
     # dev's task role: reads its input, writes its output, reads models through its own key; never over plain HTTP
     Request(DEV_TASK, "s3:GetObject", ("dev", "inputBucketArn", "/raw/monthly_data.csv"), True),
     Request(DEV_TASK, "s3:PutObject", ("dev", "outputBucketArn", "/processed/run-1/part-0.parquet"), True),
@@ -146,6 +234,24 @@ MATRIX = [
     Request(PROD_DEPLOY, "iam:AttachRolePolicy", ("prod", "taskRoleArn", ""), False),
     Request(PROD_DEPLOY, "iam:CreatePolicyVersion", ("prod", "", PROD_BOUNDARY), False),
     Request(PROD_DEPLOY, "iam:DeletePolicy", ("prod", "", PROD_BOUNDARY), False),
+    # the deployer manages the operator role only within the operator's own boundary, which it cannot change
+    Request(PROD_DEPLOY, "iam:PutRolePolicy", ("prod", "operatorRoleArn", ""), True),
+    Request(
+        PROD_DEPLOY,
+        "iam:PutRolePolicy",
+        ("prod", "operatorRoleArn", ""),
+        False,
+        {"iam:PermissionsBoundary": PROD_BOUNDARY},
+    ),
+    Request(
+        PROD_DEPLOY,
+        "iam:CreateRole",
+        ("prod", "taskRoleArn", ""),
+        False,
+        {"iam:PermissionsBoundary": PROD_OPERATOR_BOUNDARY},
+    ),
+    Request(PROD_DEPLOY, "iam:DeleteRolePermissionsBoundary", ("prod", "operatorRoleArn", ""), False),
+    Request(PROD_DEPLOY, "iam:CreatePolicyVersion", ("prod", "", PROD_OPERATOR_BOUNDARY), False),
 ]
 
 
@@ -168,7 +274,7 @@ def test_every_workload_role_of_both_stacks_is_in_the_model(
     model: AccessModel, dev_stack: SynthResult, prod_stack: SynthResult
 ) -> None:
     for stack in (dev_stack, prod_stack):
-        for output in ("taskRoleArn", "executionRoleArn", "stateMachineRoleArn"):
+        for output in ("taskRoleArn", "executionRoleArn", "stateMachineRoleArn", "operatorRoleArn"):
             assert stack.outputs[output] in model.principals
 
 
@@ -186,3 +292,20 @@ def test_the_matrix_catches_a_widened_store_policy(dev_stack: SynthResult, prod_
     widened = AccessModel.from_stacks(dev, prod_stack.to_dict())
     analytics = widened.add_outsider(OUTSIDERS["prod-analytics"])
     assert widened.can(analytics, "s3:GetObject", dev_stack.outputs["artifactBucketArn"] + f"/{MODEL}")
+
+
+def test_the_operator_boundary_caps_a_widened_operator_policy(dev_stack: SynthResult, prod_stack: SynthResult) -> None:
+    """A deployer that rewrites the operator's inline policy (it may) still cannot give it more than its boundary."""
+    prod = copy.deepcopy(prod_stack.to_dict())
+    (policy,) = [r["inputs"]["policy"] for r in prod["resources"] if r["name"] == "operator-policy"]
+    policy["Statement"].append({"Effect": "Allow", "Action": ["ssm:PutParameter", "s3:GetObject"], "Resource": "*"})
+    widened = AccessModel.from_stacks(dev_stack.to_dict(), prod)
+    input_bucket = _param("prod", "input-bucket")[2]
+    assert not widened.can(PROD_OPERATOR, "ssm:PutParameter", input_bucket)
+    data = prod_stack.outputs["outputBucketArn"] + "/processed/run-1/part-0.parquet"
+    assert not widened.can(PROD_OPERATOR, "s3:GetObject", data)
+    for resource in prod["resources"]:
+        if resource["name"] == "operator-role":
+            del resource["inputs"]["permissionsBoundary"]
+    unbounded = AccessModel.from_stacks(dev_stack.to_dict(), prod)
+    assert unbounded.can(PROD_OPERATOR, "ssm:PutParameter", input_bucket), "the boundary, not luck, stopped it"

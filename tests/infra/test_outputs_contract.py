@@ -50,6 +50,8 @@ COMMON: dict[str, tuple[str, str]] = {
     "taskRoleArn": ("str", rf"arn:aws:iam::{ACCOUNT}:role/ds-preprocessing-task-{ENV}"),
     "executionRoleArn": ("str", rf"arn:aws:iam::{ACCOUNT}:role/ds-preprocessing-exec-{ENV}"),
     "stateMachineRoleArn": ("str", rf"arn:aws:iam::{ACCOUNT}:role/ds-preprocessing-sfn-{ENV}"),
+    # dsctl's role; null in a stack configured without operatorPrincipalArns (both stacks have operators)
+    "operatorRoleArn": ("str", rf"arn:aws:iam::{ACCOUNT}:role/ds-preprocessing-operator"),
 }
 EXPECTED: dict[str, dict[str, tuple[str, str]]] = {
     "dev": {
@@ -137,3 +139,18 @@ def test_every_output_the_program_consumes_from_another_stack_is_in_the_contract
     assert consumed <= set(EXPECTED["dev"]), (
         f"consumed but not in the contract: {sorted(consumed - set(EXPECTED['dev']))}"
     )
+
+
+def test_operator_role_output_is_null_without_operators(tmp_path: Path) -> None:
+    """The output exists in every stack (runbooks read it); without operators there is no role and it is null."""
+    import yaml
+
+    from dsctl.synth import synth
+
+    document = yaml.safe_load((Path(naming.__file__).resolve().parent.parent / "Pulumi.dev.yaml").read_text())
+    document["config"]["ds-preprocessing:operatorPrincipalArns"] = []
+    config = tmp_path / "Pulumi.dev.yaml"
+    config.write_text(yaml.safe_dump(document))
+    result = synth("dev", config)
+    assert result.outputs["operatorRoleArn"] is None
+    assert not [r for r in result.resources if r.type == "ds:access:OperatorRole" or "operator" in r.name]

@@ -70,3 +70,45 @@ def test_inline_deploy_policy_fits_the_iam_size_limit() -> None:
     )
     # IAM counts inline role policies without whitespace; the limit is 10,240 characters per role.
     assert len(json.dumps(document, separators=(",", ":"))) < 10_240
+
+
+def _operator(owns: bool) -> dict[str, object]:
+    from components.arns import StackArns
+
+    return policy_docs.operator_policy(
+        arns=StackArns("dev", "123456789012", "us-east-1"),
+        parameter_prefix="/ds/preprocessing",
+        artifact_bucket_arn="arn:aws:s3:::ds-artifacts-dev-123456789012-us-east-1",
+        artifact_key_arn="arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555",
+        owns_artifact_store=owns,
+    )
+
+
+def test_operator_trust_needs_principals_and_names_each_once() -> None:
+    with pytest.raises(ValueError, match="operatorPrincipalArns"):
+        policy_docs.operator_trust([])
+    role = "arn:aws:iam::123456789012:role/ops"
+    (trust,) = policy_docs.operator_trust([role, role])["Statement"]
+    assert trust["Principal"] == {"AWS": [role]} and trust["Action"] == "sts:AssumeRole"
+
+
+@pytest.mark.parametrize("owns", [True, False])
+def test_operator_policy_names_every_resource_and_has_unique_sids(owns: bool) -> None:
+    statements = _operator(owns)["Statement"]
+    assert isinstance(statements, list)
+    sids = [s["Sid"] for s in statements]
+    assert len(sids) == len(set(sids))
+    for item in statements:
+        if item["Resource"] == "*":
+            assert set(item["Action"]) <= set(policy_docs.WILDCARD_ONLY_ACTIONS), item["Sid"]
+
+
+def test_only_the_owning_operator_writes_models_or_generates_data_keys() -> None:
+    def actions(owns: bool) -> set[str]:
+        statements = _operator(owns)["Statement"]
+        assert isinstance(statements, list)
+        return {action for s in statements for action in s["Action"]}
+
+    assert {"s3:PutObject", "kms:GenerateDataKey"} <= actions(True)
+    assert not {"s3:PutObject", "kms:GenerateDataKey", "s3:DeleteObject"} & actions(False)
+    assert "s3:DeleteObject" not in actions(True)

@@ -23,6 +23,7 @@ COMPONENT_TYPES = {
     "ds:storage:SecureBucket",
     "ds:storage:ArtifactStore",
     "ds:access:CrossAccountAccess",
+    "ds:access:OperatorRole",
     "ds:pipeline:Pipeline",
 }
 
@@ -72,6 +73,9 @@ EXPECTED_IN_BOTH = [
     (ROLE, "pipeline-execution-role"),
     (ROLE, "pipeline-state-machine-role"),
     (ROLE_POLICY, "task-read-models"),
+    (ROLE, "operator-role"),
+    (ROLE_POLICY, "operator-policy"),
+    ("aws:iam/policy:Policy", "operator-boundary"),
 ]
 
 
@@ -472,14 +476,15 @@ def test_workload_roles_carry_the_boundary_and_it_grants_nothing_more(any_stack:
     boundary = any_stack.get("aws:iam/policy:Policy", "pipeline-role-boundary")
     env, account = any_stack.settings.environment, any_stack.settings.account_id
     assert boundary.id == f"arn:aws:iam::{account}:policy/ds-preprocessing-boundary-{env}"
-    workload = [r for r in any_stack.of_type(ROLE) if r.id != naming.deploy_role(env)]
+    others = (naming.deploy_role(env), naming.operator_role())
+    workload = [r for r in any_stack.of_type(ROLE) if r.id not in others]
     assert len(workload) == (4 if any_stack.settings.schedule_enabled else 3)
     assert all(role.inputs["permissionsBoundary"] == boundary.id for role in workload)
     # The boundary is exactly the union of the workload roles' inline statements.
     granted = [
         statement
         for resource in any_stack.of_type(ROLE_POLICY)
-        if resource.inputs["role"] != naming.deploy_role(env)
+        if resource.inputs["role"] not in others
         for statement in statements(resource.inputs["policy"])
     ]
     boundary_statements = statements(boundary.inputs["policy"])
@@ -491,9 +496,17 @@ def test_workload_roles_carry_the_boundary_and_it_grants_nothing_more(any_stack:
 def test_deploy_role_can_only_create_roles_within_the_boundary_and_never_change_it(prod_stack: SynthResult) -> None:
     (policy,) = role_policies(prod_stack, "ds-preprocessing-deploy-prod").values()
     boundary = f"arn:aws:iam::{PROD}:policy/ds-preprocessing-boundary-prod"
+    operator_boundary = f"arn:aws:iam::{PROD}:policy/ds-preprocessing-operator-boundary-prod"
+    operator = f"arn:aws:iam::{PROD}:role/ds-preprocessing-operator"
     for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy"):
-        (grant,) = [s for s in statements(policy) if action in s["Action"]]
-        assert grant["Condition"] == {"ArnEquals": {"iam:PermissionsBoundary": boundary}}, action
+        workload, own = sorted(
+            (s for s in statements(policy) if action in s["Action"]), key=lambda s: operator in s["Resource"]
+        )
+        assert workload["Condition"] == {"ArnEquals": {"iam:PermissionsBoundary": boundary}}, action
+        assert operator not in workload["Resource"]
+        # the operator role only with its own boundary: no role can be given the other's rights
+        assert own["Resource"] == [operator], action
+        assert own["Condition"] == {"ArnEquals": {"iam:PermissionsBoundary": operator_boundary}}, action
     actions = {a for s in statements(policy) for a in as_list(s["Action"])}
     forbidden = {
         "iam:AttachRolePolicy",
@@ -504,5 +517,61 @@ def test_deploy_role_can_only_create_roles_within_the_boundary_and_never_change_
         "iam:SetDefaultPolicyVersion",
     }
     assert not actions & forbidden
-    on_boundary = {a for s in statements(policy) if boundary in as_list(s["Resource"]) for a in s["Action"]}
-    assert on_boundary and all(a.startswith(("iam:Get", "iam:List")) for a in on_boundary)
+    for arn in (boundary, operator_boundary):
+        on_boundary = {a for s in statements(policy) if arn in as_list(s["Resource"]) for a in s["Action"]}
+        assert on_boundary and all(a.startswith(("iam:Get", "iam:List")) for a in on_boundary), arn
+
+
+# ----------------------------------------------------------------------------- operator role
+
+SSO_DATA_SCIENCE = f"arn:aws:iam::{DEV}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_DataScience_0123456789abcdef"
+
+
+def test_operator_role_trusts_only_the_configured_operators(any_stack: SynthResult) -> None:
+    role = any_stack.get(ROLE, "operator-role")
+    assert role.id == naming.operator_role() == "ds-preprocessing-operator"
+    assert any_stack.settings.operator_principal_arns == (SSO_DATA_SCIENCE,)
+    (trust,) = statements(role.inputs["assumeRolePolicy"])
+    assert trust == {
+        "Sid": "OperatorsAssume",
+        "Effect": "Allow",
+        "Principal": {"AWS": [SSO_DATA_SCIENCE]},
+        "Action": "sts:AssumeRole",
+    }
+    assert role.inputs["maxSessionDuration"] == 3600
+
+
+def test_operator_role_carries_its_own_boundary_which_is_exactly_its_policy(any_stack: SynthResult) -> None:
+    env, account = any_stack.settings.environment, any_stack.settings.account_id
+    role = any_stack.get(ROLE, "operator-role")
+    boundary = any_stack.get("aws:iam/policy:Policy", "operator-boundary")
+    assert boundary.id == f"arn:aws:iam::{account}:policy/ds-preprocessing-operator-boundary-{env}"
+    assert role.inputs["permissionsBoundary"] == boundary.id
+    assert role_policies(any_stack, naming.operator_role()) == {"operate-pipeline": boundary.inputs["policy"]}
+    assert boundary.parent == role.parent  # one component: the role, its policy and its boundary
+
+
+def test_operator_writes_parameters_only_for_promotions(any_stack: SynthResult) -> None:
+    account = any_stack.settings.account_id
+    (policy,) = role_policies(any_stack, naming.operator_role()).values()
+    writes = [s for s in statements(policy) if "ssm:PutParameter" in s["Action"]]
+    assert [s["Action"] for s in writes] == [["ssm:LabelParameterVersion", "ssm:PutParameter"]]
+    assert sorted(writes[0]["Resource"]) == [
+        f"arn:aws:ssm:us-east-1:{account}:parameter/ds/preprocessing/{key}"
+        for key in ("dsctl/promotion", "model-key", "model-sha256")
+    ]
+
+
+def test_operator_publishes_models_only_in_the_owning_stack(dev_stack: SynthResult, prod_stack: SynthResult) -> None:
+    def store_actions(stack: SynthResult) -> set[str]:
+        (policy,) = role_policies(stack, naming.operator_role()).values()
+        store = stack.outputs["artifactBucketArn"]
+        return {
+            action
+            for s in statements(policy)
+            if any(str(r).startswith(store) for r in as_list(s["Resource"]))
+            for action in s["Action"]
+        }
+
+    assert store_actions(dev_stack) == {"s3:GetObject", "s3:PutObject", "s3:ListBucket"}
+    assert store_actions(prod_stack) == {"s3:GetObject", "s3:ListBucket"}

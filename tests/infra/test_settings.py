@@ -284,6 +284,52 @@ def test_ci_principal_must_be_an_iam_arn_of_another_account() -> None:
     assert "is in this stack's own account" in only_error("prod", ciPrincipalArn=own)
 
 
+SSO_OPERATOR = f"arn:aws:iam::{DEV}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_DataScience_0123456789abcdef"
+
+
+def test_both_stacks_trust_the_operators_sso_role_in_dev() -> None:
+    for stack in ("dev", "prod"):
+        assert load_stack_settings(stack).operator_principal_arns == (SSO_OPERATOR,)
+
+
+def test_no_operators_means_no_operator_role_and_is_valid() -> None:
+    assert settings_from_config("prod", values("prod", operatorPrincipalArns=[])).operator_principal_arns == ()
+    assert settings_from_config("dev", values("dev", operatorPrincipalArns=None)).operator_principal_arns == ()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "DataScience",  # a name, not an ARN
+        f"arn:aws:iam::{DEV}:root",  # a whole account: anyone there with sts:AssumeRole
+        f"arn:aws:iam::{DEV}:role/*",  # wildcards are not principals
+        "arn:aws:iam::1234:role/ops",  # not a 12-digit account
+        f"arn:aws:sts::{DEV}:assumed-role/ops/ana",  # a session, not a role
+    ],
+)
+def test_operator_principals_must_be_named_roles_or_users(bad: str) -> None:
+    message = only_error("prod", operatorPrincipalArns=[SSO_OPERATOR, bad])
+    assert message.startswith(f"operatorPrincipalArns: {bad!r} — not an IAM role or user ARN"), message
+    assert "; use arn:aws:iam::<account>:role/<name>" in message and "\n" not in message
+
+
+def test_every_bad_operator_principal_is_reported() -> None:
+    found = errors("dev", operatorPrincipalArns=["a", "b", SSO_OPERATOR])
+    assert [m.split(" — ")[0] for m in found] == ["operatorPrincipalArns: 'a'", "operatorPrincipalArns: 'b'"]
+
+
+def test_operator_principals_are_unique_and_not_the_role_itself() -> None:
+    assert "lists a principal twice" in only_error("prod", operatorPrincipalArns=[SSO_OPERATOR, SSO_OPERATOR])
+    itself = f"arn:aws:iam::{PROD}:role/ds-preprocessing-operator"
+    assert only_error("prod", operatorPrincipalArns=[itself]).startswith(
+        f"operatorPrincipalArns: {itself!r} — is the operator role itself"
+    )
+
+
+def test_operator_principals_must_be_a_list() -> None:
+    assert "must be a list of strings" in only_error("prod", operatorPrincipalArns=SSO_OPERATOR)
+
+
 def test_deploy_role_must_be_in_the_stacks_account() -> None:
     message = only_error("prod", deployRoleArn=f"arn:aws:iam::{DEV}:role/ds-preprocessing-deploy-prod")
     assert message.startswith("deployRoleArn:") and "not in accountId" in message

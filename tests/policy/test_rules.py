@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -318,3 +319,23 @@ def test_ci_principal_may_assume_across_accounts() -> None:
     ]
     cross_account = [rule for rule in rules.RULES if rule.name == "cross-account-readers-only"]
     assert evaluate(stack, PROD_CONTEXT, cross_account) == []
+
+
+def _trusting(role_name: str, principal: str) -> list[dict[str, Any]]:
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}],
+    }
+    return [res("aws:iam/role:Role", "some-role", {"name": role_name, "assumeRolePolicy": trust})]
+
+
+def test_operator_role_may_trust_only_the_configured_operators_across_accounts() -> None:
+    sso = f"arn:aws:iam::{DEV}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_DataScience_0123456789abcdef"
+    context = dataclasses.replace(PROD_CONTEXT, operator_principal_arns=(sso,))
+    cross_account = [rule for rule in rules.RULES if rule.name == "cross-account-readers-only"]
+    assert evaluate(_trusting("ds-preprocessing-operator", sso), context, cross_account) == []
+    # the CI principal is not an operator, and an operator principal does not make another role assumable
+    (ci,) = evaluate(_trusting("ds-preprocessing-operator", context.ci_principal_arn or ""), context, cross_account)
+    assert "trust only the configured operatorPrincipalArns" in ci.fix
+    (other,) = evaluate(_trusting("ds-preprocessing-deploy-prod", sso), context, cross_account)
+    assert "trust only the configured ciPrincipalArn" in other.fix
