@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from components import naming
 from dsctl import params
 from dsctl.envs import Connection, Environment, client, session_for, verify_account
-from dsctl.models import ArtifactStore, access_fix, error_code, object_key
+from dsctl.models import MODEL_FILE, ArtifactStore, access_fix, error_code, is_denied, not_found_or_denied, object_key
 from dsctl.output import CommandError
 
 
@@ -131,6 +131,20 @@ def check_promoted_model(ctx: _Context) -> Outcome:
         stored = store.stored_sha256(version)
     except (ClientError, BotoCoreError) as err:
         code = _aws_error(err)
+        if is_denied(code):
+            # A reader's HEAD of a missing key answers 403, not 404 (``models.is_denied``); listing the exact key,
+            # which its prefix-limited ListBucket allows, tells a missing model from a denied one.
+            listed = store.key_listed(version, MODEL_FILE)
+            if listed is False:
+                return _failed(
+                    f"{store.url(version)} does not exist (HEAD answered {code}; a listing shows no such key)",
+                    access_fix("NoSuchKey", store.bucket, ctx.env.name, ctx.env.account_id),
+                )
+            if listed is None:
+                return _failed(
+                    not_found_or_denied(version, ctx.env.name, code) + f" ({store.url(version)})",
+                    access_fix(code, store.bucket, ctx.env.name, ctx.env.account_id),
+                )
         return _failed(
             f"cannot read {store.url(version)} ({code})",
             access_fix(code, store.bucket, ctx.env.name, ctx.env.account_id),

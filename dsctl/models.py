@@ -33,6 +33,7 @@ MODEL_FILE = artifact.MODEL_FILE
 MANIFEST_FILE = artifact.MANIFEST_FILE
 VALIDATION_FILE = "validation.json"
 _MISSING = {"NoSuchKey", "404", "NotFound"}
+_DENIED = {"AccessDenied", "403", "Forbidden"}
 
 
 def check_version(version: str) -> str:
@@ -73,6 +74,22 @@ def error_code(err: ClientError) -> str:
     """The S3/SSM error code of a ClientError (``NoSuchKey``, ``AccessDenied``, ``PreconditionFailed``…)."""
     return str(err.response.get("Error", {}).get("Code", "")) or str(
         err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "")
+    )
+
+
+def is_denied(code: str) -> bool:
+    """An S3 access denial (``AccessDenied``/403). On real S3 that is also what a GET/HEAD of a MISSING key answers
+    when the request is not covered by the caller's ``s3:ListBucket``: a reader whose ListBucket is limited by an
+    ``s3:prefix`` condition (prod's task and operator roles: ``models/*``) never has it for a GET/HEAD, which
+    carries no prefix. So a 403 under ``models/`` means "missing or denied" until a listing tells them apart."""
+    return code in _DENIED
+
+
+def not_found_or_denied(version: str, env_name: str, code: str) -> str:
+    """The problem to report when neither a read nor a listing could tell a missing version from a denied one."""
+    return (
+        f"version {version} not found, or not readable from {env_name} ({code}: S3 answers 403, not 404, for a "
+        f"missing key to a caller without s3:ListBucket for the request): check the bucket policy/KMS grant"
     )
 
 
@@ -133,12 +150,35 @@ class ArtifactStore:
 
     # ----------------------------------------------------------------- reading
 
-    def get_bytes(self, version: str, name: str) -> bytes | None:
-        """The object's body, or None when it does not exist (other errors propagate)."""
+    def key_listed(self, version: str, name: str) -> bool | None:
+        """Whether a listing shows the object, or None when the listing is denied too.
+
+        A reader's ListBucket grant is limited to ``s3:prefix`` ``models/*``: a ListObjectsV2 with
+        ``Prefix=models/…`` carries that key and is allowed, a GET/HEAD does not, so for a reader a
+        missing object answers 403 and only this listing tells "missing" from "denied".
+        """
+        key = object_key(version, name)
+        try:
+            response = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1)
+        except ClientError as err:
+            if is_denied(error_code(err)):
+                return None
+            raise
+        return any(item.get("Key") == key for item in response.get("Contents", []))
+
+    def get_bytes(self, version: str, name: str, *, denied_means_absent: bool = False) -> bytes | None:
+        """The object's body, or None when it does not exist (other errors propagate).
+
+        A 403 counts as "does not exist" when ``denied_means_absent`` (the caller knows the grant covers the key),
+        or when a listing of the exact key shows it absent (see ``is_denied``); otherwise it propagates.
+        """
         try:
             response = self.s3.get_object(Bucket=self.bucket, Key=object_key(version, name))
         except ClientError as err:
-            if error_code(err) in _MISSING:
+            code = error_code(err)
+            if code in _MISSING:
+                return None
+            if is_denied(code) and (denied_means_absent or self.key_listed(version, name) is False):
                 return None
             raise
         return bytes(response["Body"].read())
@@ -149,8 +189,16 @@ class ArtifactStore:
         return None if data is None else parse_manifest(data, self.url(version, MANIFEST_FILE))
 
     def validation(self, version: str) -> dict[str, Any] | None:
-        """The stored validation report, or None."""
-        data = self.get_bytes(version, VALIDATION_FILE)
+        """The stored validation report, or None. Call it only after reading the same version's manifest.
+
+        validation.json is optional. An AccessDenied for it counts as absent: the caller has just read
+        ``models/{version}/manifest.json`` with these credentials, and every grant on the store (bucket policy,
+        identity policies, KMS key policy) is on ``models/*`` as a whole, so a key next to a readable manifest is
+        not denied but missing — S3 answers 403 instead of 404 to a reader whose ListBucket is limited by an
+        ``s3:prefix`` condition, which a GetObject request does not carry (prod's task and operator roles).
+        Treating it as absent fails safe: the version counts as "not validated", and promote refuses it.
+        """
+        data = self.get_bytes(version, VALIDATION_FILE, denied_means_absent=True)
         if data is None:
             return None
         try:

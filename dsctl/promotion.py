@@ -20,7 +20,16 @@ from botocore.exceptions import ClientError
 from components import naming
 from dsctl import params
 from dsctl.envs import Connection
-from dsctl.models import ArtifactStore, StoredVersion, access_fix, check_version, error_code
+from dsctl.models import (
+    MANIFEST_FILE,
+    ArtifactStore,
+    StoredVersion,
+    access_fix,
+    check_version,
+    error_code,
+    is_denied,
+    not_found_or_denied,
+)
 from dsctl.output import CommandError
 from job import artifact
 
@@ -59,12 +68,34 @@ def verify_model(conn: Connection, version: str, expected_sha256: str | None = N
     who = f"{env.name} credentials ({conn.caller_arn})"
     try:
         manifest = store.manifest(version)
-        if manifest is None:
+    except ClientError as err:
+        code = error_code(err)
+        if not is_denied(code):
             raise _refuse(
                 conn,
-                f"version {version} is not published in s3://{store.bucket}/models/",
-                "publish it first (dsctl model publish) or pick one from dsctl model list",
-            )
+                f"{who} cannot read {store.url(version, MANIFEST_FILE)} ({code})",
+                access_fix(code, store.bucket, env.name, env.account_id),
+            ) from err
+        # 403 with the listing denied too: a reader sees a missing key as 403 (``is_denied``), so the model
+        # itself decides. Readable: the grant works and only the manifest is missing (an interrupted publish).
+        # Unreadable as well: a real denial, or no such version; the fix is the grant either way.
+        try:
+            store.read_first_byte(version)
+        except ClientError:
+            raise _refuse(
+                conn,
+                not_found_or_denied(version, env.name, code) + f" ({who} can read neither manifest.json nor "
+                f"model.pkl in s3://{store.bucket}/models/{version}/; the {env.name} job would fail the same way)",
+                access_fix(code, store.bucket, env.name, env.account_id),
+            ) from err
+        manifest = None
+    if manifest is None:
+        raise _refuse(
+            conn,
+            f"version {version} is not published in s3://{store.bucket}/models/",
+            "publish it first (dsctl model publish) or pick one from dsctl model list",
+        )
+    try:
         store.read_first_byte(version)
     except ClientError as err:
         code = error_code(err)

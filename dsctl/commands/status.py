@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from components import naming
 from dsctl import params, runs
 from dsctl.envs import Connection, aws_errors, client, try_connect_all
-from dsctl.models import ArtifactStore
+from dsctl.models import MODEL_FILE, ArtifactStore, error_code, is_denied, not_found_or_denied
 from dsctl.output import EXIT_FAILED, CommandError, add_json_flag, console, print_json, table
 
 
@@ -38,7 +38,23 @@ def model_status(conn: Connection) -> dict[str, Any]:
     version = params.version_of_key(key)
     if version is None:
         return {"version": None, "model_key": key, "digest": "no model promoted" if key == params.NONE else "bad key"}
-    stored = ArtifactStore(conn.session, conn.env.artifact_bucket).stored_sha256(version)
+    store = ArtifactStore(conn.session, conn.env.artifact_bucket)
+    try:
+        stored = store.stored_sha256(version)
+    except ClientError as err:
+        code = error_code(err)
+        if not is_denied(code):
+            raise
+        # A reader's HEAD of a missing key answers 403, not 404 (``models.is_denied``): a listing decides.
+        listed = store.key_listed(version, MODEL_FILE)
+        if listed is False:
+            return {"version": version, "model_key": key, "sha256": sha, "digest": "MISSING from the store"}
+        problem = (
+            not_found_or_denied(version, conn.env.name, code)
+            if listed is None
+            else f"{store.url(version)} not readable from {conn.env.name} ({code}): check the bucket policy/KMS grant"
+        )
+        raise CommandError(f"{problem} (dsctl doctor --env {conn.env.name})") from err
     verdict = "verified" if stored == sha else ("no stored checksum" if stored is None else "MISMATCH")
     return {"version": version, "model_key": key, "sha256": sha, "digest": verdict}
 
