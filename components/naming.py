@@ -43,6 +43,9 @@ NO_MODEL_SENTINEL = "NONE"
 
 MODELS_PREFIX = "models/"
 """The only prefix of the artifact store that reader accounts may read."""
+INPUT_UPLOAD_PREFIXES = ("raw/", "validation/")
+"""Prefixes of the input bucket the operator uploads to: the month's input (``raw/monthly_data.csv``, the default
+``inputKey``) and validation test data (``validation/…``, read by ``dsctl model validate``)."""
 
 
 def _regional(kind: str, env: str, account_id: str, region: str) -> str:

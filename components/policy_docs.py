@@ -452,6 +452,10 @@ def operator_policy(
       (``processed/{run_id}/manifest.json``) and list ``processed/``; the alarms' state;
     - doctor: the state machine, the cluster and the task definition (DescribeTaskDefinition takes no resource);
     - model validate: test data from the input bucket;
+    - uploads (``make demo``, the README's workflow): PutObject of the month's input and of validation data under
+      ``raw/`` and ``validation/`` of the input bucket only (boto3's ``upload_file`` switches to a multipart upload
+      for large files: Create/UploadPart/Complete need ``s3:PutObject``, and its clean-up on failure
+      ``s3:AbortMultipartUpload``); no deletes, nothing else in the input bucket, nothing in the output bucket;
     - the artifact store: in the owning account publish (conditional PutObject) and store validation reports under
       ``models/*``, with the key's GenerateDataKey/Decrypt through S3 only; ListBucket on the whole store, so that a
       missing ``models/…`` object answers 404 rather than 403 (publish and ``model list`` rely on it; the store
@@ -493,6 +497,11 @@ def operator_policy(
             conditions={"StringLike": {"s3:prefix": ["processed/*"]}},
         ),
         statement("OperatorReadTestData", ["s3:GetObject"], [objects_arn(arns.input_bucket)]),
+        statement(
+            "OperatorUploadInputs",
+            ["s3:AbortMultipartUpload", "s3:PutObject"],
+            [objects_arn(arns.input_bucket, prefix) for prefix in naming.INPUT_UPLOAD_PREFIXES],
+        ),
         statement("OperatorAlarmStates", ["cloudwatch:DescribeAlarms"], arns.alarms),
         statement("OperatorInspectCluster", ["ecs:DescribeClusters"], [arns.cluster]),
         statement("OperatorInspectTaskDefinition", ["ecs:DescribeTaskDefinition"], "*"),

@@ -103,12 +103,65 @@ def test_operator_policy_names_every_resource_and_has_unique_sids(owns: bool) ->
             assert set(item["Action"]) <= set(policy_docs.WILDCARD_ONLY_ACTIONS), item["Sid"]
 
 
-def test_only_the_owning_operator_writes_models_or_generates_data_keys() -> None:
-    def actions(owns: bool) -> set[str]:
-        statements = _operator(owns)["Statement"]
-        assert isinstance(statements, list)
-        return {action for s in statements for action in s["Action"]}
+def _store_actions(owns: bool) -> set[str]:
+    """Actions the operator policy grants on the artifact store (its bucket, objects or key)."""
+    statements = _operator(owns)["Statement"]
+    assert isinstance(statements, list)
+    store = ("arn:aws:s3:::ds-artifacts-", "arn:aws:kms:")
+    return {
+        action
+        for s in statements
+        for action in s["Action"]
+        if any(str(resource).startswith(store) for resource in s["Resource"])
+    }
 
-    assert {"s3:PutObject", "kms:GenerateDataKey"} <= actions(True)
-    assert not {"s3:PutObject", "kms:GenerateDataKey", "s3:DeleteObject"} & actions(False)
-    assert "s3:DeleteObject" not in actions(True)
+
+def test_only_the_owning_operator_writes_models_or_generates_data_keys() -> None:
+    assert {"s3:PutObject", "kms:GenerateDataKey"} <= _store_actions(True)
+    assert not {"s3:PutObject", "kms:GenerateDataKey", "s3:DeleteObject"} & _store_actions(False)
+    assert "s3:DeleteObject" not in _store_actions(True)
+
+
+@pytest.mark.parametrize("owns", [True, False])
+def test_the_operator_writes_only_input_uploads_outside_the_store(owns: bool) -> None:
+    """PutObject (and the multipart clean-up) outside the store: raw/ and validation/ of the input bucket only."""
+    statements = _operator(owns)["Statement"]
+    assert isinstance(statements, list)
+    writes = {
+        resource
+        for s in statements
+        for resource in s["Resource"]
+        if {"s3:PutObject", "s3:AbortMultipartUpload"} & set(s["Action"])
+        and not resource.startswith("arn:aws:s3:::ds-artifacts-")
+    }
+    assert writes == {
+        "arn:aws:s3:::ds-input-dev-123456789012-us-east-1/raw/*",
+        "arn:aws:s3:::ds-input-dev-123456789012-us-east-1/validation/*",
+    }
+    actions = {action for s in statements for action in s["Action"]}
+    assert not {a for a in actions if a.startswith("s3:Delete")}
+
+
+@pytest.mark.parametrize("owns", [True, False])
+def test_the_operator_boundary_fits_the_managed_policy_size_limit(owns: bool) -> None:
+    """The operator's permissions boundary is a managed policy holding the operator policy itself: IAM's limit for a
+    managed policy is 6,144 characters, whitespace not counted (IAM and AWS STS quotas)."""
+    import json
+
+    size = len(json.dumps(_operator(owns), separators=(",", ":")))
+    assert size < 6_144, f"{size} characters"
+
+
+def test_the_workload_boundary_fits_the_managed_policy_size_limit() -> None:
+    import json
+
+    from components.arns import StackArns
+
+    document = policy_docs.workload_boundary(
+        arns=StackArns("prod", "987654321098", "us-east-1"),
+        parameter_prefix="/ds/preprocessing",
+        artifact_bucket_arn="arn:aws:s3:::ds-artifacts-dev-123456789012-us-east-1",
+        artifact_key_arn="arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555",
+    )
+    size = len(json.dumps(document, separators=(",", ":")))
+    assert size < 6_144, f"{size} characters"
