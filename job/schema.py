@@ -9,8 +9,7 @@ file at once, because a data scientist editing one wants the whole list.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -186,34 +185,3 @@ DEFAULT_SCHEMA = Schema(
     ),
     categorical=(CategoricalFeature("category"), CategoricalFeature("region"), CategoricalFeature("channel")),
 )
-
-_NUMERIC_DTYPE = re.compile(r"^(Int|UInt|Float|Decimal)")
-
-
-def infer_schema(
-    columns: Mapping[str, str], sample_dates: Sequence[str] = (), date_formats: Mapping[str, str] | None = None
-) -> Schema:
-    """Guess a schema from a CSV header and inferred dtype names (train without --schema).
-
-    The header of the demo data gives DEFAULT_SCHEMA (with its bounds); otherwise an
-    ``id`` column is the id, the first column in ``sample_dates`` the timestamp,
-    numeric dtypes are numeric features and the rest categorical; ``date_formats`` gives
-    the strftime format detected for each date column.
-    """
-    if set(DEFAULT_SCHEMA.required_columns) <= set(columns):
-        return DEFAULT_SCHEMA
-    id_column = next((c for c in columns if c.lower() == "id"), None)
-    ts_column = next((c for c in columns if c in sample_dates and c != id_column), None)
-    numeric, categorical = [], []
-    for name, dtype in columns.items():
-        if name in (id_column, ts_column):
-            continue
-        if _NUMERIC_DTYPE.match(dtype):
-            numeric.append({"name": name})
-        else:
-            categorical.append({"name": name})
-    spec: dict[str, Any] = {"id_column": id_column, "timestamp_column": ts_column}
-    spec |= {"numeric": numeric, "categorical": categorical}
-    if ts_column is not None and date_formats and ts_column in date_formats:
-        spec["timestamp_format"] = date_formats[ts_column]
-    return schema_from_dict(spec)

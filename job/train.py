@@ -8,60 +8,76 @@ from typing import Any
 
 import polars as pl
 
-from job.artifact import check_version, save_model
+from job.artifact import MANIFEST_FILE, check_version, save_model
+from job.errors import ExitCode, JobError
 from job.fit import fit
+from job.infer import infer_schema, read_sample
+from job.process import classify_polars_error
 from job.s3 import reset_clients, storage_options
-from job.schema import Schema, infer_schema, load_schema
+from job.schema import Schema, load_schema
 from job.sources import resolve_inputs
 from job.transform import scan_input
 
 log = logging.getLogger(__name__)
 
 
-# Formats tried, in order, for an inferred timestamp column (the first that parses every sampled value wins).
-TIMESTAMP_FORMATS = (
-    "%Y-%m-%dT%H:%M:%S",
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%dT%H:%M:%S%.f",
-    "%Y-%m-%d %H:%M:%S%.f",
-    "%Y-%m-%dT%H:%M:%S%z",
-    "%Y-%m-%dT%H:%M",
-    "%Y-%m-%d %H:%M",
-    "%Y-%m-%d",
-)
-SAMPLE_ROWS = 1000
+def _source_label(sources: list[str]) -> str:
+    return sources[0] if len(sources) == 1 else f"{sources[0]} (and {len(sources) - 1} more)"
 
 
-def timestamp_format(values: pl.Series) -> str | None:
-    """The first of TIMESTAMP_FORMATS that parses all non-empty ``values``."""
-    values = values.drop_nulls()
-    for fmt in TIMESTAMP_FORMATS:
-        parsed = values.str.strptime(pl.Datetime("us"), fmt, strict=False, exact=True)
-        if parsed.null_count() == 0:
-            return fmt
-    return None
-
-
-def schema_for(sources: list[str], schema_file: Path | None) -> Schema:
-    """The declared schema, or one inferred from the first input's header and a sample of rows."""
+def schema_for(sources: list[str], schema_file: Path | None, output_dir: str | Path = "DIR") -> Schema:
+    """The declared schema (authoritative), or one inferred from a sample of the inputs' rows (job.infer)."""
     if schema_file is not None:
         return load_schema(schema_file)
-    options = storage_options(sources[0])
-    sample = pl.scan_csv(sources[0], storage_options=options, try_parse_dates=True, infer_schema_length=SAMPLE_ROWS)
-    dtypes = {name: str(dtype) for name, dtype in sample.collect_schema().items()}
-    dates = [name for name, dtype in dtypes.items() if dtype.startswith(("Datetime", "Date"))]
-    text = pl.scan_csv(sources[0], storage_options=options, infer_schema=False, n_rows=SAMPLE_ROWS).collect()
-    formats = {name: fmt for name in dates if (fmt := timestamp_format(text[name])) is not None}
-    return infer_schema(dtypes, [name for name in dates if name in formats], formats)
+    try:
+        inference = infer_schema(read_sample(sources, storage_options(sources[0])))
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise classify_polars_error(exc, _source_label(sources)) from None
+    for note in inference.notes:
+        log.info("schema inference: %s", note)
+    if not inference.demo:
+        schema = inference.schema
+        log.info(
+            'inferred schema from %d sampled rows: %s — to override, copy "schema" from %s into a file, edit it '
+            "and train with --schema FILE",
+            inference.sample_rows,
+            inference.summary(),
+            Path(output_dir) / MANIFEST_FILE,
+            extra={
+                "fields": {
+                    "id_column": schema.id_column,
+                    "timestamp_column": schema.timestamp_column,
+                    "timestamp_format": schema.timestamp_format if schema.timestamp_column else None,
+                    "numeric": [f.name for f in schema.numeric],
+                    "categorical": [f.name for f in schema.categorical],
+                    "passthrough": list(schema.passthrough),
+                }
+            },
+        )
+    return inference.schema
 
 
 def train(input_path: str, version: str, output_dir: str | Path, schema_file: Path | None = None) -> dict[str, Any]:
     """Fit on ``input_path`` (file, glob, directory or s3:// prefix) and save; returns the manifest."""
     check_version(version)
     reset_clients()
-    sources = resolve_inputs(input_path).urls
-    schema = schema_for(sources, schema_file)
-    model = fit(scan_input(sources, storage_options(sources[0])), schema, version)
+    sources = resolve_inputs(input_path).non_empty
+    if not sources:
+        raise JobError(ExitCode.USAGE, f"training input {input_path} is empty (0 bytes) — train on data with rows")
+    schema = schema_for(sources, schema_file, output_dir)
+    try:
+        lf = scan_input(sources, storage_options(sources[0]))
+        present = lf.collect_schema().names()
+        missing = [name for name in schema.required_columns if name not in present]
+        if missing:
+            raise JobError(
+                ExitCode.MISSING_COLUMNS,
+                f"training input {_source_label(sources)} lacks the schema's columns {missing} (it has {present}) — "
+                "fix the schema file or the input",
+            )
+        model = fit(lf, schema, version)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise classify_polars_error(exc, _source_label(sources)) from None
     manifest = save_model(model, output_dir)
     log.info(
         "trained model %s on %d rows -> %s (sha256 %s)",
