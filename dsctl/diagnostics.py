@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from components import naming
 from dsctl import params
-from dsctl.envs import Connection, Environment, client, session_for, verify_account
+from dsctl.envs import Connection, Environment, all_environments, client, session_for, verify_account
 from dsctl.models import MODEL_FILE, ArtifactStore, access_fix, error_code, is_denied, not_found_or_denied, object_key
 from dsctl.output import CommandError
 
@@ -60,6 +60,14 @@ def _aws_error(err: Exception) -> str:
     return error_code(err) if isinstance(err, ClientError) else type(err).__name__
 
 
+def _store_owner(env: Environment) -> str:
+    """The stack that creates ``env``'s artifact store (``env`` itself, or the stack file that owns that bucket)."""
+    if env.owns_artifact_store:
+        return env.name
+    owners = [e.name for e in all_environments() if e.owns_artifact_store and e.artifact_bucket == env.artifact_bucket]
+    return owners[0] if owners else "<the stack that owns the store>"
+
+
 def check_credentials(ctx: _Context, profile: str | None, role_arn: str | None) -> Outcome:
     try:
         session = session_for(ctx.env, profile, role_arn)
@@ -80,7 +88,7 @@ def check_parameters(ctx: _Context) -> Outcome:
     ctx.parameters = {p["Name"][prefix_len:]: p["Value"] for p in response["Parameters"]}
     missing = response.get("InvalidParameters", [])
     if missing:
-        return _failed(f"missing {', '.join(missing)}", f"deploy the stack: pulumi up --stack {ctx.env.name}")
+        return _failed(f"missing {', '.join(missing)}", f"deploy the stack: pulumi up --refresh --stack {ctx.env.name}")
     return _passed(f"all {len(names)} under {ctx.env.parameter_prefix}")
 
 
@@ -96,7 +104,7 @@ def check_parameter_values(ctx: _Context) -> Outcome:
         if ctx.parameters.get(key) != want
     ]
     if wrong:
-        return _failed("; ".join(wrong), f"pulumi up --stack {ctx.env.name} (compare: dsctl params diff)")
+        return _failed("; ".join(wrong), f"pulumi up --refresh --stack {ctx.env.name} (compare: dsctl params diff)")
     return _passed("bucket parameters are the stack's")
 
 
@@ -175,7 +183,8 @@ def check_kms_decrypt(ctx: _Context) -> Outcome:
     if head.get("ServerSideEncryption") != "aws:kms":
         return _failed(
             f"the model is encrypted with {head.get('ServerSideEncryption') or 'nothing'}, not the store's KMS key",
-            "restore the store's default encryption (pulumi up for the owning stack) and publish a new version",
+            f"restore the store's default encryption (pulumi up --refresh --stack {_store_owner(ctx.env)}) and publish "
+            "a new version",
         )
     return _passed(f"decrypted with {head.get('SSEKMSKeyId', 'the store key')}")
 
@@ -189,9 +198,9 @@ def check_state_machine(ctx: _Context) -> Outcome:
             .get("status", "ACTIVE")
         )
     except (ClientError, BotoCoreError) as err:
-        return _failed(f"{ctx.env.state_machine_arn}: {_aws_error(err)}", f"pulumi up --stack {ctx.env.name}")
+        return _failed(f"{ctx.env.state_machine_arn}: {_aws_error(err)}", f"pulumi up --refresh --stack {ctx.env.name}")
     if status != "ACTIVE":
-        return _failed(f"{naming.STATE_MACHINE} is {status}", f"pulumi up --stack {ctx.env.name}")
+        return _failed(f"{naming.STATE_MACHINE} is {status}", f"pulumi up --refresh --stack {ctx.env.name}")
     return _passed(ctx.env.state_machine_arn)
 
 
@@ -202,13 +211,14 @@ def check_task_definition(ctx: _Context) -> Outcome:
         definition = ecs.describe_task_definition(taskDefinition=naming.TASK_FAMILY)["taskDefinition"]
         clusters = ecs.describe_clusters(clusters=[naming.CLUSTER])["clusters"]
     except (ClientError, BotoCoreError) as err:
-        return _failed(f"{naming.TASK_FAMILY}: {_aws_error(err)}", f"pulumi up --stack {ctx.env.name}")
+        return _failed(f"{naming.TASK_FAMILY}: {_aws_error(err)}", f"pulumi up --refresh --stack {ctx.env.name}")
     if not any(c.get("status") == "ACTIVE" for c in clusters):
-        return _failed(f"cluster {naming.CLUSTER} not found", f"pulumi up --stack {ctx.env.name}")
+        return _failed(f"cluster {naming.CLUSTER} not found", f"pulumi up --refresh --stack {ctx.env.name}")
     containers = [c["name"] for c in definition.get("containerDefinitions", [])]
     if naming.CONTAINER_NAME not in containers:
         return _failed(
-            f"{naming.TASK_FAMILY} has no container {naming.CONTAINER_NAME}", f"pulumi up --stack {ctx.env.name}"
+            f"{naming.TASK_FAMILY} has no container {naming.CONTAINER_NAME}",
+            f"pulumi up --refresh --stack {ctx.env.name}",
         )
     return _passed(f"{naming.TASK_FAMILY}:{definition['revision']} on {naming.CLUSTER}")
 

@@ -97,8 +97,8 @@ def promotion_history(session: boto3.Session, env: Environment) -> list[Promotio
         digests = _history(ssm, env.parameter_name(naming.PARAM_MODEL_SHA256))
     except ClientError as err:
         raise CommandError(
-            f"cannot read the promotion history in {env.name}: {err}; deploy the stack (pulumi up) or check "
-            "ssm:GetParameterHistory",
+            f"cannot read the promotion history in {env.name}: {err}; deploy the stack "
+            f"(pulumi up --refresh --stack {env.name}) or check ssm:GetParameterHistory",
             EXIT_FAILED,
         ) from err
     by_label = {label: entry["Value"] for entry in digests for label in entry.get("Labels", [])}
@@ -124,7 +124,9 @@ def current_model(session: boto3.Session, env: Environment) -> tuple[str, str]:
     response = ssm.get_parameters(Names=names, WithDecryption=True)
     if response.get("InvalidParameters"):
         missing = ", ".join(response["InvalidParameters"])
-        raise CommandError(f"{env.name} is missing {missing}; deploy the stack (pulumi up --stack {env.name})")
+        raise CommandError(
+            f"{env.name} is missing {missing}; deploy the stack (pulumi up --refresh --stack {env.name})"
+        )
     values = {p["Name"]: p["Value"] for p in response["Parameters"]}
     return values[names[0]], values[names[1]]
 
@@ -254,16 +256,20 @@ def diff_parameters(
         a, b = left.get(key), right.get(key)
         if a is None or b is None:
             where = left_env.name if a is None else right_env.name
-            fix = f"deploy {where} (pulumi up --stack {where})" if key in naming.PARAMETER_KEYS else "remove it"
+            fix = (
+                f"deploy {where} (pulumi up --refresh --stack {where})" if key in naming.PARAMETER_KEYS else "remove it"
+            )
             rows.append(DiffRow(key, a, b, "unexpected", f"missing in {where}; {fix}"))
             continue
         wrong = [
-            f"{env.name} has {value!r}, its stack says {expected!r}"
+            (env.name, f"{env.name} has {value!r}, its stack says {expected!r}")
             for env, value in ((left_env, a), (right_env, b))
             if (expected := _expected_value(env, key)) is not None and value != expected
         ]
         if wrong:
-            rows.append(DiffRow(key, a, b, "unexpected", "; ".join(wrong) + "; run pulumi up for that stack"))
+            fixes = " and ".join(f"pulumi up --refresh --stack {name}" for name, _ in wrong)
+            problems = "; ".join(problem for _, problem in wrong)
+            rows.append(DiffRow(key, a, b, "unexpected", f"{problems}; run {fixes}"))
         elif a == b:
             rows.append(DiffRow(key, a, b, "same", ""))
         elif key in EXPECTED_DIFFERENT:
@@ -275,5 +281,14 @@ def diff_parameters(
                 DiffRow(key, a, b, "unexpected", f"different model ({versions}); dsctl model promote to align them")
             )
         else:
-            rows.append(DiffRow(key, a, b, "unexpected", "values differ; run pulumi up for the stack that is wrong"))
+            rows.append(
+                DiffRow(
+                    key,
+                    a,
+                    b,
+                    "unexpected",
+                    f"values differ; run pulumi up --refresh --stack {left_env.name} or --stack {right_env.name}, "
+                    "whichever is wrong",
+                )
+            )
     return rows

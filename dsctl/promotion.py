@@ -57,7 +57,7 @@ def check_store_parameter(conn: Connection) -> None:
             conn,
             f"its {conn.env.parameter_name(naming.PARAM_ARTIFACT_BUCKET)} is {actual!r} but "
             f"Pulumi.{conn.env.name}.yaml names the store {conn.env.artifact_bucket!r}",
-            f"run pulumi up --stack {conn.env.name} (see dsctl params diff)",
+            f"run pulumi up --refresh --stack {conn.env.name} (see dsctl params diff)",
         )
 
 
@@ -170,7 +170,9 @@ def rollback_target(conn: Connection, to_version: str | None) -> params.Promotio
     """The history entry to return to: ``to_version`` if it was promoted before, else the previous distinct one."""
     history = params.promotion_history(conn.session, conn.env)
     if not history:
-        raise _refuse(conn, "model-key has no history", f"deploy the stack (pulumi up --stack {conn.env.name})")
+        raise _refuse(
+            conn, "model-key has no history", f"deploy the stack (pulumi up --refresh --stack {conn.env.name})"
+        )
     current = history[-1]
     # Entries not written by dsctl (the guide's models/preprocessing_model.pkl, v-prefixed keys) are not targets.
     earlier = [

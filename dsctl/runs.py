@@ -44,8 +44,8 @@ def start_run(conn: Connection, input_key: str | None, name: str | None = None) 
         )
     except ClientError as err:
         raise CommandError(
-            f"cannot start {conn.env.state_machine_arn}: {err}; deploy the stack (pulumi up --stack {conn.env.name}) "
-            "or check states:StartExecution",
+            f"cannot start {conn.env.state_machine_arn}: {err}; deploy the stack "
+            f"(pulumi up --refresh --stack {conn.env.name}) or check states:StartExecution",
             EXIT_FAILED,
         ) from err
     return {"execution_arn": response["executionArn"], "name": run_name, "started": response["startDate"]}

@@ -61,6 +61,7 @@ def read_locations(prefix: str) -> Locations:
     if missing:
         raise JobError(
             ExitCode.PARAMETER_MISSING,
-            f"SSM parameters missing: {', '.join(missing)} — deploy the stack (pulumi up) or fix DS_PARAMETER_PREFIX",
+            f"SSM parameters missing: {', '.join(missing)} — deploy the stack "
+            f"(pulumi up --refresh --stack {os.environ.get('DS_ENVIRONMENT') or 'ENV'}) or fix DS_PARAMETER_PREFIX",
         )
     return Locations(*(values[name].strip() for name in PARAMETERS))

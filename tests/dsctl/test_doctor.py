@@ -75,7 +75,7 @@ def test_doctor_names_missing_parameters_and_compute(promoted: TwoAccounts, dsct
     assert code == 1
     assert checks["parameters present"]["ok"] is False
     assert checks["parameters present"]["detail"] == "missing /ds/preprocessing/input-key"
-    assert checks["parameters present"]["fix"] == "deploy the stack: pulumi up --stack prod"
+    assert checks["parameters present"]["fix"] == "deploy the stack: pulumi up --refresh --stack prod"
     assert checks["state machine present"]["ok"] is False
     assert checks["promoted model readable"]["ok"] is True and checks["task definition present"]["ok"] is True
 

@@ -214,7 +214,7 @@ def test_promote_refuses_when_the_target_reads_another_store(
         Name="/ds/preprocessing/artifact-bucket", Value="ds-artifacts-old", Type="String", Overwrite=True
     )
     result = dsctl("model", "promote", "--env", "prod", "5.1.0")
-    assert result.code == 2 and "'ds-artifacts-old'" in result.err and "pulumi up --stack prod" in result.err
+    assert result.code == 2 and "'ds-artifacts-old'" in result.err and "pulumi up --refresh --stack prod" in result.err
 
 
 def test_rollback_refusals(two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path, test_csv: Path) -> None:

@@ -44,6 +44,8 @@ def test_injected_mismatches_are_unexpected(two_accounts: TwoAccounts, dsctl: Ds
     assert "different model (1.0.0 vs None)" in rows["model-key"]["note"]
     assert rows["input-key"]["status"] == "unexpected" and "missing in prod" in rows["input-key"]["note"]
     assert rows["output-bucket"]["status"] == "unexpected" and "its stack says" in rows["output-bucket"]["note"]
+    assert "pulumi up --refresh --stack prod" in rows["input-key"]["note"]  # refresh: never revert a promotion
+    assert "run pulumi up --refresh --stack " in rows["output-bucket"]["note"]
     assert rows["input-bucket"]["status"] == "expected"
     assert result.json()["unexpected"] == 4
     table = dsctl("params", "diff", "dev", "prod")
