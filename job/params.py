@@ -53,7 +53,9 @@ def read_locations(prefix: str) -> Locations:
             ) from None
         raise JobError(ExitCode.UNEXPECTED, f"reading SSM parameters under {prefix} failed: {exc}") from None
     except BotoCoreError as exc:
-        raise JobError(ExitCode.UNEXPECTED, f"reading SSM parameters under {prefix} failed: {exc}") from None
+        action = f"read SSM parameters under {prefix}"
+        problem = s3.client_setup_problem(exc, action)
+        raise problem or JobError(ExitCode.UNEXPECTED, f"failed to {action}: {exc}") from None
     override = os.environ.get("DS_INPUT_KEY", "").strip()
     if override:
         values["input-key"] = override

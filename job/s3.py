@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError
 
 from job.errors import ExitCode, JobError
 
@@ -123,12 +123,39 @@ def access_denied(bucket: str, key: str, action: str, artifact_store: bool = Fal
     )
 
 
+def client_setup_problem(exc: Exception, action: str) -> JobError | None:
+    """The JobError for a failure before any request reached AWS (credentials, region, network), else None.
+
+    These are set-up problems with a known fix, not bugs, so they get their own message
+    instead of UNEXPECTED with botocore's text.
+    """
+    if isinstance(exc, NoCredentialsError):
+        return JobError(
+            ExitCode.ACCESS_DENIED,
+            f"no AWS credentials to {action} — in ECS the task role provides them; locally set AWS_PROFILE "
+            "or the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY variables",
+        )
+    if isinstance(exc, NoRegionError):
+        return JobError(
+            ExitCode.USAGE,
+            f"no AWS region to {action} — set AWS_REGION (the task definition sets it; locally export it)",
+        )
+    if isinstance(exc, EndpointConnectionError):
+        return JobError(
+            ExitCode.UNEXPECTED,
+            f"cannot reach AWS to {action} ({exc}) — the task needs outbound HTTPS (public IP or NAT, "
+            "or VPC endpoints for S3, SSM, CloudWatch and ECR); locally check AWS_ENDPOINT_URL",
+        )
+    return None
+
+
 def translate(exc: Exception, bucket: str, key: str, action: str, artifact_store: bool = False) -> JobError:
     """A JobError for an AWS failure on ``bucket/key``; unknown failures become UNEXPECTED."""
     if isinstance(exc, JobError):
         return exc
-    if isinstance(exc, NoCredentialsError):
-        return JobError(ExitCode.ACCESS_DENIED, f"no AWS credentials to {action} {s3_url(bucket, key)} — set a profile")
+    setup = client_setup_problem(exc, f"{action} {s3_url(bucket, key)}")
+    if setup is not None:
+        return setup
     if isinstance(exc, ClientError):
         code = error_code(exc)
         status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from botocore.exceptions import EndpointConnectionError, NoCredentialsError, NoRegionError
 
-from job.errors import ExitCode
+from job import s3
+from job.errors import ExitCode, JobError
+from job.params import read_locations
 from job.process import classify_polars_error
 
 
@@ -29,3 +32,32 @@ def test_polars_failures_are_classified(message: str, code: ExitCode) -> None:
     assert error.code == code
     if code == ExitCode.ACCESS_DENIED:
         assert "ds-input-dev-123456789012-us-east-1" in error.message
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "fix"),
+    [
+        (NoCredentialsError(), ExitCode.ACCESS_DENIED, "AWS_PROFILE"),
+        (NoRegionError(), ExitCode.USAGE, "AWS_REGION"),
+        (EndpointConnectionError(endpoint_url="https://ssm.us-east-1.amazonaws.com/"), ExitCode.UNEXPECTED, "NAT"),
+    ],
+)
+def test_client_setup_problems_name_their_fix(
+    error: Exception, code: ExitCode, fix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Failures before any request reaches AWS are set-up problems with a fix, for S3 and for SSM alike."""
+    translated = s3.translate(error, "ds-input-dev-123456789012-us-east-1", "raw/m.csv", "read")
+    assert translated.code == code and fix in translated.message
+
+    class FailingPaginator:
+        def paginate(self, **_: object) -> object:
+            raise error
+
+    class FailingClient:
+        def get_paginator(self, _: str) -> FailingPaginator:
+            return FailingPaginator()
+
+    monkeypatch.setattr(s3, "ssm_client", FailingClient)
+    with pytest.raises(JobError) as raised:
+        read_locations("/ds/preprocessing")
+    assert raised.value.code == code and fix in raised.value.message and "/ds/preprocessing" in raised.value.message
