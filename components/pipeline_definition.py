@@ -57,7 +57,9 @@ def container_definitions(
 
 
 # Execution input `{"inputKey": "..."}` is optional: merge it over defaults so the path always exists.
-_DEFAULT_INPUT = '{"inputKey": ""}'
+# The defaults are a plain JSON object in a Pass state's Parameters, not a string literal inside an intrinsic:
+# in intrinsic literals `{`, `}`, `'` and `\\` are reserved and must be escaped, and States.JsonMerge takes paths.
+DEFAULT_INPUT: dict[str, str] = {"inputKey": ""}
 
 
 def state_machine_definition(
@@ -74,12 +76,18 @@ def state_machine_definition(
     """Run the job as a Fargate task and wait for it; retry transient failures; notify and fail otherwise."""
     return {
         "Comment": f"{naming.PROJECT} ({environment}): run the preprocessing job on Fargate and wait for it",
-        "StartAt": "ApplyDefaults",
+        "StartAt": "CollectInput",
         "TimeoutSeconds": timeout_seconds,
         "States": {
-            "ApplyDefaults": {
+            "CollectInput": {
                 "Type": "Pass",
-                "Parameters": {"args.$": f"States.JsonMerge(States.StringToJson('{_DEFAULT_INPUT}'), $, false)"},
+                "Parameters": {"defaults": dict(DEFAULT_INPUT), "input.$": "$"},
+                "Next": "ApplyDefaults",
+            },
+            "ApplyDefaults": {
+                # Shallow merge; on a key in both, the second (the execution input) wins.
+                "Type": "Pass",
+                "Parameters": {"args.$": "States.JsonMerge($.defaults, $.input, false)"},
                 "Next": "RunPreprocessingJob",
             },
             "RunPreprocessingJob": {

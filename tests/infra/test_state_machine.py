@@ -95,3 +95,93 @@ def test_the_schedule_may_start_only_this_machine(prod_stack: SynthResult, model
     assert model.can(events_role, "states:StartExecution", machine)
     assert not model.can(events_role, "states:StartExecution", machine + "-other")
     assert not model.can(events_role, "states:StopExecution", machine)
+
+
+# ----------------------------------------------------------------------------- intrinsic functions (JSONPath)
+# The Amazon States Language reserves `'`, `{`, `}` and `\` inside intrinsic function string literals: each must be
+# escaped with a backslash to appear in a value; an unescaped one fails the definition or the run ("Reserved
+# characters in intrinsic functions", AWS Step Functions developer guide). asl-validator does not check this.
+
+
+def _intrinsic_fields(node: Any) -> list[tuple[str, str]]:
+    """Every ``"Key.$": "States.…(…)"`` field of the definition, at any depth."""
+    found: list[tuple[str, str]] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key.endswith(".$") and isinstance(value, str) and value.startswith("States."):
+                found.append((key, value))
+            else:
+                found.extend(_intrinsic_fields(value))
+    elif isinstance(node, list):
+        for item in node:
+            found.extend(_intrinsic_fields(item))
+    return found
+
+
+def _string_literals(expression: str) -> list[tuple[str, str]]:
+    """(function, raw literal) for each single-quoted literal in an intrinsic call, escapes kept as written."""
+    literals, stack, i = [], [], 0
+    while i < len(expression):
+        char = expression[i]
+        if char == "'":
+            start, i = i + 1, i + 1
+            while expression[i] != "'":
+                i += 2 if expression[i] == "\\" else 1
+            literals.append((stack[-1] if stack else "", expression[start:i]))
+        elif char == "(":
+            stack.append(expression[:i].rsplit(" ", 1)[-1].rsplit("(", 1)[-1].rsplit(",", 1)[-1].strip())
+        elif char == ")":
+            stack.pop()
+        i += 1
+    return literals
+
+
+def _unescaped_reserved(literal: str, *, format_string: bool) -> list[str]:
+    bad, i = [], 0
+    while i < len(literal):
+        char = literal[i]
+        if char == "\\":
+            i += 2
+            continue
+        if format_string and literal.startswith("{}", i):
+            i += 2  # States.Format's placeholder
+            continue
+        if char in "{}'":
+            bad.append(char)
+        i += 1
+    return bad
+
+
+def test_intrinsic_literal_parser_sees_reserved_characters() -> None:
+    (literal,) = _string_literals("""States.JsonMerge(States.StringToJson('{"inputKey": ""}'), $, false)""")
+    assert literal[0] == "States.StringToJson"
+    assert _unescaped_reserved(literal[1], format_string=False) == ["{", "}"]
+    (fmt,) = _string_literals("States.Format('run {} failed', $$.Execution.Name)")
+    assert fmt[0] == "States.Format" and _unescaped_reserved(fmt[1], format_string=True) == []
+    assert _unescaped_reserved(r"a \{ b \}", format_string=False) == []
+
+
+def test_intrinsic_string_literals_escape_reserved_characters(any_stack: SynthResult) -> None:
+    fields = _intrinsic_fields(_machine(any_stack)["definition"])
+    assert fields, "the definition uses intrinsic functions"
+    for key, expression in fields:
+        for function, literal in _string_literals(expression):
+            bad = _unescaped_reserved(literal, format_string=function == "States.Format")
+            assert not bad, f"{key}: unescaped {bad} in {function} literal {literal!r}"
+
+
+def test_optional_input_key_defaults_from_a_json_object_merged_under_the_input(any_stack: SynthResult) -> None:
+    """``{"inputKey": …}`` is optional: defaults come from plain JSON, and JsonMerge gets paths, input second."""
+    definition = _machine(any_stack)["definition"]
+    states = definition["States"]
+    collect = states[definition["StartAt"]]
+    assert collect["Type"] == "Pass"
+    assert collect["Parameters"] == {"defaults": {"inputKey": ""}, "input.$": "$"}
+    merge = states[collect["Next"]]
+    assert merge["Type"] == "Pass"
+    assert merge["Parameters"] == {"args.$": "States.JsonMerge($.defaults, $.input, false)"}
+    run = states[merge["Next"]]
+    assert run["Resource"] == RUN_TASK_SYNC
+    (override,) = run["Parameters"]["Overrides"]["ContainerOverrides"]
+    environment = {item["Name"]: item for item in override["Environment"]}
+    assert environment["DS_INPUT_KEY"] == {"Name": "DS_INPUT_KEY", "Value.$": "$.args.inputKey"}
