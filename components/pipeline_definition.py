@@ -144,9 +144,11 @@ def state_machine_definition(
                 "Parameters": {
                     "TopicArn": topic_arn,
                     "Subject": f"{naming.PROJECT} {environment} run failed",
+                    # The error output always has `Error` but only "usually" `Cause`: a path that does not exist
+                    # fails the state (States.Runtime) and the notification is lost, so send the whole error output.
                     "Message.$": (
                         f"States.Format('{naming.PROJECT} {environment} run {{}} failed: {{}}', "
-                        "$$.Execution.Name, $.error.Cause)"
+                        "$$.Execution.Name, States.JsonToString($.error))"
                     ),
                 },
                 "ResultPath": "$.notification",

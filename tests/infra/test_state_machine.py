@@ -185,3 +185,19 @@ def test_optional_input_key_defaults_from_a_json_object_merged_under_the_input(a
     (override,) = run["Parameters"]["Overrides"]["ContainerOverrides"]
     environment = {item["Name"]: item for item in override["Environment"]}
     assert environment["DS_INPUT_KEY"] == {"Name": "DS_INPUT_KEY", "Value.$": "$.args.inputKey"}
+
+
+def test_failure_notification_reads_only_fields_every_error_output_has(any_stack: SynthResult) -> None:
+    """A catcher's error output always has ``Error`` but only "usually" ``Cause``; a missing path fails the state.
+
+    The notification therefore sends the whole error output (``States.JsonToString($.error)``), never
+    ``$.error.Cause``, so a timeout or a runtime error without a cause still reaches the topic.
+    """
+    definition = _machine(any_stack)["definition"]
+    (run,) = _tasks(definition, RUN_TASK_SYNC)
+    (catch,) = run["Catch"]
+    assert catch["ResultPath"] == "$.error"
+    (notify,) = _tasks(definition, SNS_PUBLISH)
+    message = notify["Parameters"]["Message.$"]
+    assert "$.error." not in message
+    assert message.endswith("$$.Execution.Name, States.JsonToString($.error))")
