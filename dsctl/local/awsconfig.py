@@ -7,12 +7,19 @@ keys, and every other environment gets a profile that assumes the operator role 
 its own account from that one (``role_arn`` + ``source_profile``), exactly as an
 operator's real config for prod looks. Every dsctl command, boto3 and the AWS CLI
 then get real cross-account sessions without knowing they are local.
+
+Each generated config gets its own ``role_session_name``: the AWS CLI caches assumed-role
+credentials in ``~/.aws/cli/cache`` keyed by role ARN and session name, and would otherwise
+hand a fresh local environment the keys of a previous one. moto does not know those keys and
+answers them in its default account (dev's), so ``aws ... --profile prod`` would silently act
+in dev for up to an hour.
 """
 
 from __future__ import annotations
 
 import configparser
 import io
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -50,10 +57,16 @@ def _render(parser: configparser.ConfigParser) -> str:
     return buffer.getvalue()
 
 
-def generate(environments: Sequence[AccountProfile], endpoint: str) -> GeneratedFiles:
-    """Build the config (regions, endpoint, role chains) and credentials (static keys) files."""
+def generate(
+    environments: Sequence[AccountProfile], endpoint: str, session_suffix: str | None = None
+) -> GeneratedFiles:
+    """Build the config (regions, endpoint, role chains) and credentials (static keys) files.
+
+    ``session_suffix`` (default: random) makes the role session names unique to this environment.
+    """
     if not environments:
         raise ValueError("no environments to generate profiles for")
+    suffix = session_suffix or secrets.token_hex(3)
     static = [env for env in environments if env.account_id == MOTO_DEFAULT_ACCOUNT]
     source = static[0].name if static else ROOT_PROFILE
     region = environments[0].region
@@ -76,7 +89,7 @@ def generate(environments: Sequence[AccountProfile], endpoint: str) -> Generated
             "region": env.region,
             "endpoint_url": endpoint,
             "role_arn": f"arn:aws:iam::{env.account_id}:role/{naming.operator_role()}",
-            "role_session_name": f"dsctl-local-{env.name}",
+            "role_session_name": f"dsctl-local-{env.name}-{suffix}",
             "source_profile": source,
         }
     # No [default] credentials on purpose: a command that forgets to pick an environment fails loudly

@@ -7,12 +7,14 @@ cross-account sessions, not an in-process fake.
 
 from __future__ import annotations
 
+import configparser
 import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
+import botocore.credentials
 import pytest
 
 from components import naming
@@ -102,6 +104,29 @@ def test_generated_profiles_give_each_environment_its_own_account(running: state
             arns[name] = verify_account(session_for(env), env)
     assert arns["dev"].startswith(f"arn:aws:sts::{DEV}:")
     assert arns["prod"].startswith(f"arn:aws:sts::{PROD}:assumed-role/{naming.operator_role()}/")
+
+
+def _cli_cache_key(config_text: str, profile: str) -> str:
+    """The key under which the AWS CLI caches ``profile``'s assumed-role credentials (~/.aws/cli/cache)."""
+    parser = configparser.ConfigParser()
+    parser.read_string(config_text)
+    section = parser[f"profile {profile}"]
+    fetcher = botocore.credentials.AssumeRoleCredentialFetcher(
+        client_creator=None,
+        source_credentials=None,
+        role_arn=section["role_arn"],
+        extra_args={"RoleSessionName": section["role_session_name"]},
+    )
+    return str(fetcher._create_cache_key())
+
+
+def test_each_local_environment_gets_its_own_aws_cli_credential_cache_key() -> None:
+    # A fresh `local up` must not inherit the AWS CLI's cached prod keys of a previous one: moto does not know
+    # them and answers them in its default account (dev's), so `aws ... --profile prod` would act in dev.
+    profiles = [awsconfig.AccountProfile("dev", DEV, "us-east-1"), awsconfig.AccountProfile("prod", PROD, "us-east-1")]
+    first = awsconfig.generate(profiles, "http://127.0.0.1:5000").config
+    second = awsconfig.generate(profiles, "http://127.0.0.1:5000").config
+    assert _cli_cache_key(first, "prod") != _cli_cache_key(second, "prod")
 
 
 def test_generate_without_an_environment_in_motos_default_account_uses_a_root_profile() -> None:
