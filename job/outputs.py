@@ -1,11 +1,14 @@
 """Output roots (a local directory or an S3 bucket/prefix) and the publish protocol over them.
 
 Readers trust a run only when ``processed/{run_id}/_SUCCESS`` exists, so the protocol
-is: write everything under ``_staging/{run_id}/``, move it to ``processed/{run_id}/``,
-write ``manifest.json``, write ``_SUCCESS`` last (both exclusive: an existing object is
-never silently replaced), then drop the staging area. Un-publishing goes the other way
-(``_SUCCESS`` first), so at no moment does a half run look complete. The protocol is
-written once against the small OutputRoot interface; local and S3 differ only there.
+is: each attempt writes everything under its own ``_staging/{run_id}/{attempt}/``; it
+then claims the run by writing ``processed/{run_id}/manifest.json`` exclusively, moves
+its files in, writes ``_SUCCESS`` last (exclusive too), and drops its staging area. Two
+attempts at the same run id (started concurrently) never share a file: the exclusive
+manifest write lets exactly one of them publish, and the other one removes only what it
+wrote itself. Un-publishing goes the other way (``_SUCCESS`` first), so at no moment
+does a half run look complete. The protocol is written once against the small
+OutputRoot interface; local and S3 differ only there.
 """
 
 from __future__ import annotations
@@ -13,7 +16,11 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
+import uuid
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +34,13 @@ if TYPE_CHECKING:
 
 SUCCESS = "_SUCCESS"
 MANIFEST = "manifest.json"
+# A claim (manifest.json without _SUCCESS) younger than this belongs to a publish in progress; an older one is the
+# remains of a crashed publish (moving the files in takes seconds to minutes), which a new attempt may clear.
+STALE_CLAIM_SECONDS = 3600
+
+
+class AlreadyExists(JobError):
+    """An exclusive write found the object already there (another attempt wrote it)."""
 
 
 def run_prefix(run_id: str) -> str:
@@ -35,8 +49,13 @@ def run_prefix(run_id: str) -> str:
 
 
 def staging_prefix(run_id: str) -> str:
-    """Where a run is written before it is published."""
+    """Where the attempts at a run are written before one of them is published."""
     return f"_staging/{run_id}/"
+
+
+def new_attempt_id() -> str:
+    """A unique name for one attempt at a run (its staging directory)."""
+    return f"{datetime.now().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}"
 
 
 class OutputRoot(ABC):
@@ -61,8 +80,12 @@ class OutputRoot(ABC):
         """Size in bytes of an object."""
 
     @abstractmethod
+    def age(self, rel: str) -> float | None:
+        """Seconds since an object was last written; None when it does not exist."""
+
+    @abstractmethod
     def put(self, rel: str, data: bytes, exclusive: bool = False) -> None:
-        """Write an object; with ``exclusive`` fail (OUTPUT_FAILED) when it already exists."""
+        """Write an object; with ``exclusive`` raise AlreadyExists (OUTPUT_FAILED) when it already exists."""
 
     @abstractmethod
     def move(self, src: str, dst: str) -> None:
@@ -104,6 +127,12 @@ class LocalRoot(OutputRoot):
     def size(self, rel: str) -> int:
         return self._path(rel).stat().st_size
 
+    def age(self, rel: str) -> float | None:
+        try:
+            return time.time() - self._path(rel).stat().st_mtime
+        except FileNotFoundError:
+            return None
+
     def put(self, rel: str, data: bytes, exclusive: bool = False) -> None:
         path = self._path(rel)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -115,8 +144,8 @@ class LocalRoot(OutputRoot):
                 try:
                     os.link(tmp, path)  # atomic create-if-absent
                 except FileExistsError:
-                    raise JobError(
-                        ExitCode.OUTPUT_FAILED, f"{path} already exists — another run published it"
+                    raise AlreadyExists(
+                        ExitCode.OUTPUT_FAILED, f"{path} already exists — another run wrote it"
                     ) from None
             else:
                 os.replace(tmp, path)
@@ -138,11 +167,13 @@ class LocalRoot(OutputRoot):
                 parent = parent.parent
 
     def remove_tree(self, prefix: str) -> None:
-        """Remove a directory outright (staging cleanup)."""
+        """Remove a directory outright (staging cleanup), then the parents it leaves empty."""
         path = self._path(prefix)
         shutil.rmtree(path, ignore_errors=True)
-        if path.parent != self.root and path.parent.is_dir() and not any(path.parent.iterdir()):
-            path.parent.rmdir()
+        parent = path.parent
+        while parent != self.root and parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
 
 
 class S3Root(OutputRoot):
@@ -197,6 +228,17 @@ class S3Root(OutputRoot):
         except (ClientError, BotoCoreError) as exc:
             raise self._fail(exc, rel, "read") from None
 
+    def age(self, rel: str) -> float | None:
+        try:
+            modified = self.client.head_object(Bucket=self.bucket, Key=self._key(rel))["LastModified"]
+        except ClientError as exc:
+            if s3.error_code(exc) in s3.MISSING_CODES:
+                return None
+            raise self._fail(exc, rel, "read") from None
+        except BotoCoreError as exc:
+            raise self._fail(exc, rel, "read") from None
+        return time.time() - modified.timestamp()
+
     def put(self, rel: str, data: bytes, exclusive: bool = False) -> None:
         try:
             if exclusive:
@@ -206,7 +248,7 @@ class S3Root(OutputRoot):
         except ClientError as exc:
             if s3.error_code(exc) in {"PreconditionFailed", "412", "ConditionalRequestConflict"}:
                 where = self.target(rel)
-                raise JobError(ExitCode.OUTPUT_FAILED, f"{where} already exists — another run published it") from None
+                raise AlreadyExists(ExitCode.OUTPUT_FAILED, f"{where} already exists — another run wrote it") from None
             raise self._fail(exc, rel, "write") from None
         except BotoCoreError as exc:
             raise self._fail(exc, rel, "write") from None
@@ -250,25 +292,88 @@ def unpublish(root: OutputRoot, run_id: str) -> None:
         root.delete(rest)
 
 
-def clear_staging(root: OutputRoot, run_id: str) -> None:
-    """Drop a run's staging area (best effort is not enough here: leftovers would be published)."""
-    names = root.names(staging_prefix(run_id))
+def clear_staging(root: OutputRoot, staging: str) -> None:
+    """Drop a staging area (an attempt's ``_staging/{run_id}/{attempt}/``)."""
+    names = root.names(staging)
     if names:
         root.delete(names)
     if isinstance(root, LocalRoot):
-        root.remove_tree(staging_prefix(run_id))
+        root.remove_tree(staging)
 
 
-def publish(root: OutputRoot, run_id: str, staged: list[str], manifest: bytes) -> list[str]:
-    """Move staged files into ``processed/{run_id}/``, then write the manifest, then ``_SUCCESS``.
+@dataclass
+class Attempt:
+    """One attempt at publishing a run: its own staging area, and what it has written under ``processed/``.
 
-    ``staged`` are names relative to the staging prefix; returns their published names.
+    Everything an attempt writes is recorded, so that after a failure it removes exactly
+    that (``abandon``) and never another attempt's claim or a published run.
     """
-    source, target = staging_prefix(run_id), run_prefix(run_id)
-    published = []
-    for name in staged:
-        root.move(source + name, target + name)
-        published.append(target + name)
-    root.put(target + MANIFEST, manifest, exclusive=True)
-    root.put(target + SUCCESS, b"", exclusive=True)
-    return published
+
+    root: OutputRoot
+    run_id: str
+    id: str = field(default_factory=new_attempt_id)
+    claimed: bool = False  # this attempt wrote processed/{run_id}/manifest.json
+    moved: list[str] = field(default_factory=list)
+    published: bool = False
+
+    @property
+    def staging(self) -> str:
+        """This attempt's staging prefix."""
+        return f"{staging_prefix(self.run_id)}{self.id}/"
+
+    def _lost(self, why: str) -> JobError:
+        return JobError(
+            ExitCode.OUTPUT_FAILED,
+            f"run {self.run_id}: {why} at {self.root.url.rstrip('/')}/{run_prefix(self.run_id)} — this attempt "
+            "published nothing",
+        )
+
+    def clear_the_way(self, overwrite: bool) -> None:
+        """Before claiming: remove a previous run (``overwrite``) or the remains of a crashed publish.
+
+        A run that another attempt published while this one was processing, or a fresh
+        claim (another attempt is publishing right now), is left alone: this attempt loses.
+        """
+        target = run_prefix(self.run_id)
+        names = self.root.names(target)
+        if not names:
+            return
+        if target + SUCCESS in names and not overwrite:
+            raise self._lost("another run published it while this one was processing (use --overwrite to replace it)")
+        if target + SUCCESS not in names and target + MANIFEST in names and not overwrite:
+            age = self.root.age(target + MANIFEST)
+            if age is not None and age < STALE_CLAIM_SECONDS:
+                raise self._lost(
+                    f"another run is publishing it (claimed {age:.0f} s ago); if no other run is active, "
+                    "rerun with --overwrite"
+                )
+        unpublish(self.root, self.run_id)
+
+    def publish(self, staged: list[str], manifest: bytes) -> list[str]:
+        """Claim the run (exclusive manifest), move the staged files in, then write ``_SUCCESS`` (exclusive) last.
+
+        ``staged`` are names relative to the staging prefix; returns their published names.
+        """
+        target = run_prefix(self.run_id)
+        try:
+            self.root.put(target + MANIFEST, manifest, exclusive=True)
+        except AlreadyExists:
+            raise self._lost("another run claimed it first") from None
+        self.claimed = True
+        for name in staged:
+            self.root.move(self.staging + name, target + name)
+            self.moved.append(target + name)
+        try:
+            self.root.put(target + SUCCESS, b"", exclusive=True)
+        except AlreadyExists:
+            raise self._lost("another run wrote _SUCCESS first") from None
+        self.published = True
+        return list(self.moved)
+
+    def abandon(self) -> None:
+        """After a failure: remove this attempt's staging and, unless it published, what it moved and its claim."""
+        clear_staging(self.root, self.staging)
+        if self.claimed and not self.published and not self.root.exists(run_prefix(self.run_id) + SUCCESS):
+            if self.moved:
+                self.root.delete(self.moved)
+            self.root.delete([run_prefix(self.run_id) + MANIFEST])

@@ -17,7 +17,7 @@ import polars as pl
 from job import s3
 from job.errors import ExitCode, JobError
 from job.model import PreprocessingModel
-from job.outputs import OutputRoot, staging_prefix
+from job.outputs import OutputRoot
 from job.transform import REJECT_REASON, build_plan, scan_input
 
 VALID_FILE = "part-00000.parquet"
@@ -85,13 +85,12 @@ def stream(
     sources: Sequence[str],
     model: PreprocessingModel,
     root: OutputRoot,
-    run_id: str,
+    staging: str,
     compression: Compression = "snappy",
 ) -> int:
-    """Write the staged valid and rejected Parquet for ``sources``; return the input row count."""
+    """Write the valid and rejected Parquet for ``sources`` under ``staging``; return the input row count."""
     lf = scan_input(sources, s3.storage_options(sources[0])) if sources else _empty_input(model)
     plan = build_plan(lf, model)
-    staging = staging_prefix(run_id)
     options = root.storage_options()
     sinks = [
         plan.valid.sink_parquet(
@@ -115,9 +114,8 @@ def stream(
     return int(results[-1]["rows"][0])
 
 
-def count_outputs(root: OutputRoot, run_id: str) -> tuple[int, dict[str, int]]:
+def count_outputs(root: OutputRoot, staging: str) -> tuple[int, dict[str, int]]:
     """Rows in the staged valid file (from its footer) and rejected rows per reason."""
-    staging = staging_prefix(run_id)
     options = root.storage_options()
     valid = pl.scan_parquet(root.target(staging + VALID_FILE), storage_options=options)
     rows_out = int(valid.select(pl.len()).collect().item())

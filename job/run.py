@@ -21,17 +21,7 @@ from job import s3
 from job.errors import ExitCode, JobError
 from job.metrics import put_run_metrics
 from job.model_source import LoadedModel, fetch_model
-from job.outputs import (
-    SUCCESS,
-    OutputRoot,
-    clear_staging,
-    is_published,
-    open_root,
-    publish,
-    run_prefix,
-    staging_prefix,
-    unpublish,
-)
+from job.outputs import Attempt, clear_staging, is_published, open_root, run_prefix
 from job.params import read_locations
 from job.process import REJECTED_FILE, VALID_FILE, Compression, Counts, check_columns, count_outputs, stream
 from job.sources import Inputs, resolve_inputs
@@ -142,11 +132,11 @@ def _manifest(
     }
 
 
-def _stage_and_count(root: OutputRoot, run_id: str, inputs: Inputs, loaded: LoadedModel, options: RunOptions) -> Counts:
-    clear_staging(root, run_id)
-    root.put(staging_prefix(run_id) + STARTED, b"")  # proves the output is writable before the long pass
-    rows_in = stream(inputs.non_empty, loaded.model, root, run_id, options.compression)
-    rows_out, by_reason = count_outputs(root, run_id)
+def _stage_and_count(attempt: Attempt, inputs: Inputs, loaded: LoadedModel, options: RunOptions) -> Counts:
+    root, staging = attempt.root, attempt.staging
+    root.put(staging + STARTED, b"")  # proves the output is writable before the long pass
+    rows_in = stream(inputs.non_empty, loaded.model, root, staging, options.compression)
+    rows_out, by_reason = count_outputs(root, staging)
     counts = Counts(rows_in, rows_out, by_reason)
     if not counts.balanced:
         raise JobError(
@@ -154,7 +144,7 @@ def _stage_and_count(root: OutputRoot, run_id: str, inputs: Inputs, loaded: Load
             f"rows_in {rows_in} != rows_out {rows_out} + rows_rejected {counts.rows_rejected} — refused to publish; "
             "please report this with the input",
         )
-    root.delete([staging_prefix(run_id) + STARTED])
+    root.delete([staging + STARTED])
     return counts
 
 
@@ -179,24 +169,22 @@ def run_job(spec: RunSpec, options: RunOptions) -> RunResult:
         loaded.model.version,
         extra={"fields": {"run_id": run_id, "model_sha256": loaded.sha256}},
     )
+    attempt = Attempt(root, run_id)
     try:
-        counts = _stage_and_count(root, run_id, inputs, loaded, options)
+        counts = _stage_and_count(attempt, inputs, loaded, options)
         t_process = time.perf_counter()
         staged = [VALID_FILE, REJECTED_FILE]
-        outputs = [
-            {"key": run_prefix(run_id) + name, "bytes": root.size(staging_prefix(run_id) + name)} for name in staged
-        ]
+        outputs = [{"key": run_prefix(run_id) + name, "bytes": root.size(attempt.staging + name)} for name in staged]
         outputs[0]["rows"], outputs[1]["rows"] = counts.rows_out, counts.rows_rejected
-        if options.overwrite or root.names(run_prefix(run_id)):
-            unpublish(root, run_id)  # a previous run (--overwrite) or the remains of a crashed publish
+        attempt.clear_the_way(options.overwrite)  # a previous run (--overwrite) or the remains of a crashed publish
         timings = {"load_model_s": round(t_model - started, 4), "process_s": round(t_process - t_model, 4)}
         timings["total_s"] = round(time.perf_counter() - started, 4)
         manifest = _manifest(run_id, options.environment, counts, loaded, inputs, outputs, timings)
-        publish(root, run_id, staged, (json.dumps(manifest, indent=2) + "\n").encode())
+        attempt.publish(staged, (json.dumps(manifest, indent=2) + "\n").encode())
     except BaseException:
-        _clean_failed(root, run_id)
+        _clean_failed(attempt)
         raise
-    clear_staging(root, run_id)
+    clear_staging(root, attempt.staging)
     elapsed = time.perf_counter() - started
     log.info(
         "run %s published to %s: %d in, %d out, %d rejected in %.1f s",
@@ -216,16 +204,12 @@ def run_job(spec: RunSpec, options: RunOptions) -> RunResult:
     return RunResult(run_id, "published", manifest, target, timings)
 
 
-def _clean_failed(root: OutputRoot, run_id: str) -> None:
-    """After a failure: drop staging and any unpublished remains (never a run that has _SUCCESS)."""
+def _clean_failed(attempt: Attempt) -> None:
+    """After a failure: drop this attempt's staging and unpublished remains (never another attempt's files)."""
     try:
-        clear_staging(root, run_id)
-        if not root.exists(run_prefix(run_id) + SUCCESS):
-            leftovers = root.names(run_prefix(run_id))
-            if leftovers:
-                unpublish(root, run_id)
+        attempt.abandon()
     except Exception as exc:  # cleanup must not hide the original error
-        log.warning("could not clean up after the failed run %s: %s", run_id, exc)
+        log.warning("could not clean up after the failed run %s: %s", attempt.run_id, exc)
 
 
 def run_from_args(

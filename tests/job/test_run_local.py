@@ -74,12 +74,12 @@ def test_interrupted_run_leaves_nothing_published(
     assert not list(out.rglob("*.parquet")) and not list(out.rglob("manifest.json"))
 
 
-def _stage_without_marker(root, run_id, inputs, loaded, options):  # type: ignore[no-untyped-def]
+def _stage_without_marker(attempt, inputs, loaded, options):  # type: ignore[no-untyped-def]
     """_stage_and_count minus the _STARTED marker (whose put is what the test breaks)."""
     from job.process import Counts, count_outputs, stream
 
-    rows_in = stream(inputs.non_empty, loaded.model, root, run_id, options.compression)
-    return Counts(rows_in, *count_outputs(root, run_id))
+    rows_in = stream(inputs.non_empty, loaded.model, attempt.root, attempt.staging, options.compression)
+    return Counts(rows_in, *count_outputs(attempt.root, attempt.staging))
 
 
 @pytest.mark.parametrize("content", ["", HEADER + "\n"], ids=["empty", "header-only"])
@@ -258,3 +258,72 @@ def test_sigterm_during_the_pass_cleans_up(
     assert run("--input", train_csv, "--model", model_dir, "--output", out, "--run-id", "t") == 128 + signal.SIGTERM
     assert not (out / "_staging").exists() and not (out / "processed").exists()
     assert signal.getsignal(signal.SIGTERM) is before  # the handler is restored
+
+
+def _concurrent_attempt_publishes_during_the_pass(
+    monkeypatch: pytest.MonkeyPatch, spec: RunSpec, run_id: str
+) -> dict[str, Any]:
+    """Make a second attempt at ``run_id`` run to completion while the first one is in its streaming pass."""
+    import job.run
+
+    real = job.run._stage_and_count
+    second: dict[str, Any] = {}
+
+    def stage(*args: Any, **kwargs: Any) -> Any:
+        counts = real(*args, **kwargs)
+        if not second:
+            monkeypatch.setattr(job.run, "_stage_and_count", real)
+            second["result"] = run_job(spec, RunOptions(run_id=run_id))
+        return counts
+
+    monkeypatch.setattr(job.run, "_stage_and_count", stage)
+    return second
+
+
+def test_concurrent_attempts_at_one_run_id_one_wins_the_other_loses_cleanly(
+    tmp_path: Path,
+    train_csv: Path,
+    model_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "out"
+    second = _concurrent_attempt_publishes_during_the_pass(
+        monkeypatch, RunSpec(str(train_csv), str(model_dir), str(out)), "c"
+    )
+    assert run("--input", train_csv, "--model", model_dir, "--output", out, "--run-id", "c") == ExitCode.OUTPUT_FAILED
+    assert "another run published it" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert second["result"].status == "published"
+    run_dir = out / "processed" / "c"
+    manifest = published(out, "c")
+    assert manifest == second["result"].manifest  # the winner's run, untouched by the loser
+    assert sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*") if p.is_file()) == [
+        "_SUCCESS",
+        "manifest.json",
+        "part-00000.parquet",
+        "rejected/part-00000.parquet",
+    ]
+    assert pl.read_parquet(run_dir / "part-00000.parquet").height == manifest["rows_out"] == 4
+    assert not (out / "_staging").exists()
+
+
+def test_a_fresh_claim_is_left_alone_and_a_stale_one_cleared(
+    tmp_path: Path, train_csv: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+    import time
+
+    from job.outputs import STALE_CLAIM_SECONDS
+
+    out = tmp_path / "out"
+    claim = out / "processed" / "k" / "manifest.json"
+    claim.parent.mkdir(parents=True)
+    claim.write_text("{}")  # another attempt is publishing run k right now (no _SUCCESS yet)
+    args = ["--input", train_csv, "--model", model_dir, "--output", out, "--run-id", "k"]
+    assert run(*args) == ExitCode.OUTPUT_FAILED
+    assert "another run is publishing it" in capsys.readouterr().err
+    assert claim.read_text() == "{}" and not (out / "_staging").exists()
+    old = time.time() - STALE_CLAIM_SECONDS - 60
+    os.utime(claim, (old, old))  # the remains of a publish that crashed long ago
+    assert run(*args) == 0
+    assert published(out, "k")["rows_in"] == 4 and (claim.parent / "_SUCCESS").exists()

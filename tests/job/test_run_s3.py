@@ -272,3 +272,36 @@ def test_prod_run_reads_the_model_from_the_dev_artifact_store(
     listed = prod.client("cloudwatch").list_metrics(Namespace="DS/Pipeline")["Metrics"]
     assert {d["Value"] for m in listed for d in m["Dimensions"]} == {"prod"}
     assert "_staging/prod-1/" not in str(prod_s3.list_objects_v2(Bucket=prod_out))
+
+
+def test_concurrent_attempts_on_s3_one_wins_the_other_loses_cleanly(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import job.run
+    from job.run import RunOptions, run_job, spec_from_ssm
+
+    real = job.run._stage_and_count
+    second: dict[str, Any] = {}
+
+    def stage(*args: Any, **kwargs: Any) -> Any:
+        counts = real(*args, **kwargs)
+        if not second:  # a second attempt at exec-1 runs to completion while the first is in its pass
+            monkeypatch.setattr(job.run, "_stage_and_count", real)
+            second["result"] = run_job(spec_from_ssm(PREFIX), RunOptions(run_id="exec-1", environment="dev"))
+        return counts
+
+    monkeypatch.setattr(job.run, "_stage_and_count", stage)
+    monkeypatch.setattr(s3, "reset_clients", lambda: None)
+    assert container_run() == ExitCode.OUTPUT_FAILED
+    assert "another run published it" in capsys.readouterr().err
+    client = env["s3"]
+    assert keys(client, OUTPUT) == [
+        "processed/exec-1/_SUCCESS",
+        "processed/exec-1/manifest.json",
+        "processed/exec-1/part-00000.parquet",
+        "processed/exec-1/rejected/part-00000.parquet",
+    ]
+    manifest = json.loads(client.get_object(Bucket=OUTPUT, Key="processed/exec-1/manifest.json")["Body"].read())
+    assert manifest == second["result"].manifest
+    body = client.get_object(Bucket=OUTPUT, Key="processed/exec-1/part-00000.parquet")["Body"].read()
+    assert pl.read_parquet(io.BytesIO(body)).height == manifest["rows_out"]
