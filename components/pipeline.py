@@ -177,8 +177,10 @@ class Pipeline(pulumi.ComponentResource):
             opts=self._child,
         )
 
-    def _role_policy(self, suffix: str, role: aws.iam.Role, policy_name: str, policy: pulumi.Input[str]) -> None:
-        aws.iam.RolePolicy(
+    def _role_policy(
+        self, suffix: str, role: aws.iam.Role, policy_name: str, policy: pulumi.Input[str]
+    ) -> aws.iam.RolePolicy:
+        return aws.iam.RolePolicy(
             f"{self._name}-{suffix}",
             aws.iam.RolePolicyArgs(role=role.name, name=policy_name, policy=policy),
             opts=self._child,
@@ -295,7 +297,7 @@ class Pipeline(pulumi.ComponentResource):
             "states.amazonaws.com",
             "Step Functions runs the job task and reports failures",
         )
-        self._role_policy(
+        state_machine_policy = self._role_policy(
             "state-machine-policy",
             self.state_machine_role,
             "run-job-task",
@@ -333,7 +335,9 @@ class Pipeline(pulumi.ComponentResource):
                     log_destination=self.state_machine_log_group.arn.apply(lambda arn: f"{arn}:*"),
                 ),
             ),
-            opts=self._child,
+            # CreateStateMachine with logging checks that the role may deliver logs ("The state machine IAM Role is
+            # not authorized to access the Log Destination"): the role's inline policy must exist first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[state_machine_policy]),
         )
 
     def _schedule(self) -> aws.cloudwatch.EventRule:

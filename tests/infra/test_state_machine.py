@@ -201,3 +201,17 @@ def test_failure_notification_reads_only_fields_every_error_output_has(any_stack
     message = notify["Parameters"]["Message.$"]
     assert "$.error." not in message
     assert message.endswith("$$.Execution.Name, States.JsonToString($.error))")
+
+
+def test_machine_is_created_after_its_role_may_deliver_logs(any_stack: SynthResult) -> None:
+    """CreateStateMachine with logging checks the role's log-delivery permissions at once ("The state machine IAM
+    Role is not authorized to access the Log Destination"): the machine waits for the role's inline policy."""
+    (machine,) = any_stack.of_type(SFN)
+    assert machine.inputs["loggingConfiguration"]["level"] != "OFF"
+    (policy,) = [
+        p
+        for p in any_stack.of_type("aws:iam/rolePolicy:RolePolicy")
+        if p.inputs["role"] == machine.inputs["roleArn"].rsplit("/", 1)[-1]
+    ]
+    assert "logs:CreateLogDelivery" in str(policy.inputs["policy"])
+    assert policy.urn in machine.depends_on
