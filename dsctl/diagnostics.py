@@ -43,6 +43,11 @@ class _Context:
     store_ok: bool = False
     model_version: str | None = None
 
+    @property
+    def store_bucket(self) -> str:
+        """The store the job will read: the ``artifact-bucket`` parameter, else (missing) the stack's bucket."""
+        return self.parameters.get(naming.PARAM_ARTIFACT_BUCKET) or self.env.artifact_bucket
+
 
 Outcome = tuple[bool, str, str]
 """(passed, what was found, how to fix it)."""
@@ -109,16 +114,24 @@ def check_parameter_values(ctx: _Context) -> Outcome:
 
 
 def check_store(ctx: _Context) -> Outcome:
+    """List ``models/`` in the store the job reads (the parameter's bucket, which may not be the stack's)."""
     assert ctx.conn is not None
-    bucket = ctx.env.artifact_bucket
+    bucket = ctx.store_bucket
+    foreign = bucket != ctx.env.artifact_bucket
+    source = f" (the artifact-bucket parameter; Pulumi.{ctx.env.name}.yaml names {ctx.env.artifact_bucket})"
     try:
         client(ctx.conn.session, "s3").list_objects_v2(Bucket=bucket, Prefix=naming.MODELS_PREFIX, MaxKeys=1)
     except (ClientError, BotoCoreError) as err:
         code = _aws_error(err)
-        return _failed(
-            f"listing s3://{bucket}/models/ failed ({code})", access_fix(code, bucket, ctx.env.name, ctx.env.account_id)
+        fix = (
+            f"set the parameter back to the stack's store: pulumi up --refresh --stack {ctx.env.name}"
+            if foreign
+            else access_fix(code, bucket, ctx.env.name, ctx.env.account_id)
         )
+        return _failed(f"listing s3://{bucket}/models/ failed ({code})" + (source if foreign else ""), fix)
     ctx.store_ok = True
+    if foreign:
+        return _passed(f"s3://{bucket}/models/{source}")
     return _passed(f"s3://{bucket}/models/ (account {ctx.env.artifact_account_id})")
 
 
@@ -134,7 +147,7 @@ def check_promoted_model(ctx: _Context) -> Outcome:
         return _failed(
             f"model-key {key!r} is not models/VERSION/model.pkl", f"dsctl model promote --env {ctx.env.name} VERSION"
         )
-    store = ArtifactStore(ctx.conn.session, ctx.env.artifact_bucket)
+    store = ArtifactStore(ctx.conn.session, ctx.store_bucket)
     try:
         stored = store.stored_sha256(version)
     except (ClientError, BotoCoreError) as err:
@@ -170,13 +183,13 @@ def check_kms_decrypt(ctx: _Context) -> Outcome:
     """A one-byte GET of the model: with SSE-KMS, only this (not HEAD) needs kms:Decrypt on the store's key."""
     assert ctx.conn is not None and ctx.model_version is not None
     s3 = client(ctx.conn.session, "s3")
-    key = object_key(ctx.model_version, "model.pkl")
+    key, bucket = object_key(ctx.model_version, MODEL_FILE), ctx.store_bucket
     try:
-        head = s3.head_object(Bucket=ctx.env.artifact_bucket, Key=key)
-        s3.get_object(Bucket=ctx.env.artifact_bucket, Key=key, Range="bytes=0-0")["Body"].read()
+        head = s3.head_object(Bucket=bucket, Key=key)
+        s3.get_object(Bucket=bucket, Key=key, Range="bytes=0-0")["Body"].read()
     except (ClientError, BotoCoreError) as err:
         return _failed(
-            f"reading s3://{ctx.env.artifact_bucket}/{key} failed ({_aws_error(err)})",
+            f"reading s3://{bucket}/{key} failed ({_aws_error(err)})",
             f"allow kms:Decrypt via s3.{ctx.env.region}.amazonaws.com for account {ctx.env.account_id} in the store's "
             "KMS key policy (owning stack: artifactReaderAccounts), and kms:Decrypt on that key in this role's policy",
         )

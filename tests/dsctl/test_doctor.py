@@ -94,3 +94,20 @@ def test_doctor_with_wrong_credentials_fails_first_and_skips_the_rest(two_accoun
     assert first["ok"] is False and "belong to account 123456789012" in first["detail"]
     assert "--role-arn arn:aws:iam::987654321098:role/ds-preprocessing-operator" in first["fix"]
     assert [check["ok"] for name, check in checks.items() if name != "credentials and account"] == [None] * 7
+
+
+def test_doctor_checks_the_store_the_job_reads_when_the_bucket_parameter_drifted(
+    promoted: TwoAccounts, dsctl: Dsctl
+) -> None:
+    # The job reads its model from the artifact-bucket parameter, not from the stack file: doctor must not report
+    # the stack's store as reachable and the model as readable while the job fails on another bucket.
+    promoted.prod_session.client("ssm").put_parameter(
+        Name="/ds/preprocessing/artifact-bucket", Value="ds-artifacts-gone", Type="String", Overwrite=True
+    )
+    code, checks = _checks(dsctl)
+    assert code == 1
+    assert checks["parameters match the stack"]["ok"] is False
+    store = checks["artifact store reachable"]
+    assert store["ok"] is False and "s3://ds-artifacts-gone/models/" in store["detail"]
+    assert "artifact-bucket parameter" in store["detail"] and "pulumi up --refresh --stack prod" in store["fix"]
+    assert checks["promoted model readable"]["ok"] is None and checks["KMS decrypt"]["ok"] is None
