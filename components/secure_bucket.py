@@ -64,7 +64,7 @@ class SecureBucket(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        aws.s3.BucketVersioning(
+        versioning = aws.s3.BucketVersioning(
             f"{name}-versioning",
             aws.s3.BucketVersioningInitArgs(
                 bucket=bucket_id,
@@ -92,7 +92,8 @@ class SecureBucket(pulumi.ComponentResource):
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle",
             aws.s3.BucketLifecycleConfigurationArgs(bucket=bucket_id, rules=_lifecycle_rules(args)),
-            opts=child,
+            # Noncurrent-version rules: versioning first (the provider's documented order for versioned buckets).
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
         )
         aws.s3.BucketPolicy(
             f"{name}-policy",

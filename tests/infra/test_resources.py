@@ -175,6 +175,16 @@ def test_bucket_policy_waits_for_the_public_access_block(any_stack: SynthResult)
         assert blocks[policy.inputs["bucket"]] in policy.depends_on
 
 
+def test_lifecycle_rules_wait_for_versioning(any_stack: SynthResult) -> None:
+    """Noncurrent-version expiry is written after versioning is on (pulumi-aws 7 BucketLifecycleConfiguration docs
+    make the lifecycle of a versioned bucket ``depends_on`` its BucketVersioning)."""
+    versionings = {r.inputs["bucket"]: r.urn for r in any_stack.of_type("aws:s3/bucketVersioning:BucketVersioning")}
+    lifecycles = any_stack.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    assert sorted(r.inputs["bucket"] for r in lifecycles) == sorted(versionings)
+    for lifecycle in lifecycles:
+        assert versionings[lifecycle.inputs["bucket"]] in lifecycle.depends_on
+
+
 def test_output_bucket_expires_staging_leftovers(any_stack: SynthResult) -> None:
     lifecycle = bucket_child(
         any_stack,
