@@ -77,7 +77,24 @@ def classify_polars_error(exc: Exception, source: str) -> JobError:
     return JobError(ExitCode.MALFORMED_CSV, f"input {source} is not valid CSV: {message} — fix or re-export the file")
 
 
-def _empty_input(model: PreprocessingModel) -> pl.LazyFrame:
+def read_failure(exc: Exception, sources: Sequence[str]) -> JobError:
+    """The JobError for a failed read of ``sources``, naming the file that failed.
+
+    A plan over several files fails without saying which one broke, so on this (error)
+    path each file is parsed again on its own, in streaming mode, until one fails.
+    """
+    if len(sources) > 1:
+        for source in sources:
+            scan = pl.scan_csv(source, infer_schema=False, storage_options=s3.storage_options(source), glob=False)
+            try:
+                scan.select(pl.all().null_count()).collect(engine="streaming")
+            except (pl.exceptions.PolarsError, OSError) as own:
+                return classify_polars_error(own, source)
+    label = sources[0] if len(sources) == 1 else f"{sources[0]} (or one of the {len(sources) - 1} other inputs)"
+    return classify_polars_error(exc, label)
+
+
+def empty_input(model: PreprocessingModel) -> pl.LazyFrame:
     return pl.LazyFrame(schema={name: pl.String for name in model.schema.required_columns})
 
 
@@ -89,7 +106,7 @@ def stream(
     compression: Compression = "snappy",
 ) -> int:
     """Write the valid and rejected Parquet for ``sources`` under ``staging``; return the input row count."""
-    lf = scan_input(sources, s3.storage_options(sources[0])) if sources else _empty_input(model)
+    lf = scan_input(sources, s3.storage_options(sources[0])) if sources else empty_input(model)
     plan = build_plan(lf, model)
     options = root.storage_options()
     sinks = [
@@ -110,7 +127,7 @@ def stream(
             if s3.polars_denied(str(exc)):
                 raise s3.access_denied(output_bucket, staging, "write output") from None
             raise JobError(ExitCode.OUTPUT_FAILED, f"writing {root.url}{staging} failed: {exc}") from None
-        raise classify_polars_error(exc, sources[0] if len(sources) == 1 else f"{sources[0]} (and others)") from None
+        raise read_failure(exc, sources) from None
     return int(results[-1]["rows"][0])
 
 

@@ -12,7 +12,7 @@ from job.artifact import MANIFEST_FILE, check_version, save_model
 from job.errors import ExitCode, JobError
 from job.fit import fit
 from job.infer import infer_schema, read_sample
-from job.process import classify_polars_error
+from job.process import read_failure
 from job.s3 import reset_clients, storage_options
 from job.schema import Schema, load_schema
 from job.sources import resolve_inputs
@@ -32,7 +32,7 @@ def schema_for(sources: list[str], schema_file: Path | None, output_dir: str | P
     try:
         inference = infer_schema(read_sample(sources, storage_options(sources[0])))
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise classify_polars_error(exc, _source_label(sources)) from None
+        raise read_failure(exc, sources) from None
     for note in inference.notes:
         log.info("schema inference: %s", note)
     if not inference.demo:
@@ -77,7 +77,7 @@ def train(input_path: str, version: str, output_dir: str | Path, schema_file: Pa
             )
         model = fit(lf, schema, version)
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise classify_polars_error(exc, _source_label(sources)) from None
+        raise read_failure(exc, sources) from None
     manifest = save_model(model, output_dir)
     log.info(
         "trained model %s on %d rows -> %s (sha256 %s)",

@@ -327,3 +327,19 @@ def test_a_fresh_claim_is_left_alone_and_a_stale_one_cleared(
     os.utime(claim, (old, old))  # the remains of a publish that crashed long ago
     assert run(*args) == 0
     assert published(out, "k")["rows_in"] == 4 and (claim.parent / "_SUCCESS").exists()
+
+
+def test_one_bad_file_among_good_ones_is_named(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("a.csv", "c.csv"):
+        write_csv(tmp_path / "in" / name, TRAIN_ROWS)
+    bad = write_csv(tmp_path / "in" / "b.csv", [TRAIN_ROWS[0] + ",surplus"])
+    out = tmp_path / "out"
+    assert (
+        run("--input", tmp_path / "in", "--model", model_dir, "--output", out, "--run-id", "d")
+        == ExitCode.MALFORMED_CSV
+    )
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"input {bad} is not valid CSV" in last and "a.csv" not in last
+    assert not (out / "processed").exists() and not (out / "_staging").exists()
