@@ -20,7 +20,7 @@ import polars as pl
 from job import s3
 from job.errors import ExitCode, JobError
 from job.model_source import fetch_model
-from job.process import check_columns
+from job.process import check_columns, empty_input, read_failure
 from job.sources import resolve_inputs
 from job.transform import REJECT_REASON, build_plan, scan_input
 
@@ -71,14 +71,23 @@ def validate_model(
         check_columns(inputs.non_empty, loaded.model)
         checks.append(_check("schema", True, f"all {len(loaded.model.schema.required_columns)} required columns"))
     except JobError as exc:
-        if exc.code != ExitCode.MISSING_COLUMNS:
+        if exc.code not in (ExitCode.MISSING_COLUMNS, ExitCode.MALFORMED_CSV):
             raise
         checks.append(_check("schema", False, exc.message))
         return _finish(report, report_path)
 
     t0 = time.perf_counter()
-    plan = build_plan(scan_input(inputs.non_empty, s3.storage_options(test_data)), loaded.model)
-    valid, rejected = pl.collect_all([plan.valid, plan.rejected], engine="streaming")
+    sources = inputs.non_empty
+    lf = scan_input(sources, s3.storage_options(sources[0])) if sources else empty_input(loaded.model)
+    plan = build_plan(lf, loaded.model)
+    try:
+        valid, rejected = pl.collect_all([plan.valid, plan.rejected], engine="streaming")
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        error = read_failure(exc, sources)
+        if error.code != ExitCode.MALFORMED_CSV:
+            raise error from None
+        checks.append(_check("transform", False, error.message))
+        return _finish(report, report_path)
     seconds = max(time.perf_counter() - t0, 1e-9)
     rows_in = valid.height + rejected.height
     by_reason = dict(rejected.group_by(REJECT_REASON).len().sort(REJECT_REASON).iter_rows())

@@ -102,3 +102,31 @@ def test_job_agrees_with_pandas_and_scikit_learn(tmp_path: Path, month_csv: Path
     assert peer == {k: result.manifest[k] for k in ("rows_in", "rows_out", "rows_rejected")}
     job_out = tmp_path / "out/processed/a/part-00000.parquet"
     assert max_difference(str(job_out), str(tmp_path / "peer.parquet")) <= 1e-9
+
+
+@pytest.mark.parametrize(
+    ("content", "failed", "words"),
+    [
+        (b"", "transform", "0 rows"),
+        (b'id,timestamp,amount,quantity,score,category,region,channel\n1,"2026,A\n', "transform", "not valid CSV"),
+        (
+            b"id,timestamp,amount,quantity,score,category,region,channel\n1,2,3,4,5,6,7,8,9\n",
+            "transform",
+            "more fields",
+        ),
+    ],
+    ids=["empty", "bad-quoting", "ragged"],
+)
+def test_validate_reports_unusable_test_data_as_a_failed_check(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str], content: bytes, failed: str, words: str
+) -> None:
+    data = tmp_path / "test.csv"
+    data.write_bytes(content)
+    report_path = tmp_path / "report.json"
+    args = ["validate", "--model", str(model_dir), "--test-data", str(data), "--report", str(report_path)]
+    assert main([*args, "--log-format", "json"]) == ExitCode.UNEXPECTED  # 1: the model did not pass
+    assert "Traceback" not in capsys.readouterr().err
+    report = json.loads(report_path.read_text())
+    assert report["passed"] is False
+    (check,) = [c for c in report["checks"] if c["name"] == failed]
+    assert not check["passed"] and words in check["detail"]
