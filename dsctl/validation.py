@@ -17,8 +17,8 @@ from urllib.parse import urlparse
 from botocore.exceptions import ClientError
 
 from dsctl.envs import Connection, client
-from dsctl.models import VALIDATION_FILE, ArtifactStore, access_fix, error_code
-from dsctl.output import EXIT_FAILED, CommandError
+from dsctl.models import VALIDATION_FILE, ArtifactStore, error_code
+from dsctl.output import EXIT_FAILED, EXIT_USAGE, CommandError
 from job.errors import JobError
 
 
@@ -39,11 +39,22 @@ def fetch_test_data(conn: Connection, test_data: str, directory: Path) -> Path:
     except ClientError as err:
         code = error_code(err)
         raise CommandError(
-            f"cannot read {test_data} as {conn.caller_arn} ({code}); "
-            + access_fix(code, bucket, conn.env.name, conn.env.account_id),
-            EXIT_FAILED,
+            f"cannot read {test_data} as {conn.caller_arn} ({code}); {_test_data_fix(code, bucket)}",
+            EXIT_USAGE if code in _ABSENT else EXIT_FAILED,
         ) from err
     return destination
+
+
+_ABSENT = {"NoSuchKey", "404", "NotFound", "NoSuchBucket"}
+
+
+def _test_data_fix(code: str, bucket: str) -> str:
+    """What to do when the test data cannot be downloaded (it is the operator's file, not a model version)."""
+    if code == "NoSuchBucket":
+        return f"bucket {bucket} does not exist: check the URL (dev's input bucket holds validation/ data)"
+    if code in _ABSENT:
+        return "no such object: upload the test data first (aws s3 cp FILE s3://...) or pass a local CSV"
+    return f"these credentials need s3:GetObject on it (and kms:Decrypt if {bucket} uses SSE-KMS)"
 
 
 def _run_job_validation(model_path: Path, sha256: str, test_data: Path, options: dict[str, Any]) -> dict[str, Any]:
@@ -74,6 +85,8 @@ def validate_version(
             report = _run_job_validation(model_path, manifest["sha256"], data, options)
         except JobError as err:
             raise CommandError(f"validation of {version} could not run: {err.message}", EXIT_FAILED) from err
+    if isinstance(report.get("model"), dict):  # the job names the scratch copy it loaded; record the stored one
+        report["model"] = {**report["model"], "url": store.url(version)}
     document = {
         **report,
         "passed": bool(report.get("passed")),

@@ -19,6 +19,17 @@ from dsctl.promotion import promote, rollback
 from dsctl.validation import validate_version
 
 
+def _share(text: str) -> float:
+    """A share between 0 and 1 (argparse type: a bad value is a usage error before anything is stored)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share between 0 and 1, e.g. 0.05 for 5%")
+    return value
+
+
 def _require_owner(conn: Connection, action: str) -> None:
     """Writes to the store happen only with the owning account's credentials (readers have read-only grants)."""
     if not conn.env.owns_artifact_store:
@@ -112,6 +123,9 @@ def _validate(args: argparse.Namespace) -> int:
     else:
         verdict = "[green]passed[/]" if report["passed"] else "[red]FAILED[/]"
         console.print(f"validation of {version}: {verdict}; report stored at {report['stored_at']}")
+        for check in report.get("checks", []):
+            if isinstance(check, dict) and not check.get("passed", True):
+                console.print(f"  [red]failed[/] {check.get('name')}: {check.get('detail', '')}")
     return 0 if report["passed"] else EXIT_FAILED
 
 
@@ -190,7 +204,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("version", metavar="VERSION")
     p.add_argument("--test-data", required=True, metavar="PATH|s3://...", help="CSV to validate on (file or s3://)")
     p.add_argument(
-        "--max-rejected-share", type=float, help="fail above this share of rejected rows (default: the job's)"
+        "--max-rejected-share",
+        type=_share,
+        metavar="X",
+        help="fail above this share of rejected rows, 0 to 1 (default: the job's)",
     )
     add_env_arguments(p)
     add_json_flag(p)

@@ -164,12 +164,32 @@ def test_promote_refusals(two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Pat
     failing = dsctl(
         "model", "validate", "--env", "dev", "3.0.0", "--test-data", str(test_csv), "--max-rejected-share", "0"
     )
-    assert failing.code == 1
+    assert failing.code == 1 and "failed rejected_share" in failing.out  # which check failed, not just FAILED
     failed = dsctl("model", "promote", "--env", "dev", "3.0.0")
     assert failed.code == 2 and "is failed" in failed.err
 
     wrong_account = dsctl("model", "promote", "--env", "prod", "--profile", "dev", "3.0.0")
     assert wrong_account.code == 2 and "belong to account 123456789012" in wrong_account.err
+
+
+def test_validate_refuses_bad_inputs_before_storing_anything(
+    two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path, test_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _published(dsctl, tmp_path, "3.5.0")
+    s3 = two_accounts.dev_session.client("s3")
+    report_key = "models/3.5.0/validation.json"
+
+    with pytest.raises(SystemExit) as usage:  # argparse: exit 2 with the reason, before any AWS call
+        dsctl("model", "validate", "--env", "dev", "3.5.0", "--test-data", str(test_csv), "--max-rejected-share", "-3")
+    assert usage.value.code == 2 and "between 0 and 1" in capsys.readouterr().err
+    missing_url = f"s3://{two_accounts.dev.input_bucket}/validation/missing.csv"
+    missing = dsctl("model", "validate", "--env", "dev", "3.5.0", "--test-data", missing_url)
+    assert missing.code == 2 and "upload the test data" in missing.err and "publish" not in missing.err
+    assert s3.list_objects_v2(Bucket=two_accounts.dev.artifact_bucket, Prefix=report_key).get("KeyCount") == 0
+
+    assert dsctl("model", "validate", "--env", "dev", "3.5.0", "--test-data", str(test_csv)).code == 0
+    stored = json.loads(s3.get_object(Bucket=two_accounts.dev.artifact_bucket, Key=report_key)["Body"].read())
+    assert stored["model"]["url"] == f"s3://{two_accounts.dev.artifact_bucket}/models/3.5.0/model.pkl"
 
 
 def test_promote_refuses_a_model_replaced_outside_dsctl(
