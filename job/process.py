@@ -44,15 +44,40 @@ class Counts:
         return self.rows_in == self.rows_out + self.rows_rejected
 
 
+def read_header(source: str) -> list[str]:
+    """The column names of one CSV; MALFORMED_CSV when the header repeats a name.
+
+    Polars renames a repeated name to ``<name>_duplicated_<n>``; which of the copies holds
+    the feature is anyone's guess, so such a header is refused instead of silently using
+    the first copy.
+    """
+    header = pl.scan_csv(source, infer_schema=False, storage_options=s3.storage_options(source), glob=False)
+    try:
+        names = header.collect_schema().names()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise classify_polars_error(exc, source) from None
+    present = set(names)
+    repeated = sorted({n.rsplit("_duplicated_", 1)[0] for n in names if "_duplicated_" in n} & present)
+    if repeated:
+        raise JobError(
+            ExitCode.MALFORMED_CSV,
+            f"input {source} is not valid CSV: its header repeats the column(s) {repeated} — give every column "
+            "its own name and re-export the file",
+        )
+    return names
+
+
+def check_headers(sources: Sequence[str]) -> None:
+    """MALFORMED_CSV unless every input's header names each column once."""
+    for source in sources:
+        read_header(source)
+
+
 def check_columns(sources: Sequence[str], model: PreprocessingModel) -> None:
-    """Fail with MISSING_COLUMNS (listing them) unless every input has the schema's columns."""
+    """Fail with MISSING_COLUMNS (listing them) unless every input has the schema's columns, each named once."""
     required = model.schema.required_columns
     for source in sources:
-        header = pl.scan_csv(source, infer_schema=False, storage_options=s3.storage_options(source))
-        try:
-            present = set(header.collect_schema().names())
-        except pl.exceptions.ComputeError as exc:
-            raise classify_polars_error(exc, source) from None
+        present = set(read_header(source))
         missing = [name for name in required if name not in present]
         if missing:
             raise JobError(

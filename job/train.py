@@ -12,7 +12,7 @@ from job.artifact import MANIFEST_FILE, check_version, save_model
 from job.errors import ExitCode, JobError
 from job.fit import fit
 from job.infer import infer_schema, read_sample
-from job.process import read_failure
+from job.process import check_headers, read_failure
 from job.s3 import reset_clients, storage_options
 from job.schema import Schema, load_schema
 from job.sources import resolve_inputs
@@ -64,6 +64,7 @@ def train(input_path: str, version: str, output_dir: str | Path, schema_file: Pa
     sources = resolve_inputs(input_path).non_empty
     if not sources:
         raise JobError(ExitCode.USAGE, f"training input {input_path} is empty (0 bytes) — train on data with rows")
+    check_headers(sources)
     schema = schema_for(sources, schema_file, output_dir)
     try:
         lf = scan_input(sources, storage_options(sources[0]))

@@ -343,3 +343,19 @@ def test_one_bad_file_among_good_ones_is_named(
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert f"input {bad} is not valid CSV" in last and "a.csv" not in last
     assert not (out / "processed").exists() and not (out / "_staging").exists()
+
+
+@pytest.mark.parametrize("command", ["run", "train"])
+def test_a_header_that_repeats_a_column_is_refused(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    data = write_csv(tmp_path / "in.csv", [TRAIN_ROWS[0] + ",99"], header=HEADER + ",amount")
+    out = tmp_path / "out"
+    if command == "run":
+        args = ["run", "--input", data, "--model", model_dir, "--output", out, "--run-id", "dup"]
+    else:
+        args = ["train", "--input", data, "--version", "1.0.0", "--output", out]
+    assert main([*map(str, args), "--log-format", "text"]) == ExitCode.MALFORMED_CSV
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert str(data) in last and "repeats the column(s) ['amount']" in last
+    assert not out.exists() or not any(out.rglob("*"))
