@@ -43,7 +43,7 @@ def container_definitions(
             "command": ["run"],
             "user": JOB_USER,
             "readonlyRootFilesystem": True,
-            "privileged": False,
+            # No "privileged" key at all: it is not a valid task definition parameter on Fargate.
             "linuxParameters": {"capabilities": {"drop": ["ALL"]}, "initProcessEnabled": True},
             "environment": job_environment(parameter_prefix, environment, region),
             "mountPoints": [{"sourceVolume": SCRATCH_VOLUME, "containerPath": SCRATCH_PATH, "readOnly": False}],

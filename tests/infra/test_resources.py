@@ -293,6 +293,33 @@ def test_task_runs_the_job_non_root_read_only_by_digest(any_stack: SynthResult) 
     assert task["executionRoleArn"] == any_stack.outputs["executionRoleArn"]
 
 
+# "Amazon ECS task definition differences for Fargate": parameters not valid in Fargate tasks at all, and the
+# Linux parameters Fargate does not support (it can only add the SYS_PTRACE capability).
+FARGATE_INVALID_CONTAINER_KEYS = {
+    "disableNetworking",
+    "dnsSearchDomains",
+    "dnsServers",
+    "dockerSecurityOptions",
+    "extraHosts",
+    "links",
+    "privileged",
+}
+FARGATE_INVALID_LINUX_PARAMETERS = {"devices", "sharedMemorySize", "tmpfs", "maxSwap", "swappiness"}
+
+
+def test_container_uses_only_parameters_fargate_accepts(any_stack: SynthResult) -> None:
+    task = any_stack.get(TASK_DEFINITION, "pipeline-task").inputs
+    assert task["requiresCompatibilities"] == ["FARGATE"]
+    assert "placementConstraints" not in task and "ipcMode" not in task
+    for container in task["containerDefinitions"]:
+        assert not FARGATE_INVALID_CONTAINER_KEYS & set(container), container["name"]
+        linux = container.get("linuxParameters", {})
+        assert not FARGATE_INVALID_LINUX_PARAMETERS & set(linux)
+        assert set(linux.get("capabilities", {}).get("add", [])) <= {"SYS_PTRACE"}
+        assert linux["capabilities"]["drop"] == ["ALL"]
+        assert not any(r.get("type") == "GPU" for r in container.get("resourceRequirements", []))
+
+
 def test_security_group_allows_only_https_out(any_stack: SynthResult) -> None:
     group = any_stack.get("aws:ec2/securityGroup:SecurityGroup", "pipeline-task-sg").inputs
     assert not group.get("ingress")
