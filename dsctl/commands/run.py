@@ -15,7 +15,7 @@ from rich.table import Table
 
 from dsctl import runs
 from dsctl.envs import Connection, add_env_arguments, aws_errors, connect_args
-from dsctl.output import EXIT_FAILED, add_json_flag, console, print_json
+from dsctl.output import EXIT_FAILED, CommandError, add_json_flag, console, print_json
 
 
 def local_mode() -> Any | None:
@@ -32,16 +32,19 @@ def _run_locally(conn: Connection, input_key: str | None) -> dict[str, Any]:
 
     run_id = runs.execution_name()
     started = datetime.now(UTC)
-    with console.status(f"running the job locally as {run_id}", spinner="dots"):
-        manifest = run_job_locally(conn.env, run_id=run_id, input_key=input_key, session=conn.session)
-    return {
-        "mode": "local",
-        "name": run_id,
-        "status": "SUCCEEDED",
-        "duration_seconds": round((datetime.now(UTC) - started).total_seconds(), 1),
-        "output": runs.run_prefix(conn.env, run_id),
-        "counts": runs.counts(manifest),
-    }
+    result: dict[str, Any] = {"mode": "local", "name": run_id, "output": runs.run_prefix(conn.env, run_id)}
+    try:
+        with console.status(f"running the job locally as {run_id}", spinner="dots"):
+            manifest = run_job_locally(conn.env, run_id=run_id, input_key=input_key, session=conn.session)
+    except CommandError as err:
+        if err.exit_code != EXIT_FAILED:  # not a run that failed, but one that could not start: a usage error
+            raise
+        # A failed run is a result, reported like a failed execution (--json: one document with the cause).
+        result.update(status="FAILED", counts={}, error="JobFailed", cause=err.message)
+    else:
+        result.update(status="SUCCEEDED", counts=runs.counts(manifest))
+    result["duration_seconds"] = round((datetime.now(UTC) - started).total_seconds(), 1)
+    return result
 
 
 def _run(args: argparse.Namespace) -> int:

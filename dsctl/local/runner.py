@@ -103,15 +103,25 @@ def container_environment(
     return environment
 
 
-def readable(line: str) -> str:
-    """A job log line for people: the job logs JSON when not on a terminal (as CloudWatch wants); show its message."""
+def _record(line: str) -> dict[str, Any] | None:
+    """The job's JSON log record on ``line`` (it logs JSON when not on a terminal, as CloudWatch wants), or None."""
     try:
         record = json.loads(line)
     except ValueError:
-        return line
-    if not isinstance(record, dict) or "message" not in record:
-        return line
-    return f"{record.get('level', '').lower():7} {record['message']}"
+        return None
+    return record if isinstance(record, dict) and "message" in record else None
+
+
+def readable(line: str) -> str:
+    """A job log line for people: level and message of a JSON record, else the line itself."""
+    record = _record(line)
+    return line if record is None else f"{record.get('level', '').lower():7} {record['message']}"
+
+
+def message_of(line: str) -> str:
+    """Just the message of a job log line (for a one-line error)."""
+    record = _record(line)
+    return line if record is None else str(record["message"])
 
 
 def _exit_name(code: int) -> str:
@@ -225,7 +235,7 @@ def run_job_locally(
             code, lines = _stream(argv, process_env, log)
         _put_logs(session, local.endpoint, container, run_id, lines)
         if code != 0:
-            last = next((readable(line).strip() for line in reversed(lines) if line.strip()), "no output")
+            last = next((message_of(line).strip() for line in reversed(lines) if line.strip()), "no output")
             raise CommandError(
                 f"{LOCAL_RUNNER}: the job failed in {environment.name} with exit code {code} ({_exit_name(code)}): "
                 f"{last}",

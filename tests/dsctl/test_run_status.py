@@ -103,6 +103,28 @@ def test_run_uses_the_local_runner_when_the_local_environment_is_up(
     assert calls[0]["session"].client("sts").get_caller_identity()["Account"] == two_accounts.prod.account_id
 
 
+def test_a_failed_local_run_is_a_result_with_its_cause_also_in_json(
+    two_accounts: TwoAccounts, dsctl: Dsctl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Like a failed execution with --wait: exit 1 and, with --json, one document naming the run and the cause."""
+    import dsctl.commands.run as run_command
+    import dsctl.local.runner as runner
+    from dsctl.output import EXIT_FAILED, CommandError
+
+    def failing_runner(env: Any, **_: Any) -> dict[str, Any]:
+        raise CommandError("local runner: the job failed in dev with exit code 9 (INPUT_NOT_FOUND): no", EXIT_FAILED)
+
+    monkeypatch.setattr(run_command, "local_mode", lambda: object())
+    monkeypatch.setattr(runner, "run_job_locally", failing_runner)
+    result = dsctl("run", "--env", "dev", "--input-key", "missing.csv", "--wait", "--json")
+    assert result.code == 1
+    document = result.json()
+    assert document["status"] == "FAILED" and "INPUT_NOT_FOUND" in document["cause"]
+    assert document["name"].startswith("run-") and document["output"].endswith(f"/processed/{document['name']}/")
+    table = dsctl("run", "--env", "dev", "--input-key", "missing.csv")
+    assert table.code == 1 and "FAILED" in table.out and "INPUT_NOT_FOUND" in table.out
+
+
 def test_status_shows_every_environment(
     two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -186,6 +186,7 @@ def test_container_command_and_environment_are_the_task_definitions() -> None:
 def test_readable_shows_the_message_of_json_log_lines() -> None:
     assert runner.readable('{"level": "INFO", "message": "hello"}') == "info    hello"
     assert runner.readable("plain text") == "plain text"
+    assert runner.message_of('{"level": "ERROR", "message": "input not found"}') == "input not found"
 
 
 def test_run_job_locally_without_a_local_environment_says_how_to_start_one(local_dir: Path) -> None:
@@ -224,6 +225,7 @@ def test_a_failing_job_is_reported_with_its_exit_kind_and_message(running: state
         runner.run_job_locally("dev", run_id="run-no-model", local=running, log=lines.append)
     assert failure.value.exit_code == EXIT_FAILED
     assert "MODEL_MISSING" in failure.value.message and "dsctl model promote" in failure.value.message
+    assert "): error " not in failure.value.message  # the job's message, without its log level
     assert lines[0].startswith("local runner: no ECS here") and "python -m job run" in lines[0]
     with lifecycle.pointed_at(running):
         logs = session.client("logs", endpoint_url=running.endpoint)
