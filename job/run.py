@@ -21,7 +21,17 @@ from job import s3
 from job.errors import ExitCode, JobError
 from job.metrics import put_run_metrics
 from job.model_source import LoadedModel, fetch_model
-from job.outputs import Attempt, clear_staging, is_published, open_root, run_prefix
+from job.outputs import (
+    MANIFEST,
+    SUCCESS,
+    Attempt,
+    OutputRoot,
+    S3Root,
+    clear_staging,
+    is_published,
+    open_root,
+    run_prefix,
+)
 from job.params import read_locations
 from job.process import REJECTED_FILE, VALID_FILE, Compression, Counts, check_columns, count_outputs, stream
 from job.sources import Inputs, resolve_inputs
@@ -148,11 +158,30 @@ def _stage_and_count(attempt: Attempt, inputs: Inputs, loaded: LoadedModel, opti
     return counts
 
 
+def _refuse_a_run_as_root(root: OutputRoot) -> None:
+    """USAGE when ``--output`` names a run (it holds _SUCCESS or manifest.json) instead of an output root.
+
+    Writing ``processed/{run_id}/`` and ``_staging/`` inside a published run would change
+    what its readers trust. A bucket root (the container's output) is never a run, so it is
+    not asked (the task role may read only under ``processed/`` and ``_staging/``).
+    """
+    if isinstance(root, S3Root) and not root.prefix:
+        return
+    for marker in (SUCCESS, MANIFEST):
+        if root.exists(marker):
+            raise JobError(
+                ExitCode.USAGE,
+                f"--output {root.url} holds {marker}: it is a run, not an output root — pass the root "
+                "(the directory or s3://bucket[/prefix] that holds processed/); the run goes to ROOT/processed/RUN_ID/",
+            )
+
+
 def run_job(spec: RunSpec, options: RunOptions) -> RunResult:
     """Process one run end to end and publish it; see the module docstring for the order of checks."""
     started = time.perf_counter()
     run_id = check_run_id(options.run_id or new_run_id())
     root = open_root(spec.output)
+    _refuse_a_run_as_root(root)
     target = f"{root.url.rstrip('/')}/{run_prefix(run_id)}"
     if is_published(root, run_id) and not options.overwrite:
         log.info("run %s is already published at %s — nothing to do (use --overwrite to redo it)", run_id, target)

@@ -359,3 +359,17 @@ def test_a_header_that_repeats_a_column_is_refused(
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert str(data) in last and "repeats the column(s) ['amount']" in last
     assert not out.exists() or not any(out.rglob("*"))
+
+
+def test_output_pointing_at_a_published_run_is_refused(
+    tmp_path: Path, train_csv: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert run("--input", train_csv, "--model", model_dir, "--output", out, "--run-id", "first") == 0
+    run_dir = out / "processed" / "first"
+    before = sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*"))
+    assert run("--input", train_csv, "--model", model_dir, "--output", run_dir, "--run-id", "second") == ExitCode.USAGE
+    assert "it is a run, not an output root" in capsys.readouterr().err
+    assert (
+        sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*")) == before
+    )  # the published run is intact

@@ -305,3 +305,11 @@ def test_concurrent_attempts_on_s3_one_wins_the_other_loses_cleanly(
     assert manifest == second["result"].manifest
     body = client.get_object(Bucket=OUTPUT, Key="processed/exec-1/part-00000.parquet")["Body"].read()
     assert pl.read_parquet(io.BytesIO(body)).height == manifest["rows_out"]
+
+
+def test_output_prefix_that_is_a_published_run_is_refused(env: dict[str, Any]) -> None:
+    assert container_run() == 0
+    before = keys(env["s3"], OUTPUT)
+    args = ["--input", f"s3://{INPUT}/raw/", "--model", f"s3://{ARTIFACTS}/models/1.0.0/"]
+    assert main(["run", "--run-id", "x", *args, "--output", f"s3://{OUTPUT}/processed/exec-1/"]) == ExitCode.USAGE
+    assert keys(env["s3"], OUTPUT) == before
