@@ -73,13 +73,20 @@ def _store_owner(env: Environment) -> str:
     return owners[0] if owners else "<the stack that owns the store>"
 
 
+def _problem_and_fix(message: str) -> tuple[str, str]:
+    """Split a one-line error ("problem; fix: how" or "problem; how") into the two columns."""
+    problem, marker, fix = message.partition("; fix: ")
+    if not marker:
+        problem, marker, fix = message.rpartition("; ")
+    return (problem, fix) if marker else (message, "see the message")
+
+
 def check_credentials(ctx: _Context, profile: str | None, role_arn: str | None) -> Outcome:
     try:
         session = session_for(ctx.env, profile, role_arn)
         arn = verify_account(session, ctx.env)
     except CommandError as err:
-        problem, _, fix = err.message.partition("; fix: ")
-        return _failed(problem, fix or "see the message")
+        return _failed(*_problem_and_fix(err.message))
     ctx.conn = Connection(ctx.env, session, arn)
     return _passed(f"{arn} in {ctx.env.account_id}")
 

@@ -111,3 +111,10 @@ def test_doctor_checks_the_store_the_job_reads_when_the_bucket_parameter_drifted
     assert store["ok"] is False and "s3://ds-artifacts-gone/models/" in store["detail"]
     assert "artifact-bucket parameter" in store["detail"] and "pulumi up --refresh --stack prod" in store["fix"]
     assert checks["promoted model readable"]["ok"] is None and checks["KMS decrypt"]["ok"] is None
+
+
+def test_doctor_with_an_unknown_profile_names_the_fix(two_accounts: TwoAccounts, dsctl: Dsctl) -> None:
+    code, checks = _checks(dsctl, "--profile", "nosuch")
+    first = checks["credentials and account"]
+    assert code == 1 and first["detail"] == "AWS profile 'nosuch' not found"
+    assert first["fix"].startswith("add it to your AWS config (aws configure --profile nosuch)")
