@@ -45,10 +45,14 @@ def print_json(document: Any) -> None:
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
-    """Build a rich table from plain rows (values are stringified)."""
+    """Build a rich table from plain rows (values are stringified).
+
+    Narrow terminals wrap long values instead of cutting them with an ellipsis: run ids, bucket names
+    and digests must stay complete.
+    """
     result = Table(title=title, show_lines=False)
     for column in columns:
-        result.add_column(column)
+        result.add_column(column, overflow="fold")
     for row in rows:
         result.add_row(*("" if value is None else str(value) for value in row))
     return result
