@@ -54,6 +54,8 @@ def read_header(source: str) -> list[str]:
     header = pl.scan_csv(source, infer_schema=False, storage_options=s3.storage_options(source), glob=False)
     try:
         names = header.collect_schema().names()
+    except pl.exceptions.NoDataError:
+        return []  # no header at all (e.g. a gzip of nothing): an empty input, like a 0-byte file
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise classify_polars_error(exc, source) from None
     present = set(names)
@@ -67,17 +69,21 @@ def read_header(source: str) -> list[str]:
     return names
 
 
-def check_headers(sources: Sequence[str]) -> None:
-    """MALFORMED_CSV unless every input's header names each column once."""
-    for source in sources:
-        read_header(source)
+def check_headers(sources: Sequence[str]) -> list[str]:
+    """The inputs that have a header (the others are empty); MALFORMED_CSV unless each names every column once."""
+    return [source for source in sources if read_header(source)]
 
 
-def check_columns(sources: Sequence[str], model: PreprocessingModel) -> None:
-    """Fail with MISSING_COLUMNS (listing them) unless every input has the schema's columns, each named once."""
+def check_columns(sources: Sequence[str], model: PreprocessingModel) -> list[str]:
+    """The inputs with a header, each with the schema's columns (else MISSING_COLUMNS, listing them) named once."""
     required = model.schema.required_columns
+    usable = []
     for source in sources:
-        present = set(read_header(source))
+        names = read_header(source)
+        if not names:
+            continue
+        usable.append(source)
+        present = set(names)
         missing = [name for name in required if name not in present]
         if missing:
             raise JobError(
@@ -85,6 +91,7 @@ def check_columns(sources: Sequence[str], model: PreprocessingModel) -> None:
                 f"input {source} lacks required columns {missing} (it has {sorted(present)}) — fix the export or "
                 f"train model {model.version}'s successor on data with these columns",
             )
+    return usable
 
 
 def classify_polars_error(exc: Exception, source: str) -> JobError:

@@ -142,10 +142,10 @@ def _manifest(
     }
 
 
-def _stage_and_count(attempt: Attempt, inputs: Inputs, loaded: LoadedModel, options: RunOptions) -> Counts:
+def _stage_and_count(attempt: Attempt, sources: list[str], loaded: LoadedModel, options: RunOptions) -> Counts:
     root, staging = attempt.root, attempt.staging
     root.put(staging + STARTED, b"")  # proves the output is writable before the long pass
-    rows_in = stream(inputs.non_empty, loaded.model, root, staging, options.compression)
+    rows_in = stream(sources, loaded.model, root, staging, options.compression)
     rows_out, by_reason = count_outputs(root, staging)
     counts = Counts(rows_in, rows_out, by_reason)
     if not counts.balanced:
@@ -189,7 +189,7 @@ def run_job(spec: RunSpec, options: RunOptions) -> RunResult:
     loaded = fetch_model(spec.model, spec.model_sha256, spec.artifact_store)
     t_model = time.perf_counter()
     inputs = resolve_inputs(spec.input)
-    check_columns(inputs.non_empty, loaded.model)
+    sources = check_columns(inputs.non_empty, loaded.model)  # without empty ones
     log.info(
         "run %s: %d input file(s) from %s, model %s",
         run_id,
@@ -200,7 +200,7 @@ def run_job(spec: RunSpec, options: RunOptions) -> RunResult:
     )
     attempt = Attempt(root, run_id)
     try:
-        counts = _stage_and_count(attempt, inputs, loaded, options)
+        counts = _stage_and_count(attempt, sources, loaded, options)
         t_process = time.perf_counter()
         staged = [VALID_FILE, REJECTED_FILE]
         outputs = [{"key": run_prefix(run_id) + name, "bytes": root.size(attempt.staging + name)} for name in staged]

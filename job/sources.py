@@ -19,6 +19,13 @@ from job import s3
 from job.errors import ExitCode, JobError
 
 _GLOB_CHARS = "*?["
+# What a directory or prefix contributes: CSV files, plain or gzip-compressed (Polars decompresses while streaming).
+CSV_SUFFIXES = (".csv", ".csv.gz")
+
+
+def is_csv_name(name: str) -> bool:
+    """Whether a file in a directory or prefix is an input: ``*.csv`` or ``*.csv.gz`` (any case)."""
+    return name.lower().endswith(CSV_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,7 @@ def _local(spec: str) -> Inputs:
     if any(ch in spec for ch in _GLOB_CHARS):
         paths = sorted(p for p in glob.glob(spec, recursive=True) if os.path.isfile(p))
     elif os.path.isdir(spec):
-        paths = sorted(str(p) for p in Path(spec).rglob("*.csv"))
+        paths = sorted(str(p) for p in Path(spec).rglob("*") if p.is_file() and is_csv_name(p.name))
     elif os.path.isfile(spec):
         paths = [spec]
     else:
@@ -80,7 +87,7 @@ def _s3_objects(bucket: str, prefix: str, pattern: str | None) -> list[InputObje
             key = item["Key"]
             if key.endswith("/") or (pattern is not None and not fnmatch.fnmatchcase(key, pattern)):
                 continue
-            if pattern is None and not key.lower().endswith(".csv"):
+            if pattern is None and not is_csv_name(key):
                 continue
             found.append(InputObject(s3.s3_url(bucket, key), int(item["Size"]), item.get("ETag", "").strip('"')))
     return sorted(found, key=lambda o: o.url)

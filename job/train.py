@@ -61,10 +61,11 @@ def train(input_path: str, version: str, output_dir: str | Path, schema_file: Pa
     """Fit on ``input_path`` (file, glob, directory or s3:// prefix) and save; returns the manifest."""
     check_version(version)
     reset_clients()
-    sources = resolve_inputs(input_path).non_empty
+    sources = check_headers(resolve_inputs(input_path).non_empty)  # without empty ones
     if not sources:
-        raise JobError(ExitCode.USAGE, f"training input {input_path} is empty (0 bytes) — train on data with rows")
-    check_headers(sources)
+        raise JobError(
+            ExitCode.USAGE, f"training input {input_path} is empty (no header, no rows) — train on data with rows"
+        )
     schema = schema_for(sources, schema_file, output_dir)
     try:
         lf = scan_input(sources, storage_options(sources[0]))

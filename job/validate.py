@@ -68,7 +68,7 @@ def validate_model(
 
     inputs = resolve_inputs(test_data)
     try:
-        check_columns(inputs.non_empty, loaded.model)
+        sources = check_columns(inputs.non_empty, loaded.model)
         checks.append(_check("schema", True, f"all {len(loaded.model.schema.required_columns)} required columns"))
     except JobError as exc:
         if exc.code not in (ExitCode.MISSING_COLUMNS, ExitCode.MALFORMED_CSV):
@@ -77,7 +77,6 @@ def validate_model(
         return _finish(report, report_path)
 
     t0 = time.perf_counter()
-    sources = inputs.non_empty
     lf = scan_input(sources, s3.storage_options(sources[0])) if sources else empty_input(loaded.model)
     plan = build_plan(lf, loaded.model)
     try:

@@ -74,11 +74,11 @@ def test_interrupted_run_leaves_nothing_published(
     assert not list(out.rglob("*.parquet")) and not list(out.rglob("manifest.json"))
 
 
-def _stage_without_marker(attempt, inputs, loaded, options):  # type: ignore[no-untyped-def]
+def _stage_without_marker(attempt, sources, loaded, options):  # type: ignore[no-untyped-def]
     """_stage_and_count minus the _STARTED marker (whose put is what the test breaks)."""
     from job.process import Counts, count_outputs, stream
 
-    rows_in = stream(inputs.non_empty, loaded.model, attempt.root, attempt.staging, options.compression)
+    rows_in = stream(sources, loaded.model, attempt.root, attempt.staging, options.compression)
     return Counts(rows_in, *count_outputs(attempt.root, attempt.staging))
 
 
@@ -373,3 +373,21 @@ def test_output_pointing_at_a_published_run_is_refused(
     assert (
         sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*")) == before
     )  # the published run is intact
+
+
+def test_gzip_inputs_in_a_directory_and_an_empty_gzip(tmp_path: Path, model_dir: Path) -> None:
+    import gzip
+
+    body = "\n".join([HEADER, *TRAIN_ROWS]) + "\n"
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.csv.gz").write_bytes(gzip.compress(body.encode()))
+    (tmp_path / "in" / "b.CSV").write_text(body)
+    (tmp_path / "in" / "c.csv.gz").write_bytes(gzip.compress(b""))  # compressed nothing: an empty input
+    (tmp_path / "in" / "notes.txt").write_text("not an input")
+    out = tmp_path / "out"
+    assert run("--input", tmp_path / "in", "--model", model_dir, "--output", out, "--run-id", "z") == 0
+    manifest = published(out, "z")
+    assert [Path(o["url"]).name for o in manifest["input"]["objects"]] == ["a.csv.gz", "b.CSV", "c.csv.gz"]
+    assert (manifest["rows_in"], manifest["rows_out"]) == (8, 8)
+    assert run("--input", tmp_path / "in" / "c.csv.gz", "--model", model_dir, "--output", out, "--run-id", "e") == 0
+    assert published(out, "e")["rows_in"] == 0

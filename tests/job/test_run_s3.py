@@ -313,3 +313,13 @@ def test_output_prefix_that_is_a_published_run_is_refused(env: dict[str, Any]) -
     args = ["--input", f"s3://{INPUT}/raw/", "--model", f"s3://{ARTIFACTS}/models/1.0.0/"]
     assert main(["run", "--run-id", "x", *args, "--output", f"s3://{OUTPUT}/processed/exec-1/"]) == ExitCode.USAGE
     assert keys(env["s3"], OUTPUT) == before
+
+
+def test_an_s3_prefix_of_gzip_csvs(env: dict[str, Any], month_csv: Path) -> None:
+    import gzip
+
+    env["s3"].put_object(Bucket=INPUT, Key="gz/month.csv.gz", Body=gzip.compress(month_csv.read_bytes()))
+    args = ["--input", f"s3://{INPUT}/gz/", "--model", f"s3://{ARTIFACTS}/models/1.0.0/", "--output", f"s3://{OUTPUT}"]
+    assert main(["run", "--run-id", "gz", *args]) == 0
+    manifest = json.loads(env["s3"].get_object(Bucket=OUTPUT, Key="processed/gz/manifest.json")["Body"].read())
+    assert manifest["rows_in"] == 20_000 == manifest["rows_out"] + manifest["rows_rejected"]
