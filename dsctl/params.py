@@ -275,8 +275,10 @@ def diff_parameters(
         elif key in EXPECTED_DIFFERENT:
             rows.append(DiffRow(key, a, b, "expected", "per-environment bucket"))
         elif key in naming.PROMOTED_PARAMETER_KEYS:
-            left_version = version_of_key(left.get(naming.PARAM_MODEL_KEY))
-            versions = f"{left_version} vs {version_of_key(right.get(naming.PARAM_MODEL_KEY))}"
+            left_version, right_version = (
+                version_of_key(side.get(naming.PARAM_MODEL_KEY)) or "no model promoted" for side in (left, right)
+            )
+            versions = f"{left_version} vs {right_version}"
             rows.append(
                 DiffRow(key, a, b, "unexpected", f"different model ({versions}); dsctl model promote to align them")
             )

@@ -35,6 +35,12 @@ def _diff(args: argparse.Namespace) -> int:
             f"both sides are {args.left}; compare two different environments, e.g. dsctl params diff dev prod"
         )
     profiles, roles = _per_env(args.profile, "--profile"), _per_env(args.role_arn, "--role-arn")
+    for option, given in (("--profile", profiles), ("--role-arn", roles)):
+        for env in sorted(set(given) - {args.left, args.right}):
+            raise CommandError(
+                f"{option} {env}=... names {env}, which is not compared here ({args.left}, {args.right}); "
+                f"write {option} {args.right}=VALUE for the {args.right} side"
+            )
     sides = []
     for name in (args.left, args.right):
         conn = connect(name, profiles.get(name), roles.get(name))

@@ -41,7 +41,7 @@ def test_injected_mismatches_are_unexpected(two_accounts: TwoAccounts, dsctl: Ds
     assert result.code == 1
     rows = _rows(result)
     assert rows["model-key"]["status"] == rows["model-sha256"]["status"] == "unexpected"
-    assert "different model (1.0.0 vs None)" in rows["model-key"]["note"]
+    assert "different model (1.0.0 vs no model promoted)" in rows["model-key"]["note"]
     assert rows["input-key"]["status"] == "unexpected" and "missing in prod" in rows["input-key"]["note"]
     assert rows["output-bucket"]["status"] == "unexpected" and "its stack says" in rows["output-bucket"]["note"]
     assert "pulumi up --refresh --stack prod" in rows["input-key"]["note"]  # refresh: never revert a promotion
@@ -57,5 +57,7 @@ def test_each_side_uses_its_own_checked_credentials(two_accounts: TwoAccounts, d
     assert wrong.code == 2 and "environment prod is account 987654321098" in wrong.err
     malformed = dsctl("params", "diff", "dev", "prod", "--profile", "dev")
     assert malformed.code == 2 and "is not ENV=VALUE" in malformed.err
+    elsewhere = dsctl("params", "diff", "dev", "prod", "--profile", "staging=x")  # would be silently ignored
+    assert elsewhere.code == 2 and "staging, which is not compared here" in elsewhere.err
     same = dsctl("params", "diff", "prod", "prod")
     assert same.code == 2 and "two different environments" in same.err
