@@ -54,12 +54,14 @@ def _parsed_columns(schema: Schema) -> list[pl.Expr]:
 def reject_reason(schema: Schema, vocabularies: dict[str, tuple[str, ...]] | None = None) -> pl.Expr:
     """The first rule a row breaks, as text, or null for a valid row.
 
-    Rules in order: missing id, missing/unparseable timestamp, then per numeric feature
+    Rules in order: an empty row (every column the schema reads is empty: a blank line,
+    or only separators), missing id, missing/unparseable timestamp, then per numeric feature
     not a number / not finite / out of bounds, then per categorical feature with
     ``unknown="reject"`` a value outside the vocabulary. Must run after the parsed
     columns exist (see ``annotate``).
     """
-    rules: list[tuple[pl.Expr, str]] = []
+    # without this rule a blank line would become an output row of imputed medians in a schema with no id/timestamp
+    rules: list[tuple[pl.Expr, str]] = [(pl.all_horizontal(pl.col(schema.required_columns).is_null()), "empty_row")]
     if schema.id_column is not None:
         rules.append((pl.col(schema.id_column).is_null(), "missing_id"))
     if schema.timestamp_column is not None:
@@ -77,8 +79,6 @@ def reject_reason(schema: Schema, vocabularies: dict[str, tuple[str, ...]] | Non
         if cat.unknown == "reject" and vocabularies is not None:
             known = pl.col(cat.name).is_in(list(vocabularies[cat.name]))
             rules.append((~known.fill_null(False), f"unknown_category:{cat.name}"))
-    if not rules:
-        return pl.lit(None, dtype=pl.String).alias(REJECT_REASON)
     # first broken rule wins; null conditions (comparisons on null numbers) count as "not broken"
     reasons = [pl.when(condition.fill_null(False)).then(pl.lit(reason)) for condition, reason in rules]
     return pl.coalesce(reasons).alias(REJECT_REASON)

@@ -391,3 +391,18 @@ def test_gzip_inputs_in_a_directory_and_an_empty_gzip(tmp_path: Path, model_dir:
     assert (manifest["rows_in"], manifest["rows_out"]) == (8, 8)
     assert run("--input", tmp_path / "in" / "c.csv.gz", "--model", model_dir, "--output", out, "--run-id", "e") == 0
     assert published(out, "e")["rows_in"] == 0
+
+
+def test_blank_and_separator_only_lines_are_rejected_not_invented(tmp_path: Path) -> None:
+    """With no id or timestamp to miss, an empty line must not become a row of imputed medians."""
+    train = write_csv(tmp_path / "train.csv", ["1,red", "2,blue", "3,red", "4,red"], header="price,color")
+    assert main(["train", "--input", str(train), "--version", "1.0.0", "--output", str(tmp_path / "m")]) == 0
+    data = tmp_path / "in.csv"
+    data.write_text("price,color\n1,red\n\n,\n2,\n\n")
+    out = tmp_path / "out"
+    assert run("--input", data, "--model", tmp_path / "m", "--output", out, "--run-id", "b") == 0
+    manifest = published(out, "b")
+    assert manifest["rows_in"] == manifest["rows_out"] + manifest["rows_rejected"]
+    assert manifest["rows_out"] == 2 and set(manifest["rejected_by_reason"]) == {"empty_row"}
+    valid = pl.read_parquet(out / "processed/b/part-00000.parquet")
+    assert valid["color__red"].to_list() == [True, False]
