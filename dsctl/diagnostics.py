@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from components import naming
 from dsctl import params
-from dsctl.envs import Connection, Environment, all_environments, client, session_for, verify_account
+from dsctl.envs import Connection, Environment, client, session_for, store_owner, verify_account
 from dsctl.models import MODEL_FILE, ArtifactStore, access_fix, error_code, is_denied, not_found_or_denied, object_key
 from dsctl.output import CommandError
 
@@ -63,14 +63,6 @@ def _failed(detail: str, fix: str) -> Outcome:
 
 def _aws_error(err: Exception) -> str:
     return error_code(err) if isinstance(err, ClientError) else type(err).__name__
-
-
-def _store_owner(env: Environment) -> str:
-    """The stack that creates ``env``'s artifact store (``env`` itself, or the stack file that owns that bucket)."""
-    if env.owns_artifact_store:
-        return env.name
-    owners = [e.name for e in all_environments() if e.owns_artifact_store and e.artifact_bucket == env.artifact_bucket]
-    return owners[0] if owners else "<the stack that owns the store>"
 
 
 def _problem_and_fix(message: str) -> tuple[str, str]:
@@ -203,7 +195,7 @@ def check_kms_decrypt(ctx: _Context) -> Outcome:
     if head.get("ServerSideEncryption") != "aws:kms":
         return _failed(
             f"the model is encrypted with {head.get('ServerSideEncryption') or 'nothing'}, not the store's KMS key",
-            f"restore the store's default encryption (pulumi up --refresh --stack {_store_owner(ctx.env)}) and publish "
+            f"restore the store's default encryption (pulumi up --refresh --stack {store_owner(ctx.env)}) and publish "
             "a new version",
         )
     return _passed(f"decrypted with {head.get('SSEKMSKeyId', 'the store key')}")

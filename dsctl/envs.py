@@ -122,6 +122,14 @@ def all_environments(project_dir: Path = PROJECT_DIR) -> list[Environment]:
     return [load_environment(name, project_dir) for name in environment_names(project_dir)]
 
 
+def store_owner(env: Environment) -> str:
+    """The environment whose stack creates ``env``'s artifact store (``env`` itself, or the one owning that bucket)."""
+    if env.owns_artifact_store:
+        return env.name
+    owners = [e.name for e in all_environments() if e.owns_artifact_store and e.artifact_bucket == env.artifact_bucket]
+    return owners[0] if owners else "<the stack that owns the store>"
+
+
 @functools.cache
 def _shared_loader() -> botocore.loaders.Loader:
     return botocore.loaders.create_loader()

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from components import naming
 from dsctl import params
-from dsctl.envs import Connection
+from dsctl.envs import Connection, store_owner
 from dsctl.models import (
     MANIFEST_FILE,
     ArtifactStore,
@@ -146,10 +146,13 @@ def promote(conn: Connection, version: str, force_reason: str | None = None) -> 
     check_store_parameter(conn)
     verified = verify_model(conn, version)
     if verified.validation != "passed" and force_reason is None:
+        problem = (
+            f"validation of {version} failed" if verified.validation == "failed" else f"{version} is not validated"
+        )
         raise _refuse(
             conn,
-            f"version {version} is {verified.validation}",
-            f"run dsctl model validate --env <store env> {version} --test-data ..., "
+            problem,
+            f"run dsctl model validate --env {store_owner(conn.env)} {version} --test-data ..., "
             "or pass --force --reason TEXT (recorded)",
         )
     current_key, current_sha = params.current_model(conn.session, conn.env)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dsctl import params
-from dsctl.envs import Connection, add_env_arguments, aws_errors, connect_args, try_connect_all
+from dsctl.envs import Connection, add_env_arguments, aws_errors, connect_args, store_owner, try_connect_all
 from dsctl.models import ArtifactStore, check_version
 from dsctl.output import EXIT_FAILED, CommandError, add_json_flag, console, print_json, table
 from dsctl.promotion import promote, rollback
@@ -35,7 +35,7 @@ def _require_owner(conn: Connection, action: str) -> None:
     if not conn.env.owns_artifact_store:
         raise CommandError(
             f"{action} writes to the artifact store s3://{conn.env.artifact_bucket}, owned by account "
-            f"{conn.env.artifact_account_id}; run it with --env of the stack that owns the store"
+            f"{conn.env.artifact_account_id}; run it with --env {store_owner(conn.env)}, the stack that owns the store"
         )
 
 

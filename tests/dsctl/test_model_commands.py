@@ -129,6 +129,7 @@ def test_publish_refuses_bad_versions_republish_and_digest_mismatch(
 
     not_owner = dsctl("model", "publish", "--env", "prod", "2.2.0", str(directory))
     assert not_owner.code == 2 and "owned by account 123456789012" in not_owner.err
+    assert "run it with --env dev" in not_owner.err
 
 
 def test_republish_is_refused_by_the_conditional_write_itself(two_accounts: TwoAccounts, tmp_path: Path) -> None:
@@ -151,7 +152,10 @@ def test_promote_refusals(two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Pat
 
     _published(dsctl, tmp_path, "3.0.0")
     unvalidated = dsctl("model", "promote", "--env", "prod", "3.0.0")
-    assert unvalidated.code == 2 and "is not validated" in unvalidated.err and "--force --reason" in unvalidated.err
+    assert (
+        unvalidated.code == 2 and "3.0.0 is not validated" in unvalidated.err and "--force --reason" in unvalidated.err
+    )
+    assert "dsctl model validate --env dev 3.0.0" in unvalidated.err  # the store's env, not a placeholder
     no_reason = dsctl("model", "promote", "--env", "prod", "3.0.0", "--force")
     assert no_reason.code == 2 and "--force needs --reason" in no_reason.err
     assert _parameter(two_accounts, "prod", "model-key")["Value"] == "NONE"
@@ -166,7 +170,7 @@ def test_promote_refusals(two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Pat
     )
     assert failing.code == 1 and "failed rejected_share" in failing.out  # which check failed, not just FAILED
     failed = dsctl("model", "promote", "--env", "dev", "3.0.0")
-    assert failed.code == 2 and "is failed" in failed.err
+    assert failed.code == 2 and "validation of 3.0.0 failed" in failed.err
 
     wrong_account = dsctl("model", "promote", "--env", "prod", "--profile", "dev", "3.0.0")
     assert wrong_account.code == 2 and "belong to account 123456789012" in wrong_account.err
