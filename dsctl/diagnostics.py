@@ -97,15 +97,10 @@ def check_parameters(ctx: _Context) -> Outcome:
 
 
 def check_parameter_values(ctx: _Context) -> Outcome:
-    expected = {
-        naming.PARAM_INPUT_BUCKET: ctx.env.input_bucket,
-        naming.PARAM_OUTPUT_BUCKET: ctx.env.output_bucket,
-        naming.PARAM_ARTIFACT_BUCKET: ctx.env.artifact_bucket,
-    }
     wrong = [
-        f"{key} is {ctx.parameters[key]!r}, expected {want!r}"
-        for key, want in expected.items()
-        if ctx.parameters.get(key) != want
+        f"{key} is {'missing' if key not in ctx.parameters else repr(ctx.parameters[key])}, expected {want!r}"
+        for key in params.STACK_DERIVED_KEYS
+        if ctx.parameters.get(key) != (want := params.expected_value(ctx.env, key))
     ]
     if wrong:
         return _failed("; ".join(wrong), f"pulumi up --refresh --stack {ctx.env.name} (compare: dsctl params diff)")

@@ -233,7 +233,12 @@ class DiffRow:
     note: str
 
 
-def _expected_value(env: Environment, key: str) -> str | None:
+STACK_DERIVED_KEYS = (naming.PARAM_INPUT_BUCKET, naming.PARAM_OUTPUT_BUCKET, naming.PARAM_ARTIFACT_BUCKET)
+"""Parameters whose value the stack file determines (params diff and doctor compare them with it)."""
+
+
+def expected_value(env: Environment, key: str) -> str | None:
+    """What ``env``'s stack sets ``key`` to, for the ``STACK_DERIVED_KEYS`` (None for any other key)."""
     return {
         naming.PARAM_INPUT_BUCKET: env.input_bucket,
         naming.PARAM_OUTPUT_BUCKET: env.output_bucket,
@@ -264,7 +269,7 @@ def diff_parameters(
         wrong = [
             (env.name, f"{env.name} has {value!r}, its stack says {expected!r}")
             for env, value in ((left_env, a), (right_env, b))
-            if (expected := _expected_value(env, key)) is not None and value != expected
+            if (expected := expected_value(env, key)) is not None and value != expected
         ]
         if wrong:
             fixes = " and ".join(f"pulumi up --refresh --stack {name}" for name, _ in wrong)

@@ -118,3 +118,14 @@ def test_doctor_with_an_unknown_profile_names_the_fix(two_accounts: TwoAccounts,
     first = checks["credentials and account"]
     assert code == 1 and first["detail"] == "AWS profile 'nosuch' not found"
     assert first["fix"].startswith("add it to your AWS config (aws configure --profile nosuch)")
+
+
+def test_doctor_with_a_bucket_parameter_missing_reports_it_instead_of_crashing(
+    promoted: TwoAccounts, dsctl: Dsctl
+) -> None:
+    promoted.prod_session.client("ssm").delete_parameter(Name="/ds/preprocessing/input-bucket")
+    code, checks = _checks(dsctl)
+    assert code == 1
+    assert checks["parameters present"]["detail"] == "missing /ds/preprocessing/input-bucket"
+    values = checks["parameters match the stack"]
+    assert values["ok"] is False and values["detail"].startswith("input-bucket is missing, expected 'ds-input-prod-")
