@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError
 
 from job.errors import ExitCode, JobError
@@ -65,10 +66,15 @@ def ssm_client() -> SSMClient:
     return session().client("ssm")
 
 
+# Metrics come after publishing and must never fail the run, nor stall it into the state machine's timeout when
+# CloudWatch is unreachable (no NAT/endpoint): botocore's defaults (60 s connect/read, retries) could wait minutes.
+METRICS_CONFIG = Config(connect_timeout=3, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"})
+
+
 @cache
 def cloudwatch_client() -> CloudWatchClient:
-    """The CloudWatch client."""
-    return session().client("cloudwatch")
+    """The CloudWatch client (short timeouts: see METRICS_CONFIG)."""
+    return session().client("cloudwatch", config=METRICS_CONFIG)
 
 
 def reset_clients() -> None:

@@ -323,3 +323,26 @@ def test_an_s3_prefix_of_gzip_csvs(env: dict[str, Any], month_csv: Path) -> None
     assert main(["run", "--run-id", "gz", *args]) == 0
     manifest = json.loads(env["s3"].get_object(Bucket=OUTPUT, Key="processed/gz/manifest.json")["Body"].read())
     assert manifest["rows_in"] == 20_000 == manifest["rows_out"] + manifest["rows_rejected"]
+
+
+def test_metrics_to_an_unresponsive_endpoint_give_up_quickly(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CloudWatch that accepts connections and never answers must not hold a published run for minutes."""
+    import socket
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)  # connections complete in the backlog; nothing ever answers
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    s3.reset_clients()
+    monkeypatch.setattr(s3, "reset_clients", lambda: None)
+    started = time.monotonic()
+    try:
+        assert container_run() == 0
+    finally:
+        listener.close()
+    assert time.monotonic() - started < 30
+    assert "could not send metrics" in capsys.readouterr().err
+    assert "processed/exec-1/_SUCCESS" in keys(env["s3"], OUTPUT)
