@@ -67,7 +67,12 @@ def parse_manifest(data: bytes, source: str) -> dict[str, Any]:
         try:
             return artifact.read_manifest(path)
         except JobError as err:
-            raise CommandError(f"{source}: {err.message.replace(str(path), 'manifest')}", EXIT_FAILED) from err
+            problem = err.message.replace(str(path), source).split(" — ")[0]
+            raise CommandError(
+                f"{problem}; the stored version is unusable (versions are immutable): publish the model again "
+                "under a new version",
+                EXIT_FAILED,
+            ) from err
 
 
 def error_code(err: ClientError) -> str:
@@ -114,9 +119,12 @@ class StoredVersion:
     manifest: dict[str, Any]
     validation: dict[str, Any] | None
 
+    problem: str | None = None
+    """Why the version cannot be used (e.g. an unreadable manifest); its manifest is then empty."""
+
     @property
     def sha256(self) -> str:
-        return str(self.manifest["sha256"])
+        return str(self.manifest.get("sha256", ""))
 
     @property
     def created(self) -> str:
@@ -125,6 +133,8 @@ class StoredVersion:
     @property
     def validation_status(self) -> str:
         """``passed``, ``failed`` or ``not validated``; a report for another digest counts as not validated."""
+        if self.problem:
+            return "unusable"
         if not self.validation or self.validation.get("model_sha256") not in (None, self.sha256):
             return "not validated"
         return "passed" if self.validation.get("passed") is True else "failed"
@@ -237,9 +247,14 @@ class ArtifactStore:
         return sorted(found, key=_version_sort_key)
 
     def stored_versions(self) -> Iterator[StoredVersion]:
-        """Every version that has a manifest, with its validation report."""
+        """Every version that has a manifest, with its validation report; an unreadable manifest is reported on its
+        version (``problem``) instead of hiding every other version."""
         for version in self.versions():
-            manifest = self.manifest(version)
+            try:
+                manifest = self.manifest(version)
+            except CommandError as err:
+                yield StoredVersion(version, {}, None, problem=err.message)
+                continue
             if manifest is not None:
                 yield StoredVersion(version, manifest, self.validation(version))
 

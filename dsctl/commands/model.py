@@ -92,6 +92,7 @@ def _list(args: argparse.Namespace) -> int:
                 "created": stored.created,
                 "validation": stored.validation_status,
                 "environments": envs,
+                **({"problem": stored.problem} if stored.problem else {}),
             }
         )
     if args.json:
@@ -107,6 +108,9 @@ def _list(args: argparse.Namespace) -> int:
             ],
         )
     )
+    for row in rows:
+        if row.get("problem"):
+            console.print(f"[red]{row['version']}: {row['problem']}[/]")
     for name, problem in unknown.items():
         console.print(f"[yellow]{name}: not checked[/] ({problem})")
     return 0

@@ -196,6 +196,23 @@ def test_validate_refuses_bad_inputs_before_storing_anything(
     assert stored["model"]["url"] == f"s3://{two_accounts.dev.artifact_bucket}/models/3.5.0/model.pkl"
 
 
+def test_a_corrupt_manifest_is_reported_on_its_version_without_hiding_the_others(
+    two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path
+) -> None:
+    _published(dsctl, tmp_path, "3.6.0")
+    two_accounts.dev_session.client("s3").put_object(
+        Bucket=two_accounts.dev.artifact_bucket, Key="models/3.7.0/manifest.json", Body=b"{bad"
+    )
+    listed = dsctl("model", "list", "--env", "dev", "--json")
+    assert listed.code == 0, listed.err
+    rows = {row["version"]: row for row in listed.json()["versions"]}
+    assert rows["3.6.0"]["validation"] == "not validated"
+    assert rows["3.7.0"]["validation"] == "unusable" and "not valid JSON" in rows["3.7.0"]["problem"]
+    promote = dsctl("model", "promote", "--env", "prod", "3.7.0")
+    assert promote.code == 1 and "models/3.7.0/manifest.json is not valid JSON" in promote.err
+    assert "manifest manifest" not in promote.err and "under a new version" in promote.err
+
+
 def test_promote_refuses_a_model_replaced_outside_dsctl(
     two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path, test_csv: Path
 ) -> None:
