@@ -324,8 +324,8 @@ class Attempt:
     def _lost(self, why: str) -> JobError:
         return JobError(
             ExitCode.OUTPUT_FAILED,
-            f"run {self.run_id}: {why} at {self.root.url.rstrip('/')}/{run_prefix(self.run_id)} — this attempt "
-            "published nothing",
+            f"run {self.run_id} at {self.root.url.rstrip('/')}/{run_prefix(self.run_id)}: this attempt published "
+            f"nothing — {why}",
         )
 
     def clear_the_way(self, overwrite: bool) -> None:
