@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from job.errors import ExitCode, JobError
+from job.errors import ExitCode, JobError, Stopped
 from job.logs import setup_logging
 
 log = logging.getLogger("job")
@@ -105,10 +105,6 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--report", type=Path, help="write the report JSON here")
     val.set_defaults(handler=_validate)
     return parser
-
-
-class Stopped(BaseException):
-    """SIGTERM (ECS stopping the task): unwinds like Ctrl-C so the run cleans its staging area up."""
 
 
 def _on_sigterm(signum: int, frame: object) -> None:

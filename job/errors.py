@@ -38,3 +38,7 @@ class JobError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class Stopped(BaseException):
+    """SIGTERM (ECS stopping the task): unwinds like Ctrl-C so the run cleans its staging area up."""

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from job import s3
-from job.errors import ExitCode, JobError
+from job.errors import ExitCode, JobError, Stopped
 from job.metrics import put_run_metrics
 from job.model_source import LoadedModel, fetch_model
 from job.outputs import (
@@ -213,8 +213,20 @@ def run_job(spec: RunSpec, options: RunOptions) -> RunResult:
     except BaseException:
         _clean_failed(attempt)
         raise
-    clear_staging(root, attempt.staging)
     elapsed = time.perf_counter() - started
+    try:
+        _after_publish(spec, options, attempt, counts, elapsed, target)
+    except (Exception, KeyboardInterrupt, Stopped) as exc:  # the run is published: nothing here may undo that
+        log.warning("run %s is published; what followed was cut short: %s", run_id, repr(exc))
+    return RunResult(run_id, "published", manifest, target, timings)
+
+
+def _after_publish(
+    spec: RunSpec, options: RunOptions, attempt: Attempt, counts: Counts, elapsed: float, target: str
+) -> None:
+    """Drop the staging area, log the outcome, send metrics: none of it may fail a published run."""
+    run_id = attempt.run_id
+    clear_staging(attempt.root, attempt.staging)
     log.info(
         "run %s published to %s: %d in, %d out, %d rejected in %.1f s",
         run_id,
@@ -230,7 +242,6 @@ def run_job(spec: RunSpec, options: RunOptions) -> RunResult:
     send = options.metrics if options.metrics is not None else spec.artifact_store
     if send:
         put_run_metrics(options.environment, elapsed, counts.rows_in, counts.rows_out, counts.rows_rejected)
-    return RunResult(run_id, "published", manifest, target, timings)
 
 
 def _clean_failed(attempt: Attempt) -> None:

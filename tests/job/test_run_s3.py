@@ -346,3 +346,30 @@ def test_metrics_to_an_unresponsive_endpoint_give_up_quickly(
     assert time.monotonic() - started < 30
     assert "could not send metrics" in capsys.readouterr().err
     assert "processed/exec-1/_SUCCESS" in keys(env["s3"], OUTPUT)
+
+
+@pytest.mark.parametrize("failure", ["sigterm-during-metrics", "staging-cleanup-denied"])
+def test_nothing_after_publishing_fails_a_published_run(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], failure: str
+) -> None:
+    import os
+    import signal
+
+    import job.run
+
+    if failure == "sigterm-during-metrics":
+
+        def metrics(*args: object) -> bool:
+            os.kill(os.getpid(), signal.SIGTERM)  # ECS stops the task while the metrics are being sent
+            return True
+
+        monkeypatch.setattr(job.run, "put_run_metrics", metrics)
+    else:
+
+        def clear(root: Any, staging: str) -> None:
+            raise JobError(ExitCode.ACCESS_DENIED, f"access denied to delete {staging}")
+
+        monkeypatch.setattr(job.run, "clear_staging", clear)
+    assert container_run() == 0
+    assert "is published; what followed was cut short" in capsys.readouterr().err
+    assert "processed/exec-1/_SUCCESS" in keys(env["s3"], OUTPUT)
