@@ -31,6 +31,7 @@ from components.settings import PROJECT_DIR, SettingsError, StackSettings, load_
 from dsctl.output import EXIT_FAILED, CommandError
 
 _STACK_FILE = re.compile(r"^Pulumi\.([A-Za-z0-9_.-]+)\.yaml$")
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,11 @@ def session_for(env: Environment, profile: str | None = None, role_arn: str | No
     session = _wrap(core, env.region, None)
     if not role_arn:
         return session
+    if not _ROLE_ARN.fullmatch(role_arn):
+        raise CommandError(
+            f"--role-arn {role_arn!r} is not an IAM role ARN; write arn:aws:iam::ACCOUNT:role/NAME, "
+            f"e.g. {env.operator_role_arn}"
+        )
     try:
         creds = client(session, "sts").assume_role(
             RoleArn=role_arn, RoleSessionName=f"dsctl-{env.name}-{_session_user()}"[:64]

@@ -34,8 +34,8 @@ class CommandError(Exception):
 
 
 def die(err: CommandError) -> int:
-    """Print ``err`` as one line on stderr and return its exit code."""
-    print(f"dsctl: error: {err.message}", file=sys.stderr)
+    """Print ``err`` as one line on stderr and return its exit code (embedded AWS error text may hold newlines)."""
+    print(f"dsctl: error: {' '.join(err.message.split())}", file=sys.stderr)
     return err.exit_code
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dsctl.envs import environment_names, load_environment, new_session, session_for, verify_account
-from dsctl.output import CommandError
+from dsctl.output import CommandError, die
 from tests.conftest import DEV_ACCOUNT, PROD_ACCOUNT, AwsCredentials
 from tests.dsctl.ops_stack import OPERATOR_ROLE, Dsctl, TwoAccounts, dsctl, two_accounts, write_aws_config
 
@@ -89,3 +89,14 @@ def test_every_command_checks_the_account_before_acting(two_accounts: TwoAccount
         assert "belong to account" in result.err and result.err.count("\n") == 1, result.err
     after = new_session("prod").client("ssm").get_parameter(Name="/ds/preprocessing/model-key")
     assert after["Parameter"]["Version"] == before["Parameter"]["Version"]
+
+
+def test_a_role_arn_that_is_not_one_is_a_one_line_usage_error(two_accounts: TwoAccounts, dsctl: Dsctl) -> None:
+    result = dsctl("model", "rollback", "--env", "prod", "--role-arn", "notanarn")
+    assert result.code == 2 and result.err.count("\n") == 1, result.err
+    assert "'notanarn' is not an IAM role ARN" in result.err and OPERATOR_ROLE in result.err
+
+
+def test_error_messages_with_embedded_newlines_still_print_as_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert die(CommandError("AWS said: Parameter validation failed:\nInvalid length; fix it")) == 2
+    assert capsys.readouterr().err == "dsctl: error: AWS said: Parameter validation failed: Invalid length; fix it\n"
