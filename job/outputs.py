@@ -110,9 +110,19 @@ class LocalRoot(OutputRoot):
     def _path(self, rel: str) -> Path:
         return self.root / rel
 
+    def _fail(self, exc: OSError, rel: str) -> JobError:
+        return JobError(
+            ExitCode.OUTPUT_FAILED,
+            f"cannot write {self._path(rel)}: {exc.strerror or exc} — check --output (an existing, writable "
+            "directory or a new path); nothing was published",
+        )
+
     def target(self, rel: str) -> str:
         path = self._path(rel)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise self._fail(exc, rel) from None
         return str(path)
 
     def exists(self, rel: str) -> bool:
@@ -134,9 +144,11 @@ class LocalRoot(OutputRoot):
             return None
 
     def put(self, rel: str, data: bytes, exclusive: bool = False) -> None:
-        path = self._path(rel)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        path = Path(self.target(rel))
+        try:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        except OSError as exc:
+            raise self._fail(exc, rel) from None
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
@@ -153,9 +165,11 @@ class LocalRoot(OutputRoot):
             Path(tmp).unlink(missing_ok=True)
 
     def move(self, src: str, dst: str) -> None:
-        target = self._path(dst)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self._path(src), target)
+        target = self.target(dst)
+        try:
+            os.replace(self._path(src), target)
+        except OSError as exc:
+            raise self._fail(exc, dst) from None
 
     def delete(self, rels: list[str]) -> None:
         for rel in rels:

@@ -406,3 +406,12 @@ def test_blank_and_separator_only_lines_are_rejected_not_invented(tmp_path: Path
     assert manifest["rows_out"] == 2 and set(manifest["rejected_by_reason"]) == {"empty_row"}
     valid = pl.read_parquet(out / "processed/b/part-00000.parquet")
     assert valid["color__red"].to_list() == [True, False]
+
+
+def test_an_unwritable_output_is_an_output_error(
+    tmp_path: Path, train_csv: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = train_csv / "out"  # under a regular file: no directory can be made there
+    assert run("--input", train_csv, "--model", model_dir, "--output", out, "--run-id", "w") == ExitCode.OUTPUT_FAILED
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"cannot write {out}" in last and "nothing was published" in last
