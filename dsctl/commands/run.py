@@ -101,6 +101,17 @@ def _print(args: argparse.Namespace, result: dict[str, Any]) -> None:
     console.print(summary)
 
 
+def _seconds(text: str) -> float:
+    """A positive number of seconds (argparse type: refused before the run starts, not when it is first polled)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 < value < 3600.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds between 0 and 3600, e.g. 5")
+    return value
+
+
 def register(subparsers: Any) -> None:
     """Add ``dsctl run``."""
     parser = subparsers.add_parser(
@@ -113,6 +124,8 @@ def register(subparsers: Any) -> None:
     add_env_arguments(parser)
     parser.add_argument("--input-key", help="input object key (default: the environment's input-key parameter)")
     parser.add_argument("--wait", action="store_true", help="follow the execution until it ends")
-    parser.add_argument("--poll-seconds", type=float, default=5.0, help="seconds between status checks (--wait)")
+    parser.add_argument(
+        "--poll-seconds", type=_seconds, default=5.0, metavar="N", help="seconds between status checks (--wait)"
+    )
     add_json_flag(parser)
     parser.set_defaults(func=aws_errors(_run))

@@ -81,6 +81,16 @@ def test_run_wait_follows_the_execution_and_prints_counts(
     assert "FAILED" in failed.out and "States.TaskFailed" in failed.out
 
 
+def test_a_bad_poll_interval_is_refused_before_anything_starts(
+    two_accounts: TwoAccounts, dsctl: Dsctl, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as usage:  # time.sleep(-1) would raise ValueError after the execution started
+        dsctl("run", "--env", "dev", "--wait", "--poll-seconds", "-1")
+    assert usage.value.code == 2 and "not a number of seconds" in capsys.readouterr().err
+    sfn = two_accounts.dev_session.client("stepfunctions")
+    assert sfn.list_executions(stateMachineArn=two_accounts.dev.state_machine_arn)["executions"] == []
+
+
 def test_run_uses_the_local_runner_when_the_local_environment_is_up(
     two_accounts: TwoAccounts, dsctl: Dsctl, monkeypatch: pytest.MonkeyPatch
 ) -> None:
