@@ -47,7 +47,8 @@ TIMESTAMP_FORMATS = (
     "%Y-%m-%d %H:%M:%S",
     "%Y-%m-%dT%H:%M:%S%.f",
     "%Y-%m-%d %H:%M:%S%.f",
-    "%Y-%m-%dT%H:%M:%S%z",
+    "%Y-%m-%dT%H:%M:%S%#z",  # offset or "Z" (ISO 8601 / RFC 3339): parsed to UTC
+    "%Y-%m-%dT%H:%M:%S%.f%#z",  # the same with fractions, e.g. JavaScript's toISOString() "…T10:00:00.000Z"
     "%Y-%m-%dT%H:%M",
     "%Y-%m-%d %H:%M",
     "%Y-%m-%d",

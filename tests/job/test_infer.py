@@ -212,6 +212,8 @@ def test_timestamp_ties_prefer_time_names_then_the_first() -> None:
         (["2026-01-01T10:00:00", "2026-01-02T11:30:00", "2026-01-03T00:00:00"], "%Y-%m-%dT%H:%M:%S"),
         (["2026-01-01T10:00:00.5", "2026-01-02T11:30:00", "2026-01-03T00:00:00.25"], "%Y-%m-%dT%H:%M:%S%.f"),
         (["2026-01-01 10:00", "2026-01-02 11:30", "2026-01-03 00:00"], "%Y-%m-%d %H:%M"),
+        (["2026-01-01T10:00:00Z", "2026-01-02T11:30:00+02:00", "2026-01-03T00:00:00-05:30"], "%Y-%m-%dT%H:%M:%S%#z"),
+        (["2026-01-01T10:00:00.000Z", "2026-01-02T11:30:00.5Z", "2026-01-03T00:00:00Z"], "%Y-%m-%dT%H:%M:%S%.f%#z"),
     ],
 )
 def test_timestamp_formats(values: list[str | None], expected: str) -> None:
@@ -259,3 +261,21 @@ def test_schema_columns_missing_from_the_training_input(tmp_path: Path) -> None:
     schema.write_text(json.dumps({"numeric": ["a", "c"]}))
     args = ["train", "--input", str(data), "--version", "0.1.0", "--output", str(tmp_path / "m")]
     assert main([*args, "--schema", str(schema)]) == ExitCode.MISSING_COLUMNS
+
+
+def test_zoned_timestamps_end_to_end_are_utc(tmp_path: Path) -> None:
+    stamps = ["2026-01-01T10:00:00.000Z", "2026-01-01T12:00:00.250+02:00", "2026-01-01T04:30:00-05:30"] * 3
+    rows = [f"{i},{stamp},{i}.5,{'ab'[i % 2]}" for i, stamp in enumerate(stamps, 1)] + ["10,2026-01-01T10:00:00,1,a"]
+    data = write_csv(tmp_path / "z.csv", rows, header="id,when,size,kind")
+    model = tmp_path / "m"
+    assert main(["train", "--input", str(data), "--version", "0.1.0", "--output", str(model)]) == 0
+    schema = read_manifest(model)["schema"]
+    assert (schema["timestamp_column"], schema["timestamp_format"]) == ("when", "%Y-%m-%dT%H:%M:%S%.f%#z")
+    result = run_job(RunSpec(str(data), str(model), str(tmp_path / "out")), RunOptions(run_id="z"))
+    assert result.manifest is not None and result.manifest["rejected_by_reason"] == {"unparseable_timestamp": 1}
+    when = pl.read_parquet(tmp_path / "out/processed/z/part-00000.parquet")["when"]
+    assert when.dtype == pl.Datetime("us", "UTC")
+    assert {t.isoformat() for t in when.to_list()} == {
+        "2026-01-01T10:00:00+00:00",
+        "2026-01-01T10:00:00.250000+00:00",
+    }
