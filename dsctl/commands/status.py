@@ -121,7 +121,7 @@ def _status(args: argparse.Namespace) -> int:
         rows = []
         for r in reports:
             if not r["available"]:
-                rows.append((r["env"], r["account"], "[yellow]not checked: no credentials[/]", "", "", ""))
+                rows.append((r["env"], r["account"], "[yellow]not checked (reason below)[/]", "", "", ""))
                 continue
             rows.append(
                 (

@@ -181,3 +181,11 @@ def test_status_marks_environments_without_credentials(
     assert envs["prod"]["available"] is False and "belong to account 123456789012" in envs["prod"]["reason"]
     text = " ".join(dsctl("status").out.split())  # rich wraps to the (captured) terminal width
     assert "prod: credentials from the default credential chain (environment variables) belong to account" in text
+    from rich.console import Console
+
+    import dsctl.commands.status as status_command
+
+    monkeypatch.setattr(status_command, "console", Console(width=300))  # one line per row: the cell reads as printed
+    wide = dsctl("status").out
+    prod_row = next(line for line in wide.splitlines() if "│ prod" in line)
+    assert "no credentials" not in prod_row  # there were credentials, for the wrong account: the cell must not guess
