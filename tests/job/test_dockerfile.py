@@ -56,6 +56,14 @@ def test_build_context_makes_python_m_job_work() -> None:
     assert "__main__.py" not in ignored and "bench.py" in ignored
 
 
+def test_tmp_is_a_volume_so_fargate_scratch_is_writable_by_the_job_user() -> None:
+    """ECS makes a Fargate bind mount root-owned 0755 unless the image declares the path a VOLUME (then it copies the
+    image's 1777 /tmp); the task definition mounts its scratch volume at /tmp with a read-only root filesystem."""
+    stage = final_stage()
+    assert 'VOLUME ["/tmp"]' in stage
+    assert stage.index('VOLUME ["/tmp"]') < next(i for i, line in enumerate(stage) if line.startswith("USER "))
+
+
 def test_hadolint_reports_nothing() -> None:
     hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent))
     if hadolint is None:
