@@ -15,7 +15,7 @@ import polars as pl
 from job.errors import ExitCode, JobError
 from job.model import CategoricalParams, NumericParams, PreprocessingModel, one_hot_name
 from job.schema import Schema
-from job.transform import NUM_PREFIX, REJECT_REASON, annotate
+from job.transform import ANNOTATION, NUM_PREFIX, annotate
 
 
 def imputed_moments(n: int, nulls: int, median: float, mean: float, var: float) -> tuple[float, float]:
@@ -46,7 +46,7 @@ def _numeric_aggs(schema: Schema) -> list[pl.Expr]:
 
 def fit(lf: pl.LazyFrame, schema: Schema, version: str) -> PreprocessingModel:
     """Learn medians, scaling and vocabularies from the valid rows of a raw (all-text) scan."""
-    valid = annotate(lf, schema).filter(pl.col(REJECT_REASON).is_null())
+    valid = annotate(lf, schema).filter(pl.col(ANNOTATION).is_null())
     queries = [valid.select(_numeric_aggs(schema))]
     for cat in schema.categorical:
         counts = valid.group_by(pl.col(cat.name)).agg(pl.len().alias("n")).drop_nulls(cat.name)

@@ -16,7 +16,11 @@ import polars as pl
 from job.model import PreprocessingModel, one_hot_name
 from job.schema import Schema
 
-REJECT_REASON = "reject_reason"
+REJECT_REASON = "reject_reason"  # the column rejected rows are written with
+# The same inside the plan: private, so an input column called reject_reason (say, last month's rejected rows fed
+# back in) is neither overwritten by the annotation nor a duplicate column in the rejected output.
+ANNOTATION = "__reject_reason__"
+INPUT_REJECT_REASON = "input_reject_reason"  # an input reject_reason column, as written with rejected rows
 NUM_PREFIX = "__num__"  # prefix of the internal parsed-number columns (fit reads them)
 _TS = "__ts__"  # internal parsed timestamp column
 
@@ -81,11 +85,11 @@ def reject_reason(schema: Schema, vocabularies: dict[str, tuple[str, ...]] | Non
             rules.append((~known.fill_null(False), f"unknown_category:{cat.name}"))
     # first broken rule wins; null conditions (comparisons on null numbers) count as "not broken"
     reasons = [pl.when(condition.fill_null(False)).then(pl.lit(reason)) for condition, reason in rules]
-    return pl.coalesce(reasons).alias(REJECT_REASON)
+    return pl.coalesce(reasons).alias(ANNOTATION)
 
 
 def annotate(lf: pl.LazyFrame, schema: Schema, vocabularies: dict[str, tuple[str, ...]] | None = None) -> pl.LazyFrame:
-    """Add the parsed columns and ``reject_reason`` to the raw scan."""
+    """Add the parsed columns and the reject reason (column ``ANNOTATION``) to the raw scan."""
     return lf.with_columns(_parsed_columns(schema)).with_columns(reject_reason(schema, vocabularies))
 
 
@@ -128,6 +132,9 @@ def build_plan(lf: pl.LazyFrame, model: PreprocessingModel) -> Plan:
     """Split an input scan into transformed valid rows and raw rejected rows."""
     input_columns = lf.collect_schema().names()
     annotated = annotate(lf, model.schema, vocabularies(model))
-    valid = annotated.filter(pl.col(REJECT_REASON).is_null()).select(feature_exprs(model))
-    rejected = annotated.filter(pl.col(REJECT_REASON).is_not_null()).select([*input_columns, REJECT_REASON])
+    valid = annotated.filter(pl.col(ANNOTATION).is_null()).select(feature_exprs(model))
+    raw = [pl.col(c).alias(INPUT_REJECT_REASON) if c == REJECT_REASON else pl.col(c) for c in input_columns]
+    rejected = annotated.filter(pl.col(ANNOTATION).is_not_null()).select(
+        [*raw, pl.col(ANNOTATION).alias(REJECT_REASON)]
+    )
     return Plan(valid=valid, rejected=rejected, rows_in=annotated.select(pl.len().alias("rows")))

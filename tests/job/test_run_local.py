@@ -415,3 +415,25 @@ def test_an_unwritable_output_is_an_output_error(
     assert run("--input", train_csv, "--model", model_dir, "--output", out, "--run-id", "w") == ExitCode.OUTPUT_FAILED
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert f"cannot write {out}" in last and "nothing was published" in last
+
+
+def test_an_input_column_named_reject_reason_is_kept_apart(tmp_path: Path) -> None:
+    """Last month's rejected rows, fixed and fed back in, carry a reject_reason column (here a feature, too)."""
+    header = "id,amount,reject_reason"
+    train = write_csv(tmp_path / "train.csv", ["1,5,x", "2,6,y", "3,7,x", "4,8,x"], header=header)
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps({"id_column": "id", "numeric": ["amount"], "categorical": ["reject_reason"]}))
+    model = tmp_path / "m"
+    args = ["train", "--input", train, "--version", "1.0.0", "--output", model, "--schema", schema]
+    assert main([str(a) for a in args]) == 0
+    assert json.loads((model / "manifest.json").read_text())["model"]["categorical"] == {"reject_reason": ["x", "y"]}
+    data = write_csv(tmp_path / "in.csv", ["1,5,x", "2,abc,y", ",3,y"], header=header)
+    out = tmp_path / "out"
+    assert run("--input", data, "--model", model, "--output", out, "--run-id", "rr") == 0
+    manifest = published(out, "rr")
+    assert (manifest["rows_out"], manifest["rejected_by_reason"]) == (1, {"missing_id": 1, "not_a_number:amount": 1})
+    rejected = pl.read_parquet(out / "processed/rr/rejected/part-00000.parquet")
+    assert rejected.columns == ["id", "amount", "input_reject_reason", "reject_reason"]
+    assert rejected["input_reject_reason"].to_list() == ["y", "y"]
+    valid = pl.read_parquet(out / "processed/rr/part-00000.parquet")
+    assert valid["reject_reason__x"].to_list() == [True]
