@@ -66,12 +66,12 @@ def _not_found(spec: str) -> JobError:
 
 
 def _local(spec: str) -> Inputs:
-    if any(ch in spec for ch in _GLOB_CHARS):
+    if os.path.isfile(spec):  # a file whose name has glob characters ("march[final].csv") is that file
+        paths = [spec]
+    elif any(ch in spec for ch in _GLOB_CHARS):
         paths = sorted(p for p in glob.glob(spec, recursive=True) if os.path.isfile(p))
     elif os.path.isdir(spec):
         paths = sorted(str(p) for p in Path(spec).rglob("*") if p.is_file() and is_csv_name(p.name))
-    elif os.path.isfile(spec):
-        paths = [spec]
     else:
         paths = []
     if not paths:

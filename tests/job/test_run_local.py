@@ -437,3 +437,11 @@ def test_an_input_column_named_reject_reason_is_kept_apart(tmp_path: Path) -> No
     assert rejected["input_reject_reason"].to_list() == ["y", "y"]
     valid = pl.read_parquet(out / "processed/rr/part-00000.parquet")
     assert valid["reject_reason__x"].to_list() == [True]
+
+
+def test_a_file_whose_name_has_glob_characters_is_that_file(tmp_path: Path, model_dir: Path) -> None:
+    data = write_csv(tmp_path / "october[final].csv", TRAIN_ROWS)
+    write_csv(tmp_path / "octoberf.csv", TRAIN_ROWS[:1])  # what the name means as a glob
+    out = tmp_path / "out"
+    assert run("--input", data, "--model", model_dir, "--output", out, "--run-id", "f") == 0
+    assert [o["url"] for o in published(out, "f")["input"]["objects"]] == [str(data)]
