@@ -79,13 +79,22 @@ def _local(spec: str) -> Inputs:
     return Inputs(spec, tuple(InputObject(p, os.path.getsize(p)) for p in paths))
 
 
+def glob_match(key: str, pattern: str) -> bool:
+    """Shell-glob matching of an S3 key, as for local paths: ``*``, ``?`` and ``[..]`` stay within one ``/`` level,
+    ``**`` crosses levels (fnmatch alone would let ``raw/*.csv`` match ``raw/old/x.csv``)."""
+    if "**" in pattern:
+        return fnmatch.fnmatchcase(key, pattern)
+    keys, patterns = key.split("/"), pattern.split("/")
+    return len(keys) == len(patterns) and all(fnmatch.fnmatchcase(k, p) for k, p in zip(keys, patterns, strict=True))
+
+
 def _s3_objects(bucket: str, prefix: str, pattern: str | None) -> list[InputObject]:
     paginator = s3.s3_client().get_paginator("list_objects_v2")
     found = []
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             key = item["Key"]
-            if key.endswith("/") or (pattern is not None and not fnmatch.fnmatchcase(key, pattern)):
+            if key.endswith("/") or (pattern is not None and not glob_match(key, pattern)):
                 continue
             if pattern is None and not is_csv_name(key):
                 continue

@@ -373,3 +373,17 @@ def test_nothing_after_publishing_fails_a_published_run(
     assert container_run() == 0
     assert "is published; what followed was cut short" in capsys.readouterr().err
     assert "processed/exec-1/_SUCCESS" in keys(env["s3"], OUTPUT)
+
+
+def test_an_s3_glob_stays_within_its_level_like_a_local_one(env: dict[str, Any], month_csv: Path) -> None:
+    from job.sources import resolve_inputs
+
+    for key in ("raw/old/2025.csv", "raw/archive/deep/x.csv"):
+        env["s3"].put_object(Bucket=INPUT, Key=key, Body=b"id\n1\n")
+    level = resolve_inputs(f"s3://{INPUT}/raw/*.csv")
+    assert level.urls == [f"s3://{INPUT}/raw/monthly_data.csv"]
+    deep = resolve_inputs(f"s3://{INPUT}/raw/**/*.csv")
+    assert f"s3://{INPUT}/raw/archive/deep/x.csv" in deep.urls and f"s3://{INPUT}/raw/old/2025.csv" in deep.urls
+    with pytest.raises(JobError) as err:
+        resolve_inputs(f"s3://{INPUT}/*.csv")
+    assert err.value.code == ExitCode.INPUT_NOT_FOUND
