@@ -34,8 +34,9 @@ if TYPE_CHECKING:
 
 SUCCESS = "_SUCCESS"
 MANIFEST = "manifest.json"
-# A claim (manifest.json without _SUCCESS) younger than this belongs to a publish in progress; an older one is the
-# remains of a crashed publish (moving the files in takes seconds to minutes), which a new attempt may clear.
+# A claim (manifest.json without _SUCCESS) younger than this, while another attempt's staging area exists, belongs to
+# a publish in progress; an older one, or one with no other attempt staged, is the remains of a crashed publish
+# (moving the files in takes seconds to minutes), which a new attempt may clear.
 STALE_CLAIM_SECONDS = 3600
 
 
@@ -356,7 +357,9 @@ class Attempt:
             raise self._lost("another run published it while this one was processing (use --overwrite to replace it)")
         if target + SUCCESS not in names and target + MANIFEST in names and not overwrite:
             age = self.root.age(target + MANIFEST)
-            if age is not None and age < STALE_CLAIM_SECONDS:
+            # a live claimer keeps its staging area (at least its _STARTED marker) until after _SUCCESS
+            others = [n for n in self.root.names(staging_prefix(self.run_id)) if not n.startswith(self.staging)]
+            if age is not None and age < STALE_CLAIM_SECONDS and others:
                 raise self._lost(
                     f"another run is publishing it (claimed {age:.0f} s ago); if no other run is active, "
                     "rerun with --overwrite"

@@ -144,7 +144,8 @@ def _manifest(
 
 def _stage_and_count(attempt: Attempt, sources: list[str], loaded: LoadedModel, options: RunOptions) -> Counts:
     root, staging = attempt.root, attempt.staging
-    root.put(staging + STARTED, b"")  # proves the output is writable before the long pass
+    # proves the output is writable before the long pass, and marks this attempt live until its staging is dropped
+    root.put(staging + STARTED, b"")
     rows_in = stream(sources, loaded.model, root, staging, options.compression)
     rows_out, by_reason = count_outputs(root, staging)
     counts = Counts(rows_in, rows_out, by_reason)
@@ -154,7 +155,6 @@ def _stage_and_count(attempt: Attempt, sources: list[str], loaded: LoadedModel, 
             f"rows_in {rows_in} != rows_out {rows_out} + rows_rejected {counts.rows_rejected} — refused to publish; "
             "please report this with the input",
         )
-    root.delete([staging + STARTED])
     return counts
 
 

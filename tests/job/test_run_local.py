@@ -318,11 +318,18 @@ def test_a_fresh_claim_is_left_alone_and_a_stale_one_cleared(
     out = tmp_path / "out"
     claim = out / "processed" / "k" / "manifest.json"
     claim.parent.mkdir(parents=True)
-    claim.write_text("{}")  # another attempt is publishing run k right now (no _SUCCESS yet)
+    claim.write_text("{}")  # another attempt is publishing run k right now (no _SUCCESS yet) ...
+    live = out / "_staging" / "k" / "other-attempt" / "_STARTED"
+    live.parent.mkdir(parents=True)
+    live.write_text("")  # ... and still has its staging area
     args = ["--input", train_csv, "--model", model_dir, "--output", out, "--run-id", "k"]
     assert run(*args) == ExitCode.OUTPUT_FAILED
     assert "another run is publishing it" in capsys.readouterr().err
-    assert claim.read_text() == "{}" and not (out / "_staging").exists()
+    assert claim.read_text() == "{}" and sorted(p.name for p in (out / "_staging").rglob("*")) == [
+        "_STARTED",
+        "k",
+        "other-attempt",
+    ]
     old = time.time() - STALE_CLAIM_SECONDS - 60
     os.utime(claim, (old, old))  # the remains of a publish that crashed long ago
     assert run(*args) == 0
@@ -445,3 +452,16 @@ def test_a_file_whose_name_has_glob_characters_is_that_file(tmp_path: Path, mode
     out = tmp_path / "out"
     assert run("--input", data, "--model", model_dir, "--output", out, "--run-id", "f") == 0
     assert [o["url"] for o in published(out, "f")["input"]["objects"]] == [str(data)]
+
+
+def test_remains_of_a_crashed_publish_with_no_attempt_left_are_cleared(
+    tmp_path: Path, train_csv: Path, model_dir: Path
+) -> None:
+    out = tmp_path / "out"
+    remains = out / "processed" / "k"
+    (remains / "rejected").mkdir(parents=True)
+    (remains / "manifest.json").write_text("{}")  # claimed, part of the data moved in, then the task was killed
+    (remains / "part-00000.parquet").write_bytes(b"half")
+    assert run("--input", train_csv, "--model", model_dir, "--output", out, "--run-id", "k") == 0
+    assert published(out, "k")["rows_in"] == 4
+    assert pl.read_parquet(remains / "part-00000.parquet").height == 4
