@@ -146,16 +146,14 @@ def check_promoted_model(ctx: _Context) -> Outcome:
         stored = store.stored_sha256(version)
     except (ClientError, BotoCoreError) as err:
         code = _aws_error(err)
-        if is_denied(code):
-            # A reader's HEAD of a missing key answers 403, not 404 (``models.is_denied``); listing the exact key,
-            # which its prefix-limited ListBucket allows, tells a missing model from a denied one.
-            listed = store.key_listed(version, MODEL_FILE)
-            if listed is False:
+        if is_denied(code):  # a reader's 403 for a missing key: a listing decides (``ArtifactStore.key_missing``)
+            missing = store.key_missing(version, MODEL_FILE, code)
+            if missing is True:
                 return _failed(
                     f"{store.url(version)} does not exist (HEAD answered {code}; a listing shows no such key)",
                     access_fix("NoSuchKey", store.bucket, ctx.env.name, ctx.env.account_id),
                 )
-            if listed is None:
+            if missing is None:
                 return _failed(
                     not_found_or_denied(version, ctx.env.name, code) + f" ({store.url(version)})",
                     access_fix(code, store.bucket, ctx.env.name, ctx.env.account_id),

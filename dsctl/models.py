@@ -176,19 +176,34 @@ class ArtifactStore:
             raise
         return any(item.get("Key") == key for item in response.get("Contents", []))
 
+    def key_missing(self, version: str, name: str, code: str) -> bool | None:
+        """Whether a read of the object that failed with error ``code`` failed because the object does not exist.
+
+        True for S3's 404, and for a 403 when a listing of the exact key shows it absent: a reader's GET/HEAD of a
+        missing key answers 403, not 404 (see ``is_denied``), and only the listing tells them apart. None for a 403
+        when the listing is denied too (missing or denied: ``not_found_or_denied``). False for a 403 for a key the
+        listing shows (a real denial) and for any other error.
+        """
+        if code in _MISSING:
+            return True
+        if not is_denied(code):
+            return False
+        listed = self.key_listed(version, name)
+        return None if listed is None else not listed
+
     def get_bytes(self, version: str, name: str, *, denied_means_absent: bool = False) -> bytes | None:
         """The object's body, or None when it does not exist (other errors propagate).
 
         A 403 counts as "does not exist" when ``denied_means_absent`` (the caller knows the grant covers the key),
-        or when a listing of the exact key shows it absent (see ``is_denied``); otherwise it propagates.
+        or when a listing of the exact key shows it absent (``key_missing``); otherwise it propagates.
         """
         try:
             response = self.s3.get_object(Bucket=self.bucket, Key=object_key(version, name))
         except ClientError as err:
             code = error_code(err)
-            if code in _MISSING:
+            if denied_means_absent and is_denied(code):
                 return None
-            if is_denied(code) and (denied_means_absent or self.key_listed(version, name) is False):
+            if self.key_missing(version, name, code) is True:
                 return None
             raise
         return bytes(response["Body"].read())

@@ -45,13 +45,12 @@ def model_status(conn: Connection) -> dict[str, Any]:
         code = error_code(err)
         if not is_denied(code):
             raise
-        # A reader's HEAD of a missing key answers 403, not 404 (``models.is_denied``): a listing decides.
-        listed = store.key_listed(version, MODEL_FILE)
-        if listed is False:
+        missing = store.key_missing(version, MODEL_FILE, code)  # a reader's 403 for a missing key: a listing decides
+        if missing is True:
             return {"version": version, "model_key": key, "sha256": sha, "digest": "MISSING from the store"}
         problem = (
             not_found_or_denied(version, conn.env.name, code)
-            if listed is None
+            if missing is None
             else f"{store.url(version)} not readable from {conn.env.name} ({code}): check the bucket policy/KMS grant"
         )
         raise CommandError(f"{problem} (dsctl doctor --env {conn.env.name})") from err
