@@ -2,6 +2,9 @@
 
 Wire-form (camelCase) inputs as pulumi-aws 7 sends them, documents already parsed (as ``dsctl.synth`` presents
 them). Each rule test breaks one thing of a deep copy and expects exactly that rule to fire.
+
+The accounts, the store, its key and the shared documents (TLS deny, the store's reader grant, the key policy, the
+task trust) come from ``handwritten_stacks``, the single source the access-model tests use too.
 """
 
 from __future__ import annotations
@@ -10,13 +13,23 @@ import copy
 from typing import Any
 
 from policy.rules import RuleContext
+from tests.policy.handwritten_stacks import (
+    CI_PRINCIPAL,
+    DEV,
+    KEY_ARN,
+    PROD,
+    REGION,
+    bucket_name,
+    bucket_policy,
+    key_policy,
+    store_reader_statements,
+    task_trust,
+    urn,
+)
+from tests.policy.handwritten_stacks import STORE as ARTIFACTS
+from tests.policy.handwritten_stacks import resource as res
 
-DEV = "123456789012"
-PROD = "987654321098"
-REGION = "us-east-1"
-ARTIFACTS = f"ds-artifacts-dev-{DEV}-{REGION}"
-INPUT = f"ds-input-dev-{DEV}-{REGION}"
-KEY_ARN = f"arn:aws:kms:{REGION}:{DEV}:key/11111111-2222-3333-4444-555555555555"
+INPUT = bucket_name("input", "dev", DEV)
 STATE_MACHINE_ARN = f"arn:aws:states:{REGION}:{DEV}:stateMachine:ds-preprocessing-pipeline"
 
 DEV_CONTEXT = RuleContext(environment="dev", account_id=DEV, region=REGION, reader_accounts=(PROD,))
@@ -24,45 +37,14 @@ PROD_CONTEXT = RuleContext(
     environment="prod",
     account_id=PROD,
     region=REGION,
-    ci_principal_arn=f"arn:aws:iam::{DEV}:role/ds-preprocessing-ci",
+    ci_principal_arn=CI_PRINCIPAL,
     require_failed_execution_alarm=True,
 )
 
 
-def _urn(token: str, name: str) -> str:
-    return f"urn:pulumi:dev::ds-preprocessing::{token}::{name}"
-
-
-def res(token: str, name: str, inputs: dict[str, Any], parent: str | None = None) -> dict[str, Any]:
-    """One resource in the synth format."""
-    return {"type": token, "name": name, "urn": _urn(token, name), "id": name, "parent": parent, "inputs": inputs}
-
-
-def _tls_deny(bucket: str) -> dict[str, Any]:
-    return {
-        "Sid": "DenyInsecureTransport",
-        "Effect": "Deny",
-        "Principal": "*",
-        "Action": "s3:*",
-        "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
-        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-    }
-
-
-def _reader_grant(bucket: str) -> dict[str, Any]:
-    return {
-        "Sid": "ReadersReadModels",
-        "Effect": "Allow",
-        "Principal": {"AWS": f"arn:aws:iam::{PROD}:root"},
-        "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-        "Resource": f"arn:aws:s3:::{bucket}/models/*",
-        "Condition": {"ArnLike": {"aws:PrincipalArn": [f"arn:aws:iam::{PROD}:role/ds-preprocessing-task-*"]}},
-    }
-
-
 def secure_bucket(name: str, logical: str, extra_statements: list[dict[str, Any]] | None = None) -> list[dict]:
     """A SecureBucket component's children, as H1's component creates them."""
-    parent = _urn("ds:storage:SecureBucket", logical)
+    parent = urn("ds:storage:SecureBucket", logical)
     return [
         res("aws:s3/bucket:Bucket", logical, {"bucket": name, "forceDestroy": False}, parent),
         res(
@@ -100,10 +82,7 @@ def secure_bucket(name: str, logical: str, extra_statements: list[dict[str, Any]
         res(
             "aws:s3/bucketPolicy:BucketPolicy",
             f"{logical}-policy",
-            {
-                "bucket": name,
-                "policy": {"Version": "2012-10-17", "Statement": [_tls_deny(name), *(extra_statements or [])]},
-            },
+            {"bucket": name, "policy": bucket_policy(name, *(extra_statements or []))},
             parent,
         ),
     ]
@@ -113,55 +92,10 @@ def compliant_stack() -> list[dict[str, Any]]:
     """Resources of a dev stack that every rule accepts (with the prod-alarm rule also satisfied)."""
     task_role = f"arn:aws:iam::{DEV}:role/ds-preprocessing-task-dev"
     resources = [
-        *secure_bucket(ARTIFACTS, "artifacts", [_reader_grant(ARTIFACTS)]),
+        *secure_bucket(ARTIFACTS, "artifacts", store_reader_statements()),
         *secure_bucket(INPUT, "input"),
-        res(
-            "aws:kms/key:Key",
-            "artifacts-key",
-            {
-                "enableKeyRotation": True,
-                "policy": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "AccountAdministers",
-                            "Effect": "Allow",
-                            "Principal": {"AWS": f"arn:aws:iam::{DEV}:root"},
-                            "Action": "kms:*",
-                            "Resource": "*",
-                        },
-                        {
-                            "Sid": "ReadersDecryptViaS3",
-                            "Effect": "Allow",
-                            "Principal": {"AWS": f"arn:aws:iam::{PROD}:root"},
-                            "Action": "kms:Decrypt",
-                            "Resource": "*",
-                            "Condition": {
-                                "StringEquals": {"kms:ViaService": f"s3.{REGION}.amazonaws.com"},
-                                "ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{PROD}:role/ds-preprocessing-operator"},
-                            },
-                        },
-                    ],
-                },
-            },
-        ),
-        res(
-            "aws:iam/role:Role",
-            "task-role",
-            {
-                "name": "ds-preprocessing-task-dev",
-                "assumeRolePolicy": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "ecs-tasks.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                },
-            },
-        ),
+        res("aws:kms/key:Key", "artifacts-key", {"enableKeyRotation": True, "policy": key_policy()}),
+        res("aws:iam/role:Role", "task-role", {"name": "ds-preprocessing-task-dev", "assumeRolePolicy": task_trust()}),
         res(
             "aws:iam/rolePolicy:RolePolicy",
             "task-role-policy",
