@@ -174,14 +174,13 @@ def check_promoted_model(ctx: _Context) -> Outcome:
 def check_kms_decrypt(ctx: _Context) -> Outcome:
     """A one-byte GET of the model: with SSE-KMS, only this (not HEAD) needs kms:Decrypt on the store's key."""
     assert ctx.conn is not None and ctx.model_version is not None
-    s3 = client(ctx.conn.session, "s3")
-    key, bucket = object_key(ctx.model_version, MODEL_FILE), ctx.store_bucket
+    store = ArtifactStore(ctx.conn.session, ctx.store_bucket)
     try:
-        head = s3.head_object(Bucket=bucket, Key=key)
-        s3.get_object(Bucket=bucket, Key=key, Range="bytes=0-0")["Body"].read()
+        head = store.s3.head_object(Bucket=store.bucket, Key=object_key(ctx.model_version, MODEL_FILE))
+        store.read_first_byte(ctx.model_version)
     except (ClientError, BotoCoreError) as err:
         return _failed(
-            f"reading s3://{bucket}/{key} failed ({_aws_error(err)})",
+            f"reading {store.url(ctx.model_version)} failed ({_aws_error(err)})",
             f"allow kms:Decrypt via s3.{ctx.env.region}.amazonaws.com for account {ctx.env.account_id} in the store's "
             "KMS key policy (owning stack: artifactReaderAccounts), and kms:Decrypt on that key in this role's policy",
         )
