@@ -85,15 +85,10 @@ def check_credentials(ctx: _Context, profile: str | None, role_arn: str | None) 
 
 def check_parameters(ctx: _Context) -> Outcome:
     assert ctx.conn is not None
-    ssm = client(ctx.conn.session, "ssm")
-    names = [ctx.env.parameter_name(key) for key in naming.PARAMETER_KEYS]
-    response = ssm.get_parameters(Names=names, WithDecryption=True)
-    prefix_len = len(ctx.env.parameter_prefix.rstrip("/")) + 1
-    ctx.parameters = {p["Name"][prefix_len:]: p["Value"] for p in response["Parameters"]}
-    missing = response.get("InvalidParameters", [])
+    ctx.parameters, missing = params.get_parameters(ctx.conn.session, ctx.env, naming.PARAMETER_KEYS)
     if missing:
         return _failed(f"missing {', '.join(missing)}", f"deploy the stack: pulumi up --refresh --stack {ctx.env.name}")
-    return _passed(f"all {len(names)} under {ctx.env.parameter_prefix}")
+    return _passed(f"all {len(naming.PARAMETER_KEYS)} under {ctx.env.parameter_prefix}")
 
 
 def check_parameter_values(ctx: _Context) -> Outcome:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -117,18 +117,25 @@ def promotion_history(session: boto3.Session, env: Environment) -> list[Promotio
     return history
 
 
+def get_parameters(session: boto3.Session, env: Environment, keys: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+    """One ``GetParameters`` of the env's ``keys``: the values found, keyed by their name relative to the env's
+    prefix, and the full names of those that do not exist (SSM's ``InvalidParameters``)."""
+    response = client(session, "ssm").get_parameters(
+        Names=[env.parameter_name(key) for key in keys], WithDecryption=True
+    )
+    prefix_len = len(env.parameter_prefix.rstrip("/")) + 1
+    values = {p["Name"][prefix_len:]: p["Value"] for p in response["Parameters"]}
+    return values, list(response.get("InvalidParameters", []))
+
+
 def current_model(session: boto3.Session, env: Environment) -> tuple[str, str]:
     """The env's current ``(model-key, model-sha256)`` values."""
-    ssm = client(session, "ssm")
-    names = [env.parameter_name(naming.PARAM_MODEL_KEY), env.parameter_name(naming.PARAM_MODEL_SHA256)]
-    response = ssm.get_parameters(Names=names, WithDecryption=True)
-    if response.get("InvalidParameters"):
-        missing = ", ".join(response["InvalidParameters"])
+    values, missing = get_parameters(session, env, naming.PROMOTED_PARAMETER_KEYS)
+    if missing:
         raise CommandError(
-            f"{env.name} is missing {missing}; deploy the stack (pulumi up --refresh --stack {env.name})"
+            f"{env.name} is missing {', '.join(missing)}; deploy the stack (pulumi up --refresh --stack {env.name})"
         )
-    values = {p["Name"]: p["Value"] for p in response["Parameters"]}
-    return values[names[0]], values[names[1]]
+    return values[naming.PARAM_MODEL_KEY], values[naming.PARAM_MODEL_SHA256]
 
 
 @dataclass(frozen=True)
