@@ -82,6 +82,12 @@ def error_code(err: ClientError) -> str:
     )
 
 
+def is_not_found(code: str) -> bool:
+    """S3's answer for a missing key (``NoSuchKey`` to a GET, ``NotFound``/404 to a HEAD); see ``is_denied`` for
+    the 403 a reader gets instead."""
+    return code in _MISSING
+
+
 def is_denied(code: str) -> bool:
     """An S3 access denial (``AccessDenied``/403). On real S3 that is also what a GET/HEAD of a MISSING key answers
     when the request is not covered by the caller's ``s3:ListBucket``: a reader whose ListBucket is limited by an
@@ -100,7 +106,7 @@ def not_found_or_denied(version: str, env_name: str, code: str) -> str:
 
 def access_fix(code: str, bucket: str, env_name: str, account_id: str) -> str:
     """The fix to print for a failed read of the store, by error kind."""
-    if code in _MISSING:
+    if is_not_found(code):
         return "the object is missing: publish the version again under a new version number"
     if code == "NoSuchBucket":
         return f"bucket {bucket} does not exist: deploy the stack that owns the artifact store"
@@ -184,7 +190,7 @@ class ArtifactStore:
         when the listing is denied too (missing or denied: ``not_found_or_denied``). False for a 403 for a key the
         listing shows (a real denial) and for any other error.
         """
-        if code in _MISSING:
+        if is_not_found(code):
             return True
         if not is_denied(code):
             return False

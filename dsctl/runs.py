@@ -18,6 +18,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from dsctl.envs import Connection, Environment, client
+from dsctl.models import error_code, is_not_found
 from dsctl.output import EXIT_FAILED, CommandError
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
@@ -79,7 +80,7 @@ def run_manifest(conn: Connection, run_id: str) -> dict[str, Any] | None:
     try:
         body = s3.get_object(Bucket=conn.env.output_bucket, Key=f"{PROCESSED_PREFIX}{run_id}/manifest.json")["Body"]
     except ClientError as err:
-        if err.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+        if is_not_found(error_code(err)):
             return None
         raise
     return dict(json.loads(body.read()))

@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 from botocore.exceptions import ClientError
 
 from dsctl.envs import Connection, client
-from dsctl.models import VALIDATION_FILE, ArtifactStore, error_code
+from dsctl.models import VALIDATION_FILE, ArtifactStore, error_code, is_not_found
 from dsctl.output import EXIT_FAILED, EXIT_USAGE, CommandError
 from job.errors import JobError
 
@@ -40,19 +40,21 @@ def fetch_test_data(conn: Connection, test_data: str, directory: Path) -> Path:
         code = error_code(err)
         raise CommandError(
             f"cannot read {test_data} as {conn.caller_arn} ({code}); {_test_data_fix(code, bucket)}",
-            EXIT_USAGE if code in _ABSENT else EXIT_FAILED,
+            EXIT_USAGE if _absent(code) else EXIT_FAILED,
         ) from err
     return destination
 
 
-_ABSENT = {"NoSuchKey", "404", "NotFound", "NoSuchBucket"}
+def _absent(code: str) -> bool:
+    """No such object or no such bucket: the operator's URL is wrong (a usage error), not a denial."""
+    return is_not_found(code) or code == "NoSuchBucket"
 
 
 def _test_data_fix(code: str, bucket: str) -> str:
     """What to do when the test data cannot be downloaded (it is the operator's file, not a model version)."""
     if code == "NoSuchBucket":
         return f"bucket {bucket} does not exist: check the URL (dev's input bucket holds validation/ data)"
-    if code in _ABSENT:
+    if _absent(code):
         return "no such object: upload the test data first (aws s3 cp FILE s3://...) or pass a local CSV"
     return f"these credentials need s3:GetObject on it (and kms:Decrypt if {bucket} uses SSE-KMS)"
 

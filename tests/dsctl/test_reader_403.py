@@ -55,7 +55,7 @@ class ReaderS3:
         try:
             return call(**kwargs)
         except ClientError as err:
-            if models.error_code(err) in {"NoSuchKey", "404", "NotFound"}:
+            if models.is_not_found(models.error_code(err)):
                 raise _denied(operation) from err
             raise
 

@@ -7,6 +7,7 @@ backend (the server runs in this process) and writes the run manifest the job wo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from datetime import UTC, datetime
@@ -14,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from moto.stepfunctions.models import stepfunctions_backends
 
 from dsctl import runs
+from dsctl.envs import Connection
 from tests.conftest import REGION
 from tests.dsctl.ops_stack import Dsctl, TwoAccounts, dsctl, train_model, two_accounts
 
@@ -189,3 +192,15 @@ def test_status_marks_environments_without_credentials(
     wide = dsctl("status").out
     prod_row = next(line for line in wide.splitlines() if "│ prod" in line)
     assert "no credentials" not in prod_row  # there were credentials, for the wrong account: the cell must not guess
+
+
+def test_a_run_without_a_manifest_has_none(two_accounts: TwoAccounts) -> None:
+    """A run that wrote no manifest (S3 answers NoSuchKey) reads as None; other errors (NoSuchBucket) propagate."""
+    conn = Connection(two_accounts.prod, two_accounts.prod_session, "arn:aws:iam::987654321098:role/test")
+    assert runs.run_manifest(conn, "run-that-never-wrote-one") is None
+    elsewhere = Connection(
+        dataclasses.replace(two_accounts.prod, name="gone"), two_accounts.prod_session, conn.caller_arn
+    )
+    with pytest.raises(ClientError) as raised:
+        runs.run_manifest(elsewhere, "run-that-never-wrote-one")
+    assert raised.value.response["Error"]["Code"] == "NoSuchBucket"
