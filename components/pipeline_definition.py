@@ -61,6 +61,25 @@ def container_definitions(
 # in intrinsic literals `{`, `}`, `'` and `\\` are reserved and must be escaped, and States.JsonMerge takes paths.
 DEFAULT_INPUT: dict[str, str] = {"inputKey": ""}
 
+# Retry policy of the job's Task state (used in the definition and in the execution's time budget below).
+START_RETRY = {"IntervalSeconds": 30, "MaxAttempts": 3, "BackoffRate": 2.0}  # ECS could not start the task
+JOB_RETRY = {"IntervalSeconds": 120, "MaxAttempts": 1, "BackoffRate": 2.0}  # the job itself failed
+# Room after the last attempt for the failure notification and the task's stop (stopTimeout is 60 s).
+NOTIFY_MARGIN_SECONDS = 300
+
+
+def _retry_waits(retry: dict[str, float]) -> int:
+    """Total seconds a Retry rule waits between its attempts (interval x backoff^n)."""
+    return int(sum(retry["IntervalSeconds"] * retry["BackoffRate"] ** n for n in range(int(retry["MaxAttempts"]))))
+
+
+def execution_timeout_seconds(task_timeout_seconds: int) -> int:
+    """The whole execution's limit: every job attempt may use its full task timeout, plus the retry waits and time to
+    notify. Equal to the task timeout, a timed-out task would end the execution before its Catch could notify."""
+    attempts = 1 + int(JOB_RETRY["MaxAttempts"])
+    waits = _retry_waits(JOB_RETRY) + attempts * _retry_waits(START_RETRY)
+    return attempts * task_timeout_seconds + waits + NOTIFY_MARGIN_SECONDS
+
 
 def state_machine_definition(
     *,
@@ -77,7 +96,7 @@ def state_machine_definition(
     return {
         "Comment": f"{naming.PROJECT} ({environment}): run the preprocessing job on Fargate and wait for it",
         "StartAt": "CollectInput",
-        "TimeoutSeconds": timeout_seconds,
+        "TimeoutSeconds": execution_timeout_seconds(timeout_seconds),
         "States": {
             "CollectInput": {
                 "Type": "Pass",
@@ -122,16 +141,13 @@ def state_machine_definition(
                     {
                         # Capacity, throttling and service errors starting the task: retry with backoff.
                         "ErrorEquals": ["ECS.AmazonECSException", "ECS.ServerException", "ECS.LimitExceededException"],
-                        "IntervalSeconds": 30,
-                        "MaxAttempts": 3,
-                        "BackoffRate": 2.0,
+                        **START_RETRY,
                     },
                     {
                         # The job itself failed (e.g. a spot of S3 trouble): one more try; it is idempotent per run id.
+                        # States.TaskFailed does not match States.Timeout: a timed-out task goes straight to Catch.
                         "ErrorEquals": ["States.TaskFailed"],
-                        "IntervalSeconds": 120,
-                        "MaxAttempts": 1,
-                        "BackoffRate": 2.0,
+                        **JOB_RETRY,
                     },
                 ],
                 "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "NotifyFailure"}],

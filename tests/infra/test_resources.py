@@ -341,10 +341,20 @@ def test_state_machine_runs_the_task_with_retries_catch_and_timeout(any_stack: S
     assert machine["name"] == "ds-preprocessing-pipeline" and machine["type"] == "STANDARD"
     definition = machine["definition"]
     timeout = any_stack.settings.task_timeout_minutes * 60
-    assert definition["TimeoutSeconds"] == timeout
     run = definition["States"]["RunPreprocessingJob"]
     assert run["Resource"] == "arn:aws:states:::ecs:runTask.sync"
     assert run["TimeoutSeconds"] == timeout
+    # The execution outlives every attempt at its full task timeout plus the retry waits, so a timed-out task still
+    # reaches Catch -> NotifyFailure instead of the execution timing out first.
+    job_retry = next(r for r in run["Retry"] if r["ErrorEquals"] == ["States.TaskFailed"])
+    start_retry = next(r for r in run["Retry"] if "ECS.AmazonECSException" in r["ErrorEquals"])
+    attempts = 1 + job_retry["MaxAttempts"]
+
+    def waits(retry: dict[str, Any]) -> float:
+        return sum(retry["IntervalSeconds"] * retry["BackoffRate"] ** n for n in range(retry["MaxAttempts"]))
+
+    assert definition["TimeoutSeconds"] > attempts * timeout + waits(job_retry) + attempts * waits(start_retry)
+    assert definition["TimeoutSeconds"] <= attempts * timeout + 3600  # still a bound, not open-ended
     params = run["Parameters"]
     assert params["Cluster"] == any_stack.outputs["clusterArn"]
     assert params["TaskDefinition"] == any_stack.outputs["taskDefinitionArn"]
