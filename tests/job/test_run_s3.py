@@ -156,13 +156,18 @@ def test_metrics_failure_only_warns(
     assert "processed/exec-1/_SUCCESS" in keys(env["s3"], OUTPUT)
 
 
-def test_cross_account_access_denied_points_at_both_policies(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def failing_client(monkeypatch: pytest.MonkeyPatch, service: str, operation: str, code: str, status: int) -> None:
+    """Make the job's ``service`` client answer ``operation`` with an AWS error (moto never denies access)."""
     s3.reset_clients()
-    client = boto3.client("s3")
+    client = boto3.client(service)
     stub = Stubber(client)
-    stub.add_client_error("get_object", service_error_code="AccessDenied", http_status_code=403)
+    stub.add_client_error(operation, service_error_code=code, http_status_code=status)
     stub.activate()
-    monkeypatch.setattr(s3, "s3_client", lambda: client)
+    monkeypatch.setattr(s3, f"{service}_client", lambda: client)
+
+
+def test_cross_account_access_denied_points_at_both_policies(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    failing_client(monkeypatch, "s3", "get_object", "AccessDenied", 403)
     bucket = "ds-artifacts-dev-987654321098-us-east-1"  # another account than moto's 123456789012
     with pytest.raises(JobError) as err:
         fetch_model(f"s3://{bucket}/{MODEL_KEY}", "0" * 64, artifact_store=True)
@@ -173,12 +178,7 @@ def test_cross_account_access_denied_points_at_both_policies(aws: str, monkeypat
 
 
 def test_access_denied_on_input_names_the_bucket(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    s3.reset_clients()
-    client = boto3.client("s3")
-    stub = Stubber(client)
-    stub.add_client_error("head_object", service_error_code="403", http_status_code=403)
-    stub.activate()
-    monkeypatch.setattr(s3, "s3_client", lambda: client)
+    failing_client(monkeypatch, "s3", "head_object", "403", 403)
     from job.sources import resolve_inputs
 
     with pytest.raises(JobError) as err:
@@ -187,12 +187,7 @@ def test_access_denied_on_input_names_the_bucket(aws: str, monkeypatch: pytest.M
 
 
 def test_access_denied_on_parameters(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    s3.reset_clients()
-    client = boto3.client("ssm")
-    stub = Stubber(client)
-    stub.add_client_error("get_parameters_by_path", service_error_code="AccessDeniedException", http_status_code=400)
-    stub.activate()
-    monkeypatch.setattr(s3, "ssm_client", lambda: client)
+    failing_client(monkeypatch, "ssm", "get_parameters_by_path", "AccessDeniedException", 400)
     with pytest.raises(JobError) as err:
         read_locations(PREFIX)
     assert err.value.code == ExitCode.ACCESS_DENIED and "ssm:GetParametersByPath" in err.value.message
