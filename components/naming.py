@@ -41,6 +41,11 @@ PROMOTION_RECORD_KEY = "dsctl/promotion"
 NO_MODEL_SENTINEL = "NONE"
 """Initial value of the promoted parameters: no model promoted yet."""
 
+PROCESSED_PREFIX = "processed/"
+"""Output bucket: published runs, ``processed/{run_id}/…`` (CONTRACTS.md section 4)."""
+STAGING_PREFIX = "_staging/"
+"""Output bucket: a run's work in progress, ``_staging/{run_id}/{attempt}/…``, removed or expired (7 days)."""
+
 MODELS_PREFIX = "models/"
 """The only prefix of the artifact store that reader accounts may read."""
 INPUT_UPLOAD_PREFIXES = ("raw/", "validation/")
@@ -150,3 +155,56 @@ def role_boundary(env: str) -> str:
 def operator_boundary(env: str) -> str:
     """Managed policy used as permissions boundary of the operator role: exactly its own policy."""
     return f"{PROJECT}-operator-boundary-{env}"
+
+
+# --------------------------------------------------------------------------- every name of one environment
+
+MAX_BUCKET_NAME = 63
+MAX_ROLE_NAME = 64
+MAX_POLICY_NAME = 128
+
+
+def regional_names(env: str, account_id: str, region: str) -> tuple[str, ...]:
+    """The names that hold the environment, account and region (the data buckets and the store)."""
+    return (
+        input_bucket(env, account_id, region),
+        output_bucket(env, account_id, region),
+        artifact_bucket(env, account_id, region),
+    )
+
+
+def environment_names(env: str) -> tuple[str, ...]:
+    """Every physical name that holds the environment alone, longest first.
+
+    ``dsctl diff`` replaces exactly these values (never the bare word, which also occurs in other text such as
+    the job's ``_staging/`` prefix for a stack called ``staging``) to compare two stacks.
+    """
+    names = (
+        task_role(env),
+        execution_role(env),
+        state_machine_role(env),
+        schedule_role(env),
+        deploy_role(env),
+        log_group(env),
+        state_machine_log_group(env),
+        alarm_topic(env),
+        failed_executions_alarm(env),
+        rejected_rows_alarm(env),
+        schedule_rule(env),
+        security_group(env),
+        artifact_key_alias(env),
+        role_boundary(env),
+        operator_boundary(env),
+    )
+    return tuple(sorted(set(names), key=len, reverse=True))
+
+
+def too_long_names(env: str, account_id: str, region: str) -> list[str]:
+    """Names of ``env`` that exceed an AWS length limit (bucket 63, role 64, managed policy 128 characters)."""
+    roles = (task_role(env), execution_role(env), state_machine_role(env), schedule_role(env), deploy_role(env))
+    limits = [
+        *((name, MAX_BUCKET_NAME) for name in regional_names(env, account_id, region)),
+        *((name, MAX_ROLE_NAME) for name in roles),
+        *((name, MAX_POLICY_NAME) for name in (role_boundary(env), operator_boundary(env))),
+    ]
+    return [name for name, limit in limits if len(name) > limit]

@@ -21,12 +21,15 @@ from typing import Any, Protocol
 import yaml
 
 from components import naming
+from components.arns import StackArns
 from components.schedule import schedule_expression_problem
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 """Directory holding ``Pulumi.yaml`` and the ``Pulumi.<stack>.yaml`` files."""
 
-ENVIRONMENTS = ("dev", "prod")
+STACK_NAME = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
+"""A stack (= environment) name: it goes into bucket, role, log group and alarm names, so lowercase letters,
+digits and inner hyphens only (S3 bucket names allow no capitals or underscores)."""
 
 # CloudWatch Logs PutRetentionPolicy accepts only these values (0 = never expire is excluded on purpose).
 LOG_RETENTION_DAYS = (
@@ -79,7 +82,7 @@ _BUCKET = re.compile(r"^(?!xn--)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _SUBNET = re.compile(r"^subnet-[0-9a-f]{8}([0-9a-f]{9})?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-zA-Z]{2,}$")
 _ROLE_PATTERN = re.compile(r"^[\w+=,.@*?/-]{1,64}$")
-_STACK_REF = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_PULUMI_ORG = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 _PARAM_PREFIX = re.compile(r"^(/[a-zA-Z0-9_.-]+)+$")
 
 
@@ -126,6 +129,9 @@ class StackSettings:
     environment: str
     account_id: str
     region: str
+    production: bool
+    promotes_from: str | None
+    pulumi_organization: str
     owns_artifact_store: bool
     artifact_reader_accounts: tuple[str, ...]
     artifact_reader_role_patterns: tuple[str, ...]
@@ -144,6 +150,15 @@ class StackSettings:
     deploy_role_arn: str | None
     parameter_prefix: str
     input_key: str
+
+    @property
+    def arns(self) -> StackArns:
+        """ARNs of this stack's own resources (``components.arns``), from the same names the program uses."""
+        return StackArns(self.environment, self.account_id, self.region)
+
+    def stack_reference(self, stack: str) -> str:
+        """The fully qualified name of another stack of this project in the same Pulumi backend/organization."""
+        return f"{self.pulumi_organization}/{self.project}/{stack}"
 
     @property
     def artifact_bucket_name(self) -> str | None:
@@ -284,20 +299,47 @@ def _check_account(c: _Checker, key: str) -> None:
 
 
 def _check_identity(c: _Checker) -> None:
-    if c.has("environment") and c.get("environment") not in ENVIRONMENTS:
-        c.add("environment", "unknown environment", f"use one of {', '.join(ENVIRONMENTS)}")
+    """The stack name is the environment: validated as a name, never against a list of known environments."""
+    if not STACK_NAME.match(c.stack):
+        c.errors.append(
+            f"stack: {c.stack!r} — not a valid environment name (it goes into bucket and role names); "
+            "rename Pulumi.<stack>.yaml to lowercase letters, digits and inner hyphens, e.g. Pulumi.staging.yaml"
+        )
+    elif c.get("accountId") and _ACCOUNT.match(c.get("accountId")) and c.has("region"):
+        for name in naming.too_long_names(c.stack, c.get("accountId"), c.get("region")):
+            c.errors.append(
+                f"stack: {c.stack!r} — makes {name!r} longer than AWS allows; use a shorter stack name"
+            )
+    environment = c.get("environment")
+    if environment and environment != c.stack:
+        c.add(
+            "environment",
+            f"differs from the stack name {c.stack!r} (the environment IS the stack: one name for both)",
+            f"remove the key, or set it to {c.stack!r}",
+        )
     if c.has("accountId") and not c.get("accountId"):
         c.add("accountId", "required", f"set ds-preprocessing:accountId in Pulumi.{c.stack}.yaml")
     _check_account(c, "accountId")
     if c.has("region") and not _REGION.match(c.get("region")):
         c.add("region", "not an AWS region name", "use a region such as us-east-1")
+    promotes_from = c.get("promotesFrom")
+    if promotes_from == c.stack:
+        c.add("promotesFrom", "names this stack itself", "name the stack whose models and images this one takes")
+    elif promotes_from and not STACK_NAME.match(promotes_from):
+        c.add("promotesFrom", "not a stack name", "use the name of another Pulumi.<stack>.yaml, e.g. dev")
+    if c.has("pulumiOrganization") and not _PULUMI_ORG.match(c.get("pulumiOrganization")):
+        c.add(
+            "pulumiOrganization",
+            "not a Pulumi organization name",
+            "use your Pulumi Cloud organization, or `organization` for a self-managed backend",
+        )
 
 
 def _check_artifact_store(c: _Checker) -> None:
     owns = c.get("ownsArtifactStore", False)
     readers: list[str] = c.get("artifactReaderAccounts", [])
     patterns: list[str] = c.get("artifactReaderRolePatterns", [])
-    source_keys = ("artifactSourceStack", "artifactSourceBucket", "artifactSourceKmsKeyArn", "artifactSourceAccountId")
+    source_keys = ("artifactSourceBucket", "artifactSourceKmsKeyArn", "artifactSourceAccountId")
     sources = {key: c.get(key, "") for key in source_keys}
     if owns:
         for account in readers:
@@ -337,26 +379,21 @@ def _check_artifact_store(c: _Checker) -> None:
 
 
 def _check_artifact_source(c: _Checker, sources: dict[str, str]) -> None:
-    """A reading stack names the store by stack reference or by all three explicit values."""
-    stack_ref = sources["artifactSourceStack"]
-    explicit = {key: value for key, value in sources.items() if key != "artifactSourceStack" and value}
-    if not stack_ref and not explicit:
+    """A reading stack finds the store through its ``promotesFrom`` stack's outputs, or by three explicit values."""
+    explicit = {key: value for key, value in sources.items() if value}
+    if not c.get("promotesFrom") and not explicit:
         c.add(
-            "artifactSourceStack",
-            "this stack reads the artifact store but names no source",
-            "set artifactSourceStack (e.g. organization/ds-preprocessing/dev) or artifactSourceBucket, "
-            "artifactSourceKmsKeyArn and artifactSourceAccountId",
+            "promotesFrom",
+            "this stack reads the artifact store but names no stack it promotes from and no explicit store",
+            "set promotesFrom to the stack it takes models from (e.g. dev), or set artifactSourceBucket, "
+            "artifactSourceKmsKeyArn and artifactSourceAccountId (stacks in another Pulumi backend)",
             value="",
         )
         return
-    if stack_ref and explicit:
-        c.add("artifactSourceStack", "set together with explicit artifactSource* values", "use one or the other")
-    if stack_ref and not _STACK_REF.match(stack_ref):
-        c.add("artifactSourceStack", "not a stack reference", "use <organization>/<project>/<stack>")
     if not explicit:
         return
     for key in sources:
-        if key != "artifactSourceStack" and not sources[key]:
+        if not sources[key]:
             c.add(key, "missing while other artifactSource* values are set", "set all three", value="")
     if sources["artifactSourceBucket"] and not _BUCKET.match(sources["artifactSourceBucket"]):
         c.add("artifactSourceBucket", "not a valid S3 bucket name", "use the store's bucket name")
@@ -465,9 +502,11 @@ def settings_from_config(stack: str, values: Mapping[str, Any], *, project_dir: 
         raise SettingsError(c.errors)
     v = c.values
     source = None
+    promotes_from = v["promotesFrom"] or None
     if not v["ownsArtifactStore"]:
+        explicit = bool(v["artifactSourceBucket"])
         source = ArtifactSource(
-            stack_reference=v["artifactSourceStack"] or None,
+            stack_reference=None if explicit else f"{v['pulumiOrganization']}/{project_name(project_dir)}/{promotes_from}",
             bucket=v["artifactSourceBucket"] or None,
             kms_key_arn=v["artifactSourceKmsKeyArn"] or None,
             account_id=v["artifactSourceAccountId"] or None,
@@ -475,9 +514,12 @@ def settings_from_config(stack: str, values: Mapping[str, Any], *, project_dir: 
     return StackSettings(
         project=project_name(project_dir),
         stack=stack,
-        environment=v["environment"],
+        environment=stack,
         account_id=v["accountId"],
         region=v["region"],
+        production=v["production"],
+        promotes_from=promotes_from,
+        pulumi_organization=v["pulumiOrganization"],
         owns_artifact_store=v["ownsArtifactStore"],
         artifact_reader_accounts=tuple(v["artifactReaderAccounts"]) if v["ownsArtifactStore"] else (),
         artifact_reader_role_patterns=tuple(v["artifactReaderRolePatterns"]),
@@ -528,37 +570,37 @@ def stack_config_values(
     return values
 
 
-def local_stack_name(stack_reference: str, *, project_dir: Path = PROJECT_DIR) -> str | None:
-    """The stack name when ``stack_reference`` points at a stack of this project, else None."""
-    parts = stack_reference.split("/")
-    if len(parts) == 3 and parts[1] == project_name(project_dir):
-        return parts[2]
-    return None
-
-
 def load_stack_settings(
     stack: str, config_file: Path | None = None, *, project_dir: Path = PROJECT_DIR
 ) -> StackSettings:
     """Settings of ``stack`` from ``Pulumi.yaml`` + ``Pulumi.<stack>.yaml``, with no Pulumi engine.
 
-    A stack reference to another stack of this project whose config file is here is
-    followed, so a reading stack knows the store's bucket and account offline.
+    A reading stack's store is found by following ``promotesFrom`` to the stack that owns it (each stack
+    re-exports the store it reads), so the bucket and account are known offline when those stack files are here.
     """
+    return _load_resolved(stack, config_file, project_dir, ())
+
+
+def _load_resolved(stack: str, config_file: Path | None, project_dir: Path, seen: tuple[str, ...]) -> StackSettings:
+    if stack in seen:
+        chain = " -> ".join((*seen, stack))
+        raise SettingsError([f"promotesFrom: {chain} — a cycle; the chain must end at the stack owning the store"])
     values = stack_config_values(stack, config_file, project_dir=project_dir)
     settings = settings_from_config(stack, values, project_dir=project_dir)
     source = settings.artifact_source
-    if source and source.stack_reference:
-        owner = local_stack_name(source.stack_reference, project_dir=project_dir)
-        if owner and owner != stack and (project_dir / f"Pulumi.{owner}.yaml").is_file():
-            owning = load_stack_settings(owner, project_dir=project_dir)
-            if owning.owns_artifact_store:
-                resolved = ArtifactSource(
-                    stack_reference=source.stack_reference,
-                    bucket=owning.artifact_bucket_name,
-                    account_id=owning.account_id,
-                )
-                return replace(settings, artifact_source=resolved)
-    return settings
+    upstream = settings.promotes_from
+    if source is None or not source.stack_reference or not upstream:
+        return settings
+    if not (project_dir / f"Pulumi.{upstream}.yaml").is_file():
+        return settings
+    above = _load_resolved(upstream, None, project_dir, (*seen, stack))
+    resolved = ArtifactSource(
+        stack_reference=source.stack_reference,
+        bucket=above.artifact_bucket_name,
+        kms_key_arn=above.artifact_source.kms_key_arn if above.artifact_source else None,
+        account_id=above.artifact_account_id,
+    )
+    return replace(settings, artifact_source=resolved)
 
 
 class _ConfigReader(Protocol):

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from components import naming
-from components.settings import StackSettings, local_stack_name
+from components.project import load_project
+from components.settings import StackSettings
 from policy.rules import BUCKET_SSE, RULES, STATE_MACHINE, Violation, context_from_settings, evaluate
 
 if TYPE_CHECKING:
@@ -161,12 +162,12 @@ def _owning_stack(settings: StackSettings) -> SynthResult | None:
     source = settings.artifact_source
     if settings.owns_artifact_store or source is None or not source.stack_reference:
         return None
-    owner = local_stack_name(source.stack_reference)
+    owner = load_project().store_owner(settings)
     if owner is None:
         return None
     from dsctl.synth import synth
 
-    return synth(owner)
+    return synth(owner.stack)
 
 
 def example_role(pattern: str) -> str:

@@ -28,7 +28,6 @@ from components.settings import (
     StackSettings,
     config_schema,
     load_stack_settings,
-    local_stack_name,
     stack_config_values,
 )
 
@@ -180,17 +179,17 @@ def _synth_locked(stack: str, config_file: Path | None, chain: tuple[str, ...]) 
     settings = load_stack_settings(stack, config_file)
     referenced: dict[str, dict[str, Any]] = {}
     source = settings.artifact_source
-    if source and source.stack_reference:
-        owner = local_stack_name(source.stack_reference)
-        if owner is None or owner == stack or owner in chain:
+    upstream = settings.promotes_from
+    if source and source.stack_reference and upstream:
+        if upstream in chain or not (PROJECT_DIR / f"Pulumi.{upstream}.yaml").is_file():
             raise SettingsError(
                 [
-                    f"artifactSourceStack: {source.stack_reference!r} — not another stack of this project, so it "
-                    "cannot be synthesized offline; reference <org>/ds-preprocessing/<stack> or set the explicit "
+                    f"promotesFrom: {upstream!r} — no Pulumi.{upstream}.yaml here (or a cycle), so the store it "
+                    "exports cannot be synthesized offline; add that stack file or set the explicit "
                     "artifactSource* values"
                 ]
             )
-        referenced[source.stack_reference] = _synth_locked(owner, None, (*chain, stack)).outputs
+        referenced[source.stack_reference] = _synth_locked(upstream, None, (*chain, stack)).outputs
     values = stack_config_values(stack, config_file)
     result = _run_program(settings, _pulumi_config(values, settings.project), referenced)
     _CACHE[key] = result

@@ -65,7 +65,7 @@ def test_every_key_is_declared_with_type_description_and_default_or_required() -
         if spec["type"] == "array":
             assert spec["items"] == {"type": "string"}, name
     required = {key.name for key in config_schema() if key.required}
-    assert required == {"environment", "accountId"}
+    assert required == {"accountId"}
 
 
 def test_every_config_key_becomes_a_settings_field() -> None:
@@ -146,7 +146,7 @@ def test_explicit_artifact_source_is_accepted() -> None:
         "prod",
         values(
             "prod",
-            artifactSourceStack=None,
+            
             artifactSourceBucket=f"ds-artifacts-dev-{DEV}-us-east-1",
             artifactSourceKmsKeyArn=KEY_ARN,
             artifactSourceAccountId=DEV,
@@ -181,15 +181,50 @@ def test_every_cloudwatch_retention_is_accepted(days: int) -> None:
     assert settings_from_config("dev", values("dev", logRetentionDays=days)).log_retention_days == days
 
 
-def test_unknown_environment() -> None:
-    message = only_error("dev", environment="staging")
-    assert message.startswith("environment: 'staging'") and "use one of dev, prod" in message
+def test_environment_must_be_the_stack_name() -> None:
+    message = only_error("dev", environment="qa")
+    assert message.startswith("environment: 'qa'") and "differs from the stack name 'dev'" in message
+    assert "remove the key, or set it to 'dev'" in message
+
+
+def test_environment_is_the_stack_name_whatever_the_name() -> None:
+    """Any valid name is an environment; nothing in code lists them."""
+    values = {"accountId": "555555555555", "ownsArtifactStore": True}
+    for stack in ("staging", "sandbox-2", "prod-eu"):
+        settings = settings_from_config(stack, values)
+        assert settings.environment == stack
+        assert settings.input_bucket_name == f"ds-input-{stack}-555555555555-us-east-1"
+    assert settings_from_config("qa", {**values, "environment": "qa"}).environment == "qa"
+
+
+@pytest.mark.parametrize("stack", ["Staging", "qa_1", "-qa", "qa-", "q", "a" * 28])
+def test_stack_name_is_validated_as_a_name(stack: str) -> None:
+    with pytest.raises(SettingsError) as err:
+        settings_from_config(stack, {"accountId": "555555555555", "ownsArtifactStore": True})
+    assert any(line.startswith(f"stack: {stack!r}") for line in err.value.errors)
+
+
+def test_longest_stack_name_fits_every_aws_name() -> None:
+    longest = "a" * 27  # ds-artifacts-<27>-<12 digits>-us-east-1 is exactly 63 characters
+    settings = settings_from_config(longest, {"accountId": "555555555555", "ownsArtifactStore": True})
+    assert len(settings.artifact_bucket_name or "") == 63
+
+
+def test_promotes_from_builds_the_stack_reference_from_the_organization() -> None:
+    prod = settings_from_config("prod", values("prod", pulumiOrganization="acme"))
+    assert prod.promotes_from == "dev"
+    assert prod.artifact_source is not None and prod.artifact_source.stack_reference == "acme/ds-preprocessing/dev"
+    assert "pulumiOrganization" in only_error("prod", pulumiOrganization="acme corp")
+
+
+def test_promotes_from_cannot_name_itself() -> None:
+    assert "names this stack itself" in only_error("prod", promotesFrom="prod")
 
 
 def test_reading_stack_needs_an_artifact_source() -> None:
-    message = only_error("prod", artifactSourceStack=None)
-    assert message.startswith("artifactSourceStack: ''")
-    assert "names no source" in message and "artifactSourceBucket" in message
+    message = only_error("prod", promotesFrom=None)
+    assert message.startswith("promotesFrom: ''")
+    assert "names no stack it promotes from" in message and "artifactSourceBucket" in message
 
 
 def test_owning_stack_cannot_list_itself_as_reader() -> None:
@@ -269,8 +304,8 @@ def test_missing_required_key_names_the_stack_file() -> None:
 
 
 def test_reading_stack_without_source_and_principal_gets_both_errors() -> None:
-    keys = [message.split(":", 1)[0] for message in errors("prod", artifactSourceStack=None, ciPrincipalArn=None)]
-    assert keys == ["artifactSourceStack", "ciPrincipalArn"]
+    keys = [message.split(":", 1)[0] for message in errors("prod", promotesFrom=None, ciPrincipalArn=None)]
+    assert keys == ["promotesFrom", "ciPrincipalArn"]
 
 
 def test_reading_stack_needs_a_ci_principal() -> None:
@@ -336,7 +371,7 @@ def test_deploy_role_must_be_in_the_stacks_account() -> None:
 
 
 def test_explicit_source_needs_all_three_values() -> None:
-    found = errors("prod", artifactSourceStack=None, artifactSourceBucket=f"ds-artifacts-dev-{DEV}-us-east-1")
+    found = errors("prod", artifactSourceBucket=f"ds-artifacts-dev-{DEV}-us-east-1")
     assert any(e.startswith("artifactSourceKmsKeyArn: ''") and "set all three" in e for e in found)
     assert any(e.startswith("artifactSourceAccountId: ''") for e in found)
 
@@ -344,7 +379,7 @@ def test_explicit_source_needs_all_three_values() -> None:
 def test_explicit_source_key_must_be_in_the_source_account() -> None:
     message = only_error(
         "prod",
-        artifactSourceStack=None,
+        
         artifactSourceBucket=f"ds-artifacts-dev-{DEV}-us-east-1",
         artifactSourceKmsKeyArn=KEY_ARN.replace(DEV, PROD),
         artifactSourceAccountId=DEV,
@@ -352,19 +387,22 @@ def test_explicit_source_key_must_be_in_the_source_account() -> None:
     assert message.startswith("artifactSourceKmsKeyArn:") and "not in artifactSourceAccountId" in message
 
 
-def test_stack_reference_and_explicit_source_are_exclusive() -> None:
-    message = only_error(
+def test_explicit_source_replaces_the_stack_reference() -> None:
+    """Stacks in another backend: the store comes from config; promotesFrom still names the chain."""
+    config = values(
         "prod",
         artifactSourceBucket=f"ds-artifacts-dev-{DEV}-us-east-1",
         artifactSourceKmsKeyArn=KEY_ARN,
         artifactSourceAccountId=DEV,
     )
-    assert message.startswith("artifactSourceStack:") and "use one or the other" in message
+    prod = settings_from_config("prod", config)
+    assert prod.artifact_source is not None and prod.artifact_source.stack_reference is None
+    assert prod.artifact_source.kms_key_arn == KEY_ARN and prod.promotes_from == "dev"
 
 
 def test_owning_stack_cannot_also_read_a_source() -> None:
-    message = only_error("dev", artifactSourceStack="organization/ds-preprocessing/prod")
-    assert message.startswith("artifactSourceStack:") and "owns the artifact store" in message
+    message = only_error("dev", artifactSourceBucket="ds-artifacts-other")
+    assert message.startswith("artifactSourceBucket:") and "owns the artifact store" in message
 
 
 def test_reading_stack_cannot_grant_readers() -> None:

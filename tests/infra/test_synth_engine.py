@@ -71,9 +71,9 @@ def test_invalid_config_raises_every_settings_error(tmp_path: Path) -> None:
     assert [e.split(":")[0] for e in caught.value.errors] == ["accountId", "logRetentionDays"]
 
 
-def test_reference_to_a_stack_outside_this_project_cannot_be_synthesized(tmp_path: Path) -> None:
-    path = write_config(tmp_path / "Pulumi.other.yaml", "prod", artifactSourceStack="acme/other-project/dev")
-    with pytest.raises(SettingsError, match="not another stack of this project"):
+def test_promoting_from_a_stack_without_a_file_here_cannot_be_synthesized(tmp_path: Path) -> None:
+    path = write_config(tmp_path / "Pulumi.other.yaml", "prod", promotesFrom="elsewhere")
+    with pytest.raises(SettingsError, match="no Pulumi.elsewhere.yaml here"):
         synth("prod", path)
 
 
