@@ -27,46 +27,63 @@ def stack_names(project_dir: Path = PROJECT_DIR) -> list[str]:
 
 
 @dataclass(frozen=True)
+class Problem:
+    """A problem across stack files: what is wrong (naming the key and stacks) and how to fix it."""
+
+    message: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.message}; {self.fix}"
+
+
+@dataclass(frozen=True)
 class Project:
     """Every stack's validated settings, keyed by stack name."""
 
     stacks: dict[str, StackSettings]
 
-    def problems(self) -> list[str]:
+    def problems(self) -> list[Problem]:
         """What is wrong across stacks, one line each with the fix (empty when the stacks fit together)."""
         return [*self._account_problems(), *self._chain_problems(), *self._store_problems()]
 
-    def _account_problems(self) -> list[str]:
+    def _account_problems(self) -> list[Problem]:
         by_account: dict[str, list[str]] = {}
         for settings in self.stacks.values():
             by_account.setdefault(settings.account_id, []).append(settings.stack)
         return [
-            f"accountId: {account} is used by stacks {', '.join(names)} — one stack per account (account-level "
-            "resources such as the GitHub OIDC provider and the account's public access block exist once); "
-            "give each stack its own account"
+            Problem(
+                f"accountId: {account} is used by stacks {', '.join(names)} — one stack per account (account-level "
+                "resources such as the GitHub OIDC provider and the account's public access block exist once)",
+                "give each stack its own account",
+            )
             for account, names in sorted(by_account.items())
             if len(names) > 1
         ]
 
-    def _chain_problems(self) -> list[str]:
+    def _chain_problems(self) -> list[Problem]:
         problems = []
         for settings in self.stacks.values():
             upstream = settings.promotes_from
             if upstream and upstream not in self.stacks:
                 known = ", ".join(sorted(self.stacks))
                 problems.append(
-                    f"promotesFrom: {upstream!r} in Pulumi.{settings.stack}.yaml — no such stack; "
-                    f"use one of {known} (the Pulumi.<stack>.yaml files)"
+                    Problem(
+                        f"promotesFrom: {upstream!r} in Pulumi.{settings.stack}.yaml — no such stack",
+                        f"use one of {known} (the Pulumi.<stack>.yaml files)",
+                    )
                 )
         return problems
 
-    def _store_problems(self) -> list[str]:
+    def _store_problems(self) -> list[Problem]:
         owners = [s for s in self.stacks.values() if s.owns_artifact_store]
         if len(owners) != 1:
             named = ", ".join(s.stack for s in owners) or "none"
             return [
-                f"ownsArtifactStore: {len(owners)} stacks own the artifact store ({named}) — exactly one must; "
-                "set ownsArtifactStore: true in one stack file only"
+                Problem(
+                    f"ownsArtifactStore: {len(owners)} stacks own the artifact store ({named}) — exactly one must",
+                    "set ownsArtifactStore: true in one stack file only",
+                )
             ]
         owner = owners[0]
         problems = []
@@ -75,8 +92,11 @@ class Project:
                 continue
             if settings.account_id not in owner.artifact_reader_accounts:
                 problems.append(
-                    f"artifactReaderAccounts: Pulumi.{owner.stack}.yaml does not list {settings.account_id} "
-                    f"({settings.stack}), which reads the store — add it, or the store denies that stack's reads"
+                    Problem(
+                        f"artifactReaderAccounts: Pulumi.{owner.stack}.yaml does not list {settings.account_id} "
+                        f"({settings.stack}), which reads the store — the store denies that stack's reads",
+                        f"add {settings.account_id} to artifactReaderAccounts in Pulumi.{owner.stack}.yaml",
+                    )
                 )
         return problems
 
@@ -107,7 +127,9 @@ class Project:
         if settings.owns_artifact_store:
             return settings
         owners = [
-            s for s in self.stacks.values() if s.owns_artifact_store and s.artifact_bucket_name == settings.artifact_bucket_name
+            s
+            for s in self.stacks.values()
+            if s.owns_artifact_store and s.artifact_bucket_name == settings.artifact_bucket_name
         ]
         return owners[0] if owners else None
 

@@ -307,9 +307,7 @@ def _check_identity(c: _Checker) -> None:
         )
     elif c.get("accountId") and _ACCOUNT.match(c.get("accountId")) and c.has("region"):
         for name in naming.too_long_names(c.stack, c.get("accountId"), c.get("region")):
-            c.errors.append(
-                f"stack: {c.stack!r} — makes {name!r} longer than AWS allows; use a shorter stack name"
-            )
+            c.errors.append(f"stack: {c.stack!r} — makes {name!r} longer than AWS allows; use a shorter stack name")
     environment = c.get("environment")
     if environment and environment != c.stack:
         c.add(
@@ -506,7 +504,9 @@ def settings_from_config(stack: str, values: Mapping[str, Any], *, project_dir: 
     if not v["ownsArtifactStore"]:
         explicit = bool(v["artifactSourceBucket"])
         source = ArtifactSource(
-            stack_reference=None if explicit else f"{v['pulumiOrganization']}/{project_name(project_dir)}/{promotes_from}",
+            stack_reference=None
+            if explicit
+            else f"{v['pulumiOrganization']}/{project_name(project_dir)}/{promotes_from}",
             bucket=v["artifactSourceBucket"] or None,
             kms_key_arn=v["artifactSourceKmsKeyArn"] or None,
             account_id=v["artifactSourceAccountId"] or None,

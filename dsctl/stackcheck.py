@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from components import naming
-from components.project import load_project
+from components.project import Project, load_project
 from components.settings import StackSettings
 from policy.rules import BUCKET_SSE, RULES, STATE_MACHINE, Violation, context_from_settings, evaluate
 
@@ -99,6 +99,7 @@ def check_stack(stack: str, config_file: Path | None = None) -> CheckReport:
     report = CheckReport(stack)
 
     report.violations += evaluate(resources, context_from_settings(result.settings))
+    report.violations += project_violations(result.settings)
     report.counts["rules"] = len(RULES)
     report.counts["resources"] = len(resources)
 
@@ -116,6 +117,19 @@ def check_stack(stack: str, config_file: Path | None = None) -> CheckReport:
     report.violations += access_violations(probes, [document] + ([owner_document] if owner_document else []))
     report.counts["access probes"] = len(probes)
     return report
+
+
+def project_violations(settings: StackSettings) -> list[Violation]:
+    """What is wrong between this stack and the project's other stacks (one account each, one store owner, ...).
+
+    The stack under check replaces its committed file's settings, so a changed config is judged with the rest.
+    """
+    project = load_project()
+    stacks = {**project.stacks, settings.stack: settings}
+    return [
+        Violation("project-stacks", f"Pulumi.{settings.stack}.yaml", problem.message, problem.fix)
+        for problem in Project(stacks).problems()
+    ]
 
 
 # ----------------------------------------------------------------------------------------------- parliament, ASL

@@ -132,14 +132,15 @@ class RuleContext:
 
 
 def context_from_settings(settings: StackSettings) -> RuleContext:
-    """Build the rule context from ``components.settings.StackSettings``; prod must alarm on failed runs."""
+    """Build the rule context from ``components.settings.StackSettings``; a production stack must alarm on
+    failed runs (declared by ``production``, never inferred from the stack's name)."""
     return RuleContext(
         environment=settings.environment,
         account_id=settings.account_id,
         region=settings.region,
         reader_accounts=tuple(settings.artifact_reader_accounts),
         ci_principal_arn=settings.ci_principal_arn,
-        require_failed_execution_alarm=settings.environment == "prod",
+        require_failed_execution_alarm=settings.production,
         operator_principal_arns=tuple(settings.operator_principal_arns),
     )
 
@@ -714,8 +715,8 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("kms-key-rotation", "Customer-managed KMS keys rotate.", (KMS_KEY,), resource_check=_check_kms_rotation),
     Rule(
-        "prod-failed-executions-alarm",
-        "The prod stack alarms on failed state machine executions.",
+        "production-failed-executions-alarm",
+        "A production stack (config `production: true`) alarms on failed state machine executions.",
         stack_check=_check_failed_execution_alarm,
     ),
 )

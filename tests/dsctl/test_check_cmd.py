@@ -63,6 +63,21 @@ def test_wildcard_reader_account_is_rejected_by_settings(capsys: pytest.CaptureF
     assert err.startswith("dsctl: error: artifactReaderAccounts:") and "12-digit" in err
 
 
+def test_a_stack_in_another_stacks_account_fails(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """One stack per account: prod's config moved into dev's account is refused with both stacks named."""
+    config = tmp_path / "Pulumi.prod.yaml"
+    text = (FIXTURES.parent.parent / "Pulumi.prod.yaml").read_text()
+    text = text.replace('accountId: "987654321098"', 'accountId: "123456789012"')
+    config.write_text(
+        text.replace("arn:aws:iam::123456789012:role/ds-preprocessing-ci", "arn:aws:iam::555555555555:role/ci")
+    )
+    assert cli.main(["check", "--stack", "prod", "--config-file", str(config), "--json"]) == 1
+    violations = json.loads(capsys.readouterr().out)["violations"]
+    (clash,) = [v for v in violations if v["rule"] == "project-stacks" and "one stack per account" in v["message"]]
+    assert "123456789012 is used by stacks dev, prod" in clash["message"]
+    assert clash["fix"] == "give each stack its own account"
+
+
 def test_missing_config_file_is_a_one_line_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert cli.main(["check", "--stack", "prod", "--config-file", str(tmp_path / "nope.yaml")]) == 2
     err = capsys.readouterr().err.strip().splitlines()

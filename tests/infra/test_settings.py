@@ -146,7 +146,6 @@ def test_explicit_artifact_source_is_accepted() -> None:
         "prod",
         values(
             "prod",
-            
             artifactSourceBucket=f"ds-artifacts-dev-{DEV}-us-east-1",
             artifactSourceKmsKeyArn=KEY_ARN,
             artifactSourceAccountId=DEV,
@@ -379,7 +378,6 @@ def test_explicit_source_needs_all_three_values() -> None:
 def test_explicit_source_key_must_be_in_the_source_account() -> None:
     message = only_error(
         "prod",
-        
         artifactSourceBucket=f"ds-artifacts-dev-{DEV}-us-east-1",
         artifactSourceKmsKeyArn=KEY_ARN.replace(DEV, PROD),
         artifactSourceAccountId=DEV,

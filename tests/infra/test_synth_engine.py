@@ -73,7 +73,7 @@ def test_invalid_config_raises_every_settings_error(tmp_path: Path) -> None:
 
 def test_promoting_from_a_stack_without_a_file_here_cannot_be_synthesized(tmp_path: Path) -> None:
     path = write_config(tmp_path / "Pulumi.other.yaml", "prod", promotesFrom="elsewhere")
-    with pytest.raises(SettingsError, match="no Pulumi.elsewhere.yaml here"):
+    with pytest.raises(SettingsError, match=r"no Pulumi\.elsewhere\.yaml here"):
         synth("prod", path)
 
 

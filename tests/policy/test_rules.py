@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from components.settings import load_stack_settings
 from policy import rules
-from policy.rules import UNKNOWN, RuleContext, evaluate
+from policy.rules import UNKNOWN, RuleContext, context_from_settings, evaluate
 from tests.policy.stack_fixture import ARTIFACTS, DEV, DEV_CONTEXT, PROD, PROD_CONTEXT, compliant_stack, find, res
 
 Stack = list[dict[str, Any]]
@@ -210,7 +211,7 @@ def test_rule_fails_on_broken_fixture(rule: str, mutate: Callable[[Stack], None]
 
 
 def test_every_rule_has_a_broken_fixture() -> None:
-    tested = {b[1] for b in BROKEN} | {"prod-failed-executions-alarm"}
+    tested = {b[1] for b in BROKEN} | {"production-failed-executions-alarm"}
     assert tested == set(rules.rule_names())
 
 
@@ -218,14 +219,14 @@ def test_prod_without_failed_execution_alarm_fails() -> None:
     stack = compliant_stack()
     stack.remove(find(stack, "failed-executions"))
     fired = {v.rule: v for v in evaluate(stack, PROD_CONTEXT)}
-    assert fired["prod-failed-executions-alarm"].resource == "stack"
-    assert "prod-failed-executions-alarm" not in {v.rule for v in evaluate(stack, DEV_CONTEXT)}
+    assert fired["production-failed-executions-alarm"].resource == "stack"
+    assert "production-failed-executions-alarm" not in {v.rule for v in evaluate(stack, DEV_CONTEXT)}
 
 
 def test_alarm_without_action_does_not_count() -> None:
     stack = compliant_stack()
     find(stack, "failed-executions")["inputs"]["alarmActions"] = []
-    assert "prod-failed-executions-alarm" in {v.rule for v in evaluate(stack, PROD_CONTEXT)}
+    assert "production-failed-executions-alarm" in {v.rule for v in evaluate(stack, PROD_CONTEXT)}
 
 
 def test_metric_math_alarm_on_failed_executions_counts() -> None:
@@ -233,7 +234,7 @@ def test_metric_math_alarm_on_failed_executions_counts() -> None:
     alarm = find(stack, "failed-executions")["inputs"]
     metric = {"namespace": alarm.pop("namespace"), "metricName": alarm.pop("metricName"), "stat": "Sum"}
     alarm["metricQueries"] = [{"id": "failed", "metric": metric}, {"id": "total", "expression": "failed"}]
-    alarm_rule = [rule for rule in rules.RULES if rule.name == "prod-failed-executions-alarm"]
+    alarm_rule = [rule for rule in rules.RULES if rule.name == "production-failed-executions-alarm"]
     assert evaluate(stack, PROD_CONTEXT, alarm_rule) == []
     metric["metricName"] = "ExecutionsSucceeded"
     assert len(evaluate(stack, PROD_CONTEXT, alarm_rule)) == 1
@@ -339,3 +340,12 @@ def test_operator_role_may_trust_only_the_configured_operators_across_accounts()
     assert "trust only the configured operatorPrincipalArns" in ci.fix
     (other,) = evaluate(_trusting("ds-preprocessing-deploy-prod", sso), context, cross_account)
     assert "trust only the configured ciPrincipalArn" in other.fix
+
+
+def test_the_alarm_rule_follows_the_production_declaration_not_the_name() -> None:
+    """A production-like stack with any name must alarm; a stack named prod that is not production need not."""
+    prod = load_stack_settings("prod")
+    staging = dataclasses.replace(prod, stack="staging", environment="staging")
+    assert context_from_settings(staging).require_failed_execution_alarm is True
+    not_production = dataclasses.replace(prod, production=False)
+    assert context_from_settings(not_production).require_failed_execution_alarm is False

@@ -36,7 +36,7 @@ def test_policy_pack_fails_a_broken_real_stack() -> None:
     analyzer = _PolicyAnalyzerServicer(pack.PACK_NAME, "0.1.0", pack.build_policies(), EnforcementLevel.MANDATORY)
     resources = [r for r in synth("prod").to_dict()["resources"] if "failed-executions" not in r["name"]]
     (diagnostic,) = _analyze_stack(analyzer, resources)
-    assert diagnostic.policyName == "prod-failed-executions-alarm"
+    assert diagnostic.policyName == "production-failed-executions-alarm"
     assert diagnostic.enforcementLevel == proto.MANDATORY
 
 
