@@ -15,13 +15,29 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
-err_console = Console(stderr=True)
+PIPE_WIDTH = 10_000
+"""Width when the stream is not a terminal: a file or pipe gets whole lines (S3 URIs and digests never split)."""
+
+
+def _console(*, stderr: bool = False) -> Console:
+    """A console that wraps for a terminal's width and not at all when writing to a file or a pipe."""
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, width=PIPE_WIDTH, soft_wrap=True)
+
+
+console = _console()
+err_console = _console(stderr=True)
 
 # Exit codes shared by every command.
 EXIT_OK = 0
 EXIT_FAILED = 1  # the command ran and found a problem (violations, failed checks, failed run)
 EXIT_USAGE = 2  # bad input: invalid config, bad arguments, refused operation
+
+
+ERROR_KINDS = {EXIT_FAILED: "failed", EXIT_USAGE: "usage", 130: "interrupted"}
+"""``kind`` of a JSON error by exit code: the command ran and failed, the input was refused, the user stopped it."""
 
 
 class CommandError(Exception):
@@ -33,10 +49,40 @@ class CommandError(Exception):
         self.exit_code = exit_code
 
 
-def die(err: CommandError) -> int:
-    """Print ``err`` as one line on stderr and return its exit code (embedded AWS error text may hold newlines)."""
-    print(f"dsctl: error: {' '.join(err.message.split())}", file=sys.stderr)
-    return err.exit_code
+def split_fix(message: str) -> tuple[str, str]:
+    """``(problem, fix)`` of a one-line message written as ``problem; fix`` (or ``problem; fix: …``).
+
+    dsctl's messages put the fix last, after the last ``; `` (``fix:`` marks it where the problem itself has
+    semicolons); a message with neither has no separate fix.
+    """
+    flat = " ".join(message.split())
+    if "; fix: " in flat:
+        problem, fix = flat.split("; fix: ", 1)
+        return problem, fix
+    if "; " in flat:
+        problem, fix = flat.rsplit("; ", 1)
+        return problem, fix
+    return flat, ""
+
+
+def error_document(message: str, exit_code: int) -> dict[str, Any]:
+    """The JSON form of an error: ``{"error": {"code", "kind", "message", "fix"}}``, the same for every command."""
+    problem, fix = split_fix(message)
+    return {"error": {"code": exit_code, "kind": ERROR_KINDS.get(exit_code, "failed"), "message": problem, "fix": fix}}
+
+
+def report_error(message: str, exit_code: int, *, as_json: bool = False) -> int:
+    """Print an error (one line on stderr, or the JSON error document on stdout with ``--json``); return the code."""
+    if as_json:
+        print_json(error_document(message, exit_code))
+    else:
+        print(f"dsctl: error: {' '.join(message.split())}", file=sys.stderr)
+    return exit_code
+
+
+def die(err: CommandError, *, as_json: bool = False) -> int:
+    """Report ``err`` and return its exit code (embedded AWS error text may hold newlines: flattened)."""
+    return report_error(err.message, err.exit_code, as_json=as_json)
 
 
 def print_json(document: Any) -> None:

@@ -13,8 +13,15 @@ from dsctl.envs import environment_names
 
 
 def add_stack_argument(parser: argparse.ArgumentParser, verb: str) -> None:
-    """``--stack NAME`` (required), one of the stacks that have a file."""
-    parser.add_argument("--stack", required=True, choices=environment_names(), help=f"which stack to {verb}")
+    """``--env NAME`` (``--stack`` kept as an alias; a stack is an environment), one of the stacks with a file."""
+    parser.add_argument(
+        "--env",
+        "--stack",
+        dest="stack",
+        required=True,
+        choices=environment_names(),
+        help=f"which stack (= environment) to {verb}",
+    )
 
 
 def add_config_file_argument(parser: argparse.ArgumentParser, *flags: str, purpose: str) -> None:
