@@ -2,7 +2,8 @@
 
 Physical names are fixed (``naming``), so their ARNs are known before anything exists.
 Documents that must exist *before* the resources they name (the deploy role's policy,
-the workload roles' permissions boundary) are built from these instead of Outputs.
+the workload roles' permissions boundary) are built from these instead of Outputs, and
+dsctl finds the resources by them. Nothing outside this module formats these ARNs.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ from dataclasses import dataclass
 
 from components import naming
 
+SYNC_TASK_EVENTS_RULE = "StepFunctionsGetEventsForECSTaskRule"
+"""The managed EventBridge rule Step Functions creates in the account for ``ecs:runTask.sync``."""
 
-@dataclass(frozen=True)
-class StackArns:
-    environment: str
+
+class _AccountResources:
+    """ARNs of the project's resources whose names hold no environment (one of each per account and region)."""
+
     account_id: str
     region: str
 
@@ -24,6 +28,89 @@ class StackArns:
 
     def role(self, name: str) -> str:
         return f"arn:aws:iam::{self.account_id}:role/{name}"
+
+    def managed_policy(self, name: str) -> str:
+        return f"arn:aws:iam::{self.account_id}:policy/{name}"
+
+    def parameter(self, name: str) -> str:
+        """One SSM parameter by its full name (``/ds/preprocessing/model-key``)."""
+        return f"arn:aws:ssm:{self._regional}:parameter/{name.strip('/')}"
+
+    def parameter_path(self, prefix: str) -> list[str]:
+        """The path itself (GetParametersByPath) and every parameter under it."""
+        path = self.parameter(prefix)
+        return [path, f"{path}/*"]
+
+    @property
+    def operator_role(self) -> str:
+        return self.role(naming.operator_role())
+
+    @property
+    def state_machine(self) -> str:
+        return f"arn:aws:states:{self._regional}:stateMachine:{naming.STATE_MACHINE}"
+
+    @property
+    def state_machine_executions(self) -> str:
+        """Every (standard) execution of the state machine."""
+        return f"arn:aws:states:{self._regional}:execution:{naming.STATE_MACHINE}:*"
+
+    @property
+    def state_machine_express_executions(self) -> str:
+        """Express executions of the state machine (it has none: it is STANDARD; for complete ARN patterns)."""
+        return f"arn:aws:states:{self._regional}:express:{naming.STATE_MACHINE}:*:*"
+
+    @property
+    def state_machine_map_runs(self) -> str:
+        """Map runs of the state machine (it has no Map state; for complete ARN patterns)."""
+        return f"arn:aws:states:{self._regional}:mapRun:{naming.STATE_MACHINE}/*:*"
+
+    @property
+    def repository(self) -> str:
+        return f"arn:aws:ecr:{self._regional}:repository/{naming.ECR_REPOSITORY}"
+
+    @property
+    def cluster(self) -> str:
+        return f"arn:aws:ecs:{self._regional}:cluster/{naming.CLUSTER}"
+
+    @property
+    def task_definitions(self) -> str:
+        """Every revision of the task family."""
+        return f"arn:aws:ecs:{self._regional}:task-definition/{naming.TASK_FAMILY}:*"
+
+    @property
+    def tasks(self) -> str:
+        """Every task in the cluster."""
+        return f"arn:aws:ecs:{self._regional}:task/{naming.CLUSTER}/*"
+
+    @property
+    def sync_task_events_rule(self) -> str:
+        return f"arn:aws:events:{self._regional}:rule/{SYNC_TASK_EVENTS_RULE}"
+
+    @property
+    def security_groups(self) -> str:
+        """Every security group of the account and region (their ids are generated: no narrower ARN exists)."""
+        return f"arn:aws:ec2:{self._regional}:security-group/*"
+
+    @property
+    def vpcs(self) -> str:
+        return f"arn:aws:ec2:{self._regional}:vpc/*"
+
+
+@dataclass(frozen=True)
+class AccountArns(_AccountResources):
+    """The environment-free ARNs of one account and region (for documents that take no environment)."""
+
+    account_id: str
+    region: str
+
+
+@dataclass(frozen=True)
+class StackArns(_AccountResources):
+    """Every ARN of one stack's own resources."""
+
+    environment: str
+    account_id: str
+    region: str
 
     @property
     def task_role(self) -> str:
@@ -47,10 +134,6 @@ class StackArns:
         return [self.task_role, self.execution_role, self.state_machine_role, self.schedule_role]
 
     @property
-    def operator_role(self) -> str:
-        return self.role(naming.operator_role())
-
-    @property
     def bounded_roles(self) -> list[str]:
         """Every role the deploy role manages, each only with its permissions boundary: workload roles, operator."""
         return [*self.workload_roles, self.operator_role]
@@ -60,27 +143,12 @@ class StackArns:
         return self.role(naming.deploy_role(self.environment))
 
     @property
-    def state_machine_executions(self) -> str:
-        """Every (standard) execution of the state machine."""
-        return f"arn:aws:states:{self._regional}:execution:{naming.STATE_MACHINE}:*"
-
-    @property
-    def state_machine_express_executions(self) -> str:
-        """Express executions of the state machine (it has none: it is STANDARD; for complete ARN patterns)."""
-        return f"arn:aws:states:{self._regional}:express:{naming.STATE_MACHINE}:*:*"
-
-    @property
-    def state_machine_map_runs(self) -> str:
-        """Map runs of the state machine (it has no Map state; for complete ARN patterns)."""
-        return f"arn:aws:states:{self._regional}:mapRun:{naming.STATE_MACHINE}/*:*"
-
-    @property
     def role_boundary(self) -> str:
-        return f"arn:aws:iam::{self.account_id}:policy/{naming.role_boundary(self.environment)}"
+        return self.managed_policy(naming.role_boundary(self.environment))
 
     @property
     def operator_boundary(self) -> str:
-        return f"arn:aws:iam::{self.account_id}:policy/{naming.operator_boundary(self.environment)}"
+        return self.managed_policy(naming.operator_boundary(self.environment))
 
     @property
     def input_bucket(self) -> str:
@@ -89,23 +157,6 @@ class StackArns:
     @property
     def output_bucket(self) -> str:
         return f"arn:aws:s3:::{naming.output_bucket(self.environment, self.account_id, self.region)}"
-
-    @property
-    def repository(self) -> str:
-        return f"arn:aws:ecr:{self._regional}:repository/{naming.ECR_REPOSITORY}"
-
-    @property
-    def cluster(self) -> str:
-        return f"arn:aws:ecs:{self._regional}:cluster/{naming.CLUSTER}"
-
-    @property
-    def task_definitions(self) -> str:
-        """Every revision of the task family."""
-        return f"arn:aws:ecs:{self._regional}:task-definition/{naming.TASK_FAMILY}:*"
-
-    @property
-    def state_machine(self) -> str:
-        return f"arn:aws:states:{self._regional}:stateMachine:{naming.STATE_MACHINE}"
 
     @property
     def job_log_group(self) -> str:

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from components import naming
-from components.arns import StackArns
+from components.arns import AccountArns, StackArns
 
 Document = dict[str, Any]
 Statement = dict[str, Any]
@@ -98,15 +98,6 @@ def s3_bucket_arn(bucket: str) -> str:
 
 def objects_arn(bucket_arn: str, prefix: str = "") -> str:
     return f"{bucket_arn}/{prefix}*"
-
-
-def parameter_path_arns(region: str, account_id: str, prefix: str) -> list[str]:
-    """The path itself (GetParametersByPath) and every parameter under it."""
-    path = prefix.strip("/")
-    return [
-        f"arn:aws:ssm:{region}:{account_id}:parameter/{path}",
-        f"arn:aws:ssm:{region}:{account_id}:parameter/{path}/*",
-    ]
 
 
 def s3_via_service(region: str) -> str:
@@ -297,7 +288,7 @@ def task_role_policy(
     output_bucket_arn: str,
 ) -> Document:
     """What the job does in its own account: read input, write output, read its parameters, put metrics."""
-    output_prefixes = ("processed/", "_staging/")
+    output_prefixes = (naming.PROCESSED_PREFIX, naming.STAGING_PREFIX)
     return document(
         statement("ReadInput", ["s3:GetObject"], [objects_arn(input_bucket_arn)]),
         statement("ListInput", ["s3:ListBucket"], [input_bucket_arn]),
@@ -315,7 +306,7 @@ def task_role_policy(
         statement(
             "ReadParameters",
             ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"],
-            parameter_path_arns(region, account_id, parameter_prefix),
+            AccountArns(account_id, region).parameter_path(parameter_prefix),
         ),
         statement(
             "PutPipelineMetrics",
@@ -384,19 +375,19 @@ def state_machine_policy(
     The definition's RunTask sets ``PropagateTags: TASK_DEFINITION``, so RunTask also needs ``ecs:TagResource``
     on the new task with ``ecs:CreateAction = RunTask`` (ECS tag-on-create authorization).
     """
-    ecs = f"arn:aws:ecs:{region}:{account_id}"
+    account = AccountArns(account_id, region)
     on_cluster = {"ArnEquals": {"ecs:cluster": cluster_arn}}
     return document(
         statement(
             "RunJobTask",
             ["ecs:RunTask"],
-            [f"{ecs}:task-definition/{naming.TASK_FAMILY}:*"],
+            [account.task_definitions],
             conditions=on_cluster,
         ),
         statement(
             "TrackJobTask",
             ["ecs:DescribeTasks", "ecs:StopTask"],
-            [f"{ecs}:task/{naming.CLUSTER}/*"],
+            [account.tasks],
             conditions=on_cluster,
         ),
         statement(
@@ -404,7 +395,7 @@ def state_machine_policy(
             # (tag-on-create). Only as part of RunTask: the role cannot tag existing tasks.
             "TagJobTaskOnCreate",
             ["ecs:TagResource"],
-            [f"{ecs}:task/{naming.CLUSTER}/*"],
+            [account.tasks],
             conditions={"StringEquals": {"ecs:CreateAction": "RunTask"}},
         ),
         statement(
@@ -416,7 +407,7 @@ def state_machine_policy(
         statement(
             "SyncTaskEvents",
             ["events:DescribeRule", "events:PutRule", "events:PutTargets"],
-            [f"arn:aws:events:{region}:{account_id}:rule/StepFunctionsGetEventsForECSTaskRule"],
+            [account.sync_task_events_rule],
         ),
         statement("NotifyFailure", ["sns:Publish"], [topic_arn]),
         statement("DeliverExecutionLogs", list(SFN_LOG_DELIVERY_ACTIONS), "*"),
@@ -429,11 +420,6 @@ def schedule_role_policy(state_machine_arn: str) -> Document:
 
 
 # ----------------------------------------------------------------------------- operators
-
-
-def parameter_arn(region: str, account_id: str, name: str) -> str:
-    """ARN of one SSM parameter by its full name (``/ds/preprocessing/model-key``)."""
-    return f"arn:aws:ssm:{region}:{account_id}:parameter/{name.lstrip('/')}"
 
 
 def operator_policy(
@@ -463,9 +449,8 @@ def operator_policy(
       side of the store's cross-account grant, which names this role).
     ``sts:GetCallerIdentity`` needs no permission.
     """
-    region, account = arns.region, arns.account_id
     promoted = [
-        parameter_arn(region, account, naming.parameter_name(parameter_prefix, key))
+        arns.parameter(naming.parameter_name(parameter_prefix, key))
         for key in (*naming.PROMOTED_PARAMETER_KEYS, naming.PROMOTION_RECORD_KEY)
     ]
     output = arns.output_bucket
@@ -473,7 +458,7 @@ def operator_policy(
         statement(
             "OperatorReadParameters",
             ["ssm:GetParameter", "ssm:GetParameterHistory", "ssm:GetParameters", "ssm:GetParametersByPath"],
-            parameter_path_arns(region, account, parameter_prefix),
+            arns.parameter_path(parameter_prefix),
         ),
         statement("OperatorPromoteModels", ["ssm:LabelParameterVersion", "ssm:PutParameter"], promoted),
         statement("OperatorStartRuns", ["states:DescribeStateMachine", "states:StartExecution"], [arns.state_machine]),
@@ -489,12 +474,12 @@ def operator_policy(
             ["states:DescribeExecution"],
             [arns.state_machine_executions, arns.state_machine_express_executions],
         ),
-        statement("OperatorReadRunManifests", ["s3:GetObject"], [f"{output}/processed/*/manifest.json"]),
+        statement("OperatorReadRunManifests", ["s3:GetObject"], [f"{output}/{naming.PROCESSED_PREFIX}*/manifest.json"]),
         statement(
             "OperatorListRuns",
             ["s3:ListBucket"],
             [output],
-            conditions={"StringLike": {"s3:prefix": ["processed/*"]}},
+            conditions={"StringLike": {"s3:prefix": [f"{naming.PROCESSED_PREFIX}*"]}},
         ),
         statement("OperatorReadTestData", ["s3:GetObject"], [objects_arn(arns.input_bucket)]),
         statement(
@@ -508,7 +493,7 @@ def operator_policy(
     ]
     if not owns_artifact_store:
         store = model_read_policy(
-            region=region, artifact_bucket_arn=artifact_bucket_arn, artifact_key_arn=artifact_key_arn
+            region=arns.region, artifact_bucket_arn=artifact_bucket_arn, artifact_key_arn=artifact_key_arn
         )["Statement"]
         return document(*common, *store)
     return document(
@@ -523,7 +508,7 @@ def operator_policy(
             "OperatorUseStoreKeyThroughS3",
             ["kms:Decrypt", "kms:GenerateDataKey"],
             [artifact_key_arn],
-            conditions={"StringEquals": {"kms:ViaService": s3_via_service(region)}},
+            conditions={"StringEquals": {"kms:ViaService": s3_via_service(arns.region)}},
         ),
     )
 
@@ -575,10 +560,9 @@ def deploy_role_policy(*, environment: str, account_id: str, region: str, parame
     itself. Widening either needs an administrator of the account.
     """
     arns = StackArns(environment, account_id, region)
-    regional = f"{region}:{account_id}"
     buckets = [arns.input_bucket, arns.output_bucket]
     log_groups = [arn + suffix for arn in (arns.job_log_group, arns.state_machine_log_group) for suffix in ("", ":*")]
-    security_groups = [f"arn:aws:ec2:{regional}:security-group/*", f"arn:aws:ec2:{regional}:vpc/*"]
+    security_groups = [arns.security_groups, arns.vpcs]
     return document(
         statement(
             "ManageDataBuckets",
@@ -741,7 +725,7 @@ def deploy_role_policy(*, environment: str, account_id: str, region: str, parame
                 "ssm:ListTagsForResource",
                 "ssm:PutParameter",
             ],
-            parameter_path_arns(region, account_id, parameter_prefix)[1:],
+            arns.parameter_path(parameter_prefix)[1:],
         ),
         statement(
             "ManageAlarmTopic",

@@ -26,67 +26,86 @@ import botocore.loaders
 import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from components import naming
+from components.arns import StackArns
+from components.project import load_project, stack_names
 from components.settings import PROJECT_DIR, SettingsError, StackSettings, load_stack_settings
 from dsctl.output import EXIT_FAILED, CommandError
 
-_STACK_FILE = re.compile(r"^Pulumi\.([A-Za-z0-9_.-]+)\.yaml$")
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
 
 
 @dataclass(frozen=True)
 class Environment:
-    """One deployment environment as its stack file describes it."""
+    """One deployment environment: its validated stack settings and the artifact store it uses.
 
-    name: str
-    account_id: str
-    region: str
-    parameter_prefix: str
+    Every name and ARN comes from ``settings`` (``StackSettings`` and its ``StackArns``), the code the Pulumi
+    program names its resources with, so dsctl targets exactly what the stack creates. The store's bucket and
+    account are required here (they are optional in the settings of a stack whose store is only in outputs).
+    """
+
+    settings: StackSettings
     artifact_bucket: str
     artifact_account_id: str
-    owns_artifact_store: bool
-    input_key: str
 
     @classmethod
     def from_settings(cls, settings: StackSettings) -> Environment:
-        """Build from validated stack settings; the store must be known offline (same-project stack reference)."""
+        """Build from validated stack settings; the store must be known offline (through ``promotesFrom``)."""
         bucket, account = settings.artifact_bucket_name, settings.artifact_account_id
         if not bucket or not account:
             raise CommandError(
                 f"Pulumi.{settings.stack}.yaml: the artifact store's bucket/account is not known offline; "
-                "set artifactSourceStack to a stack of this project or set artifactSourceBucket/AccountId"
+                "set promotesFrom to a stack of this project or set artifactSourceBucket/AccountId"
             )
-        return cls(
-            name=settings.stack,
-            account_id=settings.account_id,
-            region=settings.region,
-            parameter_prefix=settings.parameter_prefix,
-            artifact_bucket=bucket,
-            artifact_account_id=account,
-            owns_artifact_store=settings.owns_artifact_store,
-            input_key=settings.input_key,
-        )
+        return cls(settings, bucket, account)
+
+    @property
+    def name(self) -> str:
+        return self.settings.stack
+
+    @property
+    def account_id(self) -> str:
+        return self.settings.account_id
+
+    @property
+    def region(self) -> str:
+        return self.settings.region
+
+    @property
+    def parameter_prefix(self) -> str:
+        return self.settings.parameter_prefix
+
+    @property
+    def owns_artifact_store(self) -> bool:
+        return self.settings.owns_artifact_store
+
+    @property
+    def input_key(self) -> str:
+        return self.settings.input_key
+
+    @property
+    def arns(self) -> StackArns:
+        return self.settings.arns
 
     def parameter_name(self, key: str) -> str:
         """Full SSM name of one of ``naming.PARAMETER_KEYS`` in this environment."""
-        return naming.parameter_name(self.parameter_prefix, key)
+        return self.settings.parameter_name(key)
 
     @property
     def input_bucket(self) -> str:
-        return naming.input_bucket(self.name, self.account_id, self.region)
+        return self.settings.input_bucket_name
 
     @property
     def output_bucket(self) -> str:
-        return naming.output_bucket(self.name, self.account_id, self.region)
+        return self.settings.output_bucket_name
 
     @property
     def state_machine_arn(self) -> str:
-        return f"arn:aws:states:{self.region}:{self.account_id}:stateMachine:{naming.STATE_MACHINE}"
+        return self.arns.state_machine
 
     @property
     def operator_role_arn(self) -> str:
         """The role humans are expected to assume in this account (suggested in fixes)."""
-        return f"arn:aws:iam::{self.account_id}:role/{naming.operator_role()}"
+        return self.arns.operator_role
 
 
 _CLIENTS: weakref.WeakKeyDictionary[boto3.Session, dict[str, Any]] = weakref.WeakKeyDictionary()
@@ -101,9 +120,8 @@ def client(session: boto3.Session, service: str) -> Any:
 
 
 def environment_names(project_dir: Path = PROJECT_DIR) -> list[str]:
-    """Stack names that have a ``Pulumi.<name>.yaml`` file, sorted."""
-    names = (_STACK_FILE.match(path.name) for path in project_dir.glob("Pulumi.*.yaml"))
-    return sorted(match.group(1) for match in names if match)
+    """Every environment: the stacks that have a ``Pulumi.<name>.yaml`` file, sorted."""
+    return stack_names(project_dir)
 
 
 def load_environment(name: str, project_dir: Path = PROJECT_DIR) -> Environment:
@@ -123,12 +141,15 @@ def all_environments(project_dir: Path = PROJECT_DIR) -> list[Environment]:
     return [load_environment(name, project_dir) for name in environment_names(project_dir)]
 
 
-def store_owner(env: Environment) -> str:
+def store_owner(env: Environment, project_dir: Path = PROJECT_DIR) -> str:
     """The environment whose stack creates ``env``'s artifact store (``env`` itself, or the one owning that bucket)."""
     if env.owns_artifact_store:
         return env.name
-    owners = [e.name for e in all_environments() if e.owns_artifact_store and e.artifact_bucket == env.artifact_bucket]
-    return owners[0] if owners else "<the stack that owns the store>"
+    try:
+        owner = load_project(project_dir).store_owner(env.settings)
+    except SettingsError:
+        owner = None
+    return owner.stack if owner else "<the stack that owns the store>"
 
 
 @functools.cache

@@ -154,31 +154,71 @@ class StackDiff:
 
 
 # ----------------------------------------------------------------------------------------------- normalization
-def substitutions(settings: StackSettings) -> list[tuple[re.Pattern[str], str]]:
-    """(pattern, placeholder) pairs that replace this stack's identity, most specific first."""
+@dataclass(frozen=True)
+class Substitutions:
+    """How one stack's identity is replaced: exact values only, never a word inside other text.
+
+    ``replacements`` are (value, placeholder) pairs applied longest value first, so a bucket name is replaced
+    whole before the account id inside it; ``whole_values`` replace a string only when it *is* that value (the
+    environment in a tag or a metric dimension), so a stack called ``staging`` leaves the job's ``_staging/``
+    prefix alone.
+    """
+
+    replacements: tuple[tuple[str, str], ...]
+    whole_values: Mapping[str, str]
+    patterns: tuple[tuple[re.Pattern[str], str], ...]
+
+    def apply(self, text: str) -> str:
+        if text in self.whole_values:
+            return self.whole_values[text]
+        for pattern, placeholder in self.patterns:
+            text = pattern.sub(placeholder, text)
+        for value, placeholder in self.replacements:
+            text = text.replace(value, placeholder)
+        return text
+
+
+def _known_names(settings: StackSettings) -> list[tuple[str, str]]:
+    """Every physical name of the stack that holds its environment (and account), with its placeholder form.
+
+    Both come from ``naming`` called twice, with the real identity and with the placeholders, so a new name
+    added there is normalized here without a change.
+    """
+    env, account, region = settings.environment, settings.account_id, settings.region
+    templates = [*naming.environment_names(ENV), *naming.regional_names(ENV, ACCOUNT, region)]
+    return [(template.replace(ENV, env).replace(ACCOUNT, account), template) for template in templates]
+
+
+def substitutions(settings: StackSettings) -> Substitutions:
+    """The exact identity values of this stack and their placeholders."""
     pairs: list[tuple[str, str]] = []
     if settings.artifact_bucket_name:
-        pairs.append((re.escape(settings.artifact_bucket_name), ARTIFACT_BUCKET))
-    artifact_account = settings.artifact_account_id
-    if artifact_account:
-        pairs.append((rf"arn:aws:kms:[a-z0-9-]+:{artifact_account}:key/[0-9a-f-]{{36}}", ARTIFACT_KEY))
+        pairs.append((settings.artifact_bucket_name, ARTIFACT_BUCKET))
     if settings.ci_principal_arn:
-        pairs.append((re.escape(settings.ci_principal_arn), CI_PRINCIPAL))
-    pairs += [(re.escape(arn), OPERATOR_PRINCIPAL) for arn in settings.operator_principal_arns]
+        pairs.append((settings.ci_principal_arn, CI_PRINCIPAL))
+    pairs += [(arn, OPERATOR_PRINCIPAL) for arn in settings.operator_principal_arns]
+    pairs += _known_names(settings)
+    artifact_account = settings.artifact_account_id
     if artifact_account and artifact_account != settings.account_id:
         pairs.append((artifact_account, ARTIFACT_ACCOUNT))
     pairs += [(account, READER_ACCOUNT) for account in settings.artifact_reader_accounts]
     pairs.append((settings.account_id, ACCOUNT))
-    pairs.append((rf"(?<![A-Za-z0-9]){re.escape(settings.environment)}(?![A-Za-z0-9])", ENV))
-    return [*GENERATED_IDS, *((re.compile(pattern), placeholder) for pattern, placeholder in pairs)]
+    patterns = list(GENERATED_IDS)
+    if artifact_account:
+        # The store's key ARN is generated when the owning stack creates the key: known by its shape only.
+        key = re.compile(rf"arn:aws:kms:[a-z0-9-]+:{artifact_account}:key/[0-9a-f-]{{36}}")
+        patterns.append((key, ARTIFACT_KEY))
+    first: dict[str, str] = {}
+    for value, placeholder in pairs:  # the first placeholder named for a value wins (the store before its name)
+        first.setdefault(value, placeholder)
+    ordered = sorted(first.items(), key=lambda pair: len(pair[0]), reverse=True)
+    return Substitutions(tuple(ordered), {settings.environment: ENV}, tuple(patterns))
 
 
-def normalize(value: Any, subs: Sequence[tuple[re.Pattern[str], str]]) -> Any:
+def normalize(value: Any, subs: Substitutions) -> Any:
     """``value`` with every string's stack identity replaced by placeholders (recursively)."""
     if isinstance(value, str):
-        for pattern, placeholder in subs:
-            value = pattern.sub(placeholder, value)
-        return value
+        return subs.apply(value)
     if isinstance(value, Mapping):
         return {normalize(key, subs): normalize(item, subs) for key, item in value.items()}
     if isinstance(value, list | tuple):
