@@ -26,7 +26,9 @@ env = s.environment
 
 input_bucket = SecureBucket("input", SecureBucketArgs(bucket_name=s.input_bucket_name), opts)
 # The job stages work under _staging/{run_id}/ and removes it; expire leftovers of crashed runs.
-output_bucket = SecureBucket("output", SecureBucketArgs(s.output_bucket_name, expire_prefixes={naming.STAGING_PREFIX: 7}), opts)
+output_bucket = SecureBucket(
+    "output", SecureBucketArgs(s.output_bucket_name, expire_prefixes={naming.STAGING_PREFIX: 7}), opts
+)
 
 store: ArtifactStore | CrossAccountAccess
 if s.owns_artifact_store:

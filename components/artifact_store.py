@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components import naming, policy_docs
+from components import naming, policy_docs, tokens
 from components.model_access import ModelStoreLocation, grant_model_read
 from components.secure_bucket import SecureBucket, SecureBucketArgs
 
@@ -37,7 +37,7 @@ class ArtifactStore(pulumi.ComponentResource):
     location: ModelStoreLocation
 
     def __init__(self, name: str, args: ArtifactStoreArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("ds:storage:ArtifactStore", name, None, opts)
+        super().__init__(tokens.ARTIFACT_STORE_COMPONENT, name, None, opts)
         self._region = args.region
         child = pulumi.ResourceOptions(parent=self)
         key_policy = policy_docs.artifact_key_policy(
@@ -46,7 +46,7 @@ class ArtifactStore(pulumi.ComponentResource):
         self.key = aws.kms.Key(
             f"{name}-key",
             aws.kms.KeyArgs(
-                description=f"Model artifacts of {naming.PROJECT} ({args.environment}); readers decrypt through S3",
+                description=f"Model artifacts of {naming.stack_label(args.environment)}; readers decrypt through S3",
                 enable_key_rotation=True,
                 deletion_window_in_days=30,
                 policy=json.dumps(key_policy, sort_keys=True),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components import naming, policy_docs
+from components import naming, policy_docs, tokens
 from components.model_access import ModelStoreLocation, grant_model_read
 from components.settings import ArtifactSource
 
@@ -48,7 +48,7 @@ class CrossAccountAccess(pulumi.ComponentResource):
     deploy_role: aws.iam.Role
 
     def __init__(self, name: str, args: CrossAccountAccessArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("ds:access:CrossAccountAccess", name, None, opts)
+        super().__init__(tokens.CROSS_ACCOUNT_ACCESS_COMPONENT, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self._region = args.region
         self.location = store_location(args.source, child)
@@ -56,7 +56,7 @@ class CrossAccountAccess(pulumi.ComponentResource):
             f"{name}-deploy-role",
             aws.iam.RoleArgs(
                 name=naming.deploy_role(args.environment),
-                description=f"CI deploys {naming.PROJECT} ({args.environment}) with pulumi up; scoped, not admin",
+                description=f"CI deploys {naming.stack_label(args.environment)} with pulumi up; scoped, not admin",
                 assume_role_policy=json.dumps(policy_docs.principal_trust(args.ci_principal_arn), sort_keys=True),
                 max_session_duration=3600,
             ),

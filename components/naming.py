@@ -157,6 +157,26 @@ def operator_boundary(env: str) -> str:
     return f"{PROJECT}-operator-boundary-{env}"
 
 
+def stack_label(env: str) -> str:
+    """How descriptions and comments name the deployment, e.g. ``ds-preprocessing (dev)``."""
+    return f"{PROJECT} ({env})"
+
+
+def run_label(env: str) -> str:
+    """How failure notifications name a run's pipeline, e.g. ``ds-preprocessing dev run``."""
+    return f"{PROJECT} {env} run"
+
+
+def aws_provider(env: str) -> str:
+    """Logical name of the stack's AWS provider."""
+    return f"aws-{env}"
+
+
+def deploy_session(env: str) -> str:
+    """Session name of the provider's assumed deploy role (CloudTrail shows which stack deployed)."""
+    return f"{PROJECT}-{env}"
+
+
 # --------------------------------------------------------------------------- every name of one environment
 
 MAX_BUCKET_NAME = 63
@@ -197,6 +217,12 @@ def environment_names(env: str) -> tuple[str, ...]:
         operator_boundary(env),
     )
     return tuple(sorted(set(names), key=len, reverse=True))
+
+
+def environment_labels(env: str) -> tuple[str, ...]:
+    """Texts other than physical names that hold the environment: labels in descriptions and notifications, the
+    provider's logical name and deploy session. ``dsctl diff`` replaces these exact values too."""
+    return (stack_label(env), run_label(env), aws_provider(env), deploy_session(env))
 
 
 def too_long_names(env: str, account_id: str, region: str) -> list[str]:

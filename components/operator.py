@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components import naming, policy_docs
+from components import naming, policy_docs, tokens
 from components.arns import StackArns
 from components.json_output import document_json
 from components.model_access import ModelStoreLocation
@@ -41,7 +41,7 @@ class OperatorRole(pulumi.ComponentResource):
     boundary: aws.iam.Policy
 
     def __init__(self, name: str, args: OperatorRoleArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("ds:access:OperatorRole", name, None, opts)
+        super().__init__(tokens.OPERATOR_ROLE_COMPONENT, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         policy = document_json(
             policy_docs.operator_policy,
@@ -64,7 +64,7 @@ class OperatorRole(pulumi.ComponentResource):
             f"{name}-role",
             aws.iam.RoleArgs(
                 name=naming.operator_role(),
-                description=f"Operators run dsctl for {naming.PROJECT} ({args.environment}): promote, run, inspect",
+                description=f"Operators run dsctl for {naming.stack_label(args.environment)}: promote, run, inspect",
                 assume_role_policy=json.dumps(policy_docs.operator_trust(args.principal_arns), sort_keys=True),
                 permissions_boundary=self.boundary.arn,
                 max_session_duration=3600,

@@ -26,11 +26,11 @@ def aws_provider(settings: StackSettings) -> aws.Provider:
         assume_roles = [
             aws.ProviderAssumeRoleArgs(
                 role_arn=settings.deploy_role_arn,
-                session_name=f"{naming.PROJECT}-{settings.stack}",
+                session_name=naming.deploy_session(settings.environment),
             )
         ]
     return aws.Provider(
-        f"aws-{settings.environment}",
+        naming.aws_provider(settings.environment),
         aws.ProviderArgs(
             region=settings.region,
             allowed_account_ids=[settings.account_id],

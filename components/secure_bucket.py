@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components import policy_docs
+from components import policy_docs, tokens
 from components.json_output import document_json
 
 
@@ -41,7 +41,7 @@ class SecureBucket(pulumi.ComponentResource):
     arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: SecureBucketArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("ds:storage:SecureBucket", name, None, opts)
+        super().__init__(tokens.SECURE_BUCKET_COMPONENT, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.bucket = aws.s3.Bucket(name, aws.s3.BucketArgs(bucket=args.bucket_name, force_destroy=False), opts=child)
         bucket_id = self.bucket.id

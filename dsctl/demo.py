@@ -233,13 +233,13 @@ class Demo:
             notes.append(f"{result.get('from_version')} -> {result.get('version')}")
 
     def final_state(self) -> None:
-        from dsctl import params
+        from dsctl import ssm_parameters
         from dsctl.envs import connect
 
         for env in ("dev", "prod"):
             conn = connect(env)
-            key, _ = params.current_model(conn.session, conn.env)
-            self.result.promoted[env] = params.version_of_key(key)
+            key, _ = ssm_parameters.current_model(conn.session, conn.env)
+            self.result.promoted[env] = ssm_parameters.version_of_key(key)
             if conn.env.owns_artifact_store:
                 self.result.artifact_bucket, self.result.artifact_account = (
                     conn.env.artifact_bucket,

@@ -16,9 +16,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from components import naming
-from dsctl import params
+from dsctl import ssm_parameters
 from dsctl.envs import Connection, Environment, client, session_for, store_owner, verify_account
-from dsctl.models import MODEL_FILE, ArtifactStore, access_fix, error_code, is_denied, not_found_or_denied, object_key
+from dsctl.models import MODEL_FILE, ModelStore, access_fix, error_code, interpret_failed_read, object_key
 from dsctl.output import CommandError
 
 
@@ -85,7 +85,7 @@ def check_credentials(ctx: _Context, profile: str | None, role_arn: str | None) 
 
 def check_parameters(ctx: _Context) -> Outcome:
     assert ctx.conn is not None
-    ctx.parameters, missing = params.get_parameters(ctx.conn.session, ctx.env, naming.PARAMETER_KEYS)
+    ctx.parameters, missing = ssm_parameters.get_parameters(ctx.conn.session, ctx.env, naming.PARAMETER_KEYS)
     if missing:
         return _failed(f"missing {', '.join(missing)}", f"deploy the stack: pulumi up --refresh --stack {ctx.env.name}")
     return _passed(f"all {len(naming.PARAMETER_KEYS)} under {ctx.env.parameter_prefix}")
@@ -94,8 +94,8 @@ def check_parameters(ctx: _Context) -> Outcome:
 def check_parameter_values(ctx: _Context) -> Outcome:
     wrong = [
         f"{key} is {'missing' if key not in ctx.parameters else repr(ctx.parameters[key])}, expected {want!r}"
-        for key in params.STACK_DERIVED_KEYS
-        if ctx.parameters.get(key) != (want := params.expected_value(ctx.env, key))
+        for key in ssm_parameters.STACK_DERIVED_KEYS
+        if ctx.parameters.get(key) != (want := ssm_parameters.expected_value(ctx.env, key))
     ]
     if wrong:
         return _failed("; ".join(wrong), f"pulumi up --refresh --stack {ctx.env.name} (compare: dsctl params diff)")
@@ -127,32 +127,23 @@ def check_store(ctx: _Context) -> Outcome:
 def check_promoted_model(ctx: _Context) -> Outcome:
     assert ctx.conn is not None
     key, sha = ctx.parameters.get(naming.PARAM_MODEL_KEY), ctx.parameters.get(naming.PARAM_MODEL_SHA256)
-    version = params.version_of_key(key)
+    version = ssm_parameters.version_of_key(key)
     if version is None:
-        if key == params.NONE:
+        if key == ssm_parameters.NONE:
             return _failed(
                 "no model promoted yet (model-key is NONE)", f"dsctl model promote --env {ctx.env.name} VERSION"
             )
         return _failed(
             f"model-key {key!r} is not models/VERSION/model.pkl", f"dsctl model promote --env {ctx.env.name} VERSION"
         )
-    store = ArtifactStore(ctx.conn.session, ctx.store_bucket)
+    store = ModelStore(ctx.conn.session, ctx.store_bucket)
     try:
         stored = store.stored_sha256(version)
-    except (ClientError, BotoCoreError) as err:
+    except ClientError as err:
+        failed = interpret_failed_read(store, version, MODEL_FILE, error_code(err), ctx.env.name, ctx.env.account_id)
+        return _failed(failed.problem, failed.fix)
+    except BotoCoreError as err:
         code = _aws_error(err)
-        if is_denied(code):  # a reader's 403 for a missing key: a listing decides (``ArtifactStore.key_missing``)
-            missing = store.key_missing(version, MODEL_FILE, code)
-            if missing is True:
-                return _failed(
-                    f"{store.url(version)} does not exist (HEAD answered {code}; a listing shows no such key)",
-                    access_fix("NoSuchKey", store.bucket, ctx.env.name, ctx.env.account_id),
-                )
-            if missing is None:
-                return _failed(
-                    not_found_or_denied(version, ctx.env.name, code) + f" ({store.url(version)})",
-                    access_fix(code, store.bucket, ctx.env.name, ctx.env.account_id),
-                )
         return _failed(
             f"cannot read {store.url(version)} ({code})",
             access_fix(code, store.bucket, ctx.env.name, ctx.env.account_id),
@@ -169,7 +160,7 @@ def check_promoted_model(ctx: _Context) -> Outcome:
 def check_kms_decrypt(ctx: _Context) -> Outcome:
     """A one-byte GET of the model: with SSE-KMS, only this (not HEAD) needs kms:Decrypt on the store's key."""
     assert ctx.conn is not None and ctx.model_version is not None
-    store = ArtifactStore(ctx.conn.session, ctx.store_bucket)
+    store = ModelStore(ctx.conn.session, ctx.store_bucket)
     try:
         head = store.s3.head_object(Bucket=store.bucket, Key=object_key(ctx.model_version, MODEL_FILE))
         store.read_first_byte(ctx.model_version)

@@ -28,12 +28,11 @@ from dsctl.envs import client
 from dsctl.output import EXIT_FAILED, CommandError
 from job import artifact
 from job.errors import JobError
+from job.s3 import DENIED_CODES, MISSING_BUCKET_CODE, MISSING_OBJECT_CODES
 
 MODEL_FILE = artifact.MODEL_FILE
 MANIFEST_FILE = artifact.MANIFEST_FILE
 VALIDATION_FILE = "validation.json"
-_MISSING = {"NoSuchKey", "404", "NotFound"}
-_DENIED = {"AccessDenied", "403", "Forbidden"}
 
 
 def check_version(version: str) -> str:
@@ -85,7 +84,7 @@ def error_code(err: ClientError) -> str:
 def is_not_found(code: str) -> bool:
     """S3's answer for a missing key (``NoSuchKey`` to a GET, ``NotFound``/404 to a HEAD); see ``is_denied`` for
     the 403 a reader gets instead."""
-    return code in _MISSING
+    return code in MISSING_OBJECT_CODES
 
 
 def is_denied(code: str) -> bool:
@@ -93,7 +92,7 @@ def is_denied(code: str) -> bool:
     when the request is not covered by the caller's ``s3:ListBucket``: a reader whose ListBucket is limited by an
     ``s3:prefix`` condition (prod's task and operator roles: ``models/*``) never has it for a GET/HEAD, which
     carries no prefix. So a 403 under ``models/`` means "missing or denied" until a listing tells them apart."""
-    return code in _DENIED
+    return code in DENIED_CODES
 
 
 def not_found_or_denied(version: str, env_name: str, code: str) -> str:
@@ -104,17 +103,51 @@ def not_found_or_denied(version: str, env_name: str, code: str) -> str:
     )
 
 
+MISSING_OBJECT_FIX = "the object is missing: publish the version again under a new version number"
+
+
 def access_fix(code: str, bucket: str, env_name: str, account_id: str) -> str:
     """The fix to print for a failed read of the store, by error kind."""
     if is_not_found(code):
-        return "the object is missing: publish the version again under a new version number"
-    if code == "NoSuchBucket":
+        return MISSING_OBJECT_FIX
+    if code == MISSING_BUCKET_CODE:
         return f"bucket {bucket} does not exist: deploy the stack that owns the artifact store"
     return (
         f"grant account {account_id} ({env_name}) read on models/* in the store's bucket policy and kms:Decrypt "
         "via S3 in its KMS key policy (artifactReaderAccounts / artifactReaderRolePatterns in the owning stack), "
         "and check this role's own policy"
     )
+
+
+@dataclass(frozen=True)
+class FailedRead:
+    """A failed read of one object of the store, interpreted once for every command (promote, doctor, status).
+
+    On real S3 a reader's GET/HEAD of a MISSING key answers 403 (see ``is_denied``), so a 403 alone does not say
+    whether the object is absent; a listing of the exact key decides (``ModelStore.key_missing``).
+    """
+
+    url: str
+    code: str
+    missing: bool | None
+    """True: the object does not exist; None: missing or denied (the listing is denied too); False: not missing."""
+    problem: str
+    fix: str
+
+
+def interpret_failed_read(
+    store: ModelStore, version: str, name: str, code: str, env_name: str, account_id: str
+) -> FailedRead:
+    """What a read of ``models/{version}/{name}`` that failed with ``code`` means, and the fix to print."""
+    url = store.url(version, name)
+    missing = store.key_missing(version, name, code)
+    fix = access_fix(code, store.bucket, env_name, account_id)
+    if missing is True:
+        how = f"{code}; a listing shows no such key" if is_denied(code) else code
+        return FailedRead(url, code, True, f"{url} does not exist ({how})", MISSING_OBJECT_FIX)
+    if missing is None:
+        return FailedRead(url, code, None, f"{not_found_or_denied(version, env_name, code)} ({url})", fix)
+    return FailedRead(url, code, False, f"{url} is not readable from {env_name} ({code})", fix)
 
 
 @dataclass(frozen=True)
@@ -150,8 +183,9 @@ def _version_sort_key(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split(".")) if artifact.VERSION_PATTERN.fullmatch(version) else (-1,)
 
 
-class ArtifactStore:
-    """Operations on the store's bucket with one session's credentials.
+class ModelStore:
+    """The artifact store's bucket as boto3 sees it with one session's credentials (the Pulumi component that
+    creates the store is ``components.artifact_store.ArtifactStore``).
 
     The same class serves the owner (publish, validate) and readers (promote's checks use
     the *target* environment's session, so a read that succeeds is a real cross-account read).

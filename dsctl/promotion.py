@@ -18,17 +18,17 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from components import naming
-from dsctl import params
+from dsctl import ssm_parameters
 from dsctl.envs import Connection, store_owner
 from dsctl.models import (
     MANIFEST_FILE,
-    ArtifactStore,
+    ModelStore,
     StoredVersion,
     access_fix,
     check_version,
     error_code,
+    interpret_failed_read,
     is_denied,
-    not_found_or_denied,
 )
 from dsctl.output import CommandError
 from job import artifact
@@ -50,7 +50,7 @@ def _refuse(conn: Connection, problem: str, fix: str) -> CommandError:
 
 def check_store_parameter(conn: Connection) -> None:
     """The target's ``artifact-bucket`` parameter must name the store its stack names (what the job reads)."""
-    values = params.read_parameters(conn.session, conn.env)
+    values = ssm_parameters.read_parameters(conn.session, conn.env)
     actual = values.get(naming.PARAM_ARTIFACT_BUCKET)
     if actual != conn.env.artifact_bucket:
         raise _refuse(
@@ -64,7 +64,7 @@ def check_store_parameter(conn: Connection) -> None:
 def verify_model(conn: Connection, version: str, expected_sha256: str | None = None) -> VerifiedModel:
     """Exists, readable by the target, stored bytes match the manifest (and ``expected_sha256`` if given)."""
     check_version(version)
-    env, store = conn.env, ArtifactStore(conn.session, conn.env.artifact_bucket)
+    env, store = conn.env, ModelStore(conn.session, conn.env.artifact_bucket)
     who = f"{env.name} credentials ({conn.caller_arn})"
     try:
         manifest = store.manifest(version)
@@ -82,11 +82,12 @@ def verify_model(conn: Connection, version: str, expected_sha256: str | None = N
         try:
             store.read_first_byte(version)
         except ClientError:
+            failed = interpret_failed_read(store, version, MANIFEST_FILE, code, env.name, env.account_id)
             raise _refuse(
                 conn,
-                not_found_or_denied(version, env.name, code) + f" ({who} can read neither manifest.json nor "
-                f"model.pkl in s3://{store.bucket}/models/{version}/; the {env.name} job would fail the same way)",
-                access_fix(code, store.bucket, env.name, env.account_id),
+                f"{failed.problem} ({who} can read neither manifest.json nor model.pkl in "
+                f"s3://{store.bucket}/models/{version}/; the {env.name} job would fail the same way)",
+                failed.fix,
             ) from err
         manifest = None
     if manifest is None:
@@ -123,7 +124,7 @@ def verify_model(conn: Connection, version: str, expected_sha256: str | None = N
     return VerifiedModel(version, digest, status, store.bucket)
 
 
-def _download_digest(store: ArtifactStore, version: str) -> str:
+def _download_digest(store: ModelStore, version: str) -> str:
     """Digest by download, for objects uploaded without a stored checksum (e.g. by hand with ``aws s3 cp``)."""
     with tempfile.TemporaryDirectory(prefix="dsctl-digest-") as tmp:
         return artifact.sha256_file(store.download_model(version, Path(tmp) / "model.pkl"))
@@ -155,10 +156,10 @@ def promote(conn: Connection, version: str, force_reason: str | None = None) -> 
             f"run dsctl model validate --env {store_owner(conn.env)} {version} --test-data ..., "
             "or pass --force --reason TEXT (recorded)",
         )
-    current_key, current_sha = params.current_model(conn.session, conn.env)
-    if current_key == params.model_key(version) and current_sha == verified.sha256:
+    current_key, current_sha = ssm_parameters.current_model(conn.session, conn.env)
+    if current_key == ssm_parameters.model_key(version) and current_sha == verified.sha256:
         return {"env": conn.env.name, "version": version, "sha256": verified.sha256, "changed": False}
-    result = params.set_promoted_model(
+    result = ssm_parameters.set_promoted_model(
         conn.session,
         conn.env,
         version,
@@ -169,9 +170,9 @@ def promote(conn: Connection, version: str, force_reason: str | None = None) -> 
     return {**asdict(result), "changed": True, "validation": verified.validation, "forced": force_reason is not None}
 
 
-def rollback_target(conn: Connection, to_version: str | None) -> params.Promotion:
+def rollback_target(conn: Connection, to_version: str | None) -> ssm_parameters.Promotion:
     """The history entry to return to: ``to_version`` if it was promoted before, else the previous distinct one."""
-    history = params.promotion_history(conn.session, conn.env)
+    history = ssm_parameters.promotion_history(conn.session, conn.env)
     if not history:
         raise _refuse(
             conn, "model-key has no history", f"deploy the stack (pulumi up --refresh --stack {conn.env.name})"
@@ -207,14 +208,14 @@ def rollback(conn: Connection, to_version: str | None = None) -> dict[str, Any]:
     check_store_parameter(conn)
     target = rollback_target(conn, to_version)
     assert target.version is not None and target.sha256 is not None  # rollback_target only returns complete entries
-    current = params.current_model(conn.session, conn.env)
+    current = ssm_parameters.current_model(conn.session, conn.env)
     verified = verify_model(conn, target.version, expected_sha256=target.sha256)
-    result = params.set_promoted_model(
+    result = ssm_parameters.set_promoted_model(
         conn.session, conn.env, target.version, verified.sha256, _record(conn, "rollback", verified, None), current
     )
     return {
         **asdict(result),
         "changed": True,
-        "from_version": params.version_of_key(current[0]),
+        "from_version": ssm_parameters.version_of_key(current[0]),
         "restored_parameter_version": target.parameter_version,
     }

@@ -17,6 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from components import naming
 from dsctl.envs import Connection, Environment, client
 from dsctl.models import error_code, is_not_found
 from dsctl.output import EXIT_FAILED, CommandError
@@ -24,7 +25,6 @@ from dsctl.output import EXIT_FAILED, CommandError
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 _sleep = time.sleep
 """How ``wait_for`` waits between polls (looked up at call time, so tests can finish the run meanwhile)."""
-PROCESSED_PREFIX = "processed/"
 
 
 def execution_name(now: datetime | None = None) -> str:
@@ -69,16 +69,16 @@ def wait_for(
         _sleep(poll_seconds)
 
 
-def run_prefix(env: Environment, run_id: str) -> str:
+def run_output_url(env: Environment, run_id: str) -> str:
     """Where a run writes its output (CONTRACTS §6)."""
-    return f"s3://{env.output_bucket}/{PROCESSED_PREFIX}{run_id}/"
+    return f"s3://{env.output_bucket}/{naming.PROCESSED_PREFIX}{run_id}/"
 
 
 def run_manifest(conn: Connection, run_id: str) -> dict[str, Any] | None:
     """``processed/{run_id}/manifest.json`` of the env's output bucket, or None if the run wrote none."""
     s3 = client(conn.session, "s3")
     try:
-        body = s3.get_object(Bucket=conn.env.output_bucket, Key=f"{PROCESSED_PREFIX}{run_id}/manifest.json")["Body"]
+        body = s3.get_object(Bucket=conn.env.output_bucket, Key=f"{naming.PROCESSED_PREFIX}{run_id}/manifest.json")["Body"]
     except ClientError as err:
         if is_not_found(error_code(err)):
             return None
@@ -91,7 +91,7 @@ def latest_run_manifest(conn: Connection) -> dict[str, Any] | None:
     s3 = client(conn.session, "s3")
     newest: tuple[datetime, str] | None = None
     for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=conn.env.output_bucket, Prefix=PROCESSED_PREFIX, Delimiter="/"
+        Bucket=conn.env.output_bucket, Prefix=naming.PROCESSED_PREFIX, Delimiter="/"
     ):
         for prefix in page.get("CommonPrefixes", []):
             key = f"{prefix['Prefix']}manifest.json"
@@ -100,7 +100,7 @@ def latest_run_manifest(conn: Connection) -> dict[str, Any] | None:
             except ClientError:
                 continue
             if newest is None or modified > newest[0]:
-                newest = (modified, prefix["Prefix"][len(PROCESSED_PREFIX) :].rstrip("/"))
+                newest = (modified, prefix["Prefix"][len(naming.PROCESSED_PREFIX) :].rstrip("/"))
     return run_manifest(conn, newest[1]) if newest else None
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from components import naming
+from components import naming, tokens
 from components.project import Project, load_project
 from components.settings import StackSettings
 from policy.rules import BUCKET_SSE, RULES, STATE_MACHINE, Violation, context_from_settings, evaluate
@@ -33,7 +33,7 @@ SAMPLE_MODEL_KEY = f"{naming.MODELS_PREFIX}1.0.0/model.pkl"
 """An object every configured reader must be able to read."""
 OUTSIDE_MODELS_KEY = "private/notes.txt"
 """An object of the store outside ``models/`` that no reader may read."""
-ROLE_TYPE = "aws:iam/role:Role"
+ROLE_TYPE = tokens.ROLE
 FOREIGN_ACCOUNT = "111122223333"
 """An account that is nobody's reader."""
 OUTSIDER_ROLE_NAMES = ("Admin", "data-scientist", "intruder")

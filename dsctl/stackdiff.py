@@ -1,14 +1,15 @@
 """Compare two synthesized stacks and say which differences the stacks' configs explain.
 
-dev and prod must stay in step: the same program, differing only where their config files declare a difference.
-``diff_stacks`` first makes the two stacks comparable by replacing each stack's own identity (environment,
-account, the artifact store's bucket/key/account, reader accounts, CI principal, operator principals) with
-placeholders, so ``ds-input-dev-123456789012-us-east-1`` and ``ds-input-prod-987654321098-us-east-1`` compare equal.
+Stacks must stay in step: the same program, differing only where their config files declare a difference.
+``diff_stacks`` first makes two stacks comparable by replacing each stack's own identity with placeholders: exact
+values only (its physical names from ``naming``, its account id, the artifact store's bucket/key/account, reader
+accounts, CI and operator principals, the environment where a whole string is it), never the environment word
+inside other text (a stack called ``staging`` keeps the job's ``_staging/`` prefix). So
+``ds-input-dev-123456789012-us-east-1`` and ``ds-input-prod-987654321098-us-east-1`` compare equal.
 What still differs is then classified:
 
-- *expected* when a declared config difference explains it (``DECLARED``: artifact ownership, schedule, log
-  retention, task size, run timeout, alarm e-mail, CI principal, operators, deploy role, network), and that config
-  key really differs between the two stacks;
+- *expected* when a declared config difference explains it (an entry of ``DECLARED``, e.g. artifact ownership,
+  schedule, production) and the settings behind that entry really differ between the two stacks;
 - *unexpected* otherwise: something in the program treats the stacks differently without the config saying so.
 """
 
@@ -21,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from components import naming
+from components import naming, tokens
 from components.settings import StackSettings
 
 ENV = "{env}"
@@ -33,6 +34,11 @@ READER_ACCOUNT = "{reader-account}"
 CI_PRINCIPAL = "{ci-principal}"
 OPERATOR_PRINCIPAL = "{operator-principal}"
 ARTIFACT_TOKENS = (ARTIFACT_BUCKET, ARTIFACT_KEY, ARTIFACT_ACCOUNT, READER_ACCOUNT)
+
+IDENTITY_FIELDS = ("project", "stack", "environment", "account_id")
+"""Settings that are the stack's identity: normalized away (every name and ARN holding them), never a difference."""
+UNDECLARED_FIELDS = ("region", "parameter_prefix", "input_key")
+"""Settings no entry of ``DECLARED`` covers: stacks that differ in them are reported as unexpectedly different."""
 
 GENERATED_IDS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(vpc|subnet|sg)-[0-9a-f]{8}(?:[0-9a-f]{9})?\b"), r"{\1-id}"),
@@ -66,13 +72,13 @@ DECLARED: tuple[Declared, ...] = (
     Declared(
         "artifact ownership",
         ("owns_artifact_store", "artifact_reader_accounts", "artifact_reader_role_patterns", "artifact_source"),
-        types=("ds:storage:ArtifactStore", "ds:access:CrossAccountAccess"),
+        types=(tokens.ARTIFACT_STORE_COMPONENT, tokens.CROSS_ACCOUNT_ACCESS_COMPONENT),
         markers=(*ARTIFACT_TOKENS, naming.artifact_key_alias(ENV), naming.deploy_role(ENV)),
     ),
     Declared(
         "schedule",
         ("schedule_enabled", "schedule_expression"),
-        types=("aws:cloudwatch/eventRule:EventRule", "aws:cloudwatch/eventTarget:EventTarget"),
+        types=(tokens.EVENT_RULE, tokens.EVENT_TARGET),
         properties=("scheduleExpression", "state", "isEnabled"),
         markers=(naming.schedule_rule(ENV), naming.schedule_role(ENV)),
     ),
@@ -82,17 +88,21 @@ DECLARED: tuple[Declared, ...] = (
     Declared(
         "alarm e-mail",
         ("alarm_email",),
-        types=("aws:sns/topicSubscription:TopicSubscription",),
+        types=(tokens.TOPIC_SUBSCRIPTION,),
         properties=("endpoint",),
     ),
     Declared("CI principal", ("ci_principal_arn",), markers=(CI_PRINCIPAL,)),
     Declared(
         "operators",
         ("operator_principal_arns",),
-        types=("ds:access:OperatorRole",),
+        types=(tokens.OPERATOR_ROLE_COMPONENT,),
         markers=(OPERATOR_PRINCIPAL, naming.operator_role()),
     ),
     Declared("deploy role", ("deploy_role_arn",), properties=("assumeRoles",)),
+    # A production stack must alarm on failed runs (policy/rules.py); it may have alarms and subscriptions the
+    # other stack does not.
+    Declared("production", ("production",), types=(tokens.METRIC_ALARM, tokens.TOPIC_SUBSCRIPTION)),
+    Declared("promotion source", ("promotes_from", "pulumi_organization"), types=(tokens.STACK_REFERENCE,)),
     Declared(
         "network",
         ("subnet_ids", "assign_public_ip"),
@@ -185,7 +195,11 @@ def _known_names(settings: StackSettings) -> list[tuple[str, str]]:
     added there is normalized here without a change.
     """
     env, account, region = settings.environment, settings.account_id, settings.region
-    templates = [*naming.environment_names(ENV), *naming.regional_names(ENV, ACCOUNT, region)]
+    templates = [
+        *naming.environment_names(ENV),
+        *naming.environment_labels(ENV),
+        *naming.regional_names(ENV, ACCOUNT, region),
+    ]
     return [(template.replace(ENV, env).replace(ACCOUNT, account), template) for template in templates]
 
 

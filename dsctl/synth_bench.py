@@ -1,7 +1,8 @@
-"""Benchmark (not a test): how long a fresh process takes to synthesize both stacks, imports included.
+"""Benchmark (not a test): how long a fresh process takes to synthesize every stack, imports included.
 
 ``python -m dsctl.synth_bench [--runs N] [--target SECONDS]`` starts N fresh Python processes, each importing the
-synth engine and synthesizing dev then prod (prod's StackReference reuses dev's result, as in ``dsctl synth``), and
+synth engine and synthesizing every stack that has a ``Pulumi.<stack>.yaml``, in deploy order (a stack's
+StackReference reuses the result of the stack it promotes from, as in ``dsctl synth``), and
 prints each run's wall and CPU time (measured by this parent, so interpreter start-up and imports count) with the
 child's own breakdown. Exit code 1 when the median exceeds the target (default 5 s), so a slow change is noticed.
 """
@@ -20,9 +21,9 @@ from collections.abc import Sequence
 
 from rich.console import Console
 
+from components.project import load_project
 from dsctl.output import table
 
-STACKS = ("dev", "prod")
 _CHILD_FLAG = "--child"
 
 
@@ -32,12 +33,17 @@ def child() -> dict[str, float]:
     from dsctl.synth import synth
 
     timings = {"import": time.perf_counter() - started}
-    for stack in STACKS:
+    for stack in stacks():
         began = time.perf_counter()
         result = synth(stack)
         timings[stack] = time.perf_counter() - began
         timings[f"{stack}_resources"] = float(len(result.resources))
     return timings
+
+
+def stacks() -> list[str]:
+    """Every stack of the project, in deploy order (the store owner first)."""
+    return load_project().deploy_order()
 
 
 def _children_cpu() -> float:
@@ -46,7 +52,7 @@ def _children_cpu() -> float:
 
 
 def measure_once() -> tuple[float, float, dict[str, float]]:
-    """Wall and CPU time of one fresh process synthesizing both stacks, and that process's own breakdown.
+    """Wall and CPU time of one fresh process synthesizing every stack, and that process's own breakdown.
 
     CPU time is reported next to wall time because a shared machine stretches wall time without any change to us.
     """
@@ -73,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     console = Console()
+    names = stacks()
     rows, walls, cpus = [], [], []
     for run in range(1, args.runs + 1):
         wall, cpu, phases = measure_once()
@@ -84,14 +91,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{wall:.2f}",
                 f"{cpu:.2f}",
                 f"{phases['import']:.2f}",
-                f"{phases['dev']:.2f} ({phases['dev_resources']:.0f})",
-                f"{phases['prod']:.2f} ({phases['prod_resources']:.0f})",
+                *(f"{phases[name]:.2f} ({phases[f'{name}_resources']:.0f})" for name in names),
             )
         )
-    columns = ("run", "wall s", "CPU s", "engine import s", "dev s (resources)", "prod s (resources)")
+    columns = ("run", "wall s", "CPU s", "engine import s", *(f"{name} s (resources)" for name in names))
     load = os.getloadavg()[0]
     console.print(
-        table(f"synth both stacks in a fresh process (load {load:.1f} on {os.cpu_count()} CPUs)", columns, rows)
+        table(f"synth every stack in a fresh process (load {load:.1f} on {os.cpu_count()} CPUs)", columns, rows)
     )
     median = statistics.median(walls)
     verdict = "within" if median <= args.target else "OVER"

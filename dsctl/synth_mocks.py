@@ -19,9 +19,11 @@ import pulumi
 from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
 from pulumi.runtime.mocks import MockMonitor
 
+from components import tokens
+
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG_VALUE = "1b47061264138c4ac30d75fd1eb44270"
-STACK_REFERENCE = "pulumi:pulumi:StackReference"
+STACK_REFERENCE = tokens.STACK_REFERENCE
 
 
 def unwrap_secrets(value: Any) -> Any:
@@ -260,47 +262,47 @@ class AwsMocks(Mocks):
 
 _Handler = Callable[[AwsMocks, MockResourceArgs], tuple[str, dict]]
 _RESOURCE_HANDLERS: dict[str, _Handler] = {
-    "aws:s3/bucket:Bucket": AwsMocks.bucket,
-    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": AwsMocks.bucket_child,
-    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": AwsMocks.bucket_child,
-    "aws:s3/bucketVersioning:BucketVersioning": AwsMocks.bucket_child,
-    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": AwsMocks.bucket_child,
-    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": AwsMocks.bucket_child,
-    "aws:s3/bucketPolicy:BucketPolicy": AwsMocks.bucket_child,
-    "aws:kms/key:Key": AwsMocks.kms_key,
-    "aws:kms/alias:Alias": AwsMocks.kms_alias,
-    "aws:iam/role:Role": AwsMocks.role,
-    "aws:iam/rolePolicy:RolePolicy": AwsMocks.role_policy,
-    "aws:iam/policy:Policy": AwsMocks.managed_policy,
-    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": AwsMocks.policy_attachment,
-    "aws:ecr/repository:Repository": AwsMocks.ecr_repository,
-    "aws:ecr/lifecyclePolicy:LifecyclePolicy": AwsMocks.ecr_child,
-    "aws:ecr/repositoryPolicy:RepositoryPolicy": AwsMocks.ecr_child,
-    "docker:index/image:Image": AwsMocks.docker_image,
-    "aws:ecs/cluster:Cluster": AwsMocks.ecs_cluster,
-    "aws:ecs/taskDefinition:TaskDefinition": AwsMocks.task_definition,
-    "aws:cloudwatch/logGroup:LogGroup": AwsMocks.log_group,
-    "aws:ec2/securityGroup:SecurityGroup": AwsMocks.security_group,
-    "aws:sfn/stateMachine:StateMachine": AwsMocks.state_machine,
-    "aws:cloudwatch/eventRule:EventRule": AwsMocks.event_rule,
-    "aws:cloudwatch/eventTarget:EventTarget": AwsMocks.event_target,
-    "aws:ssm/parameter:Parameter": AwsMocks.ssm_parameter,
-    "aws:sns/topic:Topic": AwsMocks.sns_topic,
-    "aws:sns/topicSubscription:TopicSubscription": AwsMocks.sns_subscription,
-    "aws:sns/topicPolicy:TopicPolicy": lambda self, args: (str(args.inputs["arn"]), {}),
-    "aws:cloudwatch/metricAlarm:MetricAlarm": AwsMocks.metric_alarm,
-    "pulumi:providers:aws": AwsMocks.provider,
-    "pulumi:providers:docker": AwsMocks.provider,
+    tokens.BUCKET: AwsMocks.bucket,
+    tokens.BUCKET_PUBLIC_ACCESS_BLOCK: AwsMocks.bucket_child,
+    tokens.BUCKET_OWNERSHIP: AwsMocks.bucket_child,
+    tokens.BUCKET_VERSIONING: AwsMocks.bucket_child,
+    tokens.BUCKET_SSE: AwsMocks.bucket_child,
+    tokens.BUCKET_LIFECYCLE: AwsMocks.bucket_child,
+    tokens.BUCKET_POLICY: AwsMocks.bucket_child,
+    tokens.KMS_KEY: AwsMocks.kms_key,
+    tokens.KMS_ALIAS: AwsMocks.kms_alias,
+    tokens.ROLE: AwsMocks.role,
+    tokens.ROLE_POLICY: AwsMocks.role_policy,
+    tokens.MANAGED_POLICY: AwsMocks.managed_policy,
+    tokens.ROLE_POLICY_ATTACHMENT: AwsMocks.policy_attachment,
+    tokens.ECR_REPOSITORY: AwsMocks.ecr_repository,
+    tokens.ECR_LIFECYCLE_POLICY: AwsMocks.ecr_child,
+    tokens.ECR_REPOSITORY_POLICY: AwsMocks.ecr_child,
+    tokens.DOCKER_IMAGE: AwsMocks.docker_image,
+    tokens.CLUSTER: AwsMocks.ecs_cluster,
+    tokens.TASK_DEFINITION: AwsMocks.task_definition,
+    tokens.LOG_GROUP: AwsMocks.log_group,
+    tokens.SECURITY_GROUP: AwsMocks.security_group,
+    tokens.STATE_MACHINE: AwsMocks.state_machine,
+    tokens.EVENT_RULE: AwsMocks.event_rule,
+    tokens.EVENT_TARGET: AwsMocks.event_target,
+    tokens.PARAMETER: AwsMocks.ssm_parameter,
+    tokens.TOPIC: AwsMocks.sns_topic,
+    tokens.TOPIC_SUBSCRIPTION: AwsMocks.sns_subscription,
+    tokens.TOPIC_POLICY: lambda self, args: (str(args.inputs["arn"]), {}),
+    tokens.METRIC_ALARM: AwsMocks.metric_alarm,
+    tokens.AWS_PROVIDER: AwsMocks.provider,
+    tokens.DOCKER_PROVIDER: AwsMocks.provider,
 }
 
 _CALL_HANDLERS: dict[str, Callable[[AwsMocks, MockCallArgs], dict]] = {
-    "aws:index/getCallerIdentity:getCallerIdentity": AwsMocks.caller_identity,
-    "aws:index/getRegion:getRegion": AwsMocks.get_region,
-    "aws:index/getPartition:getPartition": AwsMocks.get_partition,
-    "aws:ecr/getAuthorizationToken:getAuthorizationToken": AwsMocks.ecr_token,
-    "aws:ec2/getVpc:getVpc": AwsMocks.default_vpc,
-    "aws:ec2/getSubnets:getSubnets": AwsMocks.subnets,
-    "aws:ec2/getSubnet:getSubnet": AwsMocks.subnet,
+    tokens.GET_CALLER_IDENTITY: AwsMocks.caller_identity,
+    tokens.GET_REGION: AwsMocks.get_region,
+    tokens.GET_PARTITION: AwsMocks.get_partition,
+    tokens.GET_AUTHORIZATION_TOKEN: AwsMocks.ecr_token,
+    tokens.GET_VPC: AwsMocks.default_vpc,
+    tokens.GET_SUBNETS: AwsMocks.subnets,
+    tokens.GET_SUBNET: AwsMocks.subnet,
 }
 
 
@@ -331,7 +333,7 @@ class RecordingMonitor(MockMonitor):
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
-        if request.type != "pulumi:pulumi:Stack":
+        if request.type != tokens.STACK:
             self._record(request, response.urn, response.id or None, read=False)
         return response
 

@@ -14,49 +14,51 @@ from typing import TYPE_CHECKING, Any
 from rich.markup import escape
 from rich.tree import Tree
 
+from components import tokens
+
 if TYPE_CHECKING:
     from dsctl.synth import SynthResource, SynthResult
 
 # Per resource type: (label, dotted input path) of the properties worth showing. Types not listed show a name-like
 # input if they have one; the id is shown for every custom resource.
 _KEY_INPUTS: dict[str, tuple[tuple[str, str], ...]] = {
-    "pulumi:providers:aws": (("region", "region"), ("accounts", "allowedAccountIds")),
-    "aws:s3/bucket:Bucket": (("bucket", "bucket"),),
-    "aws:s3/bucketVersioning:BucketVersioning": (("status", "versioningConfiguration.status"),),
-    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": (
+    tokens.AWS_PROVIDER: (("region", "region"), ("accounts", "allowedAccountIds")),
+    tokens.BUCKET: (("bucket", "bucket"),),
+    tokens.BUCKET_VERSIONING: (("status", "versioningConfiguration.status"),),
+    tokens.BUCKET_SSE: (
         ("sse", "rules.0.applyServerSideEncryptionByDefault.sseAlgorithm"),
         ("key", "rules.0.applyServerSideEncryptionByDefault.kmsMasterKeyId"),
     ),
-    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": (("rules", "rules.*.id"),),
-    "aws:s3/bucketPolicy:BucketPolicy": (("statements", "policy.Statement.*.Sid"),),
-    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": (("restrictPublicBuckets", "restrictPublicBuckets"),),
-    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": (("ownership", "rule.objectOwnership"),),
-    "aws:kms/key:Key": (("rotation", "enableKeyRotation"), ("deletionWindowDays", "deletionWindowInDays")),
-    "aws:kms/alias:Alias": (("name", "name"),),
-    "aws:iam/role:Role": (("name", "name"), ("trusts", "assumeRolePolicy.Statement.*.Principal")),
-    "aws:iam/rolePolicy:RolePolicy": (("role", "role"), ("statements", "policy.Statement.*.Sid")),
-    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": (("role", "role"), ("policy", "policyArn")),
-    "aws:ecr/repository:Repository": (
+    tokens.BUCKET_LIFECYCLE: (("rules", "rules.*.id"),),
+    tokens.BUCKET_POLICY: (("statements", "policy.Statement.*.Sid"),),
+    tokens.BUCKET_PUBLIC_ACCESS_BLOCK: (("restrictPublicBuckets", "restrictPublicBuckets"),),
+    tokens.BUCKET_OWNERSHIP: (("ownership", "rule.objectOwnership"),),
+    tokens.KMS_KEY: (("rotation", "enableKeyRotation"), ("deletionWindowDays", "deletionWindowInDays")),
+    tokens.KMS_ALIAS: (("name", "name"),),
+    tokens.ROLE: (("name", "name"), ("trusts", "assumeRolePolicy.Statement.*.Principal")),
+    tokens.ROLE_POLICY: (("role", "role"), ("statements", "policy.Statement.*.Sid")),
+    tokens.ROLE_POLICY_ATTACHMENT: (("role", "role"), ("policy", "policyArn")),
+    tokens.ECR_REPOSITORY: (
         ("name", "name"),
         ("tags", "imageTagMutability"),
         ("scanOnPush", "imageScanningConfiguration.scanOnPush"),
     ),
-    "docker:index/image:Image": (("image", "imageName"), ("platform", "build.platform")),
-    "aws:ecs/cluster:Cluster": (("name", "name"),),
-    "aws:ecs/taskDefinition:TaskDefinition": (("family", "family"), ("cpu", "cpu"), ("memory", "memory")),
-    "aws:cloudwatch/logGroup:LogGroup": (("name", "name"), ("retentionDays", "retentionInDays")),
-    "aws:ec2/securityGroup:SecurityGroup": (("name", "name"),),
-    "aws:sfn/stateMachine:StateMachine": (
+    tokens.DOCKER_IMAGE: (("image", "imageName"), ("platform", "build.platform")),
+    tokens.CLUSTER: (("name", "name"),),
+    tokens.TASK_DEFINITION: (("family", "family"), ("cpu", "cpu"), ("memory", "memory")),
+    tokens.LOG_GROUP: (("name", "name"), ("retentionDays", "retentionInDays")),
+    tokens.SECURITY_GROUP: (("name", "name"),),
+    tokens.STATE_MACHINE: (
         ("name", "name"),
         ("states", "definition.States"),
         ("timeoutSeconds", "definition.TimeoutSeconds"),
     ),
-    "aws:cloudwatch/eventRule:EventRule": (("name", "name"), ("schedule", "scheduleExpression"), ("state", "state")),
-    "aws:cloudwatch/eventTarget:EventTarget": (("rule", "rule"),),
-    "aws:ssm/parameter:Parameter": (("name", "name"), ("value", "value")),
-    "aws:sns/topic:Topic": (("name", "name"),),
-    "aws:sns/topicSubscription:TopicSubscription": (("protocol", "protocol"), ("endpoint", "endpoint")),
-    "aws:cloudwatch/metricAlarm:MetricAlarm": (
+    tokens.EVENT_RULE: (("name", "name"), ("schedule", "scheduleExpression"), ("state", "state")),
+    tokens.EVENT_TARGET: (("rule", "rule"),),
+    tokens.PARAMETER: (("name", "name"), ("value", "value")),
+    tokens.TOPIC: (("name", "name"),),
+    tokens.TOPIC_SUBSCRIPTION: (("protocol", "protocol"), ("endpoint", "endpoint")),
+    tokens.METRIC_ALARM: (
         ("name", "name"),
         ("metric", "metricName"),
         ("threshold", "threshold"),

@@ -17,9 +17,10 @@ from urllib.parse import urlparse
 from botocore.exceptions import ClientError
 
 from dsctl.envs import Connection, client
-from dsctl.models import VALIDATION_FILE, ArtifactStore, error_code, is_not_found
+from dsctl.models import VALIDATION_FILE, ModelStore, error_code, is_not_found
 from dsctl.output import EXIT_FAILED, EXIT_USAGE, CommandError
 from job.errors import JobError
+from job.s3 import MISSING_BUCKET_CODE
 
 
 def fetch_test_data(conn: Connection, test_data: str, directory: Path) -> Path:
@@ -47,12 +48,12 @@ def fetch_test_data(conn: Connection, test_data: str, directory: Path) -> Path:
 
 def _absent(code: str) -> bool:
     """No such object or no such bucket: the operator's URL is wrong (a usage error), not a denial."""
-    return is_not_found(code) or code == "NoSuchBucket"
+    return is_not_found(code) or code == MISSING_BUCKET_CODE
 
 
 def _test_data_fix(code: str, bucket: str) -> str:
     """What to do when the test data cannot be downloaded (it is the operator's file, not a model version)."""
-    if code == "NoSuchBucket":
+    if code == MISSING_BUCKET_CODE:
         return f"bucket {bucket} does not exist: check the URL (dev's input bucket holds validation/ data)"
     if _absent(code):
         return "no such object: upload the test data first (aws s3 cp FILE s3://...) or pass a local CSV"
@@ -75,7 +76,7 @@ def validate_version(
     apply to it as to everything else.
     """
     options = {} if max_rejected_share is None else {"max_rejected_share": max_rejected_share}
-    store = ArtifactStore(conn.session, conn.env.artifact_bucket)
+    store = ModelStore(conn.session, conn.env.artifact_bucket)
     manifest = store.manifest(version)
     if manifest is None:
         raise CommandError(f"version {version} is not published in s3://{store.bucket}/models/; dsctl model publish it")

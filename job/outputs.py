@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 SUCCESS = "_SUCCESS"
+PROCESSED_PREFIX = "processed/"  # copy of components.naming.PROCESSED_PREFIX (tests/test_contract_constants.py)
+STAGING_PREFIX = "_staging/"  # copy of components.naming.STAGING_PREFIX: the output bucket expires it
 MANIFEST = "manifest.json"
 # A claim (manifest.json without _SUCCESS) younger than this, while another attempt's staging area exists, belongs to
 # a publish in progress; an older one, or one with no other attempt staged, is the remains of a crashed publish
@@ -46,12 +48,12 @@ class AlreadyExists(JobError):
 
 def run_prefix(run_id: str) -> str:
     """Where a published run lives, relative to the output root."""
-    return f"processed/{run_id}/"
+    return f"{PROCESSED_PREFIX}{run_id}/"
 
 
 def staging_prefix(run_id: str) -> str:
     """Where the attempts at a run are written before one of them is published."""
-    return f"_staging/{run_id}/"
+    return f"{STAGING_PREFIX}{run_id}/"
 
 
 def new_attempt_id() -> str:

@@ -14,7 +14,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from job import s3
 from job.errors import ExitCode, JobError
 
-PARAMETERS = ("input-bucket", "input-key", "output-bucket", "artifact-bucket", "model-key", "model-sha256")
+# Copies of components.naming.PARAMETER_KEYS and NO_MODEL_SENTINEL (job/ is its own build context and imports
+# nothing from components/); tests/test_contract_constants.py fails when they drift.
+INPUT_KEY = "input-key"
+PARAMETERS = ("input-bucket", INPUT_KEY, "output-bucket", "artifact-bucket", "model-key", "model-sha256")
 NOT_PROMOTED = "NONE"  # value of model-key / model-sha256 before the first `dsctl model promote`
 
 
@@ -58,7 +61,7 @@ def read_locations(prefix: str) -> Locations:
         raise problem or JobError(ExitCode.UNEXPECTED, f"failed to {action}: {exc}") from None
     override = os.environ.get("DS_INPUT_KEY", "").strip()
     if override:
-        values["input-key"] = override
+        values[INPUT_KEY] = override
     missing = [f"{prefix}/{name}" for name in PARAMETERS if not values.get(name, "").strip()]
     if missing:
         raise JobError(

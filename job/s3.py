@@ -26,7 +26,9 @@ from job.errors import ExitCode, JobError
 
 _BUCKET_ACCOUNT = re.compile(r"-(\d{12})-")  # ds-artifacts-{env}-{account}-{region}
 DENIED_CODES = {"AccessDenied", "AccessDeniedException", "403", "Forbidden", "AllAccessDisabled", "KMS.AccessDenied"}
-MISSING_CODES = {"NoSuchKey", "404", "NotFound", "NoSuchBucket"}
+MISSING_BUCKET_CODE = "NoSuchBucket"
+MISSING_OBJECT_CODES = {"NoSuchKey", "404", "NotFound"}  # NoSuchKey to a GET, NotFound/404 to a HEAD
+MISSING_CODES = {*MISSING_OBJECT_CODES, MISSING_BUCKET_CODE}
 
 
 def is_s3(url: str) -> bool:
@@ -167,7 +169,7 @@ def translate(exc: Exception, bucket: str, key: str, action: str, artifact_store
         status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
         if code in DENIED_CODES or status == "403":
             return access_denied(bucket, key, action, artifact_store)
-        if code == "NoSuchBucket":
+        if code == MISSING_BUCKET_CODE:
             return JobError(ExitCode.INPUT_NOT_FOUND, f"bucket {bucket} does not exist — check the bucket parameter")
     return JobError(ExitCode.UNEXPECTED, f"failed to {action} {s3_url(bucket, key)}: {exc}")
 

@@ -23,6 +23,30 @@ from typing import TYPE_CHECKING, Any
 
 from components import naming
 from components.policy_docs import WILDCARD_ONLY_ACTIONS
+from components.tokens import (
+    BUCKET,
+    BUCKET_POLICY,
+    BUCKET_SSE,
+    BUCKET_VERSIONING,
+    ECR_REPOSITORY,
+    ECR_REPOSITORY_POLICY,
+    GROUP_POLICY,
+    KMS_KEY,
+    KMS_KEY_POLICY,
+    LOG_GROUP,
+    MANAGED_POLICY,
+    METRIC_ALARM,
+    POLICY_ATTACHMENT,
+    ROLE,
+    ROLE_POLICY,
+    ROLE_POLICY_ATTACHMENT,
+    STATE_MACHINE,
+    TASK_DEFINITION,
+    TOPIC,
+    TOPIC_POLICY,
+    USER_POLICY,
+)
+from components.tokens import BUCKET_PUBLIC_ACCESS_BLOCK as BUCKET_PAB
 from policy.iam_lint import iam_documents, statements
 
 if TYPE_CHECKING:
@@ -35,20 +59,6 @@ UNKNOWN: Any = type("Unknown", (), {"__repr__": lambda self: "<unknown during pr
 """Stands for a value the engine cannot know yet; rules skip checks that depend on it."""
 
 # ----------------------------------------------------------------------------------------------- type tokens
-BUCKET = "aws:s3/bucket:Bucket"
-BUCKET_SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
-BUCKET_PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
-BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
-BUCKET_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
-POLICY_ATTACHMENT = "aws:iam/policyAttachment:PolicyAttachment"
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-ECR_REPOSITORY = "aws:ecr/repository:Repository"
-TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
-METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
-KMS_KEY = "aws:kms/key:Key"
-STATE_MACHINE = "aws:sfn/stateMachine:StateMachine"
 
 # Inputs that hold JSON documents; the synth engine parses them, the policy engine hands them over as strings.
 JSON_INPUTS: Mapping[str, tuple[str, ...]] = {
@@ -651,16 +661,16 @@ def _check_failed_execution_alarm(
 # ----------------------------------------------------------------------------------------------- registry
 _IAM_TYPES = (
     ROLE,
-    "aws:iam/rolePolicy:RolePolicy",
-    "aws:iam/policy:Policy",
-    "aws:iam/userPolicy:UserPolicy",
-    "aws:iam/groupPolicy:GroupPolicy",
+    ROLE_POLICY,
+    MANAGED_POLICY,
+    USER_POLICY,
+    GROUP_POLICY,
     BUCKET_POLICY,
     KMS_KEY,
-    "aws:kms/keyPolicy:KeyPolicy",
-    "aws:sns/topic:Topic",
-    "aws:sns/topicPolicy:TopicPolicy",
-    "aws:ecr/repositoryPolicy:RepositoryPolicy",
+    KMS_KEY_POLICY,
+    TOPIC,
+    TOPIC_POLICY,
+    ECR_REPOSITORY_POLICY,
 )
 
 RULES: tuple[Rule, ...] = (

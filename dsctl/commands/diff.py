@@ -1,4 +1,4 @@
-"""``dsctl diff dev prod``: are the two stacks in step?
+"""``dsctl diff LEFT RIGHT`` (e.g. ``dsctl diff dev prod``): are the two stacks in step?
 
 Synthesizes both stacks offline and lists what differs after each stack's identity (environment, account, the
 artifact store it owns or reads) is normalized away: resources only in one stack and inputs that differ, each
@@ -25,8 +25,8 @@ def register(subparsers: Any) -> None:
         help="compare two stacks offline and flag differences their configs do not declare",
         description="Synthesize two stacks under mocks, normalize each stack's identity (environment, account, "
         "artifact store), and list resources in one stack only and inputs that differ. Each difference is "
-        "expected (explained by a declared config difference: artifact ownership, schedule, retention, task size, "
-        "...) or unexpected. Exit 1 when any difference is unexpected.",
+        f"expected (explained by a declared config difference: {_declared_reasons()}) or unexpected. "
+        "Exit 1 when any difference is unexpected.",
     )
     add_stack_pair_arguments(parser)
     add_config_file_argument(parser, "--left-config-file", purpose="config file for the first stack")
@@ -38,6 +38,13 @@ def register(subparsers: Any) -> None:
     )
     add_json_flag(parser)
     parser.set_defaults(func=run)
+
+
+def _declared_reasons() -> str:
+    """The config differences ``dsctl diff`` accepts, as its help lists them (from ``stackdiff.DECLARED``)."""
+    from dsctl.stackdiff import DECLARED
+
+    return ", ".join(declared.reason for declared in DECLARED)
 
 
 def run(args: argparse.Namespace) -> int:

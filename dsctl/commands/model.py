@@ -11,9 +11,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from dsctl import params
+from dsctl import ssm_parameters
 from dsctl.envs import Connection, add_env_arguments, aws_errors, connect_args, store_owner, try_connect_all
-from dsctl.models import ArtifactStore, check_version
+from dsctl.models import ModelStore, check_version
 from dsctl.output import EXIT_FAILED, CommandError, add_json_flag, console, print_json, table
 from dsctl.promotion import promote, rollback
 from dsctl.validation import validate_version
@@ -43,7 +43,7 @@ def _publish(args: argparse.Namespace) -> int:
     version = check_version(args.version)
     conn = connect_args(args)
     _require_owner(conn, "model publish")
-    store = ArtifactStore(conn.session, conn.env.artifact_bucket)
+    store = ModelStore(conn.session, conn.env.artifact_bucket)
     with console.status(f"uploading {version} to s3://{store.bucket}/models/{version}/", spinner="dots"):
         manifest = store.publish(version, Path(args.directory))
     result = {"version": version, "sha256": manifest["sha256"], "model": store.url(version), "env": conn.env.name}
@@ -70,15 +70,15 @@ def _running_versions(conn: Connection) -> tuple[dict[str, str | None], dict[str
 
 def _promoted(conn: Connection) -> str | None:
     try:
-        key, _ = params.current_model(conn.session, conn.env)
+        key, _ = ssm_parameters.current_model(conn.session, conn.env)
     except CommandError:
         return None
-    return params.version_of_key(key)
+    return ssm_parameters.version_of_key(key)
 
 
 def _list(args: argparse.Namespace) -> int:
     conn = connect_args(args)
-    store = ArtifactStore(conn.session, conn.env.artifact_bucket)
+    store = ModelStore(conn.session, conn.env.artifact_bucket)
     with console.status(f"reading s3://{store.bucket}/models/", spinner="dots"):
         versions = list(store.stored_versions())
         running, unknown = _running_versions(conn)

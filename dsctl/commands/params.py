@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from dsctl import params
+from dsctl import ssm_parameters
 from dsctl.envs import aws_errors, connect
 from dsctl.output import EXIT_FAILED, CommandError, add_json_flag, console, print_json, table
 
@@ -44,9 +44,9 @@ def _diff(args: argparse.Namespace) -> int:
     sides = []
     for name in (args.left, args.right):
         conn = connect(name, profiles.get(name), roles.get(name))
-        sides.append((conn.env, params.read_parameters(conn.session, conn.env)))
+        sides.append((conn.env, ssm_parameters.read_parameters(conn.session, conn.env)))
     (left_env, left), (right_env, right) = sides
-    rows = params.diff_parameters(left_env, left, right_env, right)
+    rows = ssm_parameters.diff_parameters(left_env, left, right_env, right)
     unexpected = [row for row in rows if row.status == "unexpected"]
     if args.json:
         print_json(

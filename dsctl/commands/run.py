@@ -32,7 +32,7 @@ def _run_locally(conn: Connection, input_key: str | None) -> dict[str, Any]:
 
     run_id = runs.execution_name()
     started = datetime.now(UTC)
-    result: dict[str, Any] = {"mode": "local", "name": run_id, "output": runs.run_prefix(conn.env, run_id)}
+    result: dict[str, Any] = {"mode": "local", "name": run_id, "output": runs.run_output_url(conn.env, run_id)}
     try:
         with console.status(f"running the job locally as {run_id}", spinner="dots"):
             manifest = run_job_locally(conn.env, run_id=run_id, input_key=input_key, session=conn.session)
@@ -68,7 +68,7 @@ def _run(args: argparse.Namespace) -> int:
             result.update(
                 status=final["status"],
                 duration_seconds=round((stopped - final["startDate"]).total_seconds(), 1),
-                output=runs.run_prefix(conn.env, started["name"]),
+                output=runs.run_output_url(conn.env, started["name"]),
                 counts=runs.counts(runs.run_manifest(conn, started["name"])) if final["status"] == "SUCCEEDED" else {},
                 error=final.get("error"),
                 cause=final.get("cause"),

@@ -15,9 +15,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from components import naming
-from dsctl import params, runs
+from dsctl import runs, ssm_parameters
 from dsctl.envs import Connection, aws_errors, client, try_connect_all
-from dsctl.models import MODEL_FILE, ArtifactStore, error_code, is_denied, not_found_or_denied
+from dsctl.models import MODEL_FILE, ModelStore, error_code, interpret_failed_read, is_denied
 from dsctl.output import EXIT_FAILED, CommandError, add_json_flag, console, print_json, table
 
 
@@ -34,26 +34,21 @@ def _safely(what: Callable[[], Any]) -> Any:
 
 def model_status(conn: Connection) -> dict[str, Any]:
     """Promoted version and whether the stored object's digest is the promoted one."""
-    key, sha = params.current_model(conn.session, conn.env)
-    version = params.version_of_key(key)
+    key, sha = ssm_parameters.current_model(conn.session, conn.env)
+    version = ssm_parameters.version_of_key(key)
     if version is None:
-        return {"version": None, "model_key": key, "digest": "no model promoted" if key == params.NONE else "bad key"}
-    store = ArtifactStore(conn.session, conn.env.artifact_bucket)
+        return {"version": None, "model_key": key, "digest": "no model promoted" if key == ssm_parameters.NONE else "bad key"}
+    store = ModelStore(conn.session, conn.env.artifact_bucket)
     try:
         stored = store.stored_sha256(version)
     except ClientError as err:
         code = error_code(err)
         if not is_denied(code):
             raise
-        missing = store.key_missing(version, MODEL_FILE, code)  # a reader's 403 for a missing key: a listing decides
-        if missing is True:
+        failed = interpret_failed_read(store, version, MODEL_FILE, code, conn.env.name, conn.env.account_id)
+        if failed.missing is True:
             return {"version": version, "model_key": key, "sha256": sha, "digest": "MISSING from the store"}
-        problem = (
-            not_found_or_denied(version, conn.env.name, code)
-            if missing is None
-            else f"{store.url(version)} not readable from {conn.env.name} ({code}): check the bucket policy/KMS grant"
-        )
-        raise CommandError(f"{problem} (dsctl doctor --env {conn.env.name})") from err
+        raise CommandError(f"{failed.problem}; {failed.fix} (dsctl doctor --env {conn.env.name})") from err
     verdict = "verified" if stored == sha else ("no stored checksum" if stored is None else "MISMATCH")
     return {"version": version, "model_key": key, "sha256": sha, "digest": verdict}
 

@@ -27,25 +27,26 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.model import ListShape, Shape, StructureShape
 
+from components.tokens import (
+    BUCKET,
+    BUCKET_OWNERSHIP,
+    BUCKET_PUBLIC_ACCESS_BLOCK,
+    BUCKET_VERSIONING,
+    CLUSTER,
+    ECR_REPOSITORY,
+    EVENT_RULE,
+    EVENT_TARGET,
+    KMS_ALIAS,
+    KMS_KEY,
+    LOG_GROUP,
+    METRIC_ALARM,
+    PARAMETER,
+    STATE_MACHINE,
+    TASK_DEFINITION,
+    TOPIC,
+)
+from components.tokens import BUCKET_SSE as BUCKET_ENCRYPTION
 from dsctl.output import EXIT_FAILED, CommandError
-
-BUCKET = "aws:s3/bucket:Bucket"
-BUCKET_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
-BUCKET_ENCRYPTION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
-BUCKET_PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
-BUCKET_OWNERSHIP = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
-KMS_KEY = "aws:kms/key:Key"
-KMS_ALIAS = "aws:kms/alias:Alias"
-PARAMETER = "aws:ssm/parameter:Parameter"
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-CLUSTER = "aws:ecs/cluster:Cluster"
-TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
-STATE_MACHINE = "aws:sfn/stateMachine:StateMachine"
-TOPIC = "aws:sns/topic:Topic"
-METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
-ECR_REPOSITORY = "aws:ecr/repository:Repository"
-EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
-EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
 
 
 @dataclass

@@ -29,7 +29,7 @@ from dsctl.envs import Environment, load_environment, session_for, verify_accoun
 from dsctl.local import state
 from dsctl.local.lifecycle import pointed_at
 from dsctl.output import EXIT_FAILED, CommandError
-from dsctl.params import read_parameters
+from dsctl.ssm_parameters import read_parameters
 
 DEFAULT_ENTRYPOINT = ("python", "-m", "job")
 """The image's ENTRYPOINT (job/Dockerfile), used when the task definition sets only ``command``."""
@@ -184,7 +184,7 @@ def _put_logs(
 def read_run_manifest(session: boto3.Session, env: Environment, endpoint: str, run_id: str) -> dict[str, Any]:
     """``processed/{run_id}/manifest.json`` from the bucket the env's ``output-bucket`` parameter names."""
     bucket = read_parameters(session, env).get(naming.PARAM_OUTPUT_BUCKET, env.output_bucket)
-    key = f"processed/{run_id}/manifest.json"
+    key = f"{naming.PROCESSED_PREFIX}{run_id}/manifest.json"
     try:
         body = session.client("s3", endpoint_url=endpoint).get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as err:

@@ -9,10 +9,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from components.settings import load_stack_settings
-from dsctl import cli
-from dsctl.stackdiff import diff_stacks, normalize, substitutions
+from components.settings import PROJECT_DIR, StackSettings, load_stack_settings
+from dsctl import cli, stack_args
+from dsctl.stackdiff import (
+    DECLARED,
+    IDENTITY_FIELDS,
+    UNDECLARED_FIELDS,
+    declared_differences,
+    diff_stacks,
+    normalize,
+    substitutions,
+)
 from dsctl.synth import SynthResult, synth
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -114,3 +123,51 @@ def test_help(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["diff", "--help"])
     assert exit_info.value.code == 0
     assert "unexpected" in capsys.readouterr().out
+
+
+def _staging_file(tmp_path: Path, *, log_retention_days: int) -> Path:
+    """A third, production-like stack ``staging``: prod's config in its own account, promoting from dev."""
+    document = yaml.safe_load((PROJECT_DIR / "Pulumi.prod.yaml").read_text())
+    document["config"]["ds-preprocessing:accountId"] = "555555555555"
+    document["config"]["ds-preprocessing:logRetentionDays"] = log_retention_days
+    path = tmp_path / "Pulumi.staging.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def test_a_stack_called_staging_differs_from_prod_only_as_declared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The environment word is never replaced inside other text: the job's ``_staging/`` prefix stays as it is."""
+    config = _staging_file(tmp_path, log_retention_days=14)
+    names = stack_args.environment_names()
+    monkeypatch.setattr(stack_args, "environment_names", lambda: [*names, "staging"])
+    assert cli.main(["diff", "staging", "prod", "--left-config-file", str(config), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["ok"] is True
+    assert {d["reason"] for d in result["differences"]} == {"log retention"}
+    assert result["declared"] == ["log retention (logRetentionDays)"]
+
+
+def test_the_environment_word_inside_other_text_is_kept(tmp_path: Path) -> None:
+    staging = load_stack_settings("staging", _staging_file(tmp_path, log_retention_days=30))
+    subs = substitutions(staging)
+    assert normalize("_staging/", subs) == "_staging/"
+    assert normalize("arn:aws:s3:::ds-output-staging-555555555555-us-east-1/_staging/*", subs) == (
+        "arn:aws:s3:::ds-output-{env}-{account}-us-east-1/_staging/*"
+    )
+    assert normalize("staging", subs) == "{env}", "a value that is the environment is its placeholder"
+    assert normalize("/ecs/ds-preprocessing-staging", subs) == "/ecs/ds-preprocessing-{env}"
+
+
+def test_production_is_a_declared_difference() -> None:
+    dev, prod = load_stack_settings("dev"), load_stack_settings("prod")
+    assert "production" in [declared.reason for declared in declared_differences(dev, prod)]
+
+
+def test_every_setting_is_identity_declared_or_listed_as_undeclared() -> None:
+    """A new setting must be placed: normalized identity, a declared difference, or knowingly undeclared."""
+    declared = {name for entry in DECLARED for name in entry.fields}
+    placed = declared | set(IDENTITY_FIELDS) | set(UNDECLARED_FIELDS)
+    assert {f.name for f in dataclasses.fields(StackSettings)} == placed
+    assert not declared & (set(IDENTITY_FIELDS) | set(UNDECLARED_FIELDS))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from dsctl import params
+from dsctl import ssm_parameters
 from job.synthetic import write_month
 from tests.dsctl.ops_stack import Dsctl, TwoAccounts, dsctl, train_model, two_accounts
 
@@ -95,7 +95,7 @@ def test_publish_validate_promote_rollback_flow(
         history = ssm.get_parameter_history(Name=name)["Parameters"]
         assert history[-1]["Labels"] == ["v1.1.0"]
         assert [entry["Labels"] for entry in history[:-1]].count(["v1.0.0"]) == 1
-    records = params.promotion_records(two_accounts.prod_session, two_accounts.prod)
+    records = ssm_parameters.promotion_records(two_accounts.prod_session, two_accounts.prod)
     assert [(r["action"], r["version"]) for r in records] == [
         ("promote", "1.0.0"),
         ("promote", "1.1.0"),
@@ -134,13 +134,13 @@ def test_publish_refuses_bad_versions_republish_and_digest_mismatch(
 
 def test_republish_is_refused_by_the_conditional_write_itself(two_accounts: TwoAccounts, tmp_path: Path) -> None:
     """Even when the pre-check is raced (manifest appears after it), S3's If-None-Match refuses the write."""
-    from dsctl.models import ArtifactStore
+    from dsctl.models import ModelStore
     from dsctl.output import CommandError
 
     directory = train_model(tmp_path, "2.5.0")
-    store = ArtifactStore(two_accounts.dev_session, two_accounts.dev.artifact_bucket)
+    store = ModelStore(two_accounts.dev_session, two_accounts.dev.artifact_bucket)
     store.publish("2.5.0", directory)
-    raced = ArtifactStore(two_accounts.dev_session, two_accounts.dev.artifact_bucket)
+    raced = ModelStore(two_accounts.dev_session, two_accounts.dev.artifact_bucket)
     raced.get_bytes = lambda version, name: None  # type: ignore[method-assign]  # the other publisher's view
     with pytest.raises(CommandError, match="already exists"):
         raced.publish("2.5.0", directory)
@@ -162,7 +162,7 @@ def test_promote_refusals(two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Pat
 
     forced = dsctl("model", "promote", "--env", "prod", "3.0.0", "--force", "--reason", "hotfix INC-42", "--json")
     assert forced.code == 0, forced.err
-    record = params.promotion_records(two_accounts.prod_session, two_accounts.prod)[-1]
+    record = ssm_parameters.promotion_records(two_accounts.prod_session, two_accounts.prod)[-1]
     assert record["forced"] is True and record["reason"] == "hotfix INC-42" and record["validation"] == "not validated"
 
     failing = dsctl(
