@@ -78,7 +78,9 @@ def run_manifest(conn: Connection, run_id: str) -> dict[str, Any] | None:
     """``processed/{run_id}/manifest.json`` of the env's output bucket, or None if the run wrote none."""
     s3 = client(conn.session, "s3")
     try:
-        body = s3.get_object(Bucket=conn.env.output_bucket, Key=f"{naming.PROCESSED_PREFIX}{run_id}/manifest.json")["Body"]
+        body = s3.get_object(Bucket=conn.env.output_bucket, Key=f"{naming.PROCESSED_PREFIX}{run_id}/manifest.json")[
+            "Body"
+        ]
     except ClientError as err:
         if is_not_found(error_code(err)):
             return None

@@ -37,7 +37,11 @@ def model_status(conn: Connection) -> dict[str, Any]:
     key, sha = ssm_parameters.current_model(conn.session, conn.env)
     version = ssm_parameters.version_of_key(key)
     if version is None:
-        return {"version": None, "model_key": key, "digest": "no model promoted" if key == ssm_parameters.NONE else "bad key"}
+        return {
+            "version": None,
+            "model_key": key,
+            "digest": "no model promoted" if key == ssm_parameters.NONE else "bad key",
+        }
     store = ModelStore(conn.session, conn.env.artifact_bucket)
     try:
         stored = store.stored_sha256(version)
