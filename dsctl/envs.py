@@ -12,6 +12,7 @@ wrong ``AWS_PROFILE`` exported is the classic way to promote a model into the wr
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import getpass
 import re
@@ -26,7 +27,6 @@ import botocore.loaders
 import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from components.arns import StackArns
 from components.project import load_project, stack_names
 from components.settings import PROJECT_DIR, SettingsError, StackSettings, load_stack_settings
 from dsctl.output import EXIT_FAILED, CommandError
@@ -35,17 +35,15 @@ _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
 
 
 @dataclass(frozen=True)
-class Environment:
-    """One deployment environment: its validated stack settings and the artifact store it uses.
+class Environment(StackSettings):
+    """One deployment environment: its validated stack settings, with the artifact store known offline.
 
-    Every name and ARN comes from ``settings`` (``StackSettings`` and its ``StackArns``), the code the Pulumi
-    program names its resources with, so dsctl targets exactly what the stack creates. The store's bucket and
-    account are required here (they are optional in the settings of a stack whose store is only in outputs).
+    It *is* the stack's ``StackSettings``, so every name and ARN dsctl uses comes from the code the Pulumi program
+    names its resources with (``StackSettings`` and its ``StackArns``): dsctl targets exactly what the stack creates.
     """
 
-    settings: StackSettings
     artifact_bucket: str
-    artifact_account_id: str
+    """The store's bucket (optional in settings, where a store may be known only from outputs; required here)."""
 
     @classmethod
     def from_settings(cls, settings: StackSettings) -> Environment:
@@ -56,47 +54,20 @@ class Environment:
                 f"Pulumi.{settings.stack}.yaml: the artifact store's bucket/account is not known offline; "
                 "set promotesFrom to a stack of this project or set artifactSourceBucket/AccountId"
             )
-        return cls(settings, bucket, account)
+        values = {field.name: getattr(settings, field.name) for field in dataclasses.fields(settings)}
+        return cls(**values, artifact_bucket=bucket)
 
     @property
     def name(self) -> str:
-        return self.settings.stack
-
-    @property
-    def account_id(self) -> str:
-        return self.settings.account_id
-
-    @property
-    def region(self) -> str:
-        return self.settings.region
-
-    @property
-    def parameter_prefix(self) -> str:
-        return self.settings.parameter_prefix
-
-    @property
-    def owns_artifact_store(self) -> bool:
-        return self.settings.owns_artifact_store
-
-    @property
-    def input_key(self) -> str:
-        return self.settings.input_key
-
-    @property
-    def arns(self) -> StackArns:
-        return self.settings.arns
-
-    def parameter_name(self, key: str) -> str:
-        """Full SSM name of one of ``naming.PARAMETER_KEYS`` in this environment."""
-        return self.settings.parameter_name(key)
+        return self.stack
 
     @property
     def input_bucket(self) -> str:
-        return self.settings.input_bucket_name
+        return self.input_bucket_name
 
     @property
     def output_bucket(self) -> str:
-        return self.settings.output_bucket_name
+        return self.output_bucket_name
 
     @property
     def state_machine_arn(self) -> str:
@@ -146,7 +117,7 @@ def store_owner(env: Environment, project_dir: Path = PROJECT_DIR) -> str:
     if env.owns_artifact_store:
         return env.name
     try:
-        owner = load_project(project_dir).store_owner(env.settings)
+        owner = load_project(project_dir).store_owner(env)
     except SettingsError:
         owner = None
     return owner.stack if owner else "<the stack that owns the store>"

@@ -198,10 +198,8 @@ def test_a_run_without_a_manifest_has_none(two_accounts: TwoAccounts) -> None:
     """A run that wrote no manifest (S3 answers NoSuchKey) reads as None; other errors (NoSuchBucket) propagate."""
     conn = Connection(two_accounts.prod, two_accounts.prod_session, "arn:aws:iam::987654321098:role/test")
     assert runs.run_manifest(conn, "run-that-never-wrote-one") is None
-    gone = dataclasses.replace(two_accounts.prod.settings, stack="gone", environment="gone")
-    elsewhere = Connection(
-        dataclasses.replace(two_accounts.prod, settings=gone), two_accounts.prod_session, conn.caller_arn
-    )
+    gone = dataclasses.replace(two_accounts.prod, stack="gone", environment="gone")
+    elsewhere = Connection(gone, two_accounts.prod_session, conn.caller_arn)
     with pytest.raises(ClientError) as raised:
         runs.run_manifest(elsewhere, "run-that-never-wrote-one")
     assert raised.value.response["Error"]["Code"] == "NoSuchBucket"
