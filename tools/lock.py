@@ -34,7 +34,8 @@ DERIVED: dict[Path, tuple[str, tuple[str, ...]]] = {
     ROOT / "job" / "requirements.txt": ("Runtime dependencies of the job image", JOB_ROOTS),
     ROOT / "requirements" / "uv.txt": ("The installer `make install` bootstraps with pip", ("uv",)),
 }
-_PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^\s;\\]+)(?:\s*;\s*(?P<marker>[^\\]+?))?\s*\\?$")
+# 'name==version', then optionally ' ; marker', then the line continuation before the hashes.
+_PIN = re.compile(r"^(?P<name>[A-Za-z0-9][\w.-]*)==(?P<version>[^\s;\\]+)(?:\s*;\s*(?P<marker>[^\\]+?))?\s*\\?$")
 _HASH = re.compile(r"^\s+--hash=(sha256:[0-9a-f]{64})")
 _VIA_ONE = re.compile(r"^\s+# via (?P<parent>.+)$")
 _VIA_ITEM = re.compile(r"^\s+#\s{3}(?P<parent>.+)$")
