@@ -47,7 +47,7 @@ synth-bench: install
 # derive the image's job/requirements.txt from the new lock. The next `make install` rebuilds .venv from it.
 lock: install
 	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes \
-		--quiet --output-file $(LOCK) \
+		--quiet --custom-compile-command "make lock" --output-file $(LOCK) \
 		$(if $(filter all,$(UPGRADE)),--upgrade,$(foreach p,$(UPGRADE),--upgrade-package $(p)))
 	$(BIN)/python tools/lock.py
 
