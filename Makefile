@@ -3,16 +3,21 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Every Python dependency, pinned with hashes (README: Dependencies). `make lock` regenerates it.
+LOCK   := requirements/dev.lock
 
-.PHONY: install test lint typecheck pytest demo bench synth-bench clean
+.PHONY: install lock test lint typecheck pytest demo bench synth-bench clean
 
 install: $(STAMP)
 
-# Reinstall whenever the dependency declarations change.
-$(STAMP): pyproject.toml package.json
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+# Rebuild the virtualenv from scratch whenever the lock (or anything else declaring dependencies) changes, so it
+# holds exactly the lock: --require-hashes refuses anything unpinned or altered, --no-deps anything not listed.
+# pip installs only the locked uv (requirements/uv.txt, derived from the lock); uv installs the rest, in parallel.
+$(STAMP): $(LOCK) requirements/uv.txt pyproject.toml package.json
+	$(PYTHON) -m venv --clear $(VENV)
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/uv.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	npm install --silent --no-audit --no-fund
 	touch $(STAMP)
 
@@ -36,6 +41,15 @@ bench: install
 
 synth-bench: install
 	$(BIN)/python -m dsctl.synth_bench
+
+# Re-resolve pyproject.toml's ranges from PyPI (network) with the locked uv, keeping every current pin that still
+# fits; UPGRADE=polars (or UPGRADE=all) moves that package (or everything) to the newest allowed version. Then
+# derive the image's job/requirements.txt from the new lock. The next `make install` rebuilds .venv from it.
+lock: install
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes \
+		--quiet --custom-compile-command "make lock" --output-file $(LOCK) \
+		$(if $(filter all,$(UPGRADE)),--upgrade,$(foreach p,$(UPGRADE),--upgrade-package $(p)))
+	$(BIN)/python tools/lock.py
 
 clean:
 	-[ -x $(BIN)/dsctl ] && $(BIN)/dsctl local down

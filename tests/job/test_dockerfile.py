@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tools import lock
+
 JOB = Path(__file__).resolve().parents[2] / "job"
 DOCKERFILE = (JOB / "Dockerfile").read_text()
 INSTRUCTIONS = [line.strip() for line in DOCKERFILE.splitlines() if line.strip() and not line.lstrip().startswith("#")]
@@ -41,12 +43,12 @@ def test_no_build_tools_or_caches_in_the_image() -> None:
     assert not any("pip install" in line for line in final_stage())  # installed in the builder stage only
 
 
-def test_requirements_are_pinned_runtime_dependencies_only() -> None:
-    lines = [ln for ln in (JOB / "requirements.txt").read_text().splitlines() if ln and not ln.startswith("#")]
-    assert all(re.fullmatch(r"[A-Za-z0-9_.-]+==[A-Za-z0-9_.]+", ln) for ln in lines), lines
-    names = {ln.split("==")[0].lower() for ln in lines}
+def test_requirements_are_hash_pinned_runtime_dependencies_only() -> None:
+    names = set(lock.parse((JOB / "requirements.txt").read_text()))  # refuses unpinned or unhashed entries
     assert {"polars", "boto3", "joblib"} <= names
     assert not names & {"pandas", "scikit-learn", "numpy", "pyarrow"}
+    installs = [line for line in INSTRUCTIONS if "pip install" in line]
+    assert all("--require-hashes" in line and "--only-binary=:all:" in line for line in installs)
 
 
 def test_build_context_makes_python_m_job_work() -> None:
