@@ -259,31 +259,25 @@ class Orchestration(pulumi.ComponentResource):
         return parameters
 
 
+def _metric(
+    metric_id: str, namespace: str, metric: str, dimensions: dict[str, pulumi.Input[str]], period: int
+) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
+    """One summed metric an alarm's expression combines (not itself the alarm's value)."""
+    return aws.cloudwatch.MetricAlarmMetricQueryArgs(
+        id=metric_id,
+        metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+            namespace=namespace, metric_name=metric, dimensions=dimensions, stat="Sum", period=period
+        ),
+        return_data=False,
+    )
+
+
 def _state_machine_metric(
     metric_id: str, metric: str, state_machine_arn: pulumi.Input[str]
 ) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
-    return aws.cloudwatch.MetricAlarmMetricQueryArgs(
-        id=metric_id,
-        metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
-            namespace="AWS/States",
-            metric_name=metric,
-            dimensions={"StateMachineArn": state_machine_arn},
-            stat="Sum",
-            period=300,
-        ),
-        return_data=False,
-    )
+    return _metric(metric_id, "AWS/States", metric, {"StateMachineArn": state_machine_arn}, period=300)
 
 
 def _job_metric(metric_id: str, metric: str, environment: str) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
-    return aws.cloudwatch.MetricAlarmMetricQueryArgs(
-        id=metric_id,
-        metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
-            namespace=naming.METRIC_NAMESPACE,
-            metric_name=metric,
-            dimensions={"Environment": environment},
-            stat="Sum",
-            period=3600,
-        ),
-        return_data=False,
-    )
+    """What the job itself reports per run (job/metrics.py), by environment."""
+    return _metric(metric_id, naming.METRIC_NAMESPACE, metric, {"Environment": environment}, period=3600)
