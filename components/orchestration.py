@@ -176,60 +176,67 @@ class Orchestration(pulumi.ComponentResource):
         return rule
 
     def _alarms(self, environment: str) -> tuple[aws.cloudwatch.MetricAlarm, aws.cloudwatch.MetricAlarm]:
-        child = pulumi.ResourceOptions(parent=self)
-        failed = aws.cloudwatch.MetricAlarm(
-            f"{self._name}-failed-executions",
-            aws.cloudwatch.MetricAlarmArgs(
-                name=naming.failed_executions_alarm(environment),
-                alarm_description=f"A {naming.STATE_MACHINE} execution failed, timed out or was aborted",
-                metric_queries=[
-                    _state_machine_metric(metric_id, metric, self.state_machine.arn)
-                    for metric_id, metric in (
-                        ("failed", "ExecutionsFailed"),
-                        ("timedout", "ExecutionsTimedOut"),
-                        ("aborted", "ExecutionsAborted"),
-                    )
-                ]
-                + [
-                    aws.cloudwatch.MetricAlarmMetricQueryArgs(
-                        id="unsuccessful",
-                        expression="failed + timedout + aborted",
-                        label="Unsuccessful",
-                        return_data=True,
-                    )
-                ],
-                comparison_operator="GreaterThanOrEqualToThreshold",
-                threshold=1,
-                evaluation_periods=1,
-                treat_missing_data="notBreaching",
-                alarm_actions=[self.topic.arn],
-            ),
-            opts=child,
+        failed = self._alarm(
+            "failed-executions",
+            naming.failed_executions_alarm(environment),
+            f"A {naming.STATE_MACHINE} execution failed, timed out or was aborted",
+            [
+                _state_machine_metric(metric_id, metric, self.state_machine.arn)
+                for metric_id, metric in (
+                    ("failed", "ExecutionsFailed"),
+                    ("timedout", "ExecutionsTimedOut"),
+                    ("aborted", "ExecutionsAborted"),
+                )
+            ],
+            ("unsuccessful", "failed + timedout + aborted", "Unsuccessful"),
+            "GreaterThanOrEqualToThreshold",
+            1,
         )
-        rejected = aws.cloudwatch.MetricAlarm(
-            f"{self._name}-rows-rejected",
-            aws.cloudwatch.MetricAlarmArgs(
-                name=naming.rejected_rows_alarm(environment),
-                alarm_description="More than 5% of a run's input rows were rejected",
-                metric_queries=[
-                    _job_metric("rejected", "RowsRejected", environment),
-                    _job_metric("rowsin", "RowsIn", environment),
-                    aws.cloudwatch.MetricAlarmMetricQueryArgs(
-                        id="ratio",
-                        expression="IF(rowsin > 0, rejected / rowsin, 0)",
-                        label="Rejected ratio",
-                        return_data=True,
-                    ),
-                ],
-                comparison_operator="GreaterThanThreshold",
-                threshold=0.05,
-                evaluation_periods=1,
-                treat_missing_data="notBreaching",
-                alarm_actions=[self.topic.arn],
-            ),
-            opts=child,
+        rejected = self._alarm(
+            "rows-rejected",
+            naming.rejected_rows_alarm(environment),
+            "More than 5% of a run's input rows were rejected",
+            [_job_metric("rejected", "RowsRejected", environment), _job_metric("rowsin", "RowsIn", environment)],
+            ("ratio", "IF(rowsin > 0, rejected / rowsin, 0)", "Rejected ratio"),
+            "GreaterThanThreshold",
+            0.05,
         )
         return failed, rejected
+
+    def _alarm(
+        self,
+        suffix: str,
+        alarm_name: str,
+        description: str,
+        metrics: list[aws.cloudwatch.MetricAlarmMetricQueryArgs],
+        value: tuple[str, str, str],
+        comparison: str,
+        threshold: float,
+    ) -> aws.cloudwatch.MetricAlarm:
+        """An alarm on ``value`` (id, expression over ``metrics``, label) that notifies the topic.
+
+        One period is enough (a run is rare and each bad one matters); no data is not an alarm (no run, no problem).
+        """
+        value_id, expression, label = value
+        return aws.cloudwatch.MetricAlarm(
+            f"{self._name}-{suffix}",
+            aws.cloudwatch.MetricAlarmArgs(
+                name=alarm_name,
+                alarm_description=description,
+                metric_queries=[
+                    *metrics,
+                    aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                        id=value_id, expression=expression, label=label, return_data=True
+                    ),
+                ],
+                comparison_operator=comparison,
+                threshold=threshold,
+                evaluation_periods=1,
+                treat_missing_data="notBreaching",
+                alarm_actions=[self.topic.arn],
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _parameters(self, args: OrchestrationArgs) -> dict[str, aws.ssm.Parameter]:
         values: dict[str, pulumi.Input[str]] = {
