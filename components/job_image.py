@@ -15,7 +15,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_docker as docker
 
-from components import naming
+from components import naming, tokens
 from components.build_context import image_tag
 from components.settings import PROJECT_DIR
 
@@ -41,7 +41,7 @@ class JobImage(pulumi.ComponentResource):
     """``repository@sha256:…``: what the task runs, so a rebuilt tag can never change a deployed task."""
 
     def __init__(self, name: str, args: JobImageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("ds:runtime:JobImage", name, None, opts)
+        super().__init__(tokens.JOB_IMAGE_COMPONENT, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.repository = aws.ecr.Repository(
             f"{name}-repository",

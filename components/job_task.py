@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components import naming, pipeline_definition, policy_docs
+from components import naming, pipeline_definition, policy_docs, tokens
 from components.arns import StackArns
 from components.json_output import document_json
 from components.model_access import ModelStoreLocation
@@ -77,7 +77,7 @@ class JobTask(pulumi.ComponentResource):
     launch: TaskLaunch
 
     def __init__(self, name: str, args: JobTaskArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("ds:runtime:JobTask", name, None, opts)
+        super().__init__(tokens.JOB_TASK_COMPONENT, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         env = args.environment
         self.log_group = aws.cloudwatch.LogGroup(

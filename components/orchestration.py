@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components import naming, pipeline_definition, policy_docs
+from components import naming, pipeline_definition, policy_docs, tokens
 from components.job_task import TaskLaunch
 from components.json_output import document_json
 from components.service_role import ServiceRoleArgs, service_role
@@ -57,7 +57,7 @@ class Orchestration(pulumi.ComponentResource):
     parameters: dict[str, aws.ssm.Parameter]
 
     def __init__(self, name: str, args: OrchestrationArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("ds:runtime:Orchestration", name, None, opts)
+        super().__init__(tokens.ORCHESTRATION_COMPONENT, name, None, opts)
         self._name = name
         child = pulumi.ResourceOptions(parent=self)
         self.topic = aws.sns.Topic(
