@@ -1,8 +1,9 @@
 """ds-preprocessing: compose the stack from its validated settings and export the outputs contract.
 
-Each stack (dev, prod) is one AWS account. The owning stack creates the model artifact
+Each stack is one environment in one AWS account. The owning stack creates the model artifact
 store; the reading stack finds it (StackReference or explicit config) and gets
-cross-account read access. Config keys and outputs: docs/infrastructure.md.
+cross-account read access. Data flows one way, top to bottom: buckets -> store -> image ->
+task -> orchestration -> operator. Config keys and outputs: docs/infrastructure.md.
 """
 
 import pulumi
@@ -10,8 +11,10 @@ import pulumi
 from components import naming
 from components.artifact_store import ArtifactStore, ArtifactStoreArgs
 from components.cross_account import CrossAccountAccess, CrossAccountAccessArgs
+from components.job_image import JobImage, JobImageArgs
+from components.job_task import JobTask, JobTaskArgs
 from components.operator import OperatorRole, OperatorRoleArgs
-from components.pipeline import Pipeline, PipelineArgs
+from components.orchestration import Orchestration, OrchestrationArgs
 from components.provider import aws_provider, with_provider
 from components.secure_bucket import SecureBucket, SecureBucketArgs
 from components.settings import SettingsError, read_pulumi_config, settings_from_config
@@ -45,21 +48,50 @@ else:
         opts,
     )
 
-pipeline = Pipeline(
-    "pipeline",
-    PipelineArgs(
-        settings=s,
-        input_bucket_name=input_bucket.bucket_name,
+image = JobImage("image", JobImageArgs(), opts)
+
+task = JobTask(
+    "task",
+    JobTaskArgs(
+        environment=env,
+        account_id=s.account_id,
+        region=s.region,
+        parameter_prefix=s.parameter_prefix,
+        log_retention_days=s.log_retention_days,
+        cpu=s.task_cpu,
+        memory=s.task_memory,
+        subnet_ids=s.subnet_ids,
+        assign_public_ip=s.assign_public_ip,
+        image=image.digest,
+        repository_arn=image.repository_arn,
         input_bucket_arn=input_bucket.arn,
-        output_bucket_name=output_bucket.bucket_name,
         output_bucket_arn=output_bucket.arn,
-        artifact_bucket_name=store.location.bucket_name,
-        artifact_bucket_arn=store.location.bucket_arn,
-        artifact_kms_key_arn=store.location.kms_key_arn,
+        store=store.location,
     ),
     opts,
 )
-store.grant_read("task-read-models", pipeline.task_role.name)
+store.grant_read("task-read-models", task.task_role.name)
+
+pipeline = Orchestration(
+    "pipeline",
+    OrchestrationArgs(
+        environment=env,
+        account_id=s.account_id,
+        region=s.region,
+        parameter_prefix=s.parameter_prefix,
+        log_retention_days=s.log_retention_days,
+        task_timeout_minutes=s.task_timeout_minutes,
+        schedule_expression=s.schedule_expression if s.schedule_enabled else None,
+        alarm_email=s.alarm_email,
+        task=task.launch,
+        role_boundary_arn=task.role_boundary.arn,
+        input_bucket_name=input_bucket.bucket_name,
+        output_bucket_name=output_bucket.bucket_name,
+        artifact_bucket_name=store.location.bucket_name,
+        input_key=s.input_key,
+    ),
+    opts,
+)
 
 # dsctl's role, trusted only by the configured operators (none configured: no role).
 operator = (
@@ -92,22 +124,22 @@ pulumi.export("artifactBucketName", store.location.bucket_name)
 pulumi.export("artifactBucketArn", store.location.bucket_arn)
 pulumi.export("artifactKmsKeyArn", store.location.kms_key_arn)
 pulumi.export("artifactAccountId", store.location.account_id)
-pulumi.export("ecrRepositoryUrl", pipeline.repository.repository_url)
-pulumi.export("imageDigest", pipeline.image.repo_digest)
-pulumi.export("clusterArn", pipeline.cluster.arn)
+pulumi.export("ecrRepositoryUrl", image.repository_url)
+pulumi.export("imageDigest", image.digest)
+pulumi.export("clusterArn", task.cluster.arn)
 pulumi.export("clusterName", naming.CLUSTER)
-pulumi.export("taskDefinitionArn", pipeline.task_definition.arn)
+pulumi.export("taskDefinitionArn", task.task_definition.arn)
 pulumi.export("taskFamily", naming.TASK_FAMILY)
 pulumi.export("containerName", naming.CONTAINER_NAME)
 pulumi.export("stateMachineArn", pipeline.state_machine.arn)
-pulumi.export("subnetIds", pipeline.subnet_ids)
-pulumi.export("securityGroupId", pipeline.security_group.id)
+pulumi.export("subnetIds", task.subnet_ids)
+pulumi.export("securityGroupId", task.security_group.id)
 pulumi.export("parameterNames", {key: p.name for key, p in pipeline.parameters.items()})
-pulumi.export("logGroupName", pipeline.log_group.name)
+pulumi.export("logGroupName", task.log_group.name)
 pulumi.export("stateMachineLogGroupName", pipeline.state_machine_log_group.name)
 pulumi.export("alarmTopicArn", pipeline.topic.arn)
-pulumi.export("taskRoleArn", pipeline.task_role.arn)
-pulumi.export("executionRoleArn", pipeline.execution_role.arn)
+pulumi.export("taskRoleArn", task.task_role.arn)
+pulumi.export("executionRoleArn", task.execution_role.arn)
 pulumi.export("stateMachineRoleArn", pipeline.state_machine_role.arn)
 pulumi.export("scheduleRuleName", pipeline.schedule_rule.name if pipeline.schedule_rule else None)
 pulumi.export("operatorRoleArn", operator.role.arn if operator else None)

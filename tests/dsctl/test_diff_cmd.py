@@ -68,7 +68,7 @@ def test_injected_property_difference_is_unexpected() -> None:
 def test_injected_extra_statement_is_unexpected() -> None:
     """A policy statement only prod has, that no declared difference explains, is singled out (not the list)."""
     dev, prod = _documents()
-    policy = _find(prod, "aws:iam/rolePolicy:RolePolicy", "pipeline-task-policy")["inputs"]["policy"]
+    policy = _find(prod, "aws:iam/rolePolicy:RolePolicy", "task-policy")["inputs"]["policy"]
     policy["Statement"].append({"Sid": "Sneaky", "Effect": "Allow", "Action": "ssm:GetParameter", "Resource": "*"})
     result = diff_stacks(dev, load_stack_settings("dev"), prod, load_stack_settings("prod"))
     assert [d.path.rsplit(".", 1)[-1] for d in result.unexpected] == ["Statement[Sid=Sneaky]"]

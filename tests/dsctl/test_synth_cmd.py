@@ -18,7 +18,9 @@ def test_tree_shows_components_resources_and_key_properties(capsys: pytest.Captu
     for expected in (
         "ds-preprocessing stack dev",
         "ds:storage:ArtifactStore",
-        "ds:pipeline:Pipeline",
+        "ds:runtime:JobImage",
+        "ds:runtime:JobTask",
+        "ds:runtime:Orchestration",
         "bucket=ds-artifacts-dev-123456789012-us-east-1",
         "name=/ecs/ds-preprocessing-dev  retentionDays=7",
         "family=ds-preprocessing  cpu=512  memory=2048",

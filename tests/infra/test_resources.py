@@ -24,7 +24,9 @@ COMPONENT_TYPES = {
     "ds:storage:ArtifactStore",
     "ds:access:CrossAccountAccess",
     "ds:access:OperatorRole",
-    "ds:pipeline:Pipeline",
+    "ds:runtime:JobImage",
+    "ds:runtime:JobTask",
+    "ds:runtime:Orchestration",
 }
 
 
@@ -57,20 +59,20 @@ def as_list(value: Any) -> list[Any]:
 EXPECTED_IN_BOTH = [
     ("pulumi:providers:aws", None),
     ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", None),
-    ("aws:ecr/repository:Repository", "pipeline-repository"),
-    ("aws:ecr/lifecyclePolicy:LifecyclePolicy", "pipeline-repository-lifecycle"),
-    ("docker:index/image:Image", "pipeline-image"),
-    ("aws:ecs/cluster:Cluster", "pipeline-cluster"),
-    (TASK_DEFINITION, "pipeline-task"),
-    ("aws:ec2/securityGroup:SecurityGroup", "pipeline-task-sg"),
-    ("aws:cloudwatch/logGroup:LogGroup", "pipeline-job-logs"),
+    ("aws:ecr/repository:Repository", "image-repository"),
+    ("aws:ecr/lifecyclePolicy:LifecyclePolicy", "image-repository-lifecycle"),
+    ("docker:index/image:Image", "image"),
+    ("aws:ecs/cluster:Cluster", "task-cluster"),
+    (TASK_DEFINITION, "task-definition"),
+    ("aws:ec2/securityGroup:SecurityGroup", "task-sg"),
+    ("aws:cloudwatch/logGroup:LogGroup", "task-logs"),
     ("aws:cloudwatch/logGroup:LogGroup", "pipeline-state-machine-logs"),
     (STATE_MACHINE, "pipeline-state-machine"),
     ("aws:sns/topic:Topic", "pipeline-alarms"),
     ("aws:cloudwatch/metricAlarm:MetricAlarm", "pipeline-failed-executions"),
     ("aws:cloudwatch/metricAlarm:MetricAlarm", "pipeline-rows-rejected"),
-    (ROLE, "pipeline-task-role"),
-    (ROLE, "pipeline-execution-role"),
+    (ROLE, "task-role"),
+    (ROLE, "task-execution-role"),
     (ROLE, "pipeline-state-machine-role"),
     (ROLE_POLICY, "task-read-models"),
     (ROLE, "operator-role"),
@@ -109,7 +111,10 @@ def test_prod_has_no_store_but_a_reference_and_a_deploy_role(prod_stack: SynthRe
 
 def test_components_parent_their_resources(any_stack: SynthResult) -> None:
     components = {r.urn: r for r in any_stack.resources if r.type in COMPONENT_TYPES}
-    assert {r.type for r in components.values()} >= {"ds:storage:SecureBucket", "ds:pipeline:Pipeline"}
+    # Every stack has every component but one kind of store: its own, or access to another account's.
+    stores = {"ds:storage:ArtifactStore", "ds:access:CrossAccountAccess"}
+    found = {r.type for r in components.values()}
+    assert found - stores == COMPONENT_TYPES - stores and len(found & stores) == 1
     for resource in any_stack.resources:
         if resource.type.startswith(("aws:", "docker:")):
             assert resource.parent in components, f"{resource.name} is not inside a component"
@@ -253,15 +258,15 @@ def test_log_retention_follows_the_stack(any_stack: SynthResult) -> None:
 
 
 def test_ecr_scans_on_push_and_tags_are_immutable(any_stack: SynthResult) -> None:
-    repository = any_stack.get("aws:ecr/repository:Repository", "pipeline-repository").inputs
+    repository = any_stack.get("aws:ecr/repository:Repository", "image-repository").inputs
     assert repository["imageScanningConfiguration"] == {"scanOnPush": True}
     assert repository["imageTagMutability"] == "IMMUTABLE"
-    lifecycle = any_stack.get("aws:ecr/lifecyclePolicy:LifecyclePolicy", "pipeline-repository-lifecycle").inputs
+    lifecycle = any_stack.get("aws:ecr/lifecyclePolicy:LifecyclePolicy", "image-repository-lifecycle").inputs
     assert lifecycle["policy"]["rules"][0]["selection"]["countType"] == "imageCountMoreThan"
 
 
 def test_image_is_built_from_job_for_amd64_with_a_secret_login(any_stack: SynthResult) -> None:
-    image = any_stack.get("docker:index/image:Image", "pipeline-image").inputs
+    image = any_stack.get("docker:index/image:Image", "image").inputs
     # Relative to the project directory, so the synthesized stack is the same on every checkout.
     assert image["build"]["context"] == "job"
     assert image["build"]["dockerfile"] == "job/Dockerfile"
@@ -273,7 +278,7 @@ def test_image_is_built_from_job_for_amd64_with_a_secret_login(any_stack: SynthR
 
 
 def test_task_runs_the_job_non_root_read_only_by_digest(any_stack: SynthResult) -> None:
-    task = any_stack.get(TASK_DEFINITION, "pipeline-task").inputs
+    task = any_stack.get(TASK_DEFINITION, "task-definition").inputs
     settings = any_stack.settings
     assert (task["cpu"], task["memory"]) == (str(settings.task_cpu), str(settings.task_memory))
     assert task["requiresCompatibilities"] == ["FARGATE"] and task["networkMode"] == "awsvpc"
@@ -308,7 +313,7 @@ FARGATE_INVALID_LINUX_PARAMETERS = {"devices", "sharedMemorySize", "tmpfs", "max
 
 
 def test_container_uses_only_parameters_fargate_accepts(any_stack: SynthResult) -> None:
-    task = any_stack.get(TASK_DEFINITION, "pipeline-task").inputs
+    task = any_stack.get(TASK_DEFINITION, "task-definition").inputs
     assert task["requiresCompatibilities"] == ["FARGATE"]
     assert "placementConstraints" not in task and "ipcMode" not in task
     for container in task["containerDefinitions"]:
@@ -321,14 +326,14 @@ def test_container_uses_only_parameters_fargate_accepts(any_stack: SynthResult) 
 
 
 def test_security_group_allows_only_https_out(any_stack: SynthResult) -> None:
-    group = any_stack.get("aws:ec2/securityGroup:SecurityGroup", "pipeline-task-sg").inputs
+    group = any_stack.get("aws:ec2/securityGroup:SecurityGroup", "task-sg").inputs
     assert not group.get("ingress")
     (egress,) = group["egress"]
     assert (egress["protocol"], egress["fromPort"], egress["toPort"]) == ("tcp", 443, 443)
 
 
 def test_cluster_has_container_insights(any_stack: SynthResult) -> None:
-    cluster = any_stack.get("aws:ecs/cluster:Cluster", "pipeline-cluster")
+    cluster = any_stack.get("aws:ecs/cluster:Cluster", "task-cluster")
     assert cluster.inputs["name"] == "ds-processing-cluster"
     assert cluster.inputs["settings"] == [{"name": "containerInsights", "value": "enabled"}]
 
@@ -508,7 +513,7 @@ def test_physical_ids_are_what_aws_reports(any_stack: SynthResult) -> None:
     def one(token: str, name: str) -> SynthResource:
         return any_stack.get(token, name)
 
-    assert one(ROLE, "pipeline-task-role").id == f"ds-preprocessing-task-{any_stack.settings.environment}"
+    assert one(ROLE, "task-role").id == f"ds-preprocessing-task-{any_stack.settings.environment}"
     assert any_stack.outputs["taskRoleArn"] == f"arn:aws:iam::{account}:role/ds-preprocessing-task-{any_stack.stack}"
     assert (
         any_stack.outputs["taskDefinitionArn"] == f"arn:aws:ecs:us-east-1:{account}:task-definition/ds-preprocessing:1"
@@ -520,7 +525,7 @@ def test_physical_ids_are_what_aws_reports(any_stack: SynthResult) -> None:
 
 
 def test_workload_roles_carry_the_boundary_and_it_grants_nothing_more(any_stack: SynthResult) -> None:
-    boundary = any_stack.get("aws:iam/policy:Policy", "pipeline-role-boundary")
+    boundary = any_stack.get("aws:iam/policy:Policy", "task-role-boundary")
     env, account = any_stack.settings.environment, any_stack.settings.account_id
     assert boundary.id == f"arn:aws:iam::{account}:policy/ds-preprocessing-boundary-{env}"
     others = (naming.deploy_role(env), naming.operator_role())

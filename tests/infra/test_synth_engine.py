@@ -60,7 +60,7 @@ def test_config_file_drives_the_program(explicit_prod: SynthResult) -> None:
     network = definition["States"]["RunPreprocessingJob"]["Parameters"]["NetworkConfiguration"]["AwsvpcConfiguration"]
     assert network["AssignPublicIp"] == "DISABLED"
     # The security group lands in the explicit subnets' VPC, not the default VPC.
-    group = explicit_prod.get("aws:ec2/securityGroup:SecurityGroup", "pipeline-task-sg").inputs
+    group = explicit_prod.get("aws:ec2/securityGroup:SecurityGroup", "task-sg").inputs
     assert group["vpcId"].startswith("vpc-")
 
 
@@ -112,7 +112,7 @@ def test_json_form_follows_the_contract(prod_stack: SynthResult) -> None:
 
 
 def test_get_names_what_exists_when_a_name_is_wrong(dev_stack: SynthResult) -> None:
-    with pytest.raises(KeyError, match=r"have: .*pipeline-task-role"):
+    with pytest.raises(KeyError, match=r"have: .*task-execution-role"):
         dev_stack.get("aws:iam/role:Role", "no-such-role")
 
 
