@@ -94,7 +94,7 @@ def state_machine_definition(
 ) -> dict[str, Any]:
     """Run the job as a Fargate task and wait for it; retry transient failures; notify and fail otherwise."""
     return {
-        "Comment": f"{naming.PROJECT} ({environment}): run the preprocessing job on Fargate and wait for it",
+        "Comment": f"{naming.stack_label(environment)}: run the preprocessing job on Fargate and wait for it",
         "StartAt": "CollectInput",
         "TimeoutSeconds": execution_timeout_seconds(timeout_seconds),
         "States": {
@@ -159,7 +159,7 @@ def state_machine_definition(
                 "Resource": "arn:aws:states:::sns:publish",
                 "Parameters": {
                     "TopicArn": topic_arn,
-                    "Subject": f"{naming.PROJECT} {environment} run failed",
+                    "Subject": f"{naming.run_label(environment)} failed",
                     # The error output always has `Error` but only "usually" `Cause`: a path that does not exist
                     # fails the state (States.Runtime) and the notification is lost, so send the whole error output.
                     "Message.$": (
