@@ -230,7 +230,8 @@ _S3 = (
 )
 
 # --- IAM ----------------------------------------------------------------------------------------------------------
-_ROLE_READ = ("iam:GetRole", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies")
+# The role read lists and reads the role's inline policies (inline_policy) and its attachments (managed_policy_arns).
+_ROLE_READ = ("iam:GetRole", "iam:ListRolePolicies", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies")
 _POLICY_READ = ("iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyTags")
 
 _IAM = (
@@ -693,6 +694,12 @@ _DESCRIBE = "EC2 Describe* calls have no resource-level permissions"
 INVOKES: dict[str, ProviderActions] = {
     entry.token: entry
     for entry in (
+        _none(
+            "aws:index/getCallerIdentity:getCallerIdentity",
+            "sts:GetCallerIdentity, which AWS answers for every caller without any IAM permission",
+        ),
+        _none("aws:index/getRegion:getRegion", "answered from the provider's configuration, no AWS call"),
+        _none("aws:index/getPartition:getPartition", "answered from the provider's configuration, no AWS call"),
         _aws(
             "aws:ecr/getAuthorizationToken:getAuthorizationToken",
             _CI,
@@ -748,6 +755,8 @@ SOURCE_READ = frozenset(
         "aws:s3/bucket:Bucket",
         "aws:ecr/repository:Repository",
         "aws:ecs/taskDefinition:TaskDefinition",
+        "aws:iam/role:Role",
+        "aws:cloudwatch/logGroup:LogGroup",
     }
 )
 

@@ -17,6 +17,7 @@ import pytest
 
 from components.project import stack_names
 from dsctl.synth import synth
+from dsctl.synth_mocks import _CALL_HANDLERS
 from policy import provider_actions
 from policy.provider_actions import DOC_BEGIN, DOC_END, INVOKES, TYPES, Deployer, entry_for, render_markdown
 
@@ -51,6 +52,12 @@ def test_every_synthesized_type_has_a_class(stack: str) -> None:
         f"stack {stack}: resource types {missing} have no deployer class: add them to TYPES in "
         "policy/provider_actions.py (actions, CI-deployable or admin-only, and why)"
     )
+
+
+def test_every_invoke_the_synth_mocks_answer_has_an_entry() -> None:
+    # The mocks refuse an invoke they do not know, so their table is the program's complete list of invokes.
+    missing = sorted(_CALL_HANDLERS.keys() - INVOKES.keys())
+    assert not missing, f"invokes {missing} have no entry: add them to INVOKES in policy/provider_actions.py"
 
 
 def test_a_new_type_is_refused_naming_the_type_and_the_file() -> None:
