@@ -364,7 +364,12 @@ _ECR = (
         "repository that holds images fails without force_delete, which the program never sets",
         create=("ecr:CreateRepository", "ecr:TagResource", *_REPO_READ),
         read=_REPO_READ,
-        update=("ecr:PutImageTagMutability", "ecr:PutImageScanningConfiguration", "ecr:TagResource", "ecr:UntagResource"),
+        update=(
+            "ecr:PutImageTagMutability",
+            "ecr:PutImageScanningConfiguration",
+            "ecr:TagResource",
+            "ecr:UntagResource",
+        ),
         delete=("ecr:DeleteRepository", "ecr:DescribeRepositories"),
         source="ecr/repository.go",
     ),
