@@ -694,6 +694,14 @@ TYPES: dict[str, ProviderActions] = {
     entry.token: entry for entry in (*_S3, *_IAM, *_KMS, *_ECR, *_RUN, *_OBSERVE, *_AUDIT, *_OTHER)
 }
 
+
+def _invoke(
+    token: str, why: str, source: str, read: tuple[str, ...], star_only: tuple[StarOnly, ...]
+) -> ProviderActions:
+    """A provider function (data source): it only reads, on preview and on every deploy."""
+    return ProviderActions(token, _CI, why, read=read, star_only=star_only, source=(_TF + source,))
+
+
 # Provider functions (data sources) the program invokes: they run on preview and on every deploy.
 _DESCRIBE = "EC2 Describe* calls have no resource-level permissions"
 INVOKES: dict[str, ProviderActions] = {
@@ -705,49 +713,33 @@ INVOKES: dict[str, ProviderActions] = {
         ),
         _none("aws:index/getRegion:getRegion", "answered from the provider's configuration, no AWS call"),
         _none("aws:index/getPartition:getPartition", "answered from the provider's configuration, no AWS call"),
-        _aws(
+        _invoke(
             "aws:ecr/getAuthorizationToken:getAuthorizationToken",
-            _CI,
             "a registry login token for the image push",
-            create=(),
-            read=("ecr:GetAuthorizationToken",),
-            update=(),
-            delete=(),
-            source="ecr/authorization_token_data_source.go",
-            star_only=(_star("ecr:GetAuthorizationToken", "a registry login token: no resource type"),),
+            "ecr/authorization_token_data_source.go",
+            ("ecr:GetAuthorizationToken",),
+            (_star("ecr:GetAuthorizationToken", "a registry login token: no resource type"),),
         ),
-        _aws(
+        _invoke(
             "aws:ec2/getVpc:getVpc",
-            _CI,
             "finds the default VPC for the task's network",
-            create=(),
-            read=("ec2:DescribeVpcs", "ec2:DescribeVpcAttribute"),
-            update=(),
-            delete=(),
-            source="ec2/vpc_data_source.go",
-            star_only=(_star("ec2:DescribeVpcs", _DESCRIBE),),
+            "ec2/vpc_data_source.go",
+            ("ec2:DescribeVpcs", "ec2:DescribeVpcAttribute"),
+            (_star("ec2:DescribeVpcs", _DESCRIBE),),
         ),
-        _aws(
+        _invoke(
             "aws:ec2/getSubnets:getSubnets",
-            _CI,
             "finds the VPC's subnets for the task's network",
-            create=(),
-            read=("ec2:DescribeSubnets",),
-            update=(),
-            delete=(),
-            source="ec2/vpc_subnets_data_source.go",
-            star_only=(_star("ec2:DescribeSubnets", _DESCRIBE),),
+            "ec2/vpc_subnets_data_source.go",
+            ("ec2:DescribeSubnets",),
+            (_star("ec2:DescribeSubnets", _DESCRIBE),),
         ),
-        _aws(
+        _invoke(
             "aws:ec2/getSubnet:getSubnet",
-            _CI,
             "reads one subnet's attributes",
-            create=(),
-            read=("ec2:DescribeSubnets",),
-            update=(),
-            delete=(),
-            source="ec2/vpc_subnet_data_source.go",
-            star_only=(_star("ec2:DescribeSubnets", _DESCRIBE),),
+            "ec2/vpc_subnet_data_source.go",
+            ("ec2:DescribeSubnets",),
+            (_star("ec2:DescribeSubnets", _DESCRIBE),),
         ),
     )
 }
