@@ -44,7 +44,8 @@ config:
 
 
 def copy_project(target: Path) -> Path:
-    """The project's git-tracked files (as they are in the work tree) under ``target``: no .venv, no state."""
+    """The project's git-tracked files (as they are in the work tree) under ``target``: no .venv, no state, and
+    ``node_modules`` linked rather than copied."""
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=REPO,
@@ -56,6 +57,8 @@ def copy_project(target: Path) -> Path:
         if source.is_file():
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
+    # Installed tools, not project code: `dsctl check` runs asl-validator from the project's node_modules.
+    (target / "node_modules").symlink_to(REPO / "node_modules", target_is_directory=True)
     return target
 
 
@@ -119,10 +122,23 @@ def test_synth_check_and_diff_of_the_third_stack(project: Copy) -> None:
     assert f"ds-input-{THIRD}-{THIRD_ACCOUNT}" in synthesized
     project.ok("check", "--stack", THIRD)  # exit 0: no policy, IAM or cross-stack finding
     project.ok("diff", THIRD, "prod")  # exit 0: only the differences the stack files declare
+    project.ok("diff", "dev", THIRD)  # what the regenerated verify.yml runs for the new stack
+
+
+def test_workflows_regenerate_with_the_third_stack(project: Copy) -> None:
+    assert project.run("workflows", "--check").returncode == 1, "the committed workflows know no third stack yet"
+    project.ok("workflows")
+    deploy = yaml.safe_load((project.root / ".github" / "workflows" / "deploy.yml").read_text())
+    up = deploy["jobs"][f"up-{THIRD}"]
+    assert (up["needs"], up["environment"]) == ("up-dev", THIRD)
+    verify = yaml.safe_load((project.root / ".github" / "workflows" / "verify.yml").read_text())
+    assert THIRD in verify["jobs"]["check"]["strategy"]["matrix"]["stack"]
+    project.ok("workflows", "--check")
 
 
 def test_local_three_accounts_publish_promote_and_run_in_the_third(project: Copy, tmp_path: Path) -> None:
     up = project.json("local", "up")
+    project.env.update(up["exports"])  # what `eval "$(dsctl local env)"` does in an operator's shell
     try:
         assert up["state"]["accounts"] == {"dev": "123456789012", "prod": "987654321098", THIRD: THIRD_ACCOUNT}
         month = tmp_path / "month.csv"
