@@ -8,8 +8,8 @@ own CLI in a subprocess, and real cross-account credentials (a reading stack's p
 assumes a role in its own account). Each step prints the shell command an operator would
 type, so the output doubles as a walkthrough. Which stacks play which part comes from the
 stack files (``Cast``): the store owner publishes and validates, and the production stack
-furthest down its promotion chain runs on promoted models (with dev and prod: dev, then prod). The local environment and the
-working directory are removed on every exit path, and any failed step or broken
+furthest down its promotion chain runs on promoted models (with dev and prod: dev, then
+prod). The local environment and the working directory are removed on every exit path, and any failed step or broken
 expectation exits non-zero.
 """
 
@@ -327,7 +327,9 @@ class Demo:
         ) as notes:
             report = self.dsctl("doctor", "--env", target)
             failed = [check["name"] for check in report["checks"] if check.get("ok") is False]
-            self.expect(report.get("healthy") is True, f"dsctl doctor --env {target} found problems: {', '.join(failed)}")
+            self.expect(
+                report.get("healthy") is True, f"dsctl doctor --env {target} found problems: {', '.join(failed)}"
+            )
             notes.append(f"{sum(1 for check in report['checks'] if check.get('ok'))} checks passed")
         self.final_state()
         promoted = self.result.promoted
@@ -365,8 +367,8 @@ def print_summary(result: DemoResult, out: Callable[[str], None]) -> None:
     owner, target = result.cast.owner, result.cast.target
     out(f"sample month: {result.sample_rows} rows; promoted now: {promoted} ({target} rolled back from {SECOND})")
     out(
-        f"{target} ran with {target}'s own credentials (an assumed role in its account) and read its model from {owner}'s "
-        f"store s3://{result.artifact_bucket} (account {result.artifact_account}); "
+        f"{target} ran with {target}'s own credentials (an assumed role in its account) and read its model from "
+        f"{owner}'s store s3://{result.artifact_bucket} (account {result.artifact_account}); "
         f"demo took {result.seconds:.1f} s, everything it started is gone"
     )
 
@@ -384,7 +386,9 @@ def run_demo(rows: int = DEFAULT_ROWS, workdir: Path | None = None, out: Callabl
     os.environ[state.ENV_DIR] = str(root / "local")
     demo = Demo(root, rows, out, cast)
     try:
-        with demo.step("dsctl local up", "start the local AWS, one account per stack, provisioned from `dsctl synth`") as notes:
+        with demo.step(
+            "dsctl local up", "start the local AWS, one account per stack, provisioned from `dsctl synth`"
+        ) as notes:
             try:
                 up = lifecycle.up(lambda line: out(f"        · {line}"))
             except CommandError as err:

@@ -5,9 +5,10 @@ default account, and keys returned by ``sts.assume_role`` act in the role's acco
 (DESIGN.md section 4). So the environment whose account is moto's default gets static
 keys, and every other environment gets a profile that assumes the operator role in
 its own account from that one (``role_arn`` + ``source_profile``), exactly as an
-operator's real config for a second account looks. The role is the stack's operator role as
-``StackArns`` names it (the caller passes it), so the local config and the program never disagree. Every dsctl command, boto3 and the AWS CLI
-then get real cross-account sessions without knowing they are local.
+operator's real config for a second account looks. The role is the stack's operator
+role as ``StackArns`` names it (the caller passes it), so the local config and the
+program never disagree. Every dsctl command, boto3 and the AWS CLI then get real
+cross-account sessions without knowing they are local.
 
 Each generated config gets its own ``role_session_name``: the AWS CLI caches assumed-role
 credentials in ``~/.aws/cli/cache`` keyed by role ARN and session name, and would otherwise

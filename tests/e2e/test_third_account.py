@@ -97,7 +97,9 @@ class Copy:
 
     def ok(self, *argv: str, module: str = "dsctl") -> str:
         done = self.run(*argv, module=module)
-        assert done.returncode == 0, f"`python -m {module} {' '.join(argv)}` exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+        assert done.returncode == 0, (
+            f"`python -m {module} {' '.join(argv)}` exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+        )
         return done.stdout
 
     def json(self, *argv: str) -> Any:

@@ -134,7 +134,10 @@ def test_each_local_environment_gets_its_own_aws_cli_credential_cache_key() -> N
 
 
 def test_generate_without_an_environment_in_motos_default_account_uses_a_root_profile() -> None:
-    files = awsconfig.generate([awsconfig.AccountProfile("qa", QA, "eu-west-1", StackArns("qa", QA, "eu-west-1").operator_role)], "http://127.0.0.1:1")
+    files = awsconfig.generate(
+        [awsconfig.AccountProfile("qa", QA, "eu-west-1", StackArns("qa", QA, "eu-west-1").operator_role)],
+        "http://127.0.0.1:1",
+    )
     assert "[profile qa]" in files.config and f"source_profile = {awsconfig.ROOT_PROFILE}" in files.config
     assert f"[{awsconfig.ROOT_PROFILE}]" in files.credentials
 
