@@ -74,7 +74,7 @@ def _write_aws_files(directory: Path, endpoint: str) -> tuple[dict[str, str], di
 
     project = load_project()
     if problems := project.problems():
-        raise CommandError(f"the stacks do not fit together: {'; '.join(problems)}")
+        raise CommandError(f"the stacks do not fit together: {'; '.join(map(str, problems))}")
     stacks = [project.stacks[name] for name in project.deploy_order()]
     files = awsconfig.generate(
         [awsconfig.AccountProfile(s.stack, s.account_id, s.region, s.arns.operator_role) for s in stacks], endpoint
