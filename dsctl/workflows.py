@@ -187,23 +187,7 @@ jobs:
     env:
       AWS_REGION: {jobs[0].region}
     steps:
-      - uses: actions/checkout@v4
-      - uses: ./.github/actions/setup
-      - name: AWS credentials (OIDC, CI role)
-        uses: aws-actions/configure-aws-credentials@v4
-        with:
-          role-to-assume: ${{{{ vars.AWS_CI_ROLE_ARN }}}}
-          role-session-name: preview-${{{{ matrix.stack }}}}-${{{{ github.run_id }}}}
-          aws-region: ${{{{ env.AWS_REGION }}}}
-      - name: AWS credentials (the stack's deploy role, chained from the CI role)
-        if: matrix.deploy-role != ''
-        uses: aws-actions/configure-aws-credentials@v4
-        with:
-          role-to-assume: ${{{{ matrix.deploy-role }}}}
-          role-chaining: true
-          role-session-name: preview-${{{{ matrix.stack }}}}-${{{{ github.run_id }}}}
-          aws-region: ${{{{ env.AWS_REGION }}}}
-      - name: pulumi preview (with the policy pack)
+{_credential_steps("preview-${{ matrix.stack }}", "${{ matrix.deploy-role }}", "matrix.deploy-role != ''")}      - name: pulumi preview (with the policy pack)
         uses: pulumi/actions@v6
         with:
           command: preview
@@ -220,19 +204,34 @@ jobs:
 """
 
 
-def _deploy_job(job: StackJob) -> str:
-    chained = (
-        f"""      - name: AWS credentials ({job.stack} account deploy role, chained from the CI role)
+def _credential_steps(session: str, deploy_role: str, condition: str = "") -> str:
+    """Checkout, setup, then OIDC into the CI role and (if ``deploy_role``) chain into the stack's deploy role.
+
+    ``condition`` guards the chained step where ``deploy_role`` is a matrix expression that may be empty.
+    """
+    ci = f"""      - uses: actions/checkout@v4
+      - uses: ./.github/actions/setup
+      - name: AWS credentials (OIDC, CI role)
         uses: aws-actions/configure-aws-credentials@v4
         with:
-          role-to-assume: {job.deploy_role}
-          role-chaining: true
-          role-session-name: {job.job_id}-${{{{ github.run_id }}}}
+          role-to-assume: ${{{{ vars.AWS_CI_ROLE_ARN }}}}
+          role-session-name: {session}-${{{{ github.run_id }}}}
           aws-region: ${{{{ env.AWS_REGION }}}}
 """
-        if job.deploy_role
-        else ""
-    )
+    if not deploy_role:
+        return ci
+    guard = f"        if: {condition}\n" if condition else ""
+    return f"""{ci}      - name: AWS credentials (the stack's deploy role, chained from the CI role)
+{guard}        uses: aws-actions/configure-aws-credentials@v4
+        with:
+          role-to-assume: {deploy_role}
+          role-chaining: true
+          role-session-name: {session}-${{{{ github.run_id }}}}
+          aws-region: ${{{{ env.AWS_REGION }}}}
+"""
+
+
+def _deploy_job(job: StackJob) -> str:
     return f"""
   {job.job_id}:
     name: pulumi up {job.stack}
@@ -246,15 +245,7 @@ def _deploy_job(job: StackJob) -> str:
     env:
       AWS_REGION: {job.region}
     steps:
-      - uses: actions/checkout@v4
-      - uses: ./.github/actions/setup
-      - name: AWS credentials (OIDC, CI role)
-        uses: aws-actions/configure-aws-credentials@v4
-        with:
-          role-to-assume: ${{{{ vars.AWS_CI_ROLE_ARN }}}}
-          role-session-name: {job.job_id}-${{{{ github.run_id }}}}
-          aws-region: ${{{{ env.AWS_REGION }}}}
-{chained}      - name: pulumi up {job.stack} (with the policy pack)
+{_credential_steps(job.job_id, job.deploy_role)}      - name: pulumi up {job.stack} (with the policy pack)
         uses: pulumi/actions@v6
         with:
           command: up
