@@ -145,6 +145,9 @@ jobs:
 def render_pull_request(project: Project) -> str:
     """pull-request.yml: verify, then ``pulumi preview`` of every stack in its own account."""
     jobs = stack_jobs(project)
+    credentials = _credential_steps(
+        "preview-${{ matrix.stack }}", "${{ matrix.deploy-role }}", "matrix.deploy-role != ''"
+    )
     return f"""{_HEADER}\
 # On every pull request: first the credential-free verdict (verify.yml), then the real `pulumi preview` of each
 # stack in its own account, with the CrossGuard policy pack, posted on the pull request.
@@ -187,7 +190,7 @@ jobs:
     env:
       AWS_REGION: {jobs[0].region}
     steps:
-{_credential_steps("preview-${{ matrix.stack }}", "${{ matrix.deploy-role }}", "matrix.deploy-role != ''")}      - name: pulumi preview (with the policy pack)
+{credentials}      - name: pulumi preview (with the policy pack)
         uses: pulumi/actions@v6
         with:
           command: preview
