@@ -29,17 +29,15 @@ THIRD, THIRD_ACCOUNT = "staging", "555555555555"
 VERSION = "1.0.0"
 ROWS = 2_000
 THIRD_STACK_FILE = f"""\
-# A third account: production-like, takes dev's promoted models and reads them from dev's store.
+# A third account: production-like, takes dev's promoted models and reads them from dev's store. Exactly the keys
+# docs/infrastructure.md "Adding an account" lists; everything else keeps its default from Pulumi.yaml.
 config:
   ds-preprocessing:accountId: "{THIRD_ACCOUNT}"
-  ds-preprocessing:production: true
   ds-preprocessing:promotesFrom: dev
-  ds-preprocessing:scheduleEnabled: true
-  ds-preprocessing:logRetentionDays: 30
   ds-preprocessing:ciPrincipalArn: arn:aws:iam::123456789012:role/ds-preprocessing-ci
-  ds-preprocessing:alarmEmail: ds-oncall@example.com
   ds-preprocessing:operatorPrincipalArns:
     - arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_DataScience_0123456789abcdef
+  ds-preprocessing:production: true
 """
 
 
