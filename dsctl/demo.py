@@ -1,13 +1,15 @@
-"""``python -m dsctl.demo`` (``make demo``): the whole two-account workflow, end to end, on this machine.
+"""``python -m dsctl.demo`` (``make demo``): the whole cross-account workflow, end to end, on this machine.
 
 A newcomer sees the product work with nothing but the repository, and the team gets
 its end-to-end test (``tests/e2e/test_demo.py`` runs the same scenario on a smaller
 sample). Every step goes through the real code paths: ``dsctl`` commands (called
 in-process through ``dsctl.cli.main``, exactly as the console script does), the job's
-own CLI in a subprocess, and real cross-account credentials (prod's profile assumes
-a role in the prod account). Each step prints the shell command an operator would
-type, so the output doubles as a walkthrough. The local environment and the
-working directory are removed on every exit path, and any failed step or broken
+own CLI in a subprocess, and real cross-account credentials (a reading stack's profile
+assumes a role in its own account). Each step prints the shell command an operator would
+type, so the output doubles as a walkthrough. Which stacks play which part comes from the
+stack files (``Cast``): the store owner publishes and validates, and the production stack
+furthest down its promotion chain runs on promoted models (with dev and prod: dev, then
+prod). The local environment and the working directory are removed on every exit path, and any failed step or broken
 expectation exits non-zero.
 """
 
@@ -34,6 +36,7 @@ from typing import Any
 DEFAULT_ROWS = 20_000
 FIRST, SECOND = "1.0.0", "1.1.0"
 STEPS = 19
+"""Steps with a two-stack chain; each stack between the owner and the target adds its two promotions."""
 
 
 class DemoFailure(Exception):
@@ -55,10 +58,46 @@ class RunSummary:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Cast:
+    """Which stack plays which part, from the stack files: the owner, the target, the stacks between them."""
+
+    owner: str
+    """Owns the artifact store: models are published, validated and first promoted and run here."""
+    target: str
+    """A stack reading the owner's store (a production one if any, the furthest down the chain)."""
+    between: tuple[str, ...]
+    """Stacks on the target's promotion chain between owner and target, nearest the owner first."""
+
+    @classmethod
+    def from_project(cls) -> Cast:
+        """Derive the parts from ``components.project``; DemoFailure when the stacks cannot play them."""
+        from components.project import load_project
+
+        project = load_project()
+        owners = [name for name, settings in project.stacks.items() if settings.owns_artifact_store]
+        if len(owners) != 1:
+            raise DemoFailure(f"the demo needs exactly one stack owning the artifact store, found {owners or 'none'}")
+        owner = owners[0]
+        readers = [name for name in project.deploy_order() if owner in project.promotion_chain(name)[1:]]
+        production = [name for name in readers if project.stacks[name].production]
+        if not readers:
+            raise DemoFailure(f"the demo needs a stack that promotes from {owner} (promotesFrom), found none")
+        target = (production or readers)[-1]
+        chain = project.promotion_chain(target)
+        return cls(owner, target, tuple(reversed(chain[1 : chain.index(owner)])))
+
+    @property
+    def promoted_after_owner(self) -> tuple[str, ...]:
+        """Where a model is promoted after the owner, in order: the stacks between, then the target."""
+        return (*self.between, self.target)
+
+
 @dataclass
 class DemoResult:
     """Facts the demo established: each run, the promoted version per environment at the end, the store."""
 
+    cast: Cast
     runs: list[RunSummary] = field(default_factory=list)
     promoted: dict[str, str | None] = field(default_factory=dict)
     artifact_bucket: str = ""
@@ -83,11 +122,13 @@ def _signal_to_exit(signum: int, _frame: FrameType | None) -> None:
 class Demo:
     """The scenario, step by step, with a progress line per step."""
 
-    def __init__(self, workdir: Path, rows: int, out: Callable[[str], None]) -> None:
+    def __init__(self, workdir: Path, rows: int, out: Callable[[str], None], cast: Cast) -> None:
         self.workdir = workdir
         self.rows = rows
         self.out = out
-        self.result = DemoResult(sample_rows=rows)
+        self.cast = cast
+        self.steps = STEPS + 2 * len(cast.between)
+        self.result = DemoResult(cast=cast, sample_rows=rows)
         self.step_number = 0
         self.last_stderr = ""
 
@@ -127,7 +168,7 @@ class Demo:
         self.step_number += 1
         notes: list[str] = []
         started = time.monotonic()
-        self.out(f"[{self.step_number:2}/{STEPS}] {what}\n        $ {shell}")
+        self.out(f"[{self.step_number:2}/{self.steps}] {what}\n        $ {shell}")
         try:
             yield notes
         except Exception as err:  # say which step broke, then let the caller clean up and report
@@ -159,16 +200,17 @@ class Demo:
         return target
 
     def publish_validate(self, version: str, directory: Path, test_data: Path) -> None:
+        owner = self.cast.owner
         with self.step(
-            f"dsctl model publish --env dev {version} {directory.relative_to(self.workdir)}",
-            f"publish {version} to dev's store",
+            f"dsctl model publish --env {owner} {version} {directory.relative_to(self.workdir)}",
+            f"publish {version} to {owner}'s store",
         ) as notes:
-            published = self.dsctl("model", "publish", "--env", "dev", version, str(directory))
+            published = self.dsctl("model", "publish", "--env", owner, version, str(directory))
             notes.append(published["model"])
         with self.step(
-            f"dsctl model validate --env dev {version} --test-data {test_data.name}", f"validate {version}"
+            f"dsctl model validate --env {owner} {version} --test-data {test_data.name}", f"validate {version}"
         ) as notes:
-            report = self.dsctl("model", "validate", "--env", "dev", version, "--test-data", str(test_data))
+            report = self.dsctl("model", "validate", "--env", owner, version, "--test-data", str(test_data))
             self.expect(bool(report.get("passed")), f"validation of {version} did not pass: {report}")
             notes.append("passed")
 
@@ -236,7 +278,7 @@ class Demo:
         from dsctl import ssm_parameters
         from dsctl.envs import connect
 
-        for env in ("dev", "prod"):
+        for env in (self.cast.owner, *self.cast.promoted_after_owner):
             conn = connect(env)
             key, _ = ssm_parameters.current_model(conn.session, conn.env)
             self.result.promoted[env] = ssm_parameters.version_of_key(key)
@@ -256,37 +298,43 @@ class Demo:
             month = self.sample(self.workdir / "monthly_data.csv", seed=7)
             holdout = self.sample(self.workdir / "test_data.csv", seed=11)
             notes.append(f"{self.rows} rows + a {self.rows}-row validation set, ~0.6% bad rows")
+        owner, target = self.cast.owner, self.cast.target
         first = self.train(FIRST, month)
         self.publish_validate(FIRST, first, holdout)
-        self.promote("dev", FIRST)
-        self.upload("dev", month)
-        dev = self.run("dev", f"run dev with {FIRST}")
-        self.expect(dev.model_version == FIRST, f"dev ran {dev.model_version}, expected {FIRST}")
-        self.promote("prod", FIRST)
-        self.upload("prod", month)
-        prod = self.run("prod", f"run prod with prod's credentials, reading {FIRST} from dev's store")
-        self.expect(prod.model_version == FIRST, f"prod ran {prod.model_version}, expected {FIRST}")
+        self.promote(owner, FIRST)
+        self.upload(owner, month)
+        upstream = self.run(owner, f"run {owner} with {FIRST}")
+        self.expect(upstream.model_version == FIRST, f"{owner} ran {upstream.model_version}, expected {FIRST}")
+        for env in self.cast.promoted_after_owner:
+            self.promote(env, FIRST)
+        self.upload(target, month)
+        downstream = self.run(target, f"run {target} with {target}'s credentials, reading {FIRST} from {owner}'s store")
+        self.expect(downstream.model_version == FIRST, f"{target} ran {downstream.model_version}, expected {FIRST}")
         self.expect(
-            prod.model_bucket == dev.model_bucket,
-            f"prod read its model from {prod.model_bucket}, not dev's store {dev.model_bucket}",
+            downstream.model_bucket == upstream.model_bucket,
+            f"{target} read its model from {downstream.model_bucket}, not {owner}'s store {upstream.model_bucket}",
         )
         second = self.train(SECOND, month)
         self.publish_validate(SECOND, second, holdout)
-        self.promote("dev", SECOND)
-        self.promote("prod", SECOND)
-        self.rollback("prod", FIRST)
-        prod_after = self.run("prod", f"run prod after the rollback (expects {FIRST})")
-        self.expect(prod_after.model_version == FIRST, f"prod ran {prod_after.model_version} after rollback")
+        self.promote(owner, SECOND)
+        for env in self.cast.promoted_after_owner:
+            self.promote(env, SECOND)
+        self.rollback(target, FIRST)
+        after = self.run(target, f"run {target} after the rollback (expects {FIRST})")
+        self.expect(after.model_version == FIRST, f"{target} ran {after.model_version} after rollback")
         with self.step(
-            "dsctl doctor --env prod", "diagnose prod from prod's side (parameters, store, model, KMS)"
+            f"dsctl doctor --env {target}", f"diagnose {target} from {target}'s side (parameters, store, model, KMS)"
         ) as notes:
-            report = self.dsctl("doctor", "--env", "prod")
+            report = self.dsctl("doctor", "--env", target)
             failed = [check["name"] for check in report["checks"] if check.get("ok") is False]
-            self.expect(report.get("healthy") is True, f"dsctl doctor --env prod found problems: {', '.join(failed)}")
+            self.expect(
+                report.get("healthy") is True, f"dsctl doctor --env {target} found problems: {', '.join(failed)}"
+            )
             notes.append(f"{sum(1 for check in report['checks'] if check.get('ok'))} checks passed")
         self.final_state()
-        self.expect(self.result.promoted.get("prod") == FIRST, f"prod ends on {self.result.promoted.get('prod')}")
-        self.expect(self.result.promoted.get("dev") == SECOND, f"dev ends on {self.result.promoted.get('dev')}")
+        promoted = self.result.promoted
+        self.expect(promoted.get(target) == FIRST, f"{target} ends on {promoted.get(target)}")
+        self.expect(promoted.get(owner) == SECOND, f"{owner} ends on {promoted.get(owner)}")
 
 
 def print_summary(result: DemoResult, out: Callable[[str], None]) -> None:
@@ -316,10 +364,11 @@ def print_summary(result: DemoResult, out: Callable[[str], None]) -> None:
     Console(file=buffer, width=max(Console().width, 120)).print(summary)
     out(buffer.getvalue().rstrip())
     promoted = ", ".join(f"{env} {version}" for env, version in result.promoted.items())
-    out(f"sample month: {result.sample_rows} rows; promoted now: {promoted} (prod rolled back from {SECOND})")
+    owner, target = result.cast.owner, result.cast.target
+    out(f"sample month: {result.sample_rows} rows; promoted now: {promoted} ({target} rolled back from {SECOND})")
     out(
-        f"prod ran with prod's own credentials (an assumed role in its account) and read its model from dev's "
-        f"store s3://{result.artifact_bucket} (account {result.artifact_account}); "
+        f"{target} ran with {target}'s own credentials (an assumed role in its account) and read its model from "
+        f"{owner}'s store s3://{result.artifact_bucket} (account {result.artifact_account}); "
         f"demo took {result.seconds:.1f} s, everything it started is gone"
     )
 
@@ -330,13 +379,16 @@ def run_demo(rows: int = DEFAULT_ROWS, workdir: Path | None = None, out: Callabl
     from dsctl.output import CommandError
 
     started = time.monotonic()
+    cast = Cast.from_project()
     own_workdir = workdir is None
     root = Path(tempfile.mkdtemp(prefix="dsctl-demo-")) if workdir is None else workdir
     saved_dir = os.environ.get(state.ENV_DIR)
     os.environ[state.ENV_DIR] = str(root / "local")
-    demo = Demo(root, rows, out)
+    demo = Demo(root, rows, out, cast)
     try:
-        with demo.step("dsctl local up", "start the local two-account AWS, provisioned from `dsctl synth`") as notes:
+        with demo.step(
+            "dsctl local up", "start the local AWS, one account per stack, provisioned from `dsctl synth`"
+        ) as notes:
             try:
                 up = lifecycle.up(lambda line: out(f"        · {line}"))
             except CommandError as err:
@@ -367,8 +419,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m dsctl.demo``: run, print the summary, exit 1 on any failure."""
     parser = argparse.ArgumentParser(
         prog="python -m dsctl.demo",
-        description="Show ds-preprocessing end to end on an embedded two-account AWS: train, publish, validate, "
-        "promote, run dev, promote and run prod across accounts, roll back. Cleans up after itself.",
+        description="Show ds-preprocessing end to end on an embedded AWS with one account per stack: train, "
+        "publish, validate, promote and run in the artifact store's stack, promote and run in a stack reading it "
+        "(prod) across accounts, roll back. Cleans up after itself.",
     )
     parser.add_argument(
         "--rows", type=int, default=DEFAULT_ROWS, help=f"rows in the sample month (default {DEFAULT_ROWS})"

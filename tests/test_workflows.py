@@ -1,11 +1,13 @@
 """The GitHub workflows: valid against GitHub's schema (offline) and wired as issue #6 requires.
 
 Schema validation catches typos in keys and wrong shapes; the structural assertions catch a workflow that is valid
-but no longer does its job (no policy pack, prod not behind an environment, no OIDC permission, ...).
+but no longer does its job (no policy pack, a stack not deployed in its GitHub environment, no OIDC permission, ...).
+The stack-dependent parts are rendered from the stack files (``dsctl workflows``); a test fails on drift.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from functools import cache
@@ -14,6 +16,9 @@ from typing import Any
 
 import pytest
 import yaml
+
+from components.project import Project, load_project
+from dsctl import workflows
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = REPO / ".github" / "workflows"
@@ -71,14 +76,34 @@ def test_schema_check_can_fail(tmp_path: Path) -> None:
     assert result.returncode == 1
 
 
+PROJECT = load_project()
+STACKS = PROJECT.deploy_order()
+
+
+def test_committed_workflows_are_the_ones_the_stack_files_render() -> None:
+    stale = workflows.stale(PROJECT, REPO)
+    assert not stale, f"{', '.join(stale)} differ from the stack files; regenerate with: {workflows.REGENERATE}"
+
+
+def test_drift_is_detected_and_rewritten(tmp_path: Path) -> None:
+    (tmp_path / workflows.WORKFLOWS_DIR).mkdir(parents=True)
+    (tmp_path / workflows.WORKFLOWS_DIR / "deploy.yml").write_text("name: deploy\n")
+    assert workflows.stale(PROJECT, tmp_path) == ["verify.yml", "pull-request.yml", "deploy.yml"]
+    assert workflows.write(PROJECT, tmp_path) == ["verify.yml", "pull-request.yml", "deploy.yml"]
+    assert workflows.stale(PROJECT, tmp_path) == []
+
+
 def test_verify_runs_tests_checks_and_diff() -> None:
     verify = workflow("verify.yml")
     assert "workflow_call" in verify["on"]
     jobs = verify["jobs"]
     assert "make test" in run_commands(jobs["test"])
-    assert jobs["check"]["strategy"]["matrix"]["stack"] == ["dev", "prod"]
+    assert jobs["check"]["strategy"]["matrix"]["stack"] == STACKS
     assert "dsctl check --stack ${{ matrix.stack }}" in run_commands(jobs["check"])
-    assert "dsctl diff dev prod" in run_commands(jobs["diff"])
+    pairs = [(s.promotes_from, s.stack) for s in PROJECT.stacks.values() if s.promotes_from]
+    assert pairs, "the shipped stacks have a promotion chain to diff"
+    assert sorted((e["from"], e["to"]) for e in jobs["diff"]["strategy"]["matrix"]["include"]) == sorted(pairs)
+    assert "dsctl diff ${{ matrix.from }} ${{ matrix.to }}" in run_commands(jobs["diff"])
     assert verify["permissions"] == {"contents": "read"}, "the gate needs no credentials"
 
 
@@ -88,48 +113,66 @@ def test_pull_request_previews_each_stack_with_policy_pack_and_comment() -> None
     assert pr["jobs"]["verify"]["uses"] == "./.github/workflows/verify.yml"
     preview = pr["jobs"]["preview"]
     assert preview["needs"] == "verify"
-    assert preview["strategy"]["matrix"]["stack"] == ["dev", "prod"]
+    assert [entry["stack"] for entry in preview["strategy"]["matrix"]["include"]] == STACKS
     assert preview["permissions"] == {"contents": "read", "id-token": "write", "pull-requests": "write"}
     (pulumi,) = steps_using(preview, "pulumi/actions@v6")
     assert pulumi["with"]["command"] == "preview"
-    assert pulumi["with"]["stack-name"].endswith("${{ matrix.stack }}")
+    assert pulumi["with"]["stack-name"] == "${{ matrix.organization }}/${{ matrix.stack }}"
     assert pulumi["with"]["policyPacks"] == "policy"
     assert pulumi["with"]["comment-on-pr"] is True
     assert pulumi["with"]["refresh"] is True, "preview against AWS as it is, like the deploy's up --refresh"
     assert "PULUMI_ACCESS_TOKEN" in pulumi["env"]
 
 
-def test_credentials_come_from_oidc_roles_in_repository_variables() -> None:
+def test_credentials_come_from_oidc_and_each_reading_stacks_deploy_role() -> None:
     preview = workflow("pull-request.yml")["jobs"]["preview"]
     credentials = steps_using(preview, "aws-actions/configure-aws-credentials@v4")
     assert [step["with"]["role-to-assume"] for step in credentials] == [
         "${{ vars.AWS_CI_ROLE_ARN }}",
-        "${{ vars.AWS_PROD_DEPLOY_ROLE_ARN }}",
+        "${{ matrix.deploy-role }}",
     ]
-    assert credentials[1]["if"] == "matrix.stack == 'prod'" and credentials[1]["with"]["role-chaining"] is True
+    assert credentials[1]["if"] == "matrix.deploy-role != ''" and credentials[1]["with"]["role-chaining"] is True
+    roles = {entry["stack"]: entry["deploy-role"] for entry in preview["strategy"]["matrix"]["include"]}
+    for name, settings in PROJECT.stacks.items():
+        expected = settings.arns.deploy_role if settings.ci_principal_arn else ""
+        assert roles[name] == expected, f"{name}: the deploy role its program creates (StackArns), or none"
     for step in credentials:
         assert not {"aws-access-key-id", "aws-secret-access-key"} & set(step["with"]), "no long-lived keys"
 
 
-def test_deploy_ups_dev_then_prod_behind_protected_environment() -> None:
+def test_deploy_ups_every_stack_in_order_each_in_its_github_environment() -> None:
     deploy = workflow("deploy.yml")
     assert deploy["on"]["push"]["branches"] == ["main"]
     jobs = deploy["jobs"]
     assert jobs["verify"]["uses"] == "./.github/workflows/verify.yml"
-    assert jobs["up-dev"]["needs"] == "verify"
-    assert jobs["up-prod"]["needs"] == "up-dev"
-    assert jobs["up-prod"]["environment"] == "production"
-    for name, stack in (("up-dev", "dev"), ("up-prod", "prod")):
-        job = jobs[name]
+    assert [name for name in jobs if name != "verify"] == [f"up-{stack}" for stack in STACKS]
+    for stack, settings in PROJECT.stacks.items():
+        job = jobs[f"up-{stack}"]
+        upstream = settings.promotes_from or ("" if settings.owns_artifact_store else PROJECT.store_owner(settings))
+        assert job["needs"] == (f"up-{upstream}" if upstream else "verify")
+        assert job["environment"] == stack, "reviewers and environment settings attach to the stack's name"
         assert job["permissions"]["id-token"] == "write"
         (pulumi,) = steps_using(job, "pulumi/actions@v6")
         assert pulumi["with"]["command"] == "up"
-        assert pulumi["with"]["stack-name"] == f"organization/{stack}"
+        assert pulumi["with"]["stack-name"] == f"{settings.pulumi_organization}/{stack}"
         assert pulumi["with"]["policyPacks"] == "policy"
         # model-key/model-sha256 have ignore_changes=["value"]: without a refresh, an update of any other property
         # sends the value from Pulumi's state and silently reverts a promotion made by `dsctl model promote`.
-        assert pulumi["with"]["refresh"] is True, f"{name}: pulumi up must refresh first (--refresh)"
+        assert pulumi["with"]["refresh"] is True, f"{stack}: pulumi up must refresh first (--refresh)"
     assert deploy["concurrency"]["cancel-in-progress"] is False, "never cancel a deployment half-way"
+
+
+def test_a_third_stack_gets_checked_previewed_and_deployed_after_its_upstream() -> None:
+    """What `dsctl workflows` makes of a chain it has not seen: data in, jobs out."""
+    third = dataclasses.replace(PROJECT.stacks["prod"], stack="qa", environment="qa", account_id="555555555555")
+    project = Project({**PROJECT.stacks, "qa": dataclasses.replace(third, promotes_from="prod")})
+    rendered = {name: yaml.safe_load(text) for name, text in workflows.render(project).items()}
+    assert "qa" in rendered["verify.yml"]["jobs"]["check"]["strategy"]["matrix"]["stack"]
+    assert {"from": "prod", "to": "qa"} in rendered["verify.yml"]["jobs"]["diff"]["strategy"]["matrix"]["include"]
+    up = rendered["deploy.yml"]["jobs"]["up-qa"]
+    assert (up["needs"], up["environment"]) == ("up-prod", "qa")
+    (chained,) = [s for s in up["steps"] if s.get("with", {}).get("role-chaining")]
+    assert chained["with"]["role-to-assume"] == "arn:aws:iam::555555555555:role/ds-preprocessing-deploy-qa"
 
 
 def test_referenced_local_paths_exist() -> None:

@@ -1,4 +1,4 @@
-"""``dsctl local up|down|status|env``: an embedded two-account AWS (moto) built from the Pulumi program.
+"""``dsctl local up|down|status|env``: an embedded AWS (moto), one account per stack, built from the Pulumi program.
 
 ``up`` prints only ``export`` lines on stdout (progress goes to stderr), so
 ``eval "$(dsctl local up)"`` points this shell's AWS CLI, boto3 and dsctl at it.
@@ -62,8 +62,9 @@ def _up(args: argparse.Namespace) -> int:
         _progress(f"state, AWS config and server log in {local.directory}; stop with: dsctl local down")
         _progress("profiles: " + ", ".join(f"{env} (account {acct})" for env, acct in local.accounts.items()))
     _progress('point this shell at it with: eval "$(dsctl local env)"   (the lines below); then')
-    _progress("  dsctl:   dsctl status | dsctl run --env dev | dsctl model list --env dev   (local runner for runs)")
-    _progress("  AWS CLI: aws s3 ls --profile prod        boto3: boto3.Session(profile_name='prod').client('s3')")
+    first, last = next(iter(local.accounts)), list(local.accounts)[-1]
+    _progress(f"  dsctl:   dsctl status | dsctl run --env {first} | dsctl model list --env {first}   (local runner)")
+    _progress(f"  AWS CLI: aws s3 ls --profile {last}        boto3: boto3.Session(profile_name='{last}').client('s3')")
     print("\n".join(_export_lines(local)))
     return 0
 
@@ -134,9 +135,9 @@ def register(subparsers: Any) -> None:
     """Add ``dsctl local`` and its sub-commands."""
     parser = subparsers.add_parser(
         "local",
-        help="embedded two-account AWS (moto) built from the synthesized stacks",
-        description="Run moto's AWS emulator on 127.0.0.1 with dev (123456789012) and prod (987654321098) "
-        "provisioned exactly as `dsctl synth` reports each stack; `dsctl run` then runs the job locally.",
+        help="embedded AWS (moto), one account per stack, built from the synthesized stacks",
+        description="Run moto's AWS emulator on 127.0.0.1 with every stack (Pulumi.<stack>.yaml) in its own account, "
+        "provisioned exactly as `dsctl synth` reports it; `dsctl run` then runs the job locally.",
     )
     commands = parser.add_subparsers(dest="local_command", metavar="SUBCOMMAND", required=True)
     specs = (

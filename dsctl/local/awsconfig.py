@@ -5,14 +5,16 @@ default account, and keys returned by ``sts.assume_role`` act in the role's acco
 (DESIGN.md section 4). So the environment whose account is moto's default gets static
 keys, and every other environment gets a profile that assumes the operator role in
 its own account from that one (``role_arn`` + ``source_profile``), exactly as an
-operator's real config for prod looks. Every dsctl command, boto3 and the AWS CLI
-then get real cross-account sessions without knowing they are local.
+operator's real config for a second account looks. The role is the stack's operator
+role as ``StackArns`` names it (the caller passes it), so the local config and the
+program never disagree. Every dsctl command, boto3 and the AWS CLI then get real
+cross-account sessions without knowing they are local.
 
 Each generated config gets its own ``role_session_name``: the AWS CLI caches assumed-role
 credentials in ``~/.aws/cli/cache`` keyed by role ARN and session name, and would otherwise
 hand a fresh local environment the keys of a previous one. moto does not know those keys and
-answers them in its default account (dev's), so ``aws ... --profile prod`` would silently act
-in dev for up to an hour.
+answers them in its default account, so ``aws ... --profile <stack>`` would silently act
+in another stack's account for up to an hour.
 """
 
 from __future__ import annotations
@@ -22,8 +24,6 @@ import io
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from components import naming
 
 MOTO_DEFAULT_ACCOUNT = "123456789012"
 """moto's default account: where static credentials act."""
@@ -35,11 +35,13 @@ STATIC_SECRET = "testing"  # moto accepts any credentials: not a secret
 
 @dataclass(frozen=True)
 class AccountProfile:
-    """One environment's profile: its name, account, region."""
+    """One environment's profile: its name, account, region and the role it assumes there."""
 
     name: str
     account_id: str
     region: str
+    role_arn: str
+    """The stack's operator role (``StackArns.operator_role``); unused for the profile with static keys."""
 
 
 @dataclass(frozen=True)
@@ -88,12 +90,12 @@ def generate(
         config[f"profile {env.name}"] = {
             "region": env.region,
             "endpoint_url": endpoint,
-            "role_arn": f"arn:aws:iam::{env.account_id}:role/{naming.operator_role()}",
+            "role_arn": env.role_arn,
             "role_session_name": f"dsctl-local-{env.name}-{suffix}",
             "source_profile": source,
         }
     # No [default] credentials on purpose: a command that forgets to pick an environment fails loudly
-    # instead of silently acting in the dev account.
+    # instead of silently acting in whichever account the static keys reach.
     config["default"] = {"region": region, "endpoint_url": endpoint}
     return GeneratedFiles(
         config=_render(config), credentials=_render(credentials), profiles={env.name: env.name for env in environments}

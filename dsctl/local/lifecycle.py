@@ -69,18 +69,21 @@ def pointed_at(local: state.LocalState) -> Iterator[None]:
 
 
 def _write_aws_files(directory: Path, endpoint: str) -> tuple[dict[str, str], dict[str, str], str]:
-    """Write aws-config/aws-credentials for every environment; return accounts, profiles and the region."""
-    from dsctl.envs import all_environments
+    """Write aws-config/aws-credentials for every stack, in deploy order; return accounts, profiles, the region."""
+    from components.project import load_project
 
-    environments = all_environments()
+    project = load_project()
+    if problems := project.problems():
+        raise CommandError(f"the stacks do not fit together: {'; '.join(map(str, problems))}")
+    stacks = [project.stacks[name] for name in project.deploy_order()]
     files = awsconfig.generate(
-        [awsconfig.AccountProfile(env.name, env.account_id, env.region) for env in environments], endpoint
+        [awsconfig.AccountProfile(s.stack, s.account_id, s.region, s.arns.operator_role) for s in stacks], endpoint
     )
     (directory / state.AWS_CONFIG_FILE).write_text(files.config)
     credentials = directory / state.AWS_CREDENTIALS_FILE
     credentials.write_text(files.credentials)
     credentials.chmod(0o600)
-    return {env.name: env.account_id for env in environments}, files.profiles, environments[0].region
+    return {s.stack: s.account_id for s in stacks}, files.profiles, stacks[0].region
 
 
 def provision_all(local: state.LocalState, progress: Progress, detail: Progress | None = None) -> ProvisionReport:

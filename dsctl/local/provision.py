@@ -5,7 +5,7 @@ description of it: bucket names, SSM parameter names and their initial values, t
 task definition's container environment and command, the state machine all come
 from ``synth(stack).to_dict()``, so local cannot drift from what ``pulumi up`` deploys.
 Each stack's resources are created in that stack's own account (through the session
-the caller passes, e.g. prod's assumed-role session).
+the caller passes, e.g. a reading stack's assumed-role session).
 
 Only what the data path and the operator commands need locally is created; other
 resource types (IAM, ECR, alarms, schedules, ...) are reported as skipped: their

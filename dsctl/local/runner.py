@@ -4,9 +4,9 @@ What runs is what the deployed task definition says: the command and environment
 read back from the task definition registered on the local server (which ``local up``
 registered from ``dsctl synth``), the state machine's per-run overrides are added
 (``DS_RUN_ID``, ``DS_INPUT_KEY``, CONTRACTS §4), and the credentials are the
-environment's own (prod's come from the assumed role in the prod account), so the job
+environment's own (a reading stack's come from the assumed role in its account), so the job
 reads SSM in its own account and the model from wherever that account's parameters
-point: for prod, dev's artifact store. Only the image is replaced by this interpreter.
+point: for a reading stack, the owner's artifact store. Only the image is replaced by this interpreter.
 """
 
 from __future__ import annotations
@@ -205,8 +205,8 @@ def run_job_locally(
 ) -> dict[str, Any]:
     """Run the job of ``env`` once in a subprocess on the local environment; return its run manifest.
 
-    ``session`` defaults to the env's own profile in the generated config (prod: the assumed
-    operator role in prod's account). ``input_key`` empty/None means the ``input-key``
+    ``session`` defaults to the env's own profile in the generated config (a stack outside moto's
+    default account: the assumed operator role there). ``input_key`` empty/None means the ``input-key``
     parameter, as with the state machine. Raises CommandError when the job fails, naming its
     exit code and last line.
     """

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from components.project import stack_names
 from dsctl import cli, stackcheck
 from dsctl.stackcheck import access_probes
 from dsctl.synth import synth
@@ -23,7 +24,7 @@ def _one_check_per_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(stackcheck, "check_stack", _cached_check)
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", stack_names())
 def test_real_stacks_pass(stack: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["check", "--stack", stack, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from components.project import stack_names
 from dsctl.envs import load_environment, session_for
 from dsctl.local import lifecycle, provision, runner, state
 from dsctl.synth import synth
@@ -27,7 +28,7 @@ def local_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[state.LocalS
             lifecycle.down()
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", stack_names())
 def test_local_resources_are_the_synthesized_ones(local_env: state.LocalState, stack: str) -> None:
     synthesized = synth(stack)
     env = load_environment(stack)

@@ -18,6 +18,7 @@ import botocore.credentials
 import pytest
 
 from components import naming
+from components.arns import StackArns
 from components.settings import load_stack_settings
 from dsctl.cli import main
 from dsctl.envs import load_environment, session_for, verify_account
@@ -25,7 +26,7 @@ from dsctl.local import awsconfig, lifecycle, provision, runner, server, state
 from dsctl.output import EXIT_FAILED, CommandError
 from tests.local import fake_synth
 
-DEV, PROD = "123456789012", "987654321098"
+DEV, PROD, QA = "123456789012", "987654321098", "111111111111"
 
 
 @pytest.fixture
@@ -123,14 +124,20 @@ def _cli_cache_key(config_text: str, profile: str) -> str:
 def test_each_local_environment_gets_its_own_aws_cli_credential_cache_key() -> None:
     # A fresh `local up` must not inherit the AWS CLI's cached prod keys of a previous one: moto does not know
     # them and answers them in its default account (dev's), so `aws ... --profile prod` would act in dev.
-    profiles = [awsconfig.AccountProfile("dev", DEV, "us-east-1"), awsconfig.AccountProfile("prod", PROD, "us-east-1")]
+    profiles = [
+        awsconfig.AccountProfile(name, account, "us-east-1", StackArns(name, account, "us-east-1").operator_role)
+        for name, account in (("dev", DEV), ("prod", PROD))
+    ]
     first = awsconfig.generate(profiles, "http://127.0.0.1:5000").config
     second = awsconfig.generate(profiles, "http://127.0.0.1:5000").config
     assert _cli_cache_key(first, "prod") != _cli_cache_key(second, "prod")
 
 
 def test_generate_without_an_environment_in_motos_default_account_uses_a_root_profile() -> None:
-    files = awsconfig.generate([awsconfig.AccountProfile("qa", "111111111111", "eu-west-1")], "http://127.0.0.1:1")
+    files = awsconfig.generate(
+        [awsconfig.AccountProfile("qa", QA, "eu-west-1", StackArns("qa", QA, "eu-west-1").operator_role)],
+        "http://127.0.0.1:1",
+    )
     assert "[profile qa]" in files.config and f"source_profile = {awsconfig.ROOT_PROFILE}" in files.config
     assert f"[{awsconfig.ROOT_PROFILE}]" in files.credentials
 

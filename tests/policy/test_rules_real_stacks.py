@@ -12,18 +12,19 @@ from pulumi.runtime import proto
 from pulumi_policy import EnforcementLevel
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
+from components.project import stack_names
 from dsctl.synth import synth
 from policy.rules import RULES, context_from_settings, evaluate
 from tests.policy.test_pack import _analyze, _analyze_stack, pack
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", stack_names())
 def test_rules_pass_on_real_stack(stack: str) -> None:
     result = synth(stack)
     assert evaluate(result.to_dict()["resources"], context_from_settings(result.settings)) == []
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", stack_names())
 def test_policy_pack_passes_on_real_stack(stack: str) -> None:
     analyzer = _PolicyAnalyzerServicer(pack.PACK_NAME, "0.1.0", pack.build_policies(), EnforcementLevel.MANDATORY)
     resources = synth(stack).to_dict()["resources"]
