@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from components import naming, tokens
+from components import naming, policy_docs, tokens
 from components.project import Project, load_project
 from components.settings import StackSettings
 from policy.rules import BUCKET_SSE, RULES, STATE_MACHINE, Violation, context_from_settings, evaluate
@@ -171,6 +171,11 @@ def asl_violations(machines: Sequence[Mapping[str, Any]]) -> list[Violation]:
 
 
 # ----------------------------------------------------------------------------------------------- access matrix
+def _object_arn(bucket: str, key: str) -> str:
+    """The ARN of one object (``arn:aws:s3:::bucket/key``), from the same helper the policies use."""
+    return f"{policy_docs.s3_bucket_arn(bucket)}/{key}"
+
+
 def _owning_stack(settings: StackSettings) -> SynthResult | None:
     """The synth of the stack that owns the artifact store, when this stack reads it from a local stack."""
     source = settings.artifact_source
@@ -205,7 +210,7 @@ def _reads(principal: str, bucket: str, key_arn: str | None, region: str, expect
     """Probes for reading a model: the object through S3, and its key through S3."""
     from policy.access import via_service
 
-    yield Probe(principal, "s3:GetObject", f"arn:aws:s3:::{bucket}/{SAMPLE_MODEL_KEY}", expected, why)
+    yield Probe(principal, "s3:GetObject", _object_arn(bucket, SAMPLE_MODEL_KEY), expected, why)
     if key_arn:
         yield Probe(principal, "kms:Decrypt", key_arn, expected, why, via_service("s3", region))
 
@@ -213,10 +218,10 @@ def _reads(principal: str, bucket: str, key_arn: str | None, region: str, expect
 def _reader_limits(principal: str, bucket: str, key_arn: str | None) -> Iterator[Probe]:
     """What a reader must not be able to do with the store: only models/*, only read, the key only via S3."""
     why = "readers may only read models/*"
-    yield Probe(principal, "s3:GetObject", f"arn:aws:s3:::{bucket}/{OUTSIDE_MODELS_KEY}", False, why)
-    yield Probe(principal, "s3:PutObject", f"arn:aws:s3:::{bucket}/{SAMPLE_MODEL_KEY}", False, why)
-    yield Probe(principal, "s3:DeleteObject", f"arn:aws:s3:::{bucket}/{SAMPLE_MODEL_KEY}", False, why)
-    yield Probe(principal, "s3:ListBucket", f"arn:aws:s3:::{bucket}", False, why, {"s3:prefix": "private/"})
+    yield Probe(principal, "s3:GetObject", _object_arn(bucket, OUTSIDE_MODELS_KEY), False, why)
+    yield Probe(principal, "s3:PutObject", _object_arn(bucket, SAMPLE_MODEL_KEY), False, why)
+    yield Probe(principal, "s3:DeleteObject", _object_arn(bucket, SAMPLE_MODEL_KEY), False, why)
+    yield Probe(principal, "s3:ListBucket", policy_docs.s3_bucket_arn(bucket), False, why, {"s3:prefix": "private/"})
     if key_arn:
         yield Probe(principal, "kms:Decrypt", key_arn, False, "readers may use the key only through S3")
         yield Probe(principal, "kms:Encrypt", key_arn, False, "readers may only decrypt")
@@ -245,23 +250,23 @@ def access_probes(
     if settings.owns_artifact_store:
         reader_accounts = settings.artifact_reader_accounts
         readers = [
-            f"arn:aws:iam::{reader}:role/{example_role(pattern)}"
+            policy_docs.role_arn(reader, example_role(pattern))
             for reader in reader_accounts
             for pattern in settings.artifact_reader_role_patterns
         ]
     else:
         reader_accounts = (account,)
-        readers = [f"arn:aws:iam::{account}:role/{naming.task_role(settings.environment)}"]
-        operator = f"arn:aws:iam::{account}:role/{naming.operator_role()}"
+        readers = [policy_docs.role_arn(account, naming.task_role(settings.environment))]
+        operator = policy_docs.role_arn(account, naming.operator_role())
         own = {_role_arn(account, r) for r in document["resources"] if r["type"] == ROLE_TYPE}
         if operator in own and _named_by(operator, store_settings.artifact_reader_role_patterns):
             readers.append(operator)  # dsctl's role reads models as the task role does (promote checks it)
-    outsiders = [f"arn:aws:iam::{reader}:role/{name}" for reader in reader_accounts for name in OUTSIDER_ROLE_NAMES]
+    outsiders = [policy_docs.role_arn(reader, name) for reader in reader_accounts for name in OUTSIDER_ROLE_NAMES]
     if not settings.owns_artifact_store:
         patterns = store_settings.artifact_reader_role_patterns
         own_roles = [_role_arn(account, r) for r in document["resources"] if r["type"] == ROLE_TYPE]
         outsiders += [arn for arn in own_roles if not _named_by(arn, patterns)]
-    outsiders.append(f"arn:aws:iam::{FOREIGN_ACCOUNT}:role/{naming.task_role(settings.environment)}")
+    outsiders.append(policy_docs.role_arn(FOREIGN_ACCOUNT, naming.task_role(settings.environment)))
     probes: list[Probe] = []
     for reader in readers:
         probes += _reads(reader, bucket, key_arn, settings.region, True, "a configured reader reads models")
@@ -278,7 +283,9 @@ def _named_by(role_arn: str, patterns: Sequence[str]) -> bool:
 
 def _role_arn(account: str, role: Mapping[str, Any]) -> str:
     inputs = role.get("inputs") or {}
-    return f"arn:aws:iam::{account}:role{inputs.get('path') or '/'}{inputs.get('name') or role.get('id')}"
+    return policy_docs.role_arn(
+        account, f"{(inputs.get('path') or '/').lstrip('/')}{inputs.get('name') or role.get('id')}"
+    )
 
 
 def access_violations(probes: Sequence[Probe], documents: Sequence[Mapping[str, Any]]) -> list[Violation]:
