@@ -37,6 +37,7 @@ from typing import Any
 import polars as pl
 
 from job.errors import ExitCode, JobError
+from job.ragged import Malformed
 from job.schema import DEFAULT_SCHEMA, CategoricalFeature, Schema, schema_from_dict
 from job.transform import parse_number, scan_input
 
@@ -98,8 +99,8 @@ class Inference:
 
 
 def read_sample(sources: Sequence[str], storage_options: dict[str, str] | None = None) -> pl.DataFrame:
-    """The first SAMPLE_ROWS rows of the inputs, every column as text (what the run sees)."""
-    return scan_input(sources, storage_options).head(SAMPLE_ROWS).collect()
+    """The first SAMPLE_ROWS rows of the inputs, every column as text (what the run sees; surplus fields dropped)."""
+    return scan_input(sources, storage_options, Malformed()).head(SAMPLE_ROWS).collect()
 
 
 def looks_like_id(name: str) -> bool:

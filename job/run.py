@@ -33,7 +33,16 @@ from job.outputs import (
     run_prefix,
 )
 from job.params import read_locations
-from job.process import REJECTED_FILE, VALID_FILE, Compression, Counts, check_columns, count_outputs, stream
+from job.process import (
+    REJECTED_FILE,
+    VALID_FILE,
+    Compression,
+    Counts,
+    Streamed,
+    check_columns,
+    count_outputs,
+    stream,
+)
 from job.sources import Inputs, resolve_inputs
 
 log = logging.getLogger(__name__)
@@ -142,11 +151,14 @@ def _manifest(
     }
 
 
-def _stage_and_count(attempt: Attempt, sources: list[str], loaded: LoadedModel, options: RunOptions) -> Counts:
+def _stage_and_count(
+    attempt: Attempt, headers: dict[str, list[str]], loaded: LoadedModel, options: RunOptions
+) -> tuple[Counts, Streamed]:
     root, staging = attempt.root, attempt.staging
     # proves the output is writable before the long pass, and marks this attempt live until its staging is dropped
     root.put(staging + STARTED, b"")
-    rows_in = stream(sources, loaded.model, root, staging, options.compression)
+    streamed = stream(headers, loaded.model, root, staging, options.compression)
+    rows_in = streamed.rows_in
     rows_out, by_reason = count_outputs(root, staging)
     counts = Counts(rows_in, rows_out, by_reason)
     if not counts.balanced:
@@ -155,7 +167,7 @@ def _stage_and_count(attempt: Attempt, sources: list[str], loaded: LoadedModel, 
             f"rows_in {rows_in} != rows_out {rows_out} + rows_rejected {counts.rows_rejected} — refused to publish; "
             "please report this with the input",
         )
-    return counts
+    return counts, streamed
 
 
 def _refuse_a_run_as_root(root: OutputRoot) -> None:
@@ -189,7 +201,7 @@ def run_job(spec: RunSpec, options: RunOptions) -> RunResult:
     loaded = fetch_model(spec.model, spec.model_sha256, spec.artifact_store)
     t_model = time.perf_counter()
     inputs = resolve_inputs(spec.input)
-    sources = check_columns(inputs.non_empty, loaded.model)  # without empty ones
+    headers = check_columns(inputs.non_empty, loaded.model)  # without empty ones
     log.info(
         "run %s: %d input file(s) from %s, model %s",
         run_id,
@@ -200,13 +212,15 @@ def run_job(spec: RunSpec, options: RunOptions) -> RunResult:
     )
     attempt = Attempt(root, run_id)
     try:
-        counts = _stage_and_count(attempt, sources, loaded, options)
+        counts, streamed = _stage_and_count(attempt, headers, loaded, options)
         t_process = time.perf_counter()
         staged = [VALID_FILE, REJECTED_FILE]
         outputs = [{"key": run_prefix(run_id) + name, "bytes": root.size(attempt.staging + name)} for name in staged]
         outputs[0]["rows"], outputs[1]["rows"] = counts.rows_out, counts.rows_rejected
         attempt.clear_the_way(options.overwrite)  # a previous run (--overwrite) or the remains of a crashed publish
         timings = {"load_model_s": round(t_model - started, 4), "process_s": round(t_process - t_model, 4)}
+        if streamed.checked:
+            timings["field_count_check_s"] = round(streamed.check_seconds, 4)
         timings["total_s"] = round(time.perf_counter() - started, 4)
         manifest = _manifest(run_id, options.environment, counts, loaded, inputs, outputs, timings)
         attempt.publish(staged, (json.dumps(manifest, indent=2) + "\n").encode())

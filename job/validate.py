@@ -21,6 +21,7 @@ from job import s3
 from job.errors import ExitCode, JobError
 from job.model_source import fetch_model
 from job.process import check_columns, empty_input, read_failure
+from job.ragged import find_malformed
 from job.sources import resolve_inputs
 from job.transform import REJECT_REASON, build_plan, scan_input
 
@@ -68,7 +69,7 @@ def validate_model(
 
     inputs = resolve_inputs(test_data)
     try:
-        sources = check_columns(inputs.non_empty, loaded.model)
+        sources = list(check_columns(inputs.non_empty, loaded.model))
         checks.append(_check("schema", True, f"all {len(loaded.model.schema.required_columns)} required columns"))
     except JobError as exc:
         if exc.code not in (ExitCode.MISSING_COLUMNS, ExitCode.MALFORMED_CSV):
@@ -77,12 +78,14 @@ def validate_model(
         return _finish(report, report_path)
 
     t0 = time.perf_counter()
-    lf = scan_input(sources, s3.storage_options(sources[0])) if sources else empty_input(loaded.model)
-    plan = build_plan(lf, loaded.model)
     try:
+        # test data is small: the exact field-count check always runs, so malformed rows are rejected rows here too
+        malformed = (find_malformed(sources) or None) if sources else None
+        lf = scan_input(sources, s3.storage_options(sources[0]), malformed) if sources else empty_input(loaded.model)
+        plan = build_plan(lf, loaded.model)
         valid, rejected = pl.collect_all([plan.valid, plan.rejected], engine="streaming")
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        error = read_failure(exc, sources)
+    except (pl.exceptions.PolarsError, OSError, JobError) as exc:
+        error = exc if isinstance(exc, JobError) else read_failure(exc, sources)
         if error.code != ExitCode.MALFORMED_CSV:
             raise error from None
         checks.append(_check("transform", False, error.message))

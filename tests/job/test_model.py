@@ -70,7 +70,7 @@ def test_invalid_rows_are_rejected_with_their_reason(tmp_path: Path, train_csv: 
     rejected = plan.rejected.collect()
     assert rejected[REJECT_REASON].to_list() == [reason]
     raw = tuple(v or None for v in row.split(","))  # empty cells read as null
-    assert rejected.row(0) == (*raw, reason)  # the raw text is kept for the operator
+    assert rejected.row(0) == (*raw, reason, None)  # the cells are kept for the operator (raw_record: malformed only)
 
 
 def test_unknown_category_can_reject(tmp_path: Path, train_csv: Path) -> None:
