@@ -156,7 +156,7 @@ class Streamed:
     passes: int = 1  # streaming passes over the input (2 when malformed rows were found)
 
 
-def _is_long_row(exc: Exception) -> bool:
+def _is_long_row(exc: BaseException) -> bool:
     return "more fields than defined" in str(exc)
 
 

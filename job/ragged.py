@@ -28,7 +28,7 @@ import io
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
 from job import s3
 from job.errors import ExitCode, JobError
@@ -77,7 +77,7 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
-def open_bytes(url: str) -> IO[bytes]:
+def open_bytes(url: str) -> io.BufferedIOBase:
     """The decompressed bytes of a local or S3 input (gzip recognised by its magic number, as Polars does)."""
     if s3.is_s3(url):
         bucket, key = s3.split_s3(url)
@@ -86,10 +86,12 @@ def open_bytes(url: str) -> IO[bytes]:
         raw = open(url, "rb")  # noqa: SIM115 - closed by the caller through the returned stream
     head = raw.read(2)
     stream = io.BufferedReader(_Prefixed(head, raw), BLOCK_BYTES)
-    return gzip.GzipFile(fileobj=stream) if head == b"\x1f\x8b" else stream
+    if head == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=stream)
+    return stream
 
 
-def _header_fields(stream: IO[bytes], separator: str) -> int:
+def _header_fields(stream: io.BufferedIOBase, separator: str) -> int:
     """Number of fields in the header record (read up to its end: a quoted header may span lines)."""
     text = b""
     while True:
@@ -109,7 +111,7 @@ def _unterminated(source: str, record: int) -> JobError:
     )
 
 
-def _blocks(stream: IO[bytes], source: str, checker: _Checker) -> Iterator[bytes]:
+def _blocks(stream: io.BufferedIOBase, source: str, checker: _Checker) -> Iterator[bytes]:
     """Whole records in blocks of about BLOCK_BYTES: every block ends with a newline outside quotes."""
     rest = b""
     while True:

@@ -60,7 +60,8 @@ def test_a_well_formed_file_takes_no_second_look(tmp_path: Path, model_dir: Path
 
 def test_malformed_rows_across_files_keep_their_own_row_numbers(tmp_path: Path, model_dir: Path) -> None:
     write_csv(tmp_path / "in" / "a.csv", [TRAIN_ROWS[0], SHORT])
-    (tmp_path / "in" / "b.csv.gz").write_bytes(gzip.compress(("\n".join([HEADER, LONG, TRAIN_ROWS[2]]) + "\n").encode()))
+    body = "\n".join([HEADER, LONG, TRAIN_ROWS[2]]) + "\n"
+    (tmp_path / "in" / "b.csv.gz").write_bytes(gzip.compress(body.encode()))
     out = tmp_path / "out"
     assert run("--input", tmp_path / "in", "--model", model_dir, "--output", out, "--run-id", "f") == 0
     manifest = published(out, "f")
