@@ -30,6 +30,7 @@ _RAW = "__raw__"  # internal: the raw text of a malformed row
 _ROW = "__row__"  # internal: the row's index in the scan
 NUM_PREFIX = "__num__"  # prefix of the internal parsed-number columns (fit reads them)
 _TS = "__ts__"  # internal parsed timestamp column
+_ID = "__id__"  # internal parsed integer id column
 
 
 def scan_input(
@@ -80,8 +81,15 @@ def parse_timestamp(schema: Schema) -> pl.Expr:
     return column.str.strptime(pl.Datetime("us"), schema.timestamp_format, strict=False, exact=True, cache=False)
 
 
+def parse_integer(column: str) -> pl.Expr:
+    """Text to Int64; null where the text is not an integer in Int64's range ("1.0", "1e3", " 1" are not)."""
+    return pl.col(column).cast(pl.Int64, strict=False)
+
+
 def _parsed_columns(schema: Schema) -> list[pl.Expr]:
     exprs = [parse_number(f.name).alias(NUM_PREFIX + f.name) for f in schema.numeric]
+    if schema.id_column is not None and schema.id_type == "integer":
+        exprs.append(parse_integer(schema.id_column).alias(_ID))
     if schema.timestamp_column is not None:
         exprs.append(parse_timestamp(schema).alias(_TS))
     return exprs
@@ -93,8 +101,9 @@ def reject_reason(
     """The first rule a row breaks, as text, or null for a valid row.
 
     Rules in order: a malformed row (wrong field count; only when the scan carries the
-    MALFORMED column, see ``scan_input``), an empty row (every column the schema reads is empty: a blank line,
-    or only separators), missing id, missing/unparseable timestamp, then per numeric feature
+    MALFORMED column, see ``scan_input``), an empty row (every column the schema reads is
+    empty: a blank line, or only separators), missing id, an id that is not an integer
+    (``id_type`` integer), missing/unparseable timestamp, then per numeric feature
     not a number / not finite / out of bounds, then per categorical feature with
     ``unknown="reject"`` a value outside the vocabulary. Must run after the parsed
     columns exist (see ``annotate``).
@@ -103,6 +112,8 @@ def reject_reason(
     rules: list[tuple[pl.Expr, str]] = [(pl.all_horizontal(pl.col(schema.required_columns).is_null()), "empty_row")]
     if schema.id_column is not None:
         rules.append((pl.col(schema.id_column).is_null(), "missing_id"))
+        if schema.id_type == "integer":
+            rules.append((pl.col(_ID).is_null(), f"not_an_integer:{schema.id_column}"))
     if schema.timestamp_column is not None:
         rules.append((pl.col(schema.timestamp_column).is_null(), "missing_timestamp"))
         rules.append((pl.col(_TS).is_null(), "unparseable_timestamp"))
@@ -135,7 +146,7 @@ def feature_exprs(model: PreprocessingModel) -> list[pl.Expr]:
     s = model.schema
     exprs: list[pl.Expr] = []
     if s.id_column is not None:
-        exprs.append(pl.col(s.id_column))
+        exprs.append(pl.col(_ID).alias(s.id_column) if s.id_type == "integer" else pl.col(s.id_column))
     if s.timestamp_column is not None:
         exprs.append(pl.col(_TS).alias(s.timestamp_column))
     for p in model.numeric:

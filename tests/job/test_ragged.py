@@ -41,8 +41,8 @@ def test_short_long_and_quoted_multiline_rows_in_one_file(tmp_path: Path, model_
         "malformed_row:9 fields, header has 8": 1,
     }
     valid = pl.read_parquet(out / "processed/m/part-00000.parquet")
-    assert valid["id"].to_list() == ["1", "9", "10", "2"]
-    assert valid.filter(pl.col("id") == "9")["channel__web"].to_list() == [False]  # "we\nb, or not" is one value
+    assert valid["id"].to_list() == [1, 9, 10, 2]
+    assert valid.filter(pl.col("id") == 9)["channel__web"].to_list() == [False]  # "we\nb, or not" is one value
     rejected = pl.read_parquet(out / "processed/m/rejected/part-00000.parquet").filter(
         pl.col("reject_reason").str.starts_with("malformed_row")
     )
@@ -67,7 +67,7 @@ def test_malformed_rows_across_files_keep_their_own_row_numbers(tmp_path: Path, 
     manifest = published(out, "f")
     assert (manifest["rows_in"], manifest["rows_out"], manifest["rows_rejected"]) == (4, 2, 2)
     valid = pl.read_parquet(out / "processed/f/part-00000.parquet")
-    assert valid["id"].to_list() == ["1", "3"]
+    assert valid["id"].to_list() == [1, 3]
 
 
 @pytest.mark.parametrize("block", [16, 64, 1 << 20])

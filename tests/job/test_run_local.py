@@ -220,7 +220,7 @@ def test_inputs_with_differently_ordered_headers_combine(tmp_path: Path, model_d
     out = tmp_path / "out"
     assert run("--input", tmp_path / "in", "--model", model_dir, "--output", out, "--run-id", "h") == 0
     valid = pl.read_parquet(out / "processed/h/part-00000.parquet")
-    assert valid["id"].to_list() == ["1", "2"] and published(out, "h")["rows_rejected"] == 0
+    assert valid["id"].to_list() == [1, 2] and published(out, "h")["rows_rejected"] == 0
 
 
 def test_a_model_without_manifest_needs_an_explicit_digest(
