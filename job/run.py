@@ -44,6 +44,7 @@ from job.process import (
     stream,
 )
 from job.sources import Inputs, resolve_inputs
+from job.transform import output_schema
 
 log = logging.getLogger(__name__)
 # Step Functions execution names (DS_RUN_ID) fit this; "." and ".." are refused (they would climb the key path).
@@ -146,6 +147,7 @@ def _manifest(
         "input": _input_identity(inputs),
         "outputs": outputs,
         "columns": loaded.model.output_columns,
+        "output_schema": output_schema(loaded.model),
         "timings": timings,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -28,6 +28,9 @@ RESERVED = {REJECT_REASON: INPUT_REJECT_REASON, RAW_RECORD: "input_raw_record"}
 MALFORMED = "__malformed__"  # internal: the malformed_row reason of a row (job.ragged), null for a well-formed row
 _RAW = "__raw__"  # internal: the raw text of a malformed row
 _ROW = "__row__"  # internal: the row's index in the scan
+# Version of the processed and rejected Parquet schemas (docs/CONTRACTS.md §11); bump it with every change readers see.
+# 1: ids as text; 2: integer ids (schema id_type) as Int64, rejected rows gain raw_record.
+OUTPUT_SCHEMA_VERSION = 2
 NUM_PREFIX = "__num__"  # prefix of the internal parsed-number columns (fit reads them)
 _TS = "__ts__"  # internal parsed timestamp column
 _ID = "__id__"  # internal parsed integer id column
@@ -195,3 +198,10 @@ def build_plan(lf: pl.LazyFrame, model: PreprocessingModel, last_columns: Sequen
     short = pl.any_horizontal([pl.col(c).is_null() for c in last_columns]) if last_columns else pl.lit(False)
     counts = annotated.select(pl.len().alias("rows"), short.sum().alias("short_candidates"))
     return Plan(valid=valid, rejected=rejected, rows_in=counts)
+
+
+def output_schema(model: PreprocessingModel) -> dict[str, object]:
+    """The processed Parquet's columns and Polars types for ``model``, with the schema version (run manifests)."""
+    empty = pl.LazyFrame(schema=dict.fromkeys(model.schema.required_columns, pl.String))
+    columns = build_plan(empty, model).valid.collect_schema()
+    return {"version": OUTPUT_SCHEMA_VERSION, "columns": {name: str(dtype) for name, dtype in columns.items()}}
