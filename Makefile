@@ -36,8 +36,10 @@ test: lint typecheck pytest
 demo: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m dsctl.demo
 
+# Every data shape at 10M rows (ROWS to change), then at 1M rows (the fixed start-up), each against its own floor.
 bench: install
-	$(BIN)/python -m job.bench $(if $(ROWS),--rows $(ROWS),)
+	$(BIN)/python -m job.bench --rows $(or $(ROWS),10000000)
+	$(BIN)/python -m job.bench --rows 1000000 --no-peer
 
 synth-bench: install
 	$(BIN)/python -m dsctl.synth_bench
