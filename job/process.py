@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
 from botocore.exceptions import BotoCoreError, ClientError
@@ -150,6 +150,7 @@ class Streamed:
     """What the streaming pass read, and whether the malformed-row check (job.ragged) had to run."""
 
     rows_in: int
+    drift_counts: dict[str, Any] | None = None  # job.drift bucket counts over the valid rows (None: no baseline)
     malformed_rows: int = 0
     checked: bool = False  # the exact field-count pass ran (the fast pass signalled possible ragged rows)
     check_seconds: float = 0.0
@@ -177,13 +178,13 @@ def stream(
     sources = list(headers)
     last_columns = sorted({names[-1] for names in headers.values()})
     try:
-        rows_in, candidates = _sink(sources, model, root, staging, compression, None, last_columns)
+        rows_in, candidates, drift = _sink(sources, model, root, staging, compression, None, last_columns)
     except JobError as exc:
         if exc.__cause__ is None or not _is_long_row(exc.__cause__):
             raise
         candidates = -1  # a row has surplus fields: the scan stopped there
     if candidates == 0:
-        return Streamed(rows_in)
+        return Streamed(rows_in, drift)
     started = time.perf_counter()
     try:
         malformed = find_malformed(sources)
@@ -200,9 +201,9 @@ def stream(
     if not malformed:
         if candidates < 0:  # Polars and the check disagree: refuse rather than guess
             raise JobError(ExitCode.MALFORMED_CSV, f"input {sources[0]} is not valid CSV: rows could not be delimited")
-        return Streamed(rows_in, 0, True, seconds)
-    rows_in, _ = _sink(sources, model, root, staging, compression, malformed, [])
-    return Streamed(rows_in, len(malformed.rows), True, seconds, passes=2)
+        return Streamed(rows_in, drift, 0, True, seconds)
+    rows_in, _, drift = _sink(sources, model, root, staging, compression, malformed, [])
+    return Streamed(rows_in, drift, len(malformed.rows), True, seconds, passes=2)
 
 
 def _sink(
@@ -213,8 +214,8 @@ def _sink(
     compression: Compression,
     malformed: Malformed | None,
     last_columns: Sequence[str],
-) -> tuple[int, int]:
-    """One streaming pass writing both outputs; returns (rows read, rows whose last cell is empty)."""
+) -> tuple[int, int, dict[str, Any] | None]:
+    """One streaming pass writing both outputs; returns (rows read, rows whose last cell is empty, drift counts)."""
     lf = scan_input(sources, s3.storage_options(sources[0]), malformed) if sources else empty_input(model)
     plan = build_plan(lf, model, last_columns)
     options = root.storage_options()
@@ -227,6 +228,7 @@ def _sink(
             root.target(staging + REJECTED_FILE), storage_options=options, row_group_size=10_000, lazy=True
         ),
         plan.rows_in,
+        *([plan.drift] if plan.drift is not None else []),
     ]
     try:
         results = pl.collect_all(sinks, engine="streaming")
@@ -239,8 +241,9 @@ def _sink(
         if malformed is None and _is_long_row(exc):
             raise JobError(ExitCode.MALFORMED_CSV, str(exc)) from exc  # stream() takes the exact path
         raise read_failure(exc, sources) from None
-    counts = results[-1]
-    return int(counts["rows"][0]), int(counts["short_candidates"][0])
+    counts = results[2]
+    drift = results[3].row(0, named=True) if plan.drift is not None else None
+    return int(counts["rows"][0]), int(counts["short_candidates"][0]), drift
 
 
 def count_outputs(root: OutputRoot, staging: str) -> tuple[int, dict[str, int]]:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from job import s3
+from job.drift import measure, summary_line
 from job.errors import ExitCode, JobError, Stopped
 from job.metrics import put_run_metrics
 from job.model_source import LoadedModel, fetch_model
@@ -72,6 +73,7 @@ class RunOptions:
     environment: str = "local"
     compression: Compression = "snappy"
     metrics: bool | None = None  # None: send in the container (SSM mode), not for local files
+    fail_on_drift: bool = False  # a drifted feature fails the run (exit 13) before anything is published
 
 
 @dataclass
@@ -135,6 +137,7 @@ def _manifest(
     inputs: Inputs,
     outputs: list[dict[str, Any]],
     timings: dict[str, float],
+    drift: dict[str, Any],
 ) -> dict[str, Any]:
     return {
         "run_id": run_id,
@@ -149,6 +152,7 @@ def _manifest(
         "columns": loaded.model.output_columns,
         "output_schema": output_schema(loaded.model),
         "timings": timings,
+        "drift": drift,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
@@ -216,6 +220,8 @@ def run_job(spec: RunSpec, options: RunOptions) -> RunResult:
     try:
         counts, streamed = _stage_and_count(attempt, headers, loaded, options)
         t_process = time.perf_counter()
+        drift = measure(loaded.model, streamed.drift_counts)
+        _check_drift(run_id, drift, options.fail_on_drift)
         staged = [VALID_FILE, REJECTED_FILE]
         outputs = [{"key": run_prefix(run_id) + name, "bytes": root.size(attempt.staging + name)} for name in staged]
         outputs[0]["rows"], outputs[1]["rows"] = counts.rows_out, counts.rows_rejected
@@ -224,21 +230,47 @@ def run_job(spec: RunSpec, options: RunOptions) -> RunResult:
         if streamed.checked:
             timings["field_count_check_s"] = round(streamed.check_seconds, 4)
         timings["total_s"] = round(time.perf_counter() - started, 4)
-        manifest = _manifest(run_id, options.environment, counts, loaded, inputs, outputs, timings)
+        manifest = _manifest(run_id, options.environment, counts, loaded, inputs, outputs, timings, drift)
         attempt.publish(staged, (json.dumps(manifest, indent=2) + "\n").encode())
     except BaseException:
         _clean_failed(attempt)
         raise
     elapsed = time.perf_counter() - started
     try:
-        _after_publish(spec, options, attempt, counts, elapsed, target)
+        _after_publish(spec, options, attempt, counts, elapsed, target, drift)
     except (Exception, KeyboardInterrupt, Stopped) as exc:  # the run is published: nothing here may undo that
         log.warning("run %s is published; what followed was cut short: %s", run_id, repr(exc))
     return RunResult(run_id, "published", manifest, target, timings)
 
 
+def _check_drift(run_id: str, drift: dict[str, Any], fail: bool) -> None:
+    """Log the drift line; with ``fail``, a drifted feature stops the run here, before anything is published."""
+    fields = {"max_psi": drift.get("max_psi"), "drifted_features": drift.get("drifted_features")}
+    drifted = drift.get("drifted_features") or []
+    log.log(
+        logging.WARNING if drifted else logging.INFO,
+        "run %s: %s",
+        run_id,
+        summary_line(drift),
+        extra={"fields": fields},
+    )
+    if fail and drifted:
+        psis = ", ".join(f"{name} PSI {drift['features'][name]['psi']:.3f}" for name in drifted)
+        raise JobError(
+            ExitCode.DRIFT,
+            f"run {run_id}: features drifted from the training data ({psis}; threshold {drift['threshold']}) — "
+            "nothing was published; retrain on recent data, or rerun without --fail-on-drift to publish anyway",
+        )
+
+
 def _after_publish(
-    spec: RunSpec, options: RunOptions, attempt: Attempt, counts: Counts, elapsed: float, target: str
+    spec: RunSpec,
+    options: RunOptions,
+    attempt: Attempt,
+    counts: Counts,
+    elapsed: float,
+    target: str,
+    drift: dict[str, Any],
 ) -> None:
     """Drop the staging area, log the outcome, send metrics: none of it may fail a published run."""
     run_id = attempt.run_id
@@ -257,7 +289,7 @@ def _after_publish(
     )
     send = options.metrics if options.metrics is not None else spec.artifact_store
     if send:
-        put_run_metrics(options.environment, elapsed, counts.rows_in, counts.rows_out, counts.rows_rejected)
+        put_run_metrics(options.environment, elapsed, counts.rows_in, counts.rows_out, counts.rows_rejected, drift)
 
 
 def _clean_failed(attempt: Attempt) -> None:

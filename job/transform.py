@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from job.drift import count_exprs, has_baseline
 from job.model import PreprocessingModel, one_hot_name
 from job.ragged import Malformed
 from job.schema import Schema
@@ -174,6 +175,8 @@ class Plan:
     # Also "short_candidates": rows whose last cell (in their file's header) is empty, the signal that rows with too
     # few fields may exist (job.ragged).
     rows_in: pl.LazyFrame
+    # bucket counts of every feature over the valid rows (job.drift), None when the model has no training baseline
+    drift: pl.LazyFrame | None = None
 
 
 def vocabularies(model: PreprocessingModel) -> dict[str, tuple[str, ...]]:
@@ -197,7 +200,10 @@ def build_plan(lf: pl.LazyFrame, model: PreprocessingModel, last_columns: Sequen
     )
     short = pl.any_horizontal([pl.col(c).is_null() for c in last_columns]) if last_columns else pl.lit(False)
     counts = annotated.select(pl.len().alias("rows"), short.sum().alias("short_candidates"))
-    return Plan(valid=valid, rejected=rejected, rows_in=counts)
+    drift = None
+    if has_baseline(model):
+        drift = annotated.filter(pl.col(ANNOTATION).is_null()).select(count_exprs(model, NUM_PREFIX + "{}"))
+    return Plan(valid=valid, rejected=rejected, rows_in=counts, drift=drift)
 
 
 def output_schema(model: PreprocessingModel) -> dict[str, object]:
