@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import polars as pl
+
 from job import s3
 from job.drift import measure, summary_line
 from job.errors import ExitCode, JobError, Stopped
@@ -44,6 +46,7 @@ from job.process import (
     count_outputs,
     stream,
 )
+from job.report import REPORT_FILE, rejected_samples, render
 from job.sources import Inputs, resolve_inputs
 from job.transform import output_schema
 
@@ -176,6 +179,19 @@ def _stage_and_count(
     return counts, streamed
 
 
+def _stage_report(attempt: Attempt, manifest: dict[str, Any], loaded: LoadedModel) -> list[str]:
+    """Stage report.html (job.report) beside the data; a report that fails to render is a warning, not a failed run."""
+    root, staging = attempt.root, attempt.staging
+    try:
+        rejected = pl.scan_parquet(root.target(staging + REJECTED_FILE), storage_options=root.storage_options())
+        page = render(manifest, rejected_samples(rejected), loaded.model.summary())
+        root.put(staging + REPORT_FILE, page.encode())
+    except (pl.exceptions.PolarsError, OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("run %s: no report.html (%s); the data is unaffected", attempt.run_id, exc)
+        return []
+    return [REPORT_FILE]
+
+
 def _refuse_a_run_as_root(root: OutputRoot) -> None:
     """USAGE when ``--output`` names a run (it holds _SUCCESS or manifest.json) instead of an output root.
 
@@ -231,7 +247,9 @@ def run_job(spec: RunSpec, options: RunOptions) -> RunResult:
             timings["field_count_check_s"] = round(streamed.check_seconds, 4)
         timings["total_s"] = round(time.perf_counter() - started, 4)
         manifest = _manifest(run_id, options.environment, counts, loaded, inputs, outputs, timings, drift)
-        attempt.publish(staged, (json.dumps(manifest, indent=2) + "\n").encode())
+        attempt.publish(
+            staged + _stage_report(attempt, manifest, loaded), (json.dumps(manifest, indent=2) + "\n").encode()
+        )
     except BaseException:
         _clean_failed(attempt)
         raise

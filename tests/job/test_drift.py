@@ -86,3 +86,45 @@ def test_a_model_without_a_baseline_reports_drift_unavailable(tmp_path: Path, tr
 def test_validate_reports_drift_against_the_test_data(tmp_path: Path, trained: Path) -> None:
     report = validate_model(str(trained), str(month(tmp_path / "t.csv", shift_score=1.0)))
     assert report["passed"] and report["drift"]["drifted_features"] == ["score"]
+
+
+def test_the_report_is_self_contained_and_shows_every_feature(tmp_path: Path, trained: Path) -> None:
+    """report.html beside the manifest: accounting, rejected rows by reason with samples, a chart per feature."""
+    from html.parser import HTMLParser
+
+    data = month(tmp_path / "m.csv", shift_score=1.0)
+    with data.open("a") as handle:
+        handle.write("77,2026-10-02T00:00:00,1.0,2,0.5,A,north\n")  # a short row: malformed, with its raw text
+        handle.write("78,not-a-date,1.0,2,0.5,A,north,web\n")
+    out = tmp_path / "out"
+    assert run("--input", data, "--model", trained, "--output", out, "--run-id", "r") == 0
+    page = (out / "processed/r/report.html").read_text()
+    manifest = json.loads((out / "processed/r/manifest.json").read_text())
+
+    class Collect(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tags: list[str] = []
+            self.features: list[str] = []
+            self.ids: list[str] = []
+            self.urls: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.tags.append(tag)
+            values = dict(attrs)
+            if values.get("data-feature"):
+                self.features.append(str(values["data-feature"]))
+            if values.get("id"):
+                self.ids.append(str(values["id"]))
+            self.urls += [str(v) for k, v in attrs if k in ("src", "href") and v]
+
+    parsed = Collect()
+    parsed.feed(page)
+    assert parsed.ids == ["accounting", "rejected", "drift"]
+    assert parsed.features == ["amount", "quantity", "score", "category", "region", "channel"]
+    assert parsed.tags.count("svg") == 6 and "script" not in parsed.tags and parsed.urls == []
+    assert "http" not in page.lower() and "url(" not in page and "@import" not in page  # nothing fetched at view time
+    for reason in manifest["rejected_by_reason"]:
+        assert f"<code>{reason}</code>" in page
+    assert "77,2026-10-02T00:00:00,1.0,2,0.5,A,north" in page  # the malformed row's raw text
+    assert '<span class="bad">drifted</span>' in page and page.count("drifted</span>") == 1
