@@ -307,6 +307,7 @@ def test_concurrent_attempts_at_one_run_id_one_wins_the_other_loses_cleanly(
         "manifest.json",
         "part-00000.parquet",
         "rejected/part-00000.parquet",
+        "report.html",
     ]
     assert pl.read_parquet(run_dir / "part-00000.parquet").height == manifest["rows_out"] == 4
     assert not (out / "_staging").exists()

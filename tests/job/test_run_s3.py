@@ -70,6 +70,7 @@ def test_whole_run_in_one_account(env: dict[str, Any], capsys: pytest.CaptureFix
         "processed/exec-1/manifest.json",
         "processed/exec-1/part-00000.parquet",
         "processed/exec-1/rejected/part-00000.parquet",
+        "processed/exec-1/report.html",
     ]
     manifest = json.loads(client.get_object(Bucket=OUTPUT, Key="processed/exec-1/manifest.json")["Body"].read())
     assert manifest["rows_in"] == 20_000 == manifest["rows_out"] + manifest["rows_rejected"]
@@ -300,6 +301,7 @@ def test_concurrent_attempts_on_s3_one_wins_the_other_loses_cleanly(
         "processed/exec-1/manifest.json",
         "processed/exec-1/part-00000.parquet",
         "processed/exec-1/rejected/part-00000.parquet",
+        "processed/exec-1/report.html",
     ]
     manifest = json.loads(client.get_object(Bucket=OUTPUT, Key="processed/exec-1/manifest.json")["Body"].read())
     assert manifest == second["result"].manifest
