@@ -18,6 +18,7 @@ import polars as pl
 from botocore.exceptions import BotoCoreError, ClientError
 
 from job import s3
+from job.drift import has_baseline
 from job.errors import ExitCode, JobError
 from job.model import PreprocessingModel
 from job.outputs import OutputRoot
@@ -228,7 +229,6 @@ def _sink(
             root.target(staging + REJECTED_FILE), storage_options=options, row_group_size=10_000, lazy=True
         ),
         plan.rows_in,
-        *([plan.drift] if plan.drift is not None else []),
     ]
     try:
         results = pl.collect_all(sinks, engine="streaming")
@@ -241,9 +241,9 @@ def _sink(
         if malformed is None and _is_long_row(exc):
             raise JobError(ExitCode.MALFORMED_CSV, str(exc)) from exc  # stream() takes the exact path
         raise read_failure(exc, sources) from None
-    counts = results[2]
-    drift = results[3].row(0, named=True) if plan.drift is not None else None
-    return int(counts["rows"][0]), int(counts["short_candidates"][0]), drift
+    counts = results[2].row(0, named=True)
+    drift = counts if has_baseline(model) else None
+    return int(counts["rows"]), int(counts["short_candidates"]), drift
 
 
 def count_outputs(root: OutputRoot, staging: str) -> tuple[int, dict[str, int]]:

@@ -173,10 +173,9 @@ class Plan:
     # every row the scan produced, counted independently of the two filters; counting the annotated frame (not the
     # bare scan) keeps it on the shared streaming scan instead of Polars' separate fast line count, which maps the file.
     # Also "short_candidates": rows whose last cell (in their file's header) is empty, the signal that rows with too
-    # few fields may exist (job.ragged).
+    # few fields may exist (job.ragged), and (when the model has a training baseline) the job.drift bucket counts of
+    # the valid rows.
     rows_in: pl.LazyFrame
-    # bucket counts of every feature over the valid rows (job.drift), None when the model has no training baseline
-    drift: pl.LazyFrame | None = None
 
 
 def vocabularies(model: PreprocessingModel) -> dict[str, tuple[str, ...]]:
@@ -199,11 +198,9 @@ def build_plan(lf: pl.LazyFrame, model: PreprocessingModel, last_columns: Sequen
         [*raw, pl.col(ANNOTATION).alias(REJECT_REASON), raw_record.alias(RAW_RECORD)]
     )
     short = pl.any_horizontal([pl.col(c).is_null() for c in last_columns]) if last_columns else pl.lit(False)
-    counts = annotated.select(pl.len().alias("rows"), short.sum().alias("short_candidates"))
-    drift = None
-    if has_baseline(model):
-        drift = annotated.filter(pl.col(ANNOTATION).is_null()).select(count_exprs(model, NUM_PREFIX + "{}"))
-    return Plan(valid=valid, rejected=rejected, rows_in=counts, drift=drift)
+    drift = count_exprs(model, NUM_PREFIX + "{}", pl.col(ANNOTATION).is_null()) if has_baseline(model) else []
+    counts = annotated.select(pl.len().alias("rows"), short.sum().alias("short_candidates"), *drift)
+    return Plan(valid=valid, rejected=rejected, rows_in=counts)
 
 
 def output_schema(model: PreprocessingModel) -> dict[str, object]:

@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from job import s3
-from job.drift import measure, summary_line
+from job.drift import has_baseline, measure, summary_line
 from job.errors import ExitCode, JobError
 from job.model_source import fetch_model
 from job.process import check_columns, empty_input, read_failure
@@ -84,8 +84,7 @@ def validate_model(
         malformed = (find_malformed(sources) or None) if sources else None
         lf = scan_input(sources, s3.storage_options(sources[0]), malformed) if sources else empty_input(loaded.model)
         plan = build_plan(lf, loaded.model)
-        queries = [plan.valid, plan.rejected, *([plan.drift] if plan.drift is not None else [])]
-        valid, rejected, *drift_counts = pl.collect_all(queries, engine="streaming")
+        valid, rejected, counts = pl.collect_all([plan.valid, plan.rejected, plan.rows_in], engine="streaming")
     except (pl.exceptions.PolarsError, OSError, JobError) as exc:
         error = exc if isinstance(exc, JobError) else read_failure(exc, sources)
         if error.code != ExitCode.MALFORMED_CSV:
@@ -104,7 +103,7 @@ def validate_model(
     columns_ok = valid.columns == loaded.model.output_columns
     checks.append(_check("transform", columns_ok and rows_in > 0, f"{rows_in} rows -> {len(valid.columns)} columns"))
     # drift of the test data against training: reported (in the report and its text), not a pass/fail check
-    report["drift"] = measure(loaded.model, drift_counts[0].row(0, named=True) if drift_counts else None)
+    report["drift"] = measure(loaded.model, counts.row(0, named=True) if has_baseline(loaded.model) else None)
     problems = _output_problems(valid)
     checks.append(_check("finite_outputs", not problems, "; ".join(problems) or "no nulls or non-finite values"))
     share = rejected.height / rows_in if rows_in else 0.0
