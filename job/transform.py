@@ -59,17 +59,17 @@ def scan_input(
     lf = scans[0] if len(scans) == 1 else pl.concat(scans, how="diagonal")
     if not malformed:  # None, or none found: nothing to mark (surplus fields are still truncated for an empty one)
         return lf
-    index = list(malformed.rows)
-    reasons, raws = [r for r, _ in malformed.rows.values()], [raw for _, raw in malformed.rows.values()]
-    row = pl.col(_ROW)
-    return (
-        lf.with_row_index(_ROW)
-        .with_columns(
-            row.replace_strict(index, reasons, default=None, return_dtype=pl.String).alias(MALFORMED),
-            row.replace_strict(index, raws, default=None, return_dtype=pl.String).alias(_RAW),
-        )
-        .drop(_ROW)
+    indexed = lf.with_row_index(_ROW)
+    found = pl.LazyFrame(
+        {
+            _ROW: list(malformed.rows),
+            MALFORMED: [reason for reason, _ in malformed.rows.values()],
+            _RAW: [raw for _, raw in malformed.rows.values()],
+        },
+        schema={_ROW: indexed.collect_schema()[_ROW], MALFORMED: pl.String, _RAW: pl.String},
     )
+    # a left join streams the scan against the small table of found rows (replace_strict held the whole scan: 5x RSS)
+    return indexed.join(found, on=_ROW, how="left", maintain_order="left").drop(_ROW)
 
 
 def parse_number(column: str) -> pl.Expr:
