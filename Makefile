@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # Every Python dependency, pinned with hashes (README: Dependencies). `make lock` regenerates it.
 LOCK   := requirements/dev.lock
 
-.PHONY: install lock test lint typecheck pytest demo bench synth-bench clean
+.PHONY: install lock test lint typecheck pytest demo bench report-check synth-bench clean
 
 install: $(STAMP)
 
@@ -36,8 +36,15 @@ test: lint typecheck pytest
 demo: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m dsctl.demo
 
+# Every data shape at 10M rows (ROWS to change), then at 1M rows (the fixed start-up), each against its own floor.
 bench: install
-	$(BIN)/python -m job.bench $(if $(ROWS),--rows $(ROWS),)
+	$(BIN)/python -m job.bench --rows $(or $(ROWS),10000000)
+	$(BIN)/python -m job.bench --rows 1000000 --no-peer
+
+# Not part of test: renders a run's report.html in headless Chromium (Debian package chromium), screenshots it to
+# .report-check/report.png and fails on console errors or failed loads.
+report-check: install
+	$(BIN)/python -m job.report_check --work .report-check
 
 synth-bench: install
 	$(BIN)/python -m dsctl.synth_bench
@@ -53,4 +60,4 @@ lock: install
 
 clean:
 	-[ -x $(BIN)/dsctl ] && $(BIN)/dsctl local down
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .dsctl-local .bench
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .dsctl-local .bench .report-check

@@ -1,12 +1,15 @@
-"""``make bench`` (``python -m job.bench [--rows N]``): the job against Polars' own floor and a pandas peer.
+"""``make bench`` (``python -m job.bench [--rows N] [--shapes a,b]``): the job against Polars' own floor, per shape.
 
-One run generates a synthetic month (cached under .bench/), trains the model on a
-separate sample, then times in fresh worker processes, so each has its own peak RSS:
-- floor: ``scan_csv(ignore_errors=True) -> sink_parquet``, no transform (Polars defaults: inferred types, zstd),
+For each data shape (job.shapes: demo, wide, text, timestamps, gzip, split, ragged) one
+run generates a month (cached under .bench/), trains the model on a separate sample of
+the same shape, then times in fresh worker processes, so each has its own peak RSS:
+- floor: ``scan_csv(ignore_errors=True) -> sink_parquet`` on the same input, no transform (Polars defaults:
+  inferred types, zstd),
 - job: ``run_job`` on local files (validate, transform, reject, count, publish),
-- peer: pandas + scikit-learn (job.peer) doing the same transform,
-checks that job and peer outputs agree to 1e-9 and prints the table. Times are the
-work inside each worker (imports excluded), median of ``--repeats``.
+- peer (demo shape only): pandas + scikit-learn (job.peer) doing the same transform,
+checks that job and peer outputs agree to 1e-9 and prints the tables. Times are the
+work inside each worker (imports excluded), median of ``--repeats``; floor and job
+runs are interleaved so background load hits both alike.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from job.shapes import SHAPES, Shape
 
 BENCH_DIR = Path(os.environ.get("DS_BENCH_DIR", ".bench"))
 TRAIN_ROWS = 200_000
@@ -60,9 +65,12 @@ def _worker(variant: str, data: str, model: str, out: str) -> dict[str, Any]:
         start, cpu_start = time.perf_counter(), _cpu_seconds()
         counts = run_peer(data, f"{out}/peer.parquet", DEFAULT_SCHEMA, transformer)
     elif variant == "floor":
+        source = f"{data}/*.csv" if Path(data).is_dir() else data
         start, cpu_start = time.perf_counter(), _cpu_seconds()
-        # typed columns as Polars infers them; the month's bad cells become nulls instead of failing the scan
-        pl.scan_csv(data, ignore_errors=True).sink_parquet(f"{out}/floor.parquet")
+        # typed columns as Polars infers them; the month's bad cells become nulls (and surplus fields are dropped)
+        # instead of failing the scan
+        scan = pl.scan_csv(source, ignore_errors=True, truncate_ragged_lines=True)
+        scan.sink_parquet(f"{out}/floor.parquet")
         counts = {}
     else:
         from job.run import RunOptions, RunSpec, run_job
@@ -81,30 +89,36 @@ def _spawn(variant: str, data: Path, model: Path, out: Path) -> dict[str, Any]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def _prepare(rows: int) -> tuple[Path, Path, Path, Path]:
-    """Generate the month and training sample (cached) and train both models."""
-    import joblib
+def _generated(shape: Shape, rows: int, seed: int) -> Path:
+    """The shape's month of ``rows`` rows (generated once, then cached under BENCH_DIR)."""
+    base = BENCH_DIR / f"{shape.name}-{rows}-{seed}"
+    for candidate in (base.with_suffix(".csv"), base.with_suffix(".csv.gz"), base.with_suffix("")):
+        if candidate.exists():
+            return candidate
+    print(f"generating {shape.name}: {rows:,} rows ...", flush=True)
+    return shape.write(base, rows, seed)
 
+
+def _prepare(shape: Shape, rows: int, peer: bool) -> tuple[Path, Path, Path | None]:
+    """Generate the month and a training sample of the shape (cached) and train the model (and the peer's)."""
     from job.artifact import save_model
     from job.fit import fit
-    from job.peer import fit_peer
-    from job.schema import DEFAULT_SCHEMA
-    from job.synthetic import write_month
     from job.transform import scan_input
 
     BENCH_DIR.mkdir(exist_ok=True)
-    month = BENCH_DIR / f"month-{rows}.csv"
-    if not month.exists():
-        print(f"generating {rows:,} rows -> {month} ...", flush=True)
-        write_month(month, rows)
-    train = BENCH_DIR / f"train-{TRAIN_ROWS}.csv"
-    if not train.exists():
-        write_month(train, TRAIN_ROWS, seed=11)
-    model_dir = BENCH_DIR / "model"
-    save_model(fit(scan_input([str(train)]), DEFAULT_SCHEMA, "1.0.0"), model_dir)
-    peer_model = BENCH_DIR / "peer-model.joblib"
-    joblib.dump(fit_peer(str(train), DEFAULT_SCHEMA), peer_model)
-    return month, train, model_dir, peer_model
+    month = _generated(shape, rows, seed=7)
+    train = _generated(SHAPES["demo"] if shape.schema is SHAPES["demo"].schema else shape, TRAIN_ROWS, seed=11)
+    model_dir = BENCH_DIR / f"model-{shape.name}"
+    save_model(fit(scan_input([str(train)]), shape.schema, "1.0.0"), model_dir)
+    peer_model = None
+    if peer:
+        import joblib
+
+        from job.peer import fit_peer
+
+        peer_model = BENCH_DIR / "peer-model.joblib"
+        joblib.dump(fit_peer(str(train), shape.schema), peer_model)
+    return month, model_dir, peer_model
 
 
 def _model_load_ms(model_dir: Path) -> float:
@@ -145,9 +159,31 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def bench(rows: int, repeats: int, peer: bool) -> dict[str, Any]:
-    """Run the whole benchmark; returns the results (also written to .bench/results-{rows}.json)."""
-    month, _, model_dir, peer_model = _prepare(rows)
+def format_shapes(results: list[dict[str, Any]]) -> str:
+    """One line per shape: the job against its own floor (the table in docs/job.md)."""
+    lines = [
+        "| shape | rows | input MB | floor wall (s) | job wall (s) | wall x floor | floor CPU (s) | job CPU (s) "
+        "| CPU x floor | floor RSS (MB) | job RSS (MB) | RSS x floor |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        floor, job = r["table"][0], r["table"][1]
+        cells = [r["shape"], f"{r['rows']:,}", f"{r['input_bytes'] / 1e6:,.0f}"]
+        cells += [f"{floor['seconds']:.2f}", f"{job['seconds']:.2f}", f"{job['x_floor']:.2f}"]
+        cells += [f"{floor['cpu_seconds']:.2f}", f"{job['cpu_seconds']:.2f}", f"{job['cpu_x_floor']:.2f}"]
+        rss = job["peak_rss_mb"] / floor["peak_rss_mb"]
+        cells += [f"{floor['peak_rss_mb']:.0f}", f"{job['peak_rss_mb']:.0f}", f"{rss:.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.glob("*.csv")) if path.is_dir() else path.stat().st_size
+
+
+def bench_shape(shape: Shape, rows: int, repeats: int, peer: bool) -> dict[str, Any]:
+    """One shape: floor and job interleaved ``repeats`` times (and the peer once, if asked)."""
+    month, model_dir, peer_model = _prepare(shape, rows, peer)
     out = BENCH_DIR / "out"
     floors, jobs = [], []
     for _ in range(repeats):  # interleaved, so background load affects both alike
@@ -159,12 +195,14 @@ def bench(rows: int, repeats: int, peer: bool) -> dict[str, Any]:
         _row("job: python -m job run", jobs, rows, floor),
     ]
     results: dict[str, Any] = {
+        "shape": shape.name,
+        "description": shape.description,
         "rows": rows,
-        "csv_bytes": month.stat().st_size,
+        "input_bytes": _size(month),
         "repeats": repeats,
         "job_counts": jobs[-1],
     }
-    if peer:
+    if peer and peer_model is not None:
         peers = [_spawn("peer", month, peer_model, out / "peer")]
         table.append(_row("peer: pandas + scikit-learn", peers, rows, floor))
         from job.peer import max_difference
@@ -174,38 +212,50 @@ def bench(rows: int, repeats: int, peer: bool) -> dict[str, Any]:
         )
         results["peer_counts"] = {k: v for k, v in peers[0].items() if k.startswith("rows")}
         results["peer_over_job"] = table[2]["seconds"] / table[1]["seconds"]
-    results["model_load_ms"] = _model_load_ms(model_dir)
+        results["model_load_ms"] = _model_load_ms(model_dir)
     results["table"] = table
+    return results
+
+
+def bench(rows: int, repeats: int, peer: bool, shapes: list[str]) -> list[dict[str, Any]]:
+    """Every shape in turn; results also written to .bench/results-{rows}.json."""
+    results = [bench_shape(SHAPES[name], rows, repeats, peer and name == "demo") for name in shapes]
     (BENCH_DIR / f"results-{rows}.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: ``--rows N`` (default 10M), ``--repeats``, ``--no-peer``; or an internal ``--worker`` call."""
+    """CLI: ``--rows N`` (default 10M), ``--shapes``, ``--repeats``, ``--no-peer``; or an internal ``--worker`` call."""
     parser = argparse.ArgumentParser(prog="python -m job.bench", description=__doc__)
     parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--shapes", default=",".join(SHAPES), help=f"comma-separated, of {', '.join(SHAPES)}")
     parser.add_argument("--no-peer", action="store_true", help="skip pandas + scikit-learn (RSS-flatness runs)")
     parser.add_argument("--worker", nargs=4, metavar=("VARIANT", "DATA", "MODEL", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(_worker(*args.worker)))
         return 0
-    results = bench(args.rows, args.repeats, not args.no_peer)
-    size = results["csv_bytes"] / 1e9
-    print(f"\n{args.rows:,} rows, {size:.2f} GB CSV, {os.cpu_count()} cores, median of {args.repeats}")
-    print(format_table(results["table"]))
-    print(f"model load: {results['model_load_ms']:.2f} ms")
-    if "max_abs_difference" in results:
-        agree = results["max_abs_difference"] <= TOLERANCE and results["peer_counts"] == {
-            k: results["job_counts"][k] for k in results["peer_counts"]
+    shapes = [name.strip() for name in args.shapes.split(",") if name.strip()]
+    unknown = [name for name in shapes if name not in SHAPES]
+    if unknown:
+        parser.error(f"unknown shapes {unknown}; choose from {list(SHAPES)}")
+    results = bench(args.rows, args.repeats, not args.no_peer, shapes)
+    print(f"\n{args.rows:,} rows per shape, {os.cpu_count()} cores, median of {args.repeats}")
+    print(format_shapes(results))
+    agree = True
+    for result in results:
+        if "max_abs_difference" not in result:
+            continue
+        print(f"\n{result['shape']} with the peer:")
+        print(format_table(result["table"]))
+        print(f"model load: {result['model_load_ms']:.2f} ms")
+        agree = result["max_abs_difference"] <= TOLERANCE and result["peer_counts"] == {
+            k: result["job_counts"][k] for k in result["peer_counts"]
         }
-        print(
-            f"peer / job: {results['peer_over_job']:.2f}x; job vs peer max |diff| {results['max_abs_difference']:.2e}"
-        )
+        print(f"peer / job: {result['peer_over_job']:.2f}x; job vs peer max |diff| {result['max_abs_difference']:.2e}")
         print(f"outputs agree to {TOLERANCE:g}: {'yes' if agree else 'NO'}")
-        return 0 if agree else 1
-    return 0
+    return 0 if agree else 1
 
 
 if __name__ == "__main__":

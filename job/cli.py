@@ -36,6 +36,7 @@ def _run(args: argparse.Namespace) -> int:
         environment=args.environment,
         compression=args.compression,
         metrics=args.metrics,
+        fail_on_drift=args.fail_on_drift,
     )
     run_from_args(args.input, args.model, args.output, args.model_sha256, args.parameter_prefix, options)
     return ExitCode.OK
@@ -92,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="send CloudWatch metrics (default: in SSM mode only)",
+    )
+    run.add_argument(
+        "--fail-on-drift",
+        action=argparse.BooleanOptionalAction,
+        default=os.environ.get("DS_FAIL_ON_DRIFT", "").lower() in ("1", "true", "yes"),
+        help="fail (exit 13) before publishing when a feature drifted ($DS_FAIL_ON_DRIFT)",
     )
     run.set_defaults(handler=_run)
 

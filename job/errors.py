@@ -21,11 +21,12 @@ class ExitCode(IntEnum):
     DIGEST_MISMATCH = 5  # model.pkl's sha256 differs from the promoted digest
     ACCESS_DENIED = 6  # S3/SSM/KMS refused us; names the bucket and the policy to check
     MISSING_COLUMNS = 7  # the CSV lacks required columns of the model's schema
-    MALFORMED_CSV = 8  # the CSV cannot be parsed (ragged rows, bad quoting, bad encoding)
+    MALFORMED_CSV = 8  # the CSV cannot be parsed (bad quoting, bad encoding); ragged rows are rejected rows
     INPUT_NOT_FOUND = 9  # the input object, prefix or glob matched nothing
     INVALID_MODEL = 10  # the file is not a PreprocessingModel pickle (other class, corrupt, wrong format)
     OUTPUT_FAILED = 11  # writing or publishing the output failed; nothing was published
     ROW_ACCOUNTING = 12  # rows_in != rows_out + rows_rejected: refused to publish
+    DRIFT = 13  # --fail-on-drift and a feature's PSI reached the threshold: refused to publish
 
 
 class JobError(Exception):

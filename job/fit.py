@@ -9,9 +9,11 @@ and without materialising the column. Rows the schema rejects are not trained on
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import polars as pl
 
+from job.drift import categorical_shares, count_exprs, edges_from, numeric_shares, quantile_exprs
 from job.errors import ExitCode, JobError
 from job.model import CategoricalParams, NumericParams, PreprocessingModel, one_hot_name
 from job.schema import Schema
@@ -40,6 +42,7 @@ def _numeric_aggs(schema: Schema) -> list[pl.Expr]:
             col.mean().alias(f"{f.name}|mean"),
             col.var(ddof=0).alias(f"{f.name}|var"),
             col.null_count().alias(f"{f.name}|nulls"),
+            *quantile_exprs(NUM_PREFIX + f.name, f.name),
         ]
     return aggs
 
@@ -64,7 +67,8 @@ def fit(lf: pl.LazyFrame, schema: Schema, version: str) -> PreprocessingModel:
         nulls = int(row[f"{f.name}|nulls"])
         mean, var = imputed_moments(rows, nulls, median, row[f"{f.name}|mean"], row[f"{f.name}|var"])
         std = math.sqrt(var)
-        numeric.append(NumericParams(f.name, float(median), float(mean), std if std > 0 else 1.0))
+        edges = edges_from(row, f.name)
+        numeric.append(NumericParams(f.name, float(median), float(mean), std if std > 0 else 1.0, edges))
     categorical = []
     taken = set(schema.required_columns)
     for cat, frame in zip(schema.categorical, vocab_frames, strict=True):
@@ -73,4 +77,16 @@ def fit(lf: pl.LazyFrame, schema: Schema, version: str) -> PreprocessingModel:
         if clashes:
             raise JobError(ExitCode.USAGE, f"one-hot columns {sorted(clashes)} clash with input columns — rename them")
         categorical.append(CategoricalParams(cat.name, values))
-    return PreprocessingModel(version, schema, tuple(numeric), tuple(categorical), rows)
+    model = PreprocessingModel(version, schema, tuple(numeric), tuple(categorical), rows)
+    return with_baseline(model, valid)
+
+
+def with_baseline(model: PreprocessingModel, valid: pl.LazyFrame) -> PreprocessingModel:
+    """The model with its training distribution per feature (job.drift), from a second pass over the valid rows."""
+    counts = valid.select(count_exprs(model, NUM_PREFIX + "{}")).collect(engine="streaming").row(0, named=True)
+    rows = model.training_rows
+    numeric = tuple(replace(p, shares=numeric_shares(counts, p.name, p.edges, rows)) for p in model.numeric)
+    categorical = tuple(
+        replace(c, shares=categorical_shares(counts, c.name, c.categories, rows)) for c in model.categorical
+    )
+    return replace(model, numeric=numeric, categorical=categorical)

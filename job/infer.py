@@ -13,6 +13,7 @@ The rules, in order (docs/job.md, "Schema inference"):
 3. id: a column named ``id``; else the first column with an id-like name (``*_id``,
    ``* id``, ``*-id``, camelCase ``*Id``/``*ID``) whose values are all distinct, else the
    first id-like name; other id-like columns are passthrough (an identifier is no feature);
+   an id whose sampled values are all canonical integers is typed ``integer`` (Int64);
 4. timestamp: among columns where a large majority parses with one format, the first
    whose name contains ``time``/``date`` or the word ``ts``, else the first; the other
    timestamp-like columns are passthrough;
@@ -37,8 +38,9 @@ from typing import Any
 import polars as pl
 
 from job.errors import ExitCode, JobError
+from job.ragged import Malformed
 from job.schema import DEFAULT_SCHEMA, CategoricalFeature, Schema, schema_from_dict
-from job.transform import parse_number, scan_input
+from job.transform import parse_integer, parse_number, scan_input
 
 # Formats tried for a timestamp column; the one that parses the most sampled values wins (ties: this order, so the
 # fast ISO format beats its ``%.f`` twin when there are no fractions).
@@ -69,6 +71,7 @@ class ColumnProfile:
     values: int  # non-empty cells
     distinct: int  # distinct non-empty values
     numbers: int  # cells that are finite numbers
+    integers: int  # cells that are integers written canonically ("12", "-3"; not "012", "1.0", "+4")
     tokens: int  # cells that look like a key: no whitespace, at most MAX_ID_LENGTH characters
     timestamp_format: str | None  # the format parsing the most cells (None when none parses any)
     timestamps: int  # cells parsing with timestamp_format
@@ -98,8 +101,8 @@ class Inference:
 
 
 def read_sample(sources: Sequence[str], storage_options: dict[str, str] | None = None) -> pl.DataFrame:
-    """The first SAMPLE_ROWS rows of the inputs, every column as text (what the run sees)."""
-    return scan_input(sources, storage_options).head(SAMPLE_ROWS).collect()
+    """The first SAMPLE_ROWS rows of the inputs, every column as text (what the run sees; surplus fields dropped)."""
+    return scan_input(sources, storage_options, Malformed()).head(SAMPLE_ROWS).collect()
 
 
 def looks_like_id(name: str) -> bool:
@@ -131,6 +134,7 @@ def profile(sample: pl.DataFrame) -> list[ColumnProfile]:
             col.count().alias(f"{i}|values"),
             col.drop_nulls().n_unique().alias(f"{i}|distinct"),
             parse_number(name).is_finite().sum().alias(f"{i}|numbers"),
+            (parse_integer(name).cast(pl.String) == col).sum().alias(f"{i}|integers"),
             col.str.contains(rf"^\S{{1,{MAX_ID_LENGTH}}}$").sum().alias(f"{i}|tokens"),
         ]
         for j, fmt in enumerate(TIMESTAMP_FORMATS):
@@ -148,6 +152,7 @@ def profile(sample: pl.DataFrame) -> list[ColumnProfile]:
                 values=int(row[f"{i}|values"]),
                 distinct=int(row[f"{i}|distinct"]),
                 numbers=int(row[f"{i}|numbers"]),
+                integers=int(row[f"{i}|integers"]),
                 tokens=int(row[f"{i}|tokens"]),
                 timestamp_format=TIMESTAMP_FORMATS[best] if counts[best] else None,
                 timestamps=counts[best],
@@ -242,6 +247,11 @@ def infer_schema(sample: pl.DataFrame) -> Inference:
     }
     if ts_profile is not None:
         spec["timestamp_format"] = ts_profile.timestamp_format
+    if id_profile is not None and id_profile.integers == id_profile.values:
+        # every sampled id is an integer: written as Int64. "All", not a large majority: a column mixing forms is a
+        # text id, and guessing integer would reject its other rows; zero-padded ids ("007") stay text to keep them.
+        spec["id_type"] = "integer"
+        notes.append(f"{id_profile.name}: all {id_profile.values} sampled ids are integers -> written as Int64")
     if not numeric and not categorical:
         roles = ", ".join(f"{k}={v}" for k, v in spec.items())
         raise JobError(

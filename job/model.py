@@ -25,6 +25,11 @@ class NumericParams:
     median: float
     mean: float
     scale: float  # population standard deviation of the imputed column; 1.0 when it is 0
+    # Training distribution for drift (job.drift): inner decile edges of the present values, and the share of
+    # training rows per bin (len(edges) + 1) plus the share of empty cells. Empty in models trained before drift
+    # statistics (their pickles lack the fields; the class defaults apply).
+    edges: tuple[float, ...] = ()
+    shares: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,8 @@ class CategoricalParams:
 
     name: str
     categories: tuple[str, ...]
+    # Training share per category, then one share for "other" (empty or outside the vocabulary); see NumericParams.
+    shares: tuple[float, ...] = ()
 
     def column_names(self) -> list[str]:
         """Names of the one-hot output columns, ``<feature>__<value>``."""
@@ -73,4 +80,9 @@ class PreprocessingModel:
             "training_rows": self.training_rows,
             "numeric": {p.name: {"median": p.median, "mean": p.mean, "scale": p.scale} for p in self.numeric},
             "categorical": {p.name: list(p.categories) for p in self.categorical},
+            # training distributions for drift (job.drift); absent from models trained before drift statistics
+            "drift_baseline": {
+                **{p.name: {"edges": list(p.edges), "shares": list(p.shares)} for p in self.numeric if p.shares},
+                **{p.name: {"shares": list(p.shares)} for p in self.categorical if p.shares},
+            },
         }

@@ -29,13 +29,17 @@ def _read(path: str, schema: Schema) -> pd.DataFrame:
 def valid_rows(frame: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, pd.Series]:
     """Parse the schema's columns and keep rows that break no rule; returns (parsed valid rows, timestamps)."""
     ok = pd.Series(True, index=frame.index)
+    parsed = frame.copy()
     if schema.id_column:
         ok &= frame[schema.id_column].notna()
+        if schema.id_type == "integer":
+            ids = frame[schema.id_column]
+            ok &= ids.str.fullmatch(r"[+-]?\d+").fillna(False).astype(bool)
+            parsed[schema.id_column] = pd.to_numeric(ids.where(ok), errors="coerce").astype("Int64")
     timestamps = pd.Series(pd.NaT, index=frame.index)
     if schema.timestamp_column:
         timestamps = pd.to_datetime(frame[schema.timestamp_column], format=schema.timestamp_format, errors="coerce")
         ok &= timestamps.notna()
-    parsed = frame.copy()
     for feature in schema.numeric:
         raw = frame[feature.name]
         values = pd.to_numeric(raw, errors="coerce")

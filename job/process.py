@@ -8,17 +8,24 @@ so the accounting check compares what was *written* with what was *read*.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
+from botocore.exceptions import BotoCoreError, ClientError
 
 from job import s3
+from job.drift import has_baseline
 from job.errors import ExitCode, JobError
 from job.model import PreprocessingModel
 from job.outputs import OutputRoot
+from job.ragged import Malformed, find_malformed, first_undecodable_line
 from job.transform import REJECT_REASON, build_plan, scan_input
+
+log = logging.getLogger(__name__)
 
 VALID_FILE = "part-00000.parquet"
 REJECTED_FILE = "rejected/part-00000.parquet"
@@ -74,15 +81,15 @@ def check_headers(sources: Sequence[str]) -> list[str]:
     return [source for source in sources if read_header(source)]
 
 
-def check_columns(sources: Sequence[str], model: PreprocessingModel) -> list[str]:
-    """The inputs with a header, each with the schema's columns (else MISSING_COLUMNS, listing them) named once."""
+def check_columns(sources: Sequence[str], model: PreprocessingModel) -> dict[str, list[str]]:
+    """The inputs with a header -> their column names; MISSING_COLUMNS (listing them) unless each has the schema's."""
     required = model.schema.required_columns
-    usable = []
+    usable: dict[str, list[str]] = {}
     for source in sources:
         names = read_header(source)
         if not names:
             continue
-        usable.append(source)
+        usable[source] = names
         present = set(names)
         missing = [name for name in required if name not in present]
         if missing:
@@ -104,9 +111,18 @@ def classify_polars_error(exc: Exception, source: str) -> JobError:
         return JobError(ExitCode.INPUT_NOT_FOUND, f"input {source} disappeared while reading it: {message}")
     if s3.polars_io_failure(str(exc)):
         return JobError(ExitCode.UNEXPECTED, f"reading input {source} failed: {message} — retry the run")
-    if "more fields than defined" in message:
-        message = "a row has more fields than the header (unquoted separator?)"
+    if "utf-8" in message.lower():
+        message = _undecodable(source, message)
     return JobError(ExitCode.MALFORMED_CSV, f"input {source} is not valid CSV: {message} — fix or re-export the file")
+
+
+def _undecodable(source: str, message: str) -> str:
+    """Polars' encoding error with the number of the first line that is not UTF-8 (re-read on this error path)."""
+    try:
+        line = first_undecodable_line(source)
+    except (OSError, ValueError, EOFError, BotoCoreError, ClientError):  # a label naming several inputs, no access
+        return message
+    return f"line {line} is not valid UTF-8 ({message}); re-export the file as UTF-8" if line else message
 
 
 def read_failure(exc: Exception, sources: Sequence[str]) -> JobError:
@@ -130,16 +146,79 @@ def empty_input(model: PreprocessingModel) -> pl.LazyFrame:
     return pl.LazyFrame(schema={name: pl.String for name in model.schema.required_columns})
 
 
+@dataclass(frozen=True)
+class Streamed:
+    """What the streaming pass read, and whether the malformed-row check (job.ragged) had to run."""
+
+    rows_in: int
+    drift_counts: dict[str, Any] | None = None  # job.drift bucket counts over the valid rows (None: no baseline)
+    malformed_rows: int = 0
+    checked: bool = False  # the exact field-count pass ran (the fast pass signalled possible ragged rows)
+    check_seconds: float = 0.0
+    passes: int = 1  # streaming passes over the input (2 when malformed rows were found)
+
+
+def _is_long_row(exc: BaseException) -> bool:
+    return "more fields than defined" in str(exc)
+
+
 def stream(
-    sources: Sequence[str],
+    headers: Mapping[str, Sequence[str]],
     model: PreprocessingModel,
     root: OutputRoot,
     staging: str,
     compression: Compression = "snappy",
-) -> int:
-    """Write the valid and rejected Parquet for ``sources`` under ``staging``; return the input row count."""
-    lf = scan_input(sources, s3.storage_options(sources[0])) if sources else empty_input(model)
-    plan = build_plan(lf, model)
+) -> Streamed:
+    """Write the valid and rejected Parquet for the inputs (source -> header) under ``staging``.
+
+    The fast pass is Polars' strict scan. When it signals possible ragged rows (a row with
+    more fields failed the scan, or some row's last cell is empty), ``find_malformed``
+    locates them exactly; only if it finds any does a second pass write the outputs with
+    those rows rejected as ``malformed_row:<n> fields, header has <m>``.
+    """
+    sources = list(headers)
+    last_columns = sorted({names[-1] for names in headers.values()})
+    try:
+        rows_in, candidates, drift = _sink(sources, model, root, staging, compression, None, last_columns)
+    except JobError as exc:
+        if exc.__cause__ is None or not _is_long_row(exc.__cause__):
+            raise
+        candidates = -1  # a row has surplus fields: the scan stopped there
+    if candidates == 0:
+        return Streamed(rows_in, drift)
+    started = time.perf_counter()
+    try:
+        malformed = find_malformed(sources)
+    except OSError as exc:
+        raise JobError(ExitCode.UNEXPECTED, f"re-reading the input to locate malformed rows failed: {exc}") from None
+    seconds = time.perf_counter() - started
+    log.info(
+        "checked field counts in %.1f s (%s): %d malformed row(s)",
+        seconds,
+        "a row has surplus fields" if candidates < 0 else f"{candidates} row(s) with an empty last cell",
+        len(malformed.rows),
+        extra={"fields": {"malformed_rows": len(malformed.rows), "check_s": round(seconds, 3)}},
+    )
+    if not malformed:
+        if candidates < 0:  # Polars and the check disagree: refuse rather than guess
+            raise JobError(ExitCode.MALFORMED_CSV, f"input {sources[0]} is not valid CSV: rows could not be delimited")
+        return Streamed(rows_in, drift, 0, True, seconds)
+    rows_in, _, drift = _sink(sources, model, root, staging, compression, malformed, [])
+    return Streamed(rows_in, drift, len(malformed.rows), True, seconds, passes=2)
+
+
+def _sink(
+    sources: Sequence[str],
+    model: PreprocessingModel,
+    root: OutputRoot,
+    staging: str,
+    compression: Compression,
+    malformed: Malformed | None,
+    last_columns: Sequence[str],
+) -> tuple[int, int, dict[str, Any] | None]:
+    """One streaming pass writing both outputs; returns (rows read, rows whose last cell is empty, drift counts)."""
+    lf = scan_input(sources, s3.storage_options(sources[0]), malformed) if sources else empty_input(model)
+    plan = build_plan(lf, model, last_columns)
     options = root.storage_options()
     sinks = [
         plan.valid.sink_parquet(
@@ -159,8 +238,12 @@ def stream(
             if s3.polars_denied(str(exc)):
                 raise s3.access_denied(output_bucket, staging, "write output") from None
             raise JobError(ExitCode.OUTPUT_FAILED, f"writing {root.url}{staging} failed: {exc}") from None
+        if malformed is None and _is_long_row(exc):
+            raise JobError(ExitCode.MALFORMED_CSV, str(exc)) from exc  # stream() takes the exact path
         raise read_failure(exc, sources) from None
-    return int(results[-1]["rows"][0])
+    counts = results[2].row(0, named=True)
+    drift = counts if has_baseline(model) else None
+    return int(counts["rows"]), int(counts["short_candidates"]), drift
 
 
 def count_outputs(root: OutputRoot, staging: str) -> tuple[int, dict[str, int]]:

@@ -17,7 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import polars as pl
+
 from job import s3
+from job.drift import measure, summary_line
 from job.errors import ExitCode, JobError, Stopped
 from job.metrics import put_run_metrics
 from job.model_source import LoadedModel, fetch_model
@@ -33,8 +36,19 @@ from job.outputs import (
     run_prefix,
 )
 from job.params import read_locations
-from job.process import REJECTED_FILE, VALID_FILE, Compression, Counts, check_columns, count_outputs, stream
+from job.process import (
+    REJECTED_FILE,
+    VALID_FILE,
+    Compression,
+    Counts,
+    Streamed,
+    check_columns,
+    count_outputs,
+    stream,
+)
+from job.report import REPORT_FILE, rejected_samples, render
 from job.sources import Inputs, resolve_inputs
+from job.transform import output_schema
 
 log = logging.getLogger(__name__)
 # Step Functions execution names (DS_RUN_ID) fit this; "." and ".." are refused (they would climb the key path).
@@ -62,6 +76,7 @@ class RunOptions:
     environment: str = "local"
     compression: Compression = "snappy"
     metrics: bool | None = None  # None: send in the container (SSM mode), not for local files
+    fail_on_drift: bool = False  # a drifted feature fails the run (exit 13) before anything is published
 
 
 @dataclass
@@ -125,6 +140,7 @@ def _manifest(
     inputs: Inputs,
     outputs: list[dict[str, Any]],
     timings: dict[str, float],
+    drift: dict[str, Any],
 ) -> dict[str, Any]:
     return {
         "run_id": run_id,
@@ -137,16 +153,21 @@ def _manifest(
         "input": _input_identity(inputs),
         "outputs": outputs,
         "columns": loaded.model.output_columns,
+        "output_schema": output_schema(loaded.model),
         "timings": timings,
+        "drift": drift,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
-def _stage_and_count(attempt: Attempt, sources: list[str], loaded: LoadedModel, options: RunOptions) -> Counts:
+def _stage_and_count(
+    attempt: Attempt, headers: dict[str, list[str]], loaded: LoadedModel, options: RunOptions
+) -> tuple[Counts, Streamed]:
     root, staging = attempt.root, attempt.staging
     # proves the output is writable before the long pass, and marks this attempt live until its staging is dropped
     root.put(staging + STARTED, b"")
-    rows_in = stream(sources, loaded.model, root, staging, options.compression)
+    streamed = stream(headers, loaded.model, root, staging, options.compression)
+    rows_in = streamed.rows_in
     rows_out, by_reason = count_outputs(root, staging)
     counts = Counts(rows_in, rows_out, by_reason)
     if not counts.balanced:
@@ -155,7 +176,20 @@ def _stage_and_count(attempt: Attempt, sources: list[str], loaded: LoadedModel, 
             f"rows_in {rows_in} != rows_out {rows_out} + rows_rejected {counts.rows_rejected} — refused to publish; "
             "please report this with the input",
         )
-    return counts
+    return counts, streamed
+
+
+def _stage_report(attempt: Attempt, manifest: dict[str, Any], loaded: LoadedModel) -> list[str]:
+    """Stage report.html (job.report) beside the data; a report that fails to render is a warning, not a failed run."""
+    root, staging = attempt.root, attempt.staging
+    try:
+        rejected = pl.scan_parquet(root.target(staging + REJECTED_FILE), storage_options=root.storage_options())
+        page = render(manifest, rejected_samples(rejected), loaded.model.summary())
+        root.put(staging + REPORT_FILE, page.encode())
+    except (pl.exceptions.PolarsError, OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("run %s: no report.html (%s); the data is unaffected", attempt.run_id, exc)
+        return []
+    return [REPORT_FILE]
 
 
 def _refuse_a_run_as_root(root: OutputRoot) -> None:
@@ -189,7 +223,7 @@ def run_job(spec: RunSpec, options: RunOptions) -> RunResult:
     loaded = fetch_model(spec.model, spec.model_sha256, spec.artifact_store)
     t_model = time.perf_counter()
     inputs = resolve_inputs(spec.input)
-    sources = check_columns(inputs.non_empty, loaded.model)  # without empty ones
+    headers = check_columns(inputs.non_empty, loaded.model)  # without empty ones
     log.info(
         "run %s: %d input file(s) from %s, model %s",
         run_id,
@@ -200,29 +234,61 @@ def run_job(spec: RunSpec, options: RunOptions) -> RunResult:
     )
     attempt = Attempt(root, run_id)
     try:
-        counts = _stage_and_count(attempt, sources, loaded, options)
+        counts, streamed = _stage_and_count(attempt, headers, loaded, options)
         t_process = time.perf_counter()
+        drift = measure(loaded.model, streamed.drift_counts)
+        _check_drift(run_id, drift, options.fail_on_drift)
         staged = [VALID_FILE, REJECTED_FILE]
         outputs = [{"key": run_prefix(run_id) + name, "bytes": root.size(attempt.staging + name)} for name in staged]
         outputs[0]["rows"], outputs[1]["rows"] = counts.rows_out, counts.rows_rejected
         attempt.clear_the_way(options.overwrite)  # a previous run (--overwrite) or the remains of a crashed publish
         timings = {"load_model_s": round(t_model - started, 4), "process_s": round(t_process - t_model, 4)}
+        if streamed.checked:
+            timings["field_count_check_s"] = round(streamed.check_seconds, 4)
         timings["total_s"] = round(time.perf_counter() - started, 4)
-        manifest = _manifest(run_id, options.environment, counts, loaded, inputs, outputs, timings)
-        attempt.publish(staged, (json.dumps(manifest, indent=2) + "\n").encode())
+        manifest = _manifest(run_id, options.environment, counts, loaded, inputs, outputs, timings, drift)
+        attempt.publish(
+            staged + _stage_report(attempt, manifest, loaded), (json.dumps(manifest, indent=2) + "\n").encode()
+        )
     except BaseException:
         _clean_failed(attempt)
         raise
     elapsed = time.perf_counter() - started
     try:
-        _after_publish(spec, options, attempt, counts, elapsed, target)
+        _after_publish(spec, options, attempt, counts, elapsed, target, drift)
     except (Exception, KeyboardInterrupt, Stopped) as exc:  # the run is published: nothing here may undo that
         log.warning("run %s is published; what followed was cut short: %s", run_id, repr(exc))
     return RunResult(run_id, "published", manifest, target, timings)
 
 
+def _check_drift(run_id: str, drift: dict[str, Any], fail: bool) -> None:
+    """Log the drift line; with ``fail``, a drifted feature stops the run here, before anything is published."""
+    fields = {"max_psi": drift.get("max_psi"), "drifted_features": drift.get("drifted_features")}
+    drifted = drift.get("drifted_features") or []
+    log.log(
+        logging.WARNING if drifted else logging.INFO,
+        "run %s: %s",
+        run_id,
+        summary_line(drift),
+        extra={"fields": fields},
+    )
+    if fail and drifted:
+        psis = ", ".join(f"{name} PSI {drift['features'][name]['psi']:.3f}" for name in drifted)
+        raise JobError(
+            ExitCode.DRIFT,
+            f"run {run_id}: features drifted from the training data ({psis}; threshold {drift['threshold']}) — "
+            "nothing was published; retrain on recent data, or rerun without --fail-on-drift to publish anyway",
+        )
+
+
 def _after_publish(
-    spec: RunSpec, options: RunOptions, attempt: Attempt, counts: Counts, elapsed: float, target: str
+    spec: RunSpec,
+    options: RunOptions,
+    attempt: Attempt,
+    counts: Counts,
+    elapsed: float,
+    target: str,
+    drift: dict[str, Any],
 ) -> None:
     """Drop the staging area, log the outcome, send metrics: none of it may fail a published run."""
     run_id = attempt.run_id
@@ -241,7 +307,7 @@ def _after_publish(
     )
     send = options.metrics if options.metrics is not None else spec.artifact_store
     if send:
-        put_run_metrics(options.environment, elapsed, counts.rows_in, counts.rows_out, counts.rows_rejected)
+        put_run_metrics(options.environment, elapsed, counts.rows_in, counts.rows_out, counts.rows_rejected, drift)
 
 
 def _clean_failed(attempt: Attempt) -> None:

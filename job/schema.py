@@ -18,6 +18,8 @@ from job.errors import ExitCode, JobError
 
 UnknownPolicy = Literal["ignore", "reject"]
 UNKNOWN_POLICIES: tuple[str, ...] = ("ignore", "reject")
+IdType = Literal["string", "integer"]
+ID_TYPES: tuple[str, ...] = ("string", "integer")
 
 # ISO 8601 without zone, what the demo's monthly export writes.
 DEFAULT_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S"
@@ -58,6 +60,12 @@ class Schema:
     categorical: tuple[CategoricalFeature, ...]
     timestamp_format: str = DEFAULT_TIMESTAMP_FORMAT
     passthrough: tuple[str, ...] = field(default_factory=tuple)
+    # "integer": ids are written as Int64 (half the bytes of text, and they sort and join as numbers); a value that
+    # is not an integer rejects its row (not_an_integer:<id column>). Models pickled before this field existed read
+    # the class default, "string", which is what they wrote.
+    id_type: IdType = "string"
+    # PSI at or above this marks a feature as drifted (job.drift); 0.2 is the usual "significant shift" mark.
+    drift_threshold: float = 0.2
 
     @property
     def required_columns(self) -> list[str]:
@@ -121,7 +129,8 @@ def _categorical_feature(raw: Any, errors: list[str]) -> CategoricalFeature | No
 def schema_from_dict(raw: Mapping[str, Any]) -> Schema:
     """Build a Schema from its JSON form, reporting all problems at once (exit code USAGE)."""
     errors: list[str] = []
-    allowed = {"id_column", "timestamp_column", "timestamp_format", "numeric", "categorical", "passthrough"}
+    allowed = {"id_column", "id_type", "timestamp_column", "timestamp_format", "numeric", "categorical", "passthrough"}
+    allowed.add("drift_threshold")
     extra = set(raw) - allowed
     if extra:
         errors.append(f"schema: unknown keys {sorted(extra)} — allowed: {sorted(allowed)}")
@@ -129,6 +138,15 @@ def schema_from_dict(raw: Mapping[str, Any]) -> Schema:
     for key, value in (("id_column", id_column), ("timestamp_column", ts_column)):
         if value is not None and not isinstance(value, str):
             errors.append(f"schema {key}: {value!r} — must be a column name or null")
+    id_type = raw.get("id_type", "string")
+    if id_type not in ID_TYPES:
+        errors.append(f"schema id_type: {id_type!r} — use one of {list(ID_TYPES)}")
+    elif id_type == "integer" and not isinstance(id_column, str):
+        errors.append("schema id_type: 'integer' needs an id_column — name it, or drop id_type")
+    threshold = raw.get("drift_threshold", 0.2)
+    if not isinstance(threshold, int | float) or isinstance(threshold, bool) or threshold <= 0:
+        errors.append(f"schema drift_threshold: {threshold!r} — use a positive PSI, e.g. 0.2")
+        threshold = 0.2
     ts_format = raw.get("timestamp_format", DEFAULT_TIMESTAMP_FORMAT)
     if not isinstance(ts_format, str) or "%" not in ts_format:
         errors.append(f"schema timestamp_format: {ts_format!r} — use a strftime pattern such as '%Y-%m-%d %H:%M:%S'")
@@ -151,6 +169,8 @@ def schema_from_dict(raw: Mapping[str, Any]) -> Schema:
         categorical=tuple(categorical),
         timestamp_format=ts_format if isinstance(ts_format, str) else DEFAULT_TIMESTAMP_FORMAT,
         passthrough=tuple(passthrough),
+        id_type="integer" if id_type == "integer" and isinstance(id_column, str) else "string",
+        drift_threshold=float(threshold),
     )
     names = schema.required_columns
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -184,4 +204,5 @@ DEFAULT_SCHEMA = Schema(
         NumericFeature("score"),
     ),
     categorical=(CategoricalFeature("category"), CategoricalFeature("region"), CategoricalFeature("channel")),
+    id_type="integer",
 )

@@ -13,6 +13,7 @@ from job.errors import ExitCode, JobError
 from job.fit import fit
 from job.infer import infer_schema, read_sample
 from job.process import check_headers, read_failure
+from job.ragged import find_malformed
 from job.s3 import reset_clients, storage_options
 from job.schema import Schema, load_schema
 from job.sources import resolve_inputs
@@ -68,7 +69,8 @@ def train(input_path: str, version: str, output_dir: str | Path, schema_file: Pa
         )
     schema = schema_for(sources, schema_file, output_dir)
     try:
-        lf = scan_input(sources, storage_options(sources[0]))
+        # malformed rows are not trained on (an exact field-count pass: training is not on the monthly clock)
+        lf = scan_input(sources, storage_options(sources[0]), find_malformed(sources) or None)
         present = lf.collect_schema().names()
         missing = [name for name in schema.required_columns if name not in present]
         if missing:

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from job.drift import count_exprs, has_baseline
 from job.model import PreprocessingModel, one_hot_name
+from job.ragged import Malformed
 from job.schema import Schema
 
 REJECT_REASON = "reject_reason"  # the column rejected rows are written with
@@ -21,18 +23,53 @@ REJECT_REASON = "reject_reason"  # the column rejected rows are written with
 # back in) is neither overwritten by the annotation nor a duplicate column in the rejected output.
 ANNOTATION = "__reject_reason__"
 INPUT_REJECT_REASON = "input_reject_reason"  # an input reject_reason column, as written with rejected rows
+RAW_RECORD = "raw_record"  # rejected rows' column holding a malformed row's raw text (null for other reasons)
+# Input columns that would collide with the columns rejected rows are written with, and what they are renamed to.
+RESERVED = {REJECT_REASON: INPUT_REJECT_REASON, RAW_RECORD: "input_raw_record"}
+MALFORMED = "__malformed__"  # internal: the malformed_row reason of a row (job.ragged), null for a well-formed row
+_RAW = "__raw__"  # internal: the raw text of a malformed row
+_ROW = "__row__"  # internal: the row's index in the scan
+# Version of the processed and rejected Parquet schemas (docs/CONTRACTS.md §11); bump it with every change readers see.
+# 1: ids as text; 2: integer ids (schema id_type) as Int64, rejected rows gain raw_record.
+OUTPUT_SCHEMA_VERSION = 2
 NUM_PREFIX = "__num__"  # prefix of the internal parsed-number columns (fit reads them)
 _TS = "__ts__"  # internal parsed timestamp column
+_ID = "__id__"  # internal parsed integer id column
 
 
-def scan_input(sources: Sequence[str], storage_options: dict[str, str] | None = None) -> pl.LazyFrame:
+def scan_input(
+    sources: Sequence[str], storage_options: dict[str, str] | None = None, malformed: Malformed | None = None
+) -> pl.LazyFrame:
     """Lazily scan one or many CSVs with every column as text (no type inference; the plan parses what it needs).
 
     Several files are concatenated diagonally, so files whose headers differ in order
-    or in extra columns still combine (a missing extra column reads as empty).
+    or in extra columns still combine (a missing extra column reads as empty). With
+    ``malformed`` (job.ragged found rows whose field count is wrong), rows with surplus
+    fields are truncated instead of failing the scan, and every row found carries its
+    reason and raw text (internal columns MALFORMED and _RAW) so the plan rejects it. An
+    empty ``Malformed`` only truncates (schema inference reads a sample that way).
     """
-    scans = [pl.scan_csv(source, infer_schema=False, storage_options=storage_options, glob=False) for source in sources]
-    return scans[0] if len(scans) == 1 else pl.concat(scans, how="diagonal")
+    ragged = malformed is not None
+    scans = [
+        pl.scan_csv(
+            source, infer_schema=False, storage_options=storage_options, glob=False, truncate_ragged_lines=ragged
+        )
+        for source in sources
+    ]
+    lf = scans[0] if len(scans) == 1 else pl.concat(scans, how="diagonal")
+    if not malformed:  # None, or none found: nothing to mark (surplus fields are still truncated for an empty one)
+        return lf
+    indexed = lf.with_row_index(_ROW)
+    found = pl.LazyFrame(
+        {
+            _ROW: list(malformed.rows),
+            MALFORMED: [reason for reason, _ in malformed.rows.values()],
+            _RAW: [raw for _, raw in malformed.rows.values()],
+        },
+        schema={_ROW: indexed.collect_schema()[_ROW], MALFORMED: pl.String, _RAW: pl.String},
+    )
+    # a left join streams the scan against the small table of found rows (replace_strict held the whole scan: 5x RSS)
+    return indexed.join(found, on=_ROW, how="left", maintain_order="left").drop(_ROW)
 
 
 def parse_number(column: str) -> pl.Expr:
@@ -48,18 +85,29 @@ def parse_timestamp(schema: Schema) -> pl.Expr:
     return column.str.strptime(pl.Datetime("us"), schema.timestamp_format, strict=False, exact=True, cache=False)
 
 
+def parse_integer(column: str) -> pl.Expr:
+    """Text to Int64; null where the text is not an integer in Int64's range ("1.0", "1e3", " 1" are not)."""
+    return pl.col(column).cast(pl.Int64, strict=False)
+
+
 def _parsed_columns(schema: Schema) -> list[pl.Expr]:
     exprs = [parse_number(f.name).alias(NUM_PREFIX + f.name) for f in schema.numeric]
+    if schema.id_column is not None and schema.id_type == "integer":
+        exprs.append(parse_integer(schema.id_column).alias(_ID))
     if schema.timestamp_column is not None:
         exprs.append(parse_timestamp(schema).alias(_TS))
     return exprs
 
 
-def reject_reason(schema: Schema, vocabularies: dict[str, tuple[str, ...]] | None = None) -> pl.Expr:
+def reject_reason(
+    schema: Schema, vocabularies: dict[str, tuple[str, ...]] | None = None, malformed: bool = False
+) -> pl.Expr:
     """The first rule a row breaks, as text, or null for a valid row.
 
-    Rules in order: an empty row (every column the schema reads is empty: a blank line,
-    or only separators), missing id, missing/unparseable timestamp, then per numeric feature
+    Rules in order: a malformed row (wrong field count; only when the scan carries the
+    MALFORMED column, see ``scan_input``), an empty row (every column the schema reads is
+    empty: a blank line, or only separators), missing id, an id that is not an integer
+    (``id_type`` integer), missing/unparseable timestamp, then per numeric feature
     not a number / not finite / out of bounds, then per categorical feature with
     ``unknown="reject"`` a value outside the vocabulary. Must run after the parsed
     columns exist (see ``annotate``).
@@ -68,6 +116,8 @@ def reject_reason(schema: Schema, vocabularies: dict[str, tuple[str, ...]] | Non
     rules: list[tuple[pl.Expr, str]] = [(pl.all_horizontal(pl.col(schema.required_columns).is_null()), "empty_row")]
     if schema.id_column is not None:
         rules.append((pl.col(schema.id_column).is_null(), "missing_id"))
+        if schema.id_type == "integer":
+            rules.append((pl.col(_ID).is_null(), f"not_an_integer:{schema.id_column}"))
     if schema.timestamp_column is not None:
         rules.append((pl.col(schema.timestamp_column).is_null(), "missing_timestamp"))
         rules.append((pl.col(_TS).is_null(), "unparseable_timestamp"))
@@ -85,12 +135,14 @@ def reject_reason(schema: Schema, vocabularies: dict[str, tuple[str, ...]] | Non
             rules.append((~known.fill_null(False), f"unknown_category:{cat.name}"))
     # first broken rule wins; null conditions (comparisons on null numbers) count as "not broken"
     reasons = [pl.when(condition.fill_null(False)).then(pl.lit(reason)) for condition, reason in rules]
-    return pl.coalesce(reasons).alias(ANNOTATION)
+    first = [pl.col(MALFORMED)] if malformed else []
+    return pl.coalesce([*first, *reasons]).alias(ANNOTATION)
 
 
 def annotate(lf: pl.LazyFrame, schema: Schema, vocabularies: dict[str, tuple[str, ...]] | None = None) -> pl.LazyFrame:
     """Add the parsed columns and the reject reason (column ``ANNOTATION``) to the raw scan."""
-    return lf.with_columns(_parsed_columns(schema)).with_columns(reject_reason(schema, vocabularies))
+    malformed = MALFORMED in lf.collect_schema().names()
+    return lf.with_columns(_parsed_columns(schema)).with_columns(reject_reason(schema, vocabularies, malformed))
 
 
 def feature_exprs(model: PreprocessingModel) -> list[pl.Expr]:
@@ -98,7 +150,7 @@ def feature_exprs(model: PreprocessingModel) -> list[pl.Expr]:
     s = model.schema
     exprs: list[pl.Expr] = []
     if s.id_column is not None:
-        exprs.append(pl.col(s.id_column))
+        exprs.append(pl.col(_ID).alias(s.id_column) if s.id_type == "integer" else pl.col(s.id_column))
     if s.timestamp_column is not None:
         exprs.append(pl.col(_TS).alias(s.timestamp_column))
     for p in model.numeric:
@@ -119,7 +171,10 @@ class Plan:
     valid: pl.LazyFrame  # transformed rows, model.output_columns
     rejected: pl.LazyFrame  # raw input columns + reject_reason
     # every row the scan produced, counted independently of the two filters; counting the annotated frame (not the
-    # bare scan) keeps it on the shared streaming scan instead of Polars' separate fast line count, which maps the file
+    # bare scan) keeps it on the shared streaming scan instead of Polars' separate fast line count, which maps the file.
+    # Also "short_candidates": rows whose last cell (in their file's header) is empty, the signal that rows with too
+    # few fields may exist (job.ragged), and (when the model has a training baseline) the job.drift bucket counts of
+    # the valid rows.
     rows_in: pl.LazyFrame
 
 
@@ -128,13 +183,28 @@ def vocabularies(model: PreprocessingModel) -> dict[str, tuple[str, ...]]:
     return {c.name: c.categories for c in model.categorical}
 
 
-def build_plan(lf: pl.LazyFrame, model: PreprocessingModel) -> Plan:
-    """Split an input scan into transformed valid rows and raw rejected rows."""
-    input_columns = lf.collect_schema().names()
+def build_plan(lf: pl.LazyFrame, model: PreprocessingModel, last_columns: Sequence[str] = ()) -> Plan:
+    """Split an input scan into transformed valid rows and raw rejected rows.
+
+    ``last_columns``: the last column of each input's header, for the short-row signal.
+    """
+    names = lf.collect_schema().names()
+    input_columns = [c for c in names if c not in (MALFORMED, _RAW)]
     annotated = annotate(lf, model.schema, vocabularies(model))
     valid = annotated.filter(pl.col(ANNOTATION).is_null()).select(feature_exprs(model))
-    raw = [pl.col(c).alias(INPUT_REJECT_REASON) if c == REJECT_REASON else pl.col(c) for c in input_columns]
+    raw = [pl.col(c).alias(RESERVED[c]) if c in RESERVED else pl.col(c) for c in input_columns]
+    raw_record = pl.col(_RAW) if _RAW in names else pl.lit(None, dtype=pl.String)
     rejected = annotated.filter(pl.col(ANNOTATION).is_not_null()).select(
-        [*raw, pl.col(ANNOTATION).alias(REJECT_REASON)]
+        [*raw, pl.col(ANNOTATION).alias(REJECT_REASON), raw_record.alias(RAW_RECORD)]
     )
-    return Plan(valid=valid, rejected=rejected, rows_in=annotated.select(pl.len().alias("rows")))
+    short = pl.any_horizontal([pl.col(c).is_null() for c in last_columns]) if last_columns else pl.lit(False)
+    drift = count_exprs(model, NUM_PREFIX + "{}", pl.col(ANNOTATION).is_null()) if has_baseline(model) else []
+    counts = annotated.select(pl.len().alias("rows"), short.sum().alias("short_candidates"), *drift)
+    return Plan(valid=valid, rejected=rejected, rows_in=counts)
+
+
+def output_schema(model: PreprocessingModel) -> dict[str, object]:
+    """The processed Parquet's columns and Polars types for ``model``, with the schema version (run manifests)."""
+    empty = pl.LazyFrame(schema=dict.fromkeys(model.schema.required_columns, pl.String))
+    columns = build_plan(empty, model).valid.collect_schema()
+    return {"version": OUTPUT_SCHEMA_VERSION, "columns": {name: str(dtype) for name, dtype in columns.items()}}

@@ -18,9 +18,11 @@ from typing import Any
 import polars as pl
 
 from job import s3
+from job.drift import has_baseline, measure, summary_line
 from job.errors import ExitCode, JobError
 from job.model_source import fetch_model
 from job.process import check_columns, empty_input, read_failure
+from job.ragged import find_malformed
 from job.sources import resolve_inputs
 from job.transform import REJECT_REASON, build_plan, scan_input
 
@@ -68,7 +70,7 @@ def validate_model(
 
     inputs = resolve_inputs(test_data)
     try:
-        sources = check_columns(inputs.non_empty, loaded.model)
+        sources = list(check_columns(inputs.non_empty, loaded.model))
         checks.append(_check("schema", True, f"all {len(loaded.model.schema.required_columns)} required columns"))
     except JobError as exc:
         if exc.code not in (ExitCode.MISSING_COLUMNS, ExitCode.MALFORMED_CSV):
@@ -77,12 +79,14 @@ def validate_model(
         return _finish(report, report_path)
 
     t0 = time.perf_counter()
-    lf = scan_input(sources, s3.storage_options(sources[0])) if sources else empty_input(loaded.model)
-    plan = build_plan(lf, loaded.model)
     try:
-        valid, rejected = pl.collect_all([plan.valid, plan.rejected], engine="streaming")
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        error = read_failure(exc, sources)
+        # test data is small: the exact field-count check always runs, so malformed rows are rejected rows here too
+        malformed = (find_malformed(sources) or None) if sources else None
+        lf = scan_input(sources, s3.storage_options(sources[0]), malformed) if sources else empty_input(loaded.model)
+        plan = build_plan(lf, loaded.model)
+        valid, rejected, counts = pl.collect_all([plan.valid, plan.rejected, plan.rows_in], engine="streaming")
+    except (pl.exceptions.PolarsError, OSError, JobError) as exc:
+        error = exc if isinstance(exc, JobError) else read_failure(exc, sources)
         if error.code != ExitCode.MALFORMED_CSV:
             raise error from None
         checks.append(_check("transform", False, error.message))
@@ -98,6 +102,8 @@ def validate_model(
     )
     columns_ok = valid.columns == loaded.model.output_columns
     checks.append(_check("transform", columns_ok and rows_in > 0, f"{rows_in} rows -> {len(valid.columns)} columns"))
+    # drift of the test data against training: reported (in the report and its text), not a pass/fail check
+    report["drift"] = measure(loaded.model, counts.row(0, named=True) if has_baseline(loaded.model) else None)
     problems = _output_problems(valid)
     checks.append(_check("finite_outputs", not problems, "; ".join(problems) or "no nulls or non-finite values"))
     share = rejected.height / rows_in if rows_in else 0.0
@@ -129,5 +135,7 @@ def format_report(report: dict[str, Any]) -> str:
     model = report.get("model", {})
     lines = [f"model {model.get('version', '?')} ({model.get('url')}) on {report.get('test_data')}"]
     lines += [f"  {'PASS' if c['passed'] else 'FAIL'}  {c['name']:15s} {c['detail']}" for c in report["checks"]]
+    if "drift" in report:
+        lines.append(f"  drift (test data vs training): {summary_line(report['drift'])}")
     lines.append("PASSED" if report["passed"] else "FAILED")
     return "\n".join(lines)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import pickle
@@ -10,7 +12,7 @@ from pathlib import Path
 import joblib
 import pytest
 
-from job.artifact import VERSION_PATTERN, check_version, load_model, read_manifest, sha256_file
+from job.artifact import VERSION_PATTERN, check_version, load_model, load_model_bytes, read_manifest, sha256_file
 from job.errors import ExitCode, JobError
 from job.model import PreprocessingModel
 
@@ -89,3 +91,13 @@ def test_other_versions_are_refused(version: str) -> None:
 def test_manifest_is_valid_json_written_after_the_model(model_dir: Path) -> None:
     assert json.loads((model_dir / "manifest.json").read_text())["sha256"]
     assert sorted(p.name for p in model_dir.iterdir()) == ["manifest.json", "model.pkl"]  # no temp files left
+
+
+def test_a_model_pickled_before_typed_ids_and_drift_loads_with_text_ids(tmp_path: Path, model_dir: Path) -> None:
+    """Models trained before these fields existed have no such attributes in their pickle: the defaults apply."""
+    model = load_model(model_dir, read_manifest(model_dir)["sha256"])
+    object.__delattr__(model.schema, "id_type")  # what an older job pickled: the field did not exist
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    old = load_model_bytes(buffer.getvalue(), hashlib.sha256(buffer.getvalue()).hexdigest())
+    assert "id_type" not in vars(old.schema) and old.schema.id_type == "string"

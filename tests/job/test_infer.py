@@ -279,3 +279,43 @@ def test_zoned_timestamps_end_to_end_are_utc(tmp_path: Path) -> None:
         "2026-01-01T10:00:00+00:00",
         "2026-01-01T10:00:00.250000+00:00",
     }
+
+
+@pytest.mark.parametrize(
+    ("ids", "expected"),
+    [
+        (["1", "2", "30", "-4"], "integer"),
+        (["001", "002", "003", "004"], "string"),  # zero-padded: Int64 would lose the padding
+        (["1", "2", "3", "A-4"], "string"),  # one text id: a text column, no row rejected for it
+        (["1", "2", "3", "4.0"], "string"),
+        (["1", "2", "3", "99999999999999999999"], "string"),  # beyond Int64
+    ],
+)
+def test_integer_ids_are_inferred_only_when_every_sampled_id_is_one(ids: list[str], expected: str) -> None:
+    schema = infer({"order_id": ids, "price": ["1", "2", "3", "4"], "color": ["a", "b", "a", "b"]})
+    assert schema.id_column == "order_id" and schema.id_type == expected
+
+
+def test_typed_ids_are_int64_and_a_text_id_rejects_its_row_only(tmp_path: Path) -> None:
+    train = write_csv(tmp_path / "train.csv", ["1,10,red", "2,20,blue", "3,30,red"], header="order_id,price,color")
+    assert main(["train", "--input", str(train), "--version", "1.0.0", "--output", str(tmp_path / "m")]) == 0
+    assert read_manifest(tmp_path / "m")["schema"]["id_type"] == "integer"
+    data = write_csv(
+        tmp_path / "in.csv", ["7,10,red", "x8,20,blue", "9.0,5,red", "-3,1,blue"], header="order_id,price,color"
+    )
+    result = run_job(RunSpec(str(data), str(tmp_path / "m"), str(tmp_path / "out")), RunOptions(run_id="r"))
+    assert result.manifest is not None and result.manifest["rejected_by_reason"] == {"not_an_integer:order_id": 2}
+    valid = pl.read_parquet(tmp_path / "out/processed/r/part-00000.parquet")
+    assert valid.schema["order_id"] == pl.Int64 and valid["order_id"].to_list() == [7, -3]
+    rejected = pl.read_parquet(tmp_path / "out/processed/r/rejected/part-00000.parquet")
+    assert rejected["order_id"].to_list() == ["x8", "9.0"]  # rejected rows keep the text as it came
+
+
+def test_id_type_in_a_schema_file_is_checked() -> None:
+    with pytest.raises(JobError) as err:
+        schema_from_dict({"id_type": "float", "numeric": ["a"]})
+    assert "id_type: 'float'" in err.value.message
+    with pytest.raises(JobError) as err:
+        schema_from_dict({"id_type": "integer", "numeric": ["a"]})
+    assert "needs an id_column" in err.value.message
+    assert schema_from_dict({"id_column": "k", "id_type": "integer", "numeric": ["a"]}).id_type == "integer"

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from job.errors import ExitCode, JobError
 from job.fit import fit, imputed_moments
 from job.schema import DEFAULT_SCHEMA, CategoricalFeature, NumericFeature, Schema, schema_from_dict
-from job.transform import REJECT_REASON, build_plan, scan_input
+from job.transform import OUTPUT_SCHEMA_VERSION, REJECT_REASON, build_plan, output_schema, scan_input
 from tests.job.conftest import write_csv
 
 
@@ -70,7 +70,7 @@ def test_invalid_rows_are_rejected_with_their_reason(tmp_path: Path, train_csv: 
     rejected = plan.rejected.collect()
     assert rejected[REJECT_REASON].to_list() == [reason]
     raw = tuple(v or None for v in row.split(","))  # empty cells read as null
-    assert rejected.row(0) == (*raw, reason)  # the raw text is kept for the operator
+    assert rejected.row(0) == (*raw, reason, None)  # the cells are kept for the operator (raw_record: malformed only)
 
 
 def test_unknown_category_can_reject(tmp_path: Path, train_csv: Path) -> None:
@@ -124,3 +124,14 @@ def test_imputed_moments_equal_numpy_on_the_imputed_column(values: list[float], 
     mean, var = imputed_moments(len(column), nulls, median, float(present.mean()), float(present.var()))
     assert mean == pytest.approx(column.mean(), rel=1e-12, abs=1e-9)
     assert var == pytest.approx(column.var(), rel=1e-9, abs=1e-9)
+
+
+def test_the_output_schema_is_versioned_and_matches_the_written_parquet(tmp_path: Path, train_csv: Path) -> None:
+    model = fitted(train_csv)
+    described = output_schema(model)
+    assert described["version"] == OUTPUT_SCHEMA_VERSION
+    plan = build_plan(scan_input([str(train_csv)]), model)
+    plan.valid.sink_parquet(tmp_path / "out.parquet")
+    written = pl.read_parquet_schema(tmp_path / "out.parquet")
+    assert described["columns"] == {name: str(dtype) for name, dtype in written.items()}
+    assert written["id"] == pl.Int64 and written["amount"] == pl.Float64 and written["channel__web"] == pl.Boolean

@@ -78,8 +78,8 @@ def _stage_without_marker(attempt, sources, loaded, options):  # type: ignore[no
     """_stage_and_count minus the _STARTED marker (whose put is what the test breaks)."""
     from job.process import Counts, count_outputs, stream
 
-    rows_in = stream(sources, loaded.model, attempt.root, attempt.staging, options.compression)
-    return Counts(rows_in, *count_outputs(attempt.root, attempt.staging))
+    streamed = stream(sources, loaded.model, attempt.root, attempt.staging, options.compression)
+    return Counts(streamed.rows_in, *count_outputs(attempt.root, attempt.staging)), streamed
 
 
 @pytest.mark.parametrize("content", ["", HEADER + "\n"], ids=["empty", "header-only"])
@@ -110,10 +110,14 @@ def test_many_inputs_by_glob(tmp_path: Path, model_dir: Path) -> None:
             ExitCode.MISSING_COLUMNS,
             "['quantity', 'score', 'category'",
         ),
-        (HEADER + "\n1,2026-10-01T00:00:00,1,1,1,A,north,web,extra\n", ExitCode.MALFORMED_CSV, "more fields"),
-        (HEADER + "\n1,2026-10-01T00:00:00,1,1,1,A,\xff\xfe,web\n", ExitCode.MALFORMED_CSV, "utf-8"),
+        (HEADER + '\n1,"2026-10-01T00:00:00,1,1,1,A,north,web\n', ExitCode.MALFORMED_CSV, "not valid CSV"),
+        (
+            HEADER + "\n1,2026-10-01T00:00:00,1,1,1,A,north,web\n2,2026-10-01T00:00:00,1,1,1,A,\xff\xfe,web\n",
+            ExitCode.MALFORMED_CSV,
+            "line 3 is not valid UTF-8",
+        ),
     ],
-    ids=["missing-columns", "ragged", "encoding"],
+    ids=["missing-columns", "unterminated-quote", "encoding"],
 )
 def test_bad_input_files(
     tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str], content: str, code: ExitCode, words: str
@@ -211,11 +215,12 @@ def test_every_row_is_output_or_rejected(tmp_path: Path, model_dir: Path, genera
 def test_inputs_with_differently_ordered_headers_combine(tmp_path: Path, model_dir: Path) -> None:
     write_csv(tmp_path / "in" / "a.csv", TRAIN_ROWS[:1])
     reordered = ",".join(reversed(HEADER.split(",")))
-    write_csv(tmp_path / "in" / "b.csv", [",".join(reversed(TRAIN_ROWS[1].split(",")))], header=reordered + ",extra")
+    row = ",".join(reversed(TRAIN_ROWS[1].split(","))) + ",x"
+    write_csv(tmp_path / "in" / "b.csv", [row], header=reordered + ",extra")
     out = tmp_path / "out"
     assert run("--input", tmp_path / "in", "--model", model_dir, "--output", out, "--run-id", "h") == 0
     valid = pl.read_parquet(out / "processed/h/part-00000.parquet")
-    assert valid["id"].to_list() == ["1", "2"] and published(out, "h")["rows_rejected"] == 0
+    assert valid["id"].to_list() == [1, 2] and published(out, "h")["rows_rejected"] == 0
 
 
 def test_a_model_without_manifest_needs_an_explicit_digest(
@@ -302,6 +307,7 @@ def test_concurrent_attempts_at_one_run_id_one_wins_the_other_loses_cleanly(
         "manifest.json",
         "part-00000.parquet",
         "rejected/part-00000.parquet",
+        "report.html",
     ]
     assert pl.read_parquet(run_dir / "part-00000.parquet").height == manifest["rows_out"] == 4
     assert not (out / "_staging").exists()
@@ -341,14 +347,15 @@ def test_one_bad_file_among_good_ones_is_named(
 ) -> None:
     for name in ("a.csv", "c.csv"):
         write_csv(tmp_path / "in" / name, TRAIN_ROWS)
-    bad = write_csv(tmp_path / "in" / "b.csv", [TRAIN_ROWS[0] + ",surplus"])
+    bad = tmp_path / "in" / "b.csv"
+    bad.write_bytes((HEADER + "\n" + TRAIN_ROWS[0] + "\n").encode() + b"5,2026-10-01T00:00:00,1,1,1,A,\xff,web\n")
     out = tmp_path / "out"
     assert (
         run("--input", tmp_path / "in", "--model", model_dir, "--output", out, "--run-id", "d")
         == ExitCode.MALFORMED_CSV
     )
     last = capsys.readouterr().err.strip().splitlines()[-1]
-    assert f"input {bad} is not valid CSV" in last and "a.csv" not in last
+    assert f"input {bad} is not valid CSV: line 3 is not valid UTF-8" in last and "a.csv" not in last
     assert not (out / "processed").exists() and not (out / "_staging").exists()
 
 
@@ -440,7 +447,7 @@ def test_an_input_column_named_reject_reason_is_kept_apart(tmp_path: Path) -> No
     manifest = published(out, "rr")
     assert (manifest["rows_out"], manifest["rejected_by_reason"]) == (1, {"missing_id": 1, "not_a_number:amount": 1})
     rejected = pl.read_parquet(out / "processed/rr/rejected/part-00000.parquet")
-    assert rejected.columns == ["id", "amount", "input_reject_reason", "reject_reason"]
+    assert rejected.columns == ["id", "amount", "input_reject_reason", "reject_reason", "raw_record"]
     assert rejected["input_reject_reason"].to_list() == ["y", "y"]
     valid = pl.read_parquet(out / "processed/rr/part-00000.parquet")
     assert valid["reject_reason__x"].to_list() == [True]

@@ -70,6 +70,7 @@ def test_whole_run_in_one_account(env: dict[str, Any], capsys: pytest.CaptureFix
         "processed/exec-1/manifest.json",
         "processed/exec-1/part-00000.parquet",
         "processed/exec-1/rejected/part-00000.parquet",
+        "processed/exec-1/report.html",
     ]
     manifest = json.loads(client.get_object(Bucket=OUTPUT, Key="processed/exec-1/manifest.json")["Body"].read())
     assert manifest["rows_in"] == 20_000 == manifest["rows_out"] + manifest["rows_rejected"]
@@ -86,8 +87,13 @@ def test_whole_run_in_one_account(env: dict[str, Any], capsys: pytest.CaptureFix
     assert pl.read_parquet(io.BytesIO(body)).height == manifest["rows_out"]
     # metrics recorded in DS/Pipeline with the Environment dimension
     listed = boto3.client("cloudwatch").list_metrics(Namespace="DS/Pipeline")["Metrics"]
-    assert {m["MetricName"] for m in listed} == {"ProcessingTime", "RowsIn", "RowsOut", "RowsRejected"}
-    assert all(m["Dimensions"] == [{"Name": "Environment", "Value": "dev"}] for m in listed)
+    run_metrics = {"ProcessingTime", "RowsIn", "RowsOut", "RowsRejected", "MaxPSI", "DriftedFeatures"}
+    assert {m["MetricName"] for m in listed} == run_metrics | {"PSI", "UnseenCategoryShare"}
+    env = [{"Name": "Environment", "Value": "dev"}]
+    assert all(m["Dimensions"] == env for m in listed if m["MetricName"] in run_metrics)
+    per_feature = {m["Dimensions"][1]["Value"] for m in listed if m["MetricName"] == "PSI"}
+    assert per_feature == {"amount", "quantity", "score", "category", "region", "channel"}
+    assert manifest["drift"]["available"] and manifest["drift"]["max_psi"] > 0
     # logs are JSON lines
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert lines[-1]["rows_in"] == 20_000
@@ -265,7 +271,7 @@ def test_prod_run_reads_the_model_from_the_dev_artifact_store(
     manifest = json.loads(prod_s3.get_object(Bucket=prod_out, Key="processed/prod-1/manifest.json")["Body"].read())
     assert manifest["model"]["bucket"] == ARTIFACTS and manifest["rows_in"] == 20_000
     listed = prod.client("cloudwatch").list_metrics(Namespace="DS/Pipeline")["Metrics"]
-    assert {d["Value"] for m in listed for d in m["Dimensions"]} == {"prod"}
+    assert {d["Value"] for m in listed for d in m["Dimensions"] if d["Name"] == "Environment"} == {"prod"}
     assert "_staging/prod-1/" not in str(prod_s3.list_objects_v2(Bucket=prod_out))
 
 
@@ -295,6 +301,7 @@ def test_concurrent_attempts_on_s3_one_wins_the_other_loses_cleanly(
         "processed/exec-1/manifest.json",
         "processed/exec-1/part-00000.parquet",
         "processed/exec-1/rejected/part-00000.parquet",
+        "processed/exec-1/report.html",
     ]
     manifest = json.loads(client.get_object(Bucket=OUTPUT, Key="processed/exec-1/manifest.json")["Body"].read())
     assert manifest == second["result"].manifest

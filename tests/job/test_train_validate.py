@@ -111,8 +111,8 @@ def test_job_agrees_with_pandas_and_scikit_learn(tmp_path: Path, month_csv: Path
         (b'id,timestamp,amount,quantity,score,category,region,channel\n1,"2026,A\n', "transform", "not valid CSV"),
         (
             b"id,timestamp,amount,quantity,score,category,region,channel\n1,2,3,4,5,6,7,8,9\n",
-            "transform",
-            "more fields",
+            "rejected_share",
+            "100.0000% rejected",
         ),
     ],
     ids=["empty", "bad-quoting", "ragged"],
