@@ -48,7 +48,18 @@ else:
         opts,
     )
 
-image = JobImage("image", JobImageArgs(), opts)
+# One stack builds the image and replicates it to the accounts its store trusts; the others run their pinned digest.
+image = JobImage(
+    "image",
+    JobImageArgs(
+        s.account_id,
+        s.region,
+        pinned_digest=None if s.builds_image else s.image_digest,
+        replicate_to=s.artifact_reader_accounts if s.builds_image else (),
+        source_account_id=None if s.builds_image else store.location.account_id,
+    ),
+    opts,
+)
 
 task = JobTask(
     "task",
@@ -63,6 +74,7 @@ task = JobTask(
         subnet_ids=s.subnet_ids,
         assign_public_ip=s.assign_public_ip,
         image=image.digest,
+        image_digest=image.image_digest,
         repository_arn=image.repository_arn,
         input_bucket_arn=input_bucket.arn,
         output_bucket_arn=output_bucket.arn,

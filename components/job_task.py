@@ -42,6 +42,8 @@ class JobTaskArgs:
     """Needed in subnets without NAT (the default VPC) to reach ECR, S3 and SSM."""
     image: pulumi.Input[str]
     """The image by digest (``JobImage.digest``)."""
+    image_digest: pulumi.Input[str]
+    """Its ``sha256:…`` alone, handed to the job so every run manifest records which image ran."""
     repository_arn: pulumi.Input[str]
     """The only repository the execution role may pull from."""
     input_bucket_arn: pulumi.Input[str]
@@ -183,10 +185,13 @@ class JobTask(pulumi.ComponentResource):
         )
 
     def _task_definition(self, name: str, args: JobTaskArgs) -> aws.ecs.TaskDefinition:
-        containers = pulumi.Output.all(image=args.image, log_group=self.log_group.name).apply(
+        containers = pulumi.Output.all(
+            image=args.image, image_digest=args.image_digest, log_group=self.log_group.name
+        ).apply(
             lambda v: json.dumps(
                 pipeline_definition.container_definitions(
                     image=v["image"],
+                    image_digest=v["image_digest"],
                     parameter_prefix=args.parameter_prefix,
                     environment=args.environment,
                     region=args.region,

@@ -18,9 +18,11 @@ SCRATCH_PATH = "/tmp"
 """The only writable path in the container (root filesystem is read-only)."""
 
 
-def job_environment(parameter_prefix: str, environment: str, region: str) -> list[dict[str, str]]:
-    """The environment the job reads (CONTRACTS.md section 4)."""
+def job_environment(parameter_prefix: str, environment: str, region: str, image_digest: str) -> list[dict[str, str]]:
+    """The environment the job reads (CONTRACTS.md section 4); ``DS_IMAGE_DIGEST`` is what the job records as the
+    image that ran (the container cannot learn its own digest otherwise without the task metadata endpoint)."""
     values = {
+        "DS_IMAGE_DIGEST": image_digest,
         "DS_PARAMETER_PREFIX": parameter_prefix,
         "DS_ENVIRONMENT": environment,
         "AWS_REGION": region,
@@ -31,7 +33,7 @@ def job_environment(parameter_prefix: str, environment: str, region: str) -> lis
 
 
 def container_definitions(
-    *, image: str, parameter_prefix: str, environment: str, region: str, log_group: str
+    *, image: str, image_digest: str, parameter_prefix: str, environment: str, region: str, log_group: str
 ) -> list[dict[str, Any]]:
     """One essential container: ``python -m job run``, non-root, read-only root, logs to CloudWatch."""
     return [
@@ -45,7 +47,7 @@ def container_definitions(
             "readonlyRootFilesystem": True,
             # No "privileged" key at all: it is not a valid task definition parameter on Fargate.
             "linuxParameters": {"capabilities": {"drop": ["ALL"]}, "initProcessEnabled": True},
-            "environment": job_environment(parameter_prefix, environment, region),
+            "environment": job_environment(parameter_prefix, environment, region, image_digest),
             "mountPoints": [{"sourceVolume": SCRATCH_VOLUME, "containerPath": SCRATCH_PATH, "readOnly": False}],
             "logConfiguration": {
                 "logDriver": "awslogs",

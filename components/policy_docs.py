@@ -349,6 +349,22 @@ def execution_role_policy(*, repository_arn: str, log_group_arn: str) -> Documen
     )
 
 
+def registry_replication_policy(*, source_account_id: str, repository_arn: str) -> Document:
+    """The pinned stack's registry policy: the building account may replicate into this one repository only.
+
+    No ``ecr:CreateRepository``: the stack creates the repository itself (immutable tags, scanning, the
+    protecting lifecycle), so replication can never create one with other settings.
+    """
+    return document(
+        statement(
+            "ReplicateJobImageFromBuilder",
+            ["ecr:ReplicateImage"],
+            [repository_arn],
+            principal={"AWS": account_root(source_account_id)},
+        )
+    )
+
+
 SFN_LOG_DELIVERY_ACTIONS = (
     "logs:CreateLogDelivery",
     "logs:DeleteLogDelivery",

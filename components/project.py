@@ -45,7 +45,12 @@ class Project:
 
     def problems(self) -> list[Problem]:
         """What is wrong across stacks, one line each with the fix (empty when the stacks fit together)."""
-        return [*self._account_problems(), *self._chain_problems(), *self._store_problems()]
+        return [
+            *self._account_problems(),
+            *self._chain_problems(),
+            *self._store_problems(),
+            *self._builder_problems(),
+        ]
 
     def _account_problems(self) -> list[Problem]:
         by_account: dict[str, list[str]] = {}
@@ -99,6 +104,34 @@ class Project:
                     )
                 )
         return problems
+
+    def _builder_problems(self) -> list[Problem]:
+        """Exactly one stack builds the image, and it is the store owner: its registry replicates every push to the
+        accounts its store already trusts (``artifactReaderAccounts``), so one list says who takes what dev made."""
+        builders = [s.stack for s in self.stacks.values() if s.builds_image]
+        if len(builders) != 1:
+            return [
+                Problem(
+                    f"buildsImage: {len(builders)} stacks build the job image ({', '.join(builders) or 'none'}) — "
+                    "exactly one must (the others run a promoted digest)",
+                    "set buildsImage: true in the stack file of the store owner only",
+                )
+            ]
+        builder = self.stacks[builders[0]]
+        if not builder.owns_artifact_store:
+            return [
+                Problem(
+                    f"buildsImage: Pulumi.{builder.stack}.yaml builds the image but does not own the artifact store "
+                    "— the image is replicated to the store's reader accounts",
+                    "set buildsImage: true on the stack with ownsArtifactStore: true",
+                )
+            ]
+        return []
+
+    def builder(self) -> StackSettings | None:
+        """The one stack that builds the job image (None while ``problems`` reports 0 or 2+)."""
+        builders = [s for s in self.stacks.values() if s.builds_image]
+        return builders[0] if len(builders) == 1 else None
 
     def deploy_order(self) -> list[str]:
         """Stacks in the order they must deploy: the store owner first, then each after its ``promotesFrom``.

@@ -84,6 +84,9 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-zA-Z]{2,}$")
 _ROLE_PATTERN = re.compile(r"^[\w+=,.@*?/-]{1,64}$")
 _PULUMI_ORG = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 _PARAM_PREFIX = re.compile(r"^(/[a-zA-Z0-9_.-]+)+$")
+IMAGE_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+"""An image manifest digest as ECR reports it (what a pinned stack runs)."""
+_EVIDENCE = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S+/manifest\.json$")
 
 
 class SettingsError(Exception):
@@ -133,6 +136,11 @@ class StackSettings:
     promotes_from: str | None
     pulumi_organization: str
     owns_artifact_store: bool
+    builds_image: bool
+    image_digest: str | None
+    """The pinned digest a non-building stack runs (None when it builds)."""
+    image_digest_previous: str | None
+    image_promotion_evidence: str | None
     artifact_reader_accounts: tuple[str, ...]
     artifact_reader_role_patterns: tuple[str, ...]
     artifact_source: ArtifactSource | None
@@ -404,6 +412,36 @@ def _check_artifact_source(c: _Checker, sources: dict[str, str]) -> None:
         c.add("artifactSourceKmsKeyArn", "key is not in artifactSourceAccountId", "use the store account's key")
 
 
+def _check_image(c: _Checker) -> None:
+    """The building stack pins nothing; every other stack runs a well-formed pinned digest (refused when empty)."""
+    pin_keys = ("imageDigest", "imageDigestPrevious", "imagePromotionEvidence")
+    if c.get("buildsImage"):
+        for key in pin_keys:
+            if c.get(key):
+                c.add(key, "set on the stack that builds the image (it runs what it builds)", "remove it")
+        return
+    digest = c.get("imageDigest")
+    if c.has("imageDigest") and not digest:
+        c.add(
+            "imageDigest",
+            "empty on a stack that does not build the image (it runs only a digest promoted to it)",
+            f"run `dsctl image promote --env {c.stack}` after a successful run upstream, or set buildsImage: true "
+            "on the one stack that builds",
+            value="",
+        )
+    for key in ("imageDigest", "imageDigestPrevious"):
+        value = c.get(key)
+        if value and not IMAGE_DIGEST.match(value):
+            c.add(key, "not an image digest", "use sha256:<64 lowercase hex> as `dsctl image promote` writes it")
+    evidence = c.get("imagePromotionEvidence")
+    if evidence and not _EVIDENCE.match(evidence):
+        c.add(
+            "imagePromotionEvidence",
+            "not a run manifest location",
+            "use s3://<output bucket>/processed/<run>/manifest.json as `dsctl image promote` writes it",
+        )
+
+
 def _check_schedule(c: _Checker) -> None:
     expression = c.get("scheduleExpression")
     if expression is not None and (problem := schedule_expression_problem(expression)):
@@ -493,6 +531,7 @@ def settings_from_config(stack: str, values: Mapping[str, Any], *, project_dir: 
     c = _Checker(stack, values, config_schema(project_dir))
     _check_identity(c)
     _check_artifact_store(c)
+    _check_image(c)
     _check_schedule(c)
     _check_task(c)
     _check_network_and_access(c)
@@ -521,6 +560,10 @@ def settings_from_config(stack: str, values: Mapping[str, Any], *, project_dir: 
         promotes_from=promotes_from,
         pulumi_organization=v["pulumiOrganization"],
         owns_artifact_store=v["ownsArtifactStore"],
+        builds_image=v["buildsImage"],
+        image_digest=v["imageDigest"] or None,
+        image_digest_previous=v["imageDigestPrevious"] or None,
+        image_promotion_evidence=v["imagePromotionEvidence"] or None,
         artifact_reader_accounts=tuple(v["artifactReaderAccounts"]) if v["ownsArtifactStore"] else (),
         artifact_reader_role_patterns=tuple(v["artifactReaderRolePatterns"]),
         artifact_source=source,

@@ -39,6 +39,8 @@ TOPIC_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 ECR_REPOSITORY = "aws:ecr/repository:Repository"
 ECR_REPOSITORY_POLICY = "aws:ecr/repositoryPolicy:RepositoryPolicy"
 ECR_LIFECYCLE_POLICY = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
+ECR_REGISTRY_POLICY = "aws:ecr/registryPolicy:RegistryPolicy"
+ECR_REPLICATION = "aws:ecr/replicationConfiguration:ReplicationConfiguration"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 
 # --- pulumi-aws invokes (data sources)
@@ -49,6 +51,7 @@ GET_VPC = "aws:ec2/getVpc:getVpc"
 GET_SUBNETS = "aws:ec2/getSubnets:getSubnets"
 GET_SUBNET = "aws:ec2/getSubnet:getSubnet"
 GET_AUTHORIZATION_TOKEN = "aws:ecr/getAuthorizationToken:getAuthorizationToken"
+GET_ECR_IMAGES = "aws:ecr/getImages:getImages"
 
 # --- other providers and the engine
 DOCKER_IMAGE = "docker:index/image:Image"

@@ -203,7 +203,12 @@ def _run_program(settings: StackSettings, config: dict[str, str], referenced: di
 
     from dsctl.synth_mocks import AwsMocks, RecordingMonitor, unwrap_secrets
 
-    mocks = AwsMocks(account_id=settings.account_id, region=settings.region, stack_outputs=referenced)
+    # A pinned stack's registry holds its pins, as after `dsctl image promote` and replication: synth shows the
+    # promoted state (the program's refusal of an absent pin is tested with an empty registry).
+    pins = tuple(d for d in (settings.image_digest, settings.image_digest_previous) if d)
+    mocks = AwsMocks(
+        account_id=settings.account_id, region=settings.region, stack_outputs=referenced, registry_digests=pins
+    )
     monitor = RecordingMonitor(mocks)
     project, stack = settings.project, settings.stack
     pulumi.runtime.settings.reset_options(project=project, stack=stack, preview=False)

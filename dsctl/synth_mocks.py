@@ -57,6 +57,8 @@ class AwsMocks(Mocks):
     account_id: str
     region: str
     stack_outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    registry_digests: tuple[str, ...] = ()
+    """Digests the account's ``ds-preprocessing`` repository holds (a pinned stack's lookup answers with these)."""
 
     # ------------------------------------------------------------------ helpers
     def _arn(self, service: str, resource: str, *, regional: bool = True, account: bool = True) -> str:
@@ -239,6 +241,11 @@ class AwsMocks(Mocks):
             "id": self.region,
         }
 
+    def ecr_images(self, args: MockCallArgs) -> dict:
+        repository = str(args.args.get("repositoryName"))
+        ids = [{"imageDigest": digest, "imageTag": f"src-{digest[7:23]}"} for digest in self.registry_digests]
+        return {"id": repository, "repositoryName": repository, "registryId": self.account_id, "imageIds": ids}
+
     def default_vpc(self, _: MockCallArgs) -> dict:
         vpc_id = "vpc-" + _digest(self.account_id, "vpc")[:17]
         return {
@@ -278,6 +285,8 @@ _RESOURCE_HANDLERS: dict[str, _Handler] = {
     tokens.ECR_REPOSITORY: AwsMocks.ecr_repository,
     tokens.ECR_LIFECYCLE_POLICY: AwsMocks.ecr_child,
     tokens.ECR_REPOSITORY_POLICY: AwsMocks.ecr_child,
+    tokens.ECR_REGISTRY_POLICY: lambda self, args: (self.account_id, {"registryId": self.account_id}),
+    tokens.ECR_REPLICATION: lambda self, args: (self.account_id, {"registryId": self.account_id}),
     tokens.DOCKER_IMAGE: AwsMocks.docker_image,
     tokens.CLUSTER: AwsMocks.ecs_cluster,
     tokens.TASK_DEFINITION: AwsMocks.task_definition,
@@ -300,6 +309,7 @@ _CALL_HANDLERS: dict[str, Callable[[AwsMocks, MockCallArgs], dict]] = {
     tokens.GET_REGION: AwsMocks.get_region,
     tokens.GET_PARTITION: AwsMocks.get_partition,
     tokens.GET_AUTHORIZATION_TOKEN: AwsMocks.ecr_token,
+    tokens.GET_ECR_IMAGES: AwsMocks.ecr_images,
     tokens.GET_VPC: AwsMocks.default_vpc,
     tokens.GET_SUBNETS: AwsMocks.subnets,
     tokens.GET_SUBNET: AwsMocks.subnet,
