@@ -51,6 +51,7 @@ def test_a_third_stack_is_data_only(tmp_path: Path) -> None:
         "production": True,
         "promotesFrom": "dev",
         "ciPrincipalArn": "arn:aws:iam::123456789012:role/ci",
+        "imageDigest": "sha256:" + "1" * 64,
     }
     project_dir = project_dir_with(tmp_path, staging=staging)
     with_reader(project_dir, "555555555555")
@@ -62,7 +63,12 @@ def test_a_third_stack_is_data_only(tmp_path: Path) -> None:
 
 def test_a_chain_deploys_in_promotion_order(tmp_path: Path) -> None:
     """dev -> aa-stage -> prod: each stack after the one it promotes from, whatever the names' order."""
-    stage = {"accountId": "555555555555", "promotesFrom": "dev", "ciPrincipalArn": "arn:aws:iam::123456789012:role/ci"}
+    stage = {
+        "accountId": "555555555555",
+        "promotesFrom": "dev",
+        "ciPrincipalArn": "arn:aws:iam::123456789012:role/ci",
+        "imageDigest": "sha256:" + "1" * 64,
+    }
     project_dir = project_dir_with(tmp_path, **{"aa-stage": stage})
     prod = yaml.safe_load((project_dir / "Pulumi.prod.yaml").read_text())
     prod["config"]["ds-preprocessing:promotesFrom"] = "aa-stage"

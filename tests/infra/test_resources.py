@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from typing import Any
 
 import pytest
@@ -61,7 +63,6 @@ EXPECTED_IN_BOTH = [
     ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", None),
     ("aws:ecr/repository:Repository", "image-repository"),
     ("aws:ecr/lifecyclePolicy:LifecyclePolicy", "image-repository-lifecycle"),
-    ("docker:index/image:Image", "image"),
     ("aws:ecs/cluster:Cluster", "task-cluster"),
     (TASK_DEFINITION, "task-definition"),
     ("aws:ec2/securityGroup:SecurityGroup", "task-sg"),
@@ -262,19 +263,53 @@ def test_ecr_scans_on_push_and_tags_are_immutable(any_stack: SynthResult) -> Non
     assert repository["imageScanningConfiguration"] == {"scanOnPush": True}
     assert repository["imageTagMutability"] == "IMMUTABLE"
     lifecycle = any_stack.get("aws:ecr/lifecyclePolicy:LifecyclePolicy", "image-repository-lifecycle").inputs
-    assert lifecycle["policy"]["rules"][0]["selection"]["countType"] == "imageCountMoreThan"
+    protect, expire = lifecycle["policy"]["rules"]
+    # ECR: an image matched by a higher-priority rule's tag selection is never expired by a lower-priority rule.
+    assert protect["rulePriority"] < expire["rulePriority"]
+    assert protect["selection"]["tagStatus"] == "tagged" and protect["selection"]["tagPrefixList"] == ["keep-"]
+    assert protect["selection"]["countNumber"] >= 9999
+    assert expire["selection"] == {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 20}
 
 
-def test_image_is_built_from_job_for_amd64_with_a_secret_login(any_stack: SynthResult) -> None:
-    image = any_stack.get("docker:index/image:Image", "image").inputs
+def test_only_the_building_stack_builds_on_preview_from_job_for_amd64(dev_stack: SynthResult) -> None:
+    (built,) = dev_stack.of_type("docker:index/image:Image")
+    image = built.inputs
     # Relative to the project directory, so the synthesized stack is the same on every checkout.
     assert image["build"]["context"] == "job"
     assert image["build"]["dockerfile"] == "job/Dockerfile"
     assert image["build"]["platform"] == "linux/amd64"
-    url = any_stack.outputs["ecrRepositoryUrl"]
-    assert url == f"{any_stack.settings.account_id}.dkr.ecr.us-east-1.amazonaws.com/ds-preprocessing"
+    assert image["buildOnPreview"] is True  # a pull request's preview builds it (and never pushes)
+    url = dev_stack.outputs["ecrRepositoryUrl"]
+    assert url == f"{DEV}.dkr.ecr.us-east-1.amazonaws.com/ds-preprocessing"
     assert image["imageName"].startswith(f"{url}:src-")
     assert image["registry"] == {"server": f"https://{url.split('/')[0]}", "username": "AWS", "password": "synth-only"}
+
+
+def test_the_builder_replicates_its_repository_to_the_reader_accounts(dev_stack: SynthResult) -> None:
+    (replication,) = dev_stack.of_type("aws:ecr/replicationConfiguration:ReplicationConfiguration")
+    (rule,) = replication.inputs["replicationConfiguration"]["rules"]
+    assert rule["destinations"] == [{"region": "us-east-1", "registryId": PROD}]
+    assert rule["repositoryFilters"] == [{"filter": "ds-preprocessing", "filterType": "PREFIX_MATCH"}]
+    assert not dev_stack.of_type("aws:ecr/registryPolicy:RegistryPolicy")
+
+
+def test_a_pinned_stack_builds_nothing_and_runs_exactly_its_pin(prod_stack: SynthResult) -> None:
+    pin = prod_stack.settings.image_digest
+    assert pin and not prod_stack.of_type("docker:index/image:Image")
+    assert not prod_stack.of_type("aws:ecr/replicationConfiguration:ReplicationConfiguration")
+    (container,) = prod_stack.get(TASK_DEFINITION, "task-definition").inputs["containerDefinitions"]
+    assert container["image"] == f"{PROD}.dkr.ecr.us-east-1.amazonaws.com/ds-preprocessing@{pin}"
+    (policy,) = prod_stack.of_type("aws:ecr/registryPolicy:RegistryPolicy")
+    (grant,) = policy.inputs["policy"]["Statement"]
+    assert grant["Principal"] == {"AWS": f"arn:aws:iam::{DEV}:root"} and grant["Action"] == ["ecr:ReplicateImage"]
+    assert grant["Resource"] == [f"arn:aws:ecr:us-east-1:{PROD}:repository/ds-preprocessing"]
+
+
+def test_the_task_tells_the_job_its_image_digest(any_stack: SynthResult) -> None:
+    (container,) = any_stack.get(TASK_DEFINITION, "task-definition").inputs["containerDefinitions"]
+    environment = {item["name"]: item["value"] for item in container["environment"]}
+    assert container["image"].endswith("@" + environment["DS_IMAGE_DIGEST"])
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", environment["DS_IMAGE_DIGEST"])
 
 
 def test_task_runs_the_job_non_root_read_only_by_digest(any_stack: SynthResult) -> None:

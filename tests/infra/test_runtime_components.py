@@ -105,6 +105,7 @@ def test_job_task_uses_the_image_buckets_and_store_it_is_given() -> None:
         subnet_ids=["subnet-0fake0000000000001"],
         assign_public_ip=False,
         image="123.dkr.ecr.eu-west-1.amazonaws.com/fake@sha256:" + "0" * 64,
+        image_digest="sha256:" + "0" * 64,
         repository_arn=f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/fake",
         input_bucket_arn="arn:aws:s3:::fake-input",
         output_bucket_arn="arn:aws:s3:::fake-output",

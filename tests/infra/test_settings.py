@@ -108,7 +108,7 @@ def test_prod_stack_reads_devs_store_on_a_monthly_schedule() -> None:
 
 
 def test_defaults_come_from_pulumi_yaml() -> None:
-    minimal = {"environment": "dev", "accountId": DEV, "ownsArtifactStore": True}
+    minimal = {"environment": "dev", "accountId": DEV, "ownsArtifactStore": True, "buildsImage": True}
     settings = settings_from_config("dev", minimal)
     assert settings.region == "us-east-1"
     assert settings.artifact_reader_role_patterns == ("ds-preprocessing-task-*", "ds-preprocessing-operator")
@@ -123,6 +123,7 @@ def test_pulumi_config_text_is_converted_to_schema_types() -> None:
             "environment": "dev",
             "accountId": DEV,
             "ownsArtifactStore": "true",
+            "buildsImage": "true",
             "artifactReaderAccounts": f'["{PROD}"]',
             "logRetentionDays": "14",
         }
@@ -135,6 +136,7 @@ def test_pulumi_config_text_is_converted_to_schema_types() -> None:
         "environment": "dev",
         "accountId": DEV,
         "ownsArtifactStore": True,
+        "buildsImage": True,
         "artifactReaderAccounts": [PROD],
         "logRetentionDays": 14,
     }
@@ -188,7 +190,7 @@ def test_environment_must_be_the_stack_name() -> None:
 
 def test_environment_is_the_stack_name_whatever_the_name() -> None:
     """Any valid name is an environment; nothing in code lists them."""
-    values = {"accountId": "555555555555", "ownsArtifactStore": True}
+    values = {"accountId": "555555555555", "ownsArtifactStore": True, "buildsImage": True}
     for stack in ("staging", "sandbox-2", "prod-eu"):
         settings = settings_from_config(stack, values)
         assert settings.environment == stack
@@ -199,13 +201,13 @@ def test_environment_is_the_stack_name_whatever_the_name() -> None:
 @pytest.mark.parametrize("stack", ["Staging", "qa_1", "-qa", "qa-", "q", "a" * 28])
 def test_stack_name_is_validated_as_a_name(stack: str) -> None:
     with pytest.raises(SettingsError) as err:
-        settings_from_config(stack, {"accountId": "555555555555", "ownsArtifactStore": True})
+        settings_from_config(stack, {"accountId": "555555555555", "ownsArtifactStore": True, "buildsImage": True})
     assert any(line.startswith(f"stack: {stack!r}") for line in err.value.errors)
 
 
 def test_longest_stack_name_fits_every_aws_name() -> None:
     longest = "a" * 27  # ds-artifacts-<27>-<12 digits>-us-east-1 is exactly 63 characters
-    settings = settings_from_config(longest, {"accountId": "555555555555", "ownsArtifactStore": True})
+    settings = settings_from_config(longest, {"accountId": "555555555555", "ownsArtifactStore": True, "buildsImage": True})
     assert len(settings.artifact_bucket_name or "") == 63
 
 
