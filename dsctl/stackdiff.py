@@ -42,10 +42,10 @@ UNDECLARED_FIELDS = ("region", "parameter_prefix", "input_key")
 
 GENERATED_IDS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(vpc|subnet|sg)-[0-9a-f]{8}(?:[0-9a-f]{9})?\b"), r"{\1-id}"),
-    (re.compile(r"@sha256:[0-9a-f]{64}\b"), "@sha256:{digest}"),
+    (re.compile(r"\bsha256:[0-9a-f]{64}\b"), "sha256:{digest}"),
 )
 """Values AWS generates per account and that no config chooses: the default VPC's network ids each account's
-lookup returns, security group ids, and the digest each account's registry reports for the pushed job image."""
+lookup returns, security group ids, and the image digest (the builder's push, a pinned stack's promoted pin)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,11 @@ DECLARED: tuple[Declared, ...] = (
         types=(tokens.EVENT_RULE, tokens.EVENT_TARGET),
         properties=("scheduleExpression", "state", "isEnabled"),
         markers=(naming.schedule_rule(ENV), naming.schedule_role(ENV)),
+    ),
+    Declared(
+        "image build",
+        ("builds_image", "image_digest", "image_digest_previous", "image_promotion_evidence"),
+        types=(tokens.DOCKER_IMAGE, tokens.ECR_REPLICATION, tokens.ECR_REGISTRY_POLICY),
     ),
     Declared("log retention", ("log_retention_days",), properties=("retentionInDays",)),
     Declared("task size", ("task_cpu", "task_memory"), properties=("cpu", "memory")),
