@@ -44,8 +44,6 @@ KEEP_TAG_PREFIX = "keep-"
 """Tag prefix that protects an image from expiry (``dsctl image promote`` adds it to the pins)."""
 KEEP_TAGGED_MAX = 9999
 """Rule 1 must expire *something* past a count: a number no promotion history reaches."""
-DIGEST_ENV = "DS_IMAGE_DIGEST"
-"""The environment variable through which the task tells the job which image it is (run manifests record it)."""
 
 
 @dataclass(frozen=True)

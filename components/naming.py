@@ -16,6 +16,8 @@ TASK_FAMILY = "ds-preprocessing"
 CONTAINER_NAME = "ds-preprocessing"
 STATE_MACHINE = "ds-preprocessing-pipeline"
 ECR_REPOSITORY = "ds-preprocessing"
+IMAGE_DIGEST_ENV = "DS_IMAGE_DIGEST"
+"""The task tells the job its image digest through this variable; every run manifest records it."""
 METRIC_NAMESPACE = "DS/Pipeline"
 DEFAULT_PARAMETER_PREFIX = "/ds/preprocessing"
 

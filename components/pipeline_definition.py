@@ -22,7 +22,7 @@ def job_environment(parameter_prefix: str, environment: str, region: str, image_
     """The environment the job reads (CONTRACTS.md section 4); ``DS_IMAGE_DIGEST`` is what the job records as the
     image that ran (the container cannot learn its own digest otherwise without the task metadata endpoint)."""
     values = {
-        "DS_IMAGE_DIGEST": image_digest,
+        naming.IMAGE_DIGEST_ENV: image_digest,
         "DS_PARAMETER_PREFIX": parameter_prefix,
         "DS_ENVIRONMENT": environment,
         "AWS_REGION": region,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -132,6 +133,10 @@ def _input_identity(inputs: Inputs) -> dict[str, Any]:
     }
 
 
+IMAGE_DIGEST_ENV = "DS_IMAGE_DIGEST"
+"""Set by the task definition to the image's ``sha256:`` digest (absent when run outside the image: then null)."""
+
+
 def _manifest(
     run_id: str,
     environment: str,
@@ -145,6 +150,7 @@ def _manifest(
     return {
         "run_id": run_id,
         "environment": environment,
+        "image_digest": os.environ.get(IMAGE_DIGEST_ENV) or None,
         "rows_in": counts.rows_in,
         "rows_out": counts.rows_out,
         "rows_rejected": counts.rows_rejected,

@@ -11,7 +11,7 @@ import ast
 from pathlib import Path
 
 from components import naming
-from job import outputs, params
+from job import outputs, params, run
 
 JOB_DIR = Path(__file__).resolve().parent.parent / "job"
 
@@ -30,6 +30,10 @@ def test_the_job_publishes_and_stages_under_the_prefixes_the_stack_grants_and_ex
     assert outputs.STAGING_PREFIX == naming.STAGING_PREFIX
     assert outputs.run_prefix("r1") == f"{naming.PROCESSED_PREFIX}r1/"
     assert outputs.staging_prefix("r1") == f"{naming.STAGING_PREFIX}r1/"
+
+
+def test_the_job_records_the_digest_the_task_definition_passes() -> None:
+    assert run.IMAGE_DIGEST_ENV == naming.IMAGE_DIGEST_ENV
 
 
 def test_the_job_imports_nothing_outside_its_build_context() -> None:

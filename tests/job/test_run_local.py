@@ -42,6 +42,17 @@ def test_a_month_is_accounted_for_and_published(tmp_path: Path, month_csv: Path,
     rejected = pl.read_parquet(run_dir / "rejected" / "part-00000.parquet")
     assert rejected.height == manifest["rows_rejected"] and rejected["reject_reason"].null_count() == 0
     assert (run_dir / "_SUCCESS").exists() and not (out / "_staging").exists()
+    assert manifest["image_digest"] is None  # not run from the image: nothing to record
+
+
+def test_the_manifest_records_the_image_digest_the_task_passes(
+    tmp_path: Path, month_csv: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    digest = "sha256:" + "ab" * 32
+    monkeypatch.setenv("DS_IMAGE_DIGEST", digest)
+    out = tmp_path / "out"
+    assert run("--input", month_csv, "--model", model_dir, "--output", out, "--run-id", "img1") == 0
+    assert published(out, "img1")["image_digest"] == digest
 
 
 def test_rerun_does_nothing_unless_overwrite(tmp_path: Path, train_csv: Path, model_dir: Path) -> None:
