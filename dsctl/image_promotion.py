@@ -1,0 +1,171 @@
+"""Image promotion: pin a digest that already ran successfully upstream into a stack file, for a reviewed PR.
+
+A stack that builds nothing runs ``imageDigest`` from its stack file (DESIGN.md §3). Promoting is an edit of that
+file, never a deploy: the pull request that carries it is the review, and merging it deploys it. Before writing, the
+digest must have a published run (``processed/<run>/manifest.json`` with ``_SUCCESS``) in the ``promotesFrom``
+stack's output bucket whose manifest records that ``image_digest``: what reaches prod ran in dev. The edit keeps
+the previous pin (``imageDigestPrevious``, the rollback target) and where the evidence is
+(``imagePromotionEvidence``, which ``dsctl check`` reads offline).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from botocore.exceptions import ClientError
+
+from components import naming
+from components.project import load_project
+from components.settings import IMAGE_DIGEST, PROJECT_DIR, StackSettings, load_stack_settings, project_name
+from dsctl.models import error_code, is_not_found
+from dsctl.output import CommandError
+
+PREVIOUS = "PREVIOUS"
+"""``--to PREVIOUS``: roll back to the pin before the current one."""
+PIN_KEYS = ("imageDigest", "imageDigestPrevious", "imagePromotionEvidence")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A published upstream run that ran the digest."""
+
+    run_id: str
+    url: str
+    """``s3://<output bucket>/processed/<run>/manifest.json``."""
+
+
+def find_successful_run(s3: Any, bucket: str, digest: str) -> Evidence | None:
+    """The newest published run (``_SUCCESS`` beside its manifest) in ``bucket`` whose manifest ran ``digest``."""
+    found: list[tuple[str, Evidence]] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=naming.PROCESSED_PREFIX, Delimiter="/"
+    ):
+        for prefix in page.get("CommonPrefixes", []):
+            run_prefix = prefix["Prefix"]
+            try:
+                s3.head_object(Bucket=bucket, Key=f"{run_prefix}_SUCCESS")
+                body = s3.get_object(Bucket=bucket, Key=f"{run_prefix}manifest.json")["Body"].read()
+            except ClientError as err:
+                if is_not_found(error_code(err)):
+                    continue  # a run in progress, or one that never published
+                raise
+            manifest = json.loads(body)
+            if manifest.get("image_digest") == digest:
+                run_id = run_prefix[len(naming.PROCESSED_PREFIX) :].rstrip("/")
+                evidence = Evidence(run_id, f"s3://{bucket}/{run_prefix}manifest.json")
+                found.append((str(manifest.get("finished", "")), evidence))
+    return max(found, key=lambda item: item[0])[1] if found else None
+
+
+def digest_of_task_definition(ecs: Any) -> str:
+    """The digest the stack's current task definition runs (the building stack has no pin to read offline)."""
+    definition = ecs.describe_task_definition(taskDefinition=naming.TASK_FAMILY)["taskDefinition"]
+    image = str(definition["containerDefinitions"][0]["image"])
+    digest = image.rsplit("@", 1)[-1]
+    if not IMAGE_DIGEST.match(digest):
+        raise CommandError(f"task definition {naming.TASK_FAMILY} runs {image!r}, not an image by digest; deploy it")
+    return digest
+
+
+def set_stack_values(path: Path, values: Mapping[str, str]) -> None:
+    """Set ``<project>:<key>: value`` lines in a stack file, keeping every other line (and comment) as it is."""
+    prefix = project_name(path.parent) + ":"
+    lines = path.read_text().splitlines()
+    for key, value in values.items():
+        line = f"  {prefix}{key}: {json.dumps(value) if value == '' else value}"
+        pattern = re.compile(rf"^\s+{re.escape(prefix + key)}:")
+        at = next((i for i, text in enumerate(lines) if pattern.match(text)), None)
+        if at is not None:
+            lines[at] = line
+        else:
+            lines.append(line)
+    path.write_text("\n".join(lines) + "\n")
+    written = (yaml.safe_load(path.read_text()) or {}).get("config", {})
+    for key, value in values.items():
+        assert str(written.get(prefix + key, "")) == value, f"{path}: {key} not written as {value!r}"
+
+
+def _target(project_dir: Path, stack: str) -> tuple[StackSettings, str]:
+    """The stack to pin and the stack it promotes from; refused when it builds or promotes from nothing."""
+    settings = load_stack_settings(stack, project_dir=project_dir)
+    if settings.builds_image:
+        raise CommandError(f"{stack} builds the job image itself; promote into a stack that promotes from it")
+    if not settings.promotes_from:
+        raise CommandError(f"{stack} has no promotesFrom stack to promote an image from; set promotesFrom")
+    return settings, settings.promotes_from
+
+
+def upstream_digest(project_dir: Path, upstream: str, ecs: Any) -> str:
+    """What the upstream stack runs now: its pin, or (the builder) its task definition's digest."""
+    settings = load_stack_settings(upstream, project_dir=project_dir)
+    return digest_of_task_definition(ecs) if settings.builds_image else str(settings.image_digest)
+
+
+def promote_image(
+    project_dir: Path, stack: str, digest: str | None, find: Callable[[str], Evidence | None], ecs: Any = None
+) -> dict[str, str]:
+    """Pin ``digest`` (default: what upstream runs) into ``Pulumi.<stack>.yaml`` after checking it ran upstream.
+
+    ``find`` searches the upstream output bucket (``find_successful_run`` bound to its client and bucket).
+    """
+    settings, upstream = _target(project_dir, stack)
+    if digest is None:
+        digest = upstream_digest(project_dir, upstream, ecs)
+    if not IMAGE_DIGEST.match(digest):
+        raise CommandError(f"{digest!r} is not an image digest; use sha256:<64 hex> (dsctl status shows them)")
+    evidence = find(digest)
+    if evidence is None:
+        raise CommandError(
+            f"refused to pin {digest} into {stack}: no successful run of it in {upstream} (no published "
+            f"processed/<run>/manifest.json recording it); run it there first (dsctl run start --env {upstream} "
+            "--wait), then promote again"
+        )
+    current = settings.image_digest or ""
+    previous = current if current != digest else settings.image_digest_previous or ""
+    values = {"imageDigest": digest, "imageDigestPrevious": previous, "imagePromotionEvidence": evidence.url}
+    set_stack_values(project_dir / f"Pulumi.{stack}.yaml", values)
+    return {"env": stack, "from": upstream, "run_id": evidence.run_id, **values}
+
+
+def rollback_image(project_dir: Path, stack: str) -> dict[str, str]:
+    """Swap the pin and the previous pin (the previous one ran here before; its upstream evidence is not kept)."""
+    settings, _ = _target(project_dir, stack)
+    previous = settings.image_digest_previous
+    if not previous:
+        raise CommandError(f"{stack} has no previous image pin (imageDigestPrevious) to roll back to; pin a DIGEST")
+    values = {"imageDigest": previous, "imageDigestPrevious": settings.image_digest or "", "imagePromotionEvidence": ""}
+    set_stack_values(project_dir / f"Pulumi.{stack}.yaml", values)
+    return {"env": stack, "rolled_back_from": settings.image_digest or "", **values}
+
+
+def upstream_success_problem(project_dir: Path, stack: str) -> tuple[str, str] | None:
+    """(level, message) when a pinned stack's pin has no recorded upstream success; None when it has or builds.
+
+    Offline: the evidence ``image promote`` wrote next to the pin. A missing record is a warning (the pin may
+    predate the record, e.g. a rollback); evidence for another stack's bucket than upstream's is an error.
+    """
+    project = load_project(project_dir)
+    settings = project.stacks[stack]
+    if settings.builds_image or not settings.image_digest:
+        return None
+    upstream = project.stacks.get(settings.promotes_from or "")
+    if settings.image_promotion_evidence is None:
+        return (
+            "warning",
+            f"{stack}: imageDigest {settings.image_digest[:19]}… has no recorded successful run upstream; "
+            f"pin it with dsctl image promote --env {stack}",
+        )
+    if upstream is not None and f"s3://{upstream.output_bucket_name}/" not in settings.image_promotion_evidence:
+        return (
+            "error",
+            f"{stack}: imagePromotionEvidence {settings.image_promotion_evidence} is not a run of its promotesFrom "
+            f"stack {upstream.stack} (s3://{upstream.output_bucket_name}/); pin with dsctl image promote --env {stack}",
+        )
+    return None
+
