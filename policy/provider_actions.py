@@ -723,6 +723,13 @@ INVOKES: dict[str, ProviderActions] = {
             (_star("ecr:GetAuthorizationToken", "a registry login token: no resource type"),),
         ),
         _invoke(
+            "aws:ecr/getImages:getImages",
+            "a pinned stack checks that its repository holds the pinned digest before the task definition uses it",
+            "ecr/images_data_source.go",
+            ("ecr:ListImages",),
+            (),
+        ),
+        _invoke(
             "aws:ec2/getVpc:getVpc",
             "finds the default VPC for the task's network",
             "ec2/vpc_data_source.go",
