@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from components import naming
 from dsctl import runs, ssm_parameters
 from dsctl.envs import Connection, aws_errors, client, try_connect_all
+from dsctl.image_promotion import digest_of_task_definition
 from dsctl.models import MODEL_FILE, ModelStore, error_code, interpret_failed_read, is_denied
 from dsctl.output import EXIT_FAILED, CommandError, add_json_flag, console, print_json, table
 
@@ -65,6 +66,21 @@ def alarm_states(conn: Connection) -> dict[str, str]:
     return {name: found.get(name, "MISSING") for name in names}
 
 
+def image_status(conn: Connection) -> dict[str, Any]:
+    """The digest the deployed task definition runs, the stack file's pin, and the upstream run that proves it."""
+    env = conn.env
+    evidence = env.image_promotion_evidence
+    upstream = (
+        "builds"
+        if env.builds_image
+        else f"ran in {env.promotes_from}: {evidence.split('/')[-2]}"
+        if evidence
+        else f"no recorded run in {env.promotes_from}"
+    )
+    running = _safely(lambda: digest_of_task_definition(client(conn.session, "ecs")))
+    return {"running": running if isinstance(running, str) else None, "pinned": env.image_digest, "upstream": upstream}
+
+
 def environment_status(conn: Connection) -> dict[str, Any]:
     """Everything ``status`` shows for one environment whose credentials were verified."""
     return {
@@ -72,6 +88,7 @@ def environment_status(conn: Connection) -> dict[str, Any]:
         "account": conn.env.account_id,
         "available": True,
         "model": _safely(lambda: model_status(conn)),
+        "image": image_status(conn),
         "executions": _safely(lambda: runs.recent_executions(conn)),
         "last_run": _safely(lambda: runs.counts(runs.latest_run_manifest(conn))),
         "alarms": _safely(lambda: alarm_states(conn)),
@@ -87,6 +104,14 @@ def _cell(value: Any, render: Callable[[Any], str]) -> str:
 def _model_cell(model: dict[str, Any]) -> str:
     colour = "green" if model["digest"] == "verified" else "red"
     return f"{model['version'] or '-'} [{colour}]{model['digest']}[/]"
+
+
+def _image_cell(image: dict[str, Any]) -> str:
+    digest = image["running"] or image["pinned"]
+    shown = f"{digest[:19]}…" if digest else "-"
+    colour = "green" if image["upstream"] == "builds" or image["upstream"].startswith("ran in") else "yellow"
+    pending = " (pin not deployed)" if image["pinned"] and image["running"] not in (None, image["pinned"]) else ""
+    return f"{shown}{pending}\n[{colour}]{image['upstream']}[/]"
 
 
 def _executions_cell(executions: list[dict[str, Any]]) -> str:
@@ -119,20 +144,21 @@ def _status(args: argparse.Namespace) -> int:
         rows = []
         for r in reports:
             if not r["available"]:
-                rows.append((r["env"], r["account"], "[yellow]not checked (reason below)[/]", "", "", ""))
+                rows.append((r["env"], r["account"], "[yellow]not checked (reason below)[/]", "", "", "", ""))
                 continue
             rows.append(
                 (
                     r["env"],
                     r["account"],
                     _cell(r["model"], _model_cell),
+                    _image_cell(r["image"]),
                     _cell(r["executions"], _executions_cell),
                     _cell(r["last_run"], _run_cell),
                     _cell(r["alarms"], _alarms_cell),
                 )
             )
         console.print(
-            table("ds-preprocessing status", ["env", "account", "model", "executions", "last run", "alarms"], rows)
+            table("ds-preprocessing status", ["env", "account", "model", "image", "executions", "last run", "alarms"], rows)
         )
         for r in reports:
             if not r["available"]:
@@ -145,7 +171,7 @@ def register(subparsers: Any) -> None:
     """Add ``dsctl status``."""
     parser = subparsers.add_parser(
         "status",
-        help="promoted model, last runs and alarms of every environment",
+        help="promoted model, image digest, last runs and alarms of every environment",
         description="One table for all environments (each with its default credentials: the AWS profile named like "
         "the environment, else the environment variables; environments without credentials are marked). Exit 1 if "
         "no environment could be checked.",

@@ -86,6 +86,9 @@ def container_environment(
     environment = {name: os.environ[name] for name in _INHERITED if name in os.environ}
     environment.update({"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(_PROJECT_DIR)})
     environment.update({item["name"]: item["value"] for item in container.get("environment", [])})
+    # The job runs from the working tree here, not from the image: recording the task definition's digest in the
+    # run manifest would claim that image ran (and `dsctl image promote` takes such records as evidence).
+    environment.pop(naming.IMAGE_DIGEST_ENV, None)
     environment.update(overrides)
     environment.update(
         {

@@ -153,6 +153,11 @@ def test_status_shows_every_environment(
     assert envs["dev"]["model"] == {"version": None, "model_key": "NONE", "digest": "no model promoted"}
     prod = envs["prod"]
     assert prod["model"]["version"] == "1.0.0" and prod["model"]["digest"] == "verified"
+    # The image column: the builder builds; prod shows its pin, not yet deployed (moto's task runs a tag), and that
+    # the shipped pin has no recorded upstream run.
+    assert envs["dev"]["image"]["upstream"] == "builds"
+    assert prod["image"]["pinned"] == two_accounts.prod.image_digest and prod["image"]["running"] is None
+    assert prod["image"]["upstream"] == "no recorded run in dev"
     assert prod["executions"][0]["name"] == run["name"] and prod["executions"][0]["status"] == "SUCCEEDED"
     assert prod["last_run"] == {"run_id": run["name"], "rows_in": 1000, "rows_out": 990, "rows_rejected": 10}
     assert prod["alarms"] == {

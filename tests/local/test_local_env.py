@@ -179,7 +179,10 @@ def test_container_command_and_environment_are_the_task_definitions() -> None:
     container = {
         "entryPoint": ["python", "-m", "job"],
         "command": ["run"],
-        "environment": [{"name": "DS_ENVIRONMENT", "value": "prod"}],
+        "environment": [
+            {"name": "DS_ENVIRONMENT", "value": "prod"},
+            {"name": "DS_IMAGE_DIGEST", "value": "sha256:" + "0" * 64},
+        ],
     }
     assert runner.container_command(container) == [sys.executable, "-m", "job", "run"]
     assert runner.container_command({"command": ["run"]}) == [sys.executable, "-m", "job", "run"]
@@ -188,6 +191,7 @@ def test_container_command_and_environment_are_the_task_definitions() -> None:
     assert environment["DS_ENVIRONMENT"] == "prod" and environment["DS_RUN_ID"] == "r1"
     assert environment["AWS_SESSION_TOKEN"] == "TOKEN" and environment["AWS_ENDPOINT_URL"] == "http://127.0.0.1:1"
     assert "AWS_PROFILE" not in environment
+    assert "DS_IMAGE_DIGEST" not in environment  # the working tree runs, not the image: no digest to record
 
 
 def test_readable_shows_the_message_of_json_log_lines() -> None:
