@@ -21,7 +21,6 @@ import yaml
 from botocore.exceptions import ClientError
 
 from components import naming
-from components.project import load_project
 from components.settings import IMAGE_DIGEST, PROJECT_DIR, StackSettings, load_stack_settings, project_name
 from dsctl.models import error_code, is_not_found
 from dsctl.output import CommandError
@@ -144,28 +143,27 @@ def rollback_image(project_dir: Path, stack: str) -> dict[str, str]:
     return {"env": stack, "rolled_back_from": settings.image_digest or "", **values}
 
 
-def upstream_success_problem(project_dir: Path, stack: str) -> tuple[str, str] | None:
+def pin_evidence_problem(settings: StackSettings, upstream: StackSettings | None) -> tuple[str, str] | None:
     """(level, message) when a pinned stack's pin has no recorded upstream success; None when it has or builds.
 
     Offline: the evidence ``image promote`` wrote next to the pin. A missing record is a warning (the pin may
-    predate the record, e.g. a rollback); evidence for another stack's bucket than upstream's is an error.
+    predate the record, e.g. after a rollback); evidence from another bucket than upstream's output is an error.
     """
-    project = load_project(project_dir)
-    settings = project.stacks[stack]
+    stack = settings.stack
     if settings.builds_image or not settings.image_digest:
         return None
-    upstream = project.stacks.get(settings.promotes_from or "")
     if settings.image_promotion_evidence is None:
         return (
             "warning",
             f"{stack}: imageDigest {settings.image_digest[:19]}… has no recorded successful run upstream; "
             f"pin it with dsctl image promote --env {stack}",
         )
-    if upstream is not None and f"s3://{upstream.output_bucket_name}/" not in settings.image_promotion_evidence:
+    if upstream is not None and not settings.image_promotion_evidence.startswith(
+        f"s3://{upstream.output_bucket_name}/"
+    ):
         return (
             "error",
             f"{stack}: imagePromotionEvidence {settings.image_promotion_evidence} is not a run of its promotesFrom "
             f"stack {upstream.stack} (s3://{upstream.output_bucket_name}/); pin with dsctl image promote --env {stack}",
         )
     return None
-

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from components import naming, policy_docs, tokens
 from components.project import Project, load_project
 from components.settings import StackSettings
+from dsctl.image_promotion import pin_evidence_problem
 from policy.rules import BUCKET_SSE, RULES, STATE_MACHINE, Violation, context_from_settings, evaluate
 
 if TYPE_CHECKING:
@@ -74,6 +75,8 @@ class CheckReport:
     stack: str
     violations: list[Violation] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    """Worth a look but not failing the check (e.g. an image pin without recorded upstream evidence)."""
 
     @property
     def ok(self) -> bool:
@@ -86,6 +89,7 @@ class CheckReport:
             "ok": self.ok,
             "checked": self.counts,
             "violations": [violation.to_dict() for violation in self.violations],
+            "warnings": self.warnings,
         }
 
 
@@ -100,6 +104,7 @@ def check_stack(stack: str, config_file: Path | None = None) -> CheckReport:
 
     report.violations += evaluate(resources, context_from_settings(result.settings))
     report.violations += project_violations(result.settings)
+    report.violations += image_pin_violations(result.settings, report.warnings)
     report.counts["rules"] = len(RULES)
     report.counts["resources"] = len(resources)
 
@@ -130,6 +135,20 @@ def project_violations(settings: StackSettings) -> list[Violation]:
         Violation("project-stacks", f"Pulumi.{settings.stack}.yaml", problem.message, problem.fix)
         for problem in Project(stacks).problems()
     ]
+
+
+def image_pin_violations(settings: StackSettings, warnings: list[str]) -> list[Violation]:
+    """A pinned digest must have run successfully upstream (offline: the evidence ``dsctl image promote`` recorded)."""
+    upstream = load_project().stacks.get(settings.promotes_from or "")
+    found = pin_evidence_problem(settings, upstream)
+    if found is None:
+        return []
+    level, message = found
+    if level == "warning":
+        warnings.append(message)
+        return []
+    fix = f"pin a digest that ran there: dsctl image promote --env {settings.stack}"
+    return [Violation("image-promoted", f"Pulumi.{settings.stack}.yaml", message, fix)]
 
 
 # ----------------------------------------------------------------------------------------------- parliament, ASL

@@ -47,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
         print_json(report.to_dict())
         return EXIT_OK if report.ok else EXIT_FAILED
     checked = ", ".join(f"{count} {what}" for what, count in report.counts.items())
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
     if report.ok:
         console.print(f"[green]{args.stack}: no violations[/green] ({checked})")
         return EXIT_OK

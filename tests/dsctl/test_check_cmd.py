@@ -79,6 +79,24 @@ def test_a_stack_in_another_stacks_account_fails(capsys: pytest.CaptureFixture[s
     assert clash["fix"] == "give each stack its own account"
 
 
+def test_a_pin_without_upstream_evidence_warns_and_evidence_from_elsewhere_fails(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The shipped prod pin has no recorded dev run: a warning. Evidence outside dev's output bucket: a violation."""
+    assert cli.main(["check", "--stack", "prod", "--json"]) == 0
+    warnings = json.loads(capsys.readouterr().out)["warnings"]
+    assert any("no recorded successful run upstream" in w and "dsctl image promote --env prod" in w for w in warnings)
+    config = tmp_path / "Pulumi.prod.yaml"
+    text = (FIXTURES.parent.parent / "Pulumi.prod.yaml").read_text()
+    config.write_text(
+        text + "  ds-preprocessing:imagePromotionEvidence: s3://some-other-bucket/processed/r1/manifest.json\n"
+    )
+    assert cli.main(["check", "--stack", "prod", "--config-file", str(config), "--json"]) == 1
+    (violation,) = [v for v in json.loads(capsys.readouterr().out)["violations"] if v["rule"] == "image-promoted"]
+    assert "is not a run of its promotesFrom stack dev" in violation["message"]
+    assert violation["fix"] == "pin a digest that ran there: dsctl image promote --env prod"
+
+
 def test_missing_config_file_is_a_one_line_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert cli.main(["check", "--stack", "prod", "--config-file", str(tmp_path / "nope.yaml")]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -20,7 +20,7 @@ from dsctl.image_promotion import (
     find_successful_run,
     promote_image,
     rollback_image,
-    upstream_success_problem,
+    pin_evidence_problem,
 )
 from dsctl.output import CommandError
 
@@ -109,15 +109,20 @@ def test_the_building_stack_and_bad_digests_are_refused(project: Path) -> None:
 
 
 def test_check_rule_warns_without_evidence_and_fails_evidence_from_another_stack(project: Path) -> None:
-    assert upstream_success_problem(project, "dev") is None
-    level, message = upstream_success_problem(project, "stage") or ("", "")
+    def problem(stack: str) -> tuple[str, str] | None:
+        settings = load_stack_settings(stack, project_dir=project)
+        upstream = settings.promotes_from
+        return pin_evidence_problem(settings, load_stack_settings(upstream, project_dir=project) if upstream else None)
+
+    assert problem("dev") is None
+    level, message = problem("stage") or ("", "")
     assert level == "warning" and "dsctl image promote --env stage" in message
     promote_image(project, "stage", None, ran("dev", D2), FakeEcs(D2))
-    assert upstream_success_problem(project, "stage") is None
+    assert problem("stage") is None
     wrong = yaml.safe_load((project / "Pulumi.stage.yaml").read_text())
     wrong["config"]["ds-preprocessing:imagePromotionEvidence"] = "s3://elsewhere-bucket/processed/r/manifest.json"
     (project / "Pulumi.stage.yaml").write_text(yaml.safe_dump(wrong))
-    level, message = upstream_success_problem(project, "stage") or ("", "")
+    level, message = problem("stage") or ("", "")
     assert level == "error" and "is not a run of its promotesFrom stack dev" in message
 
 
