@@ -72,6 +72,39 @@ def digest_of_task_definition(ecs: Any) -> str:
     return digest
 
 
+def keep_tag(stack: str, digest: str) -> str:
+    """The tag that protects a pin from the lifecycle's count rule (``components.job_image.KEEP_TAG_PREFIX``)."""
+    return f"keep-{stack}-{digest.removeprefix('sha256:')[:12]}"
+
+
+def protect(ecr: Any, digest: str, stack: str) -> str:
+    """Tag ``digest`` ``keep-<stack>-…`` in the upstream repository (a new tag: allowed on an IMMUTABLE repository).
+
+    The lifecycle's rule 1 never expires ``keep-`` images. In the building stack's registry the tag is a push that
+    replication carries to the readers' copies (ECR keeps destinations in sync with the source).
+    """
+    tag = keep_tag(stack, digest)
+    found = ecr.batch_get_image(repositoryName=naming.ECR_REPOSITORY, imageIds=[{"imageDigest": digest}])
+    if not found.get("images"):
+        raise CommandError(
+            f"{digest} is not in the upstream {naming.ECR_REPOSITORY} repository (expired or never pushed); "
+            "promote a digest that is there (dsctl status shows what runs)"
+        )
+    image = found["images"][0]
+    try:
+        ecr.put_image(
+            repositoryName=naming.ECR_REPOSITORY,
+            imageManifest=image["imageManifest"],
+            imageManifestMediaType=image.get("imageManifestMediaType", "application/vnd.oci.image.manifest.v1+json"),
+            imageTag=tag,
+            imageDigest=digest,
+        )
+    except ClientError as err:
+        if error_code(err) not in ("ImageAlreadyExistsException", "ImageTagAlreadyExistsException"):
+            raise
+    return tag
+
+
 def set_stack_values(path: Path, values: Mapping[str, str]) -> None:
     """Set ``<project>:<key>: value`` lines in a stack file, keeping every other line (and comment) as it is."""
     prefix = project_name(path.parent) + ":"
@@ -107,11 +140,17 @@ def upstream_digest(project_dir: Path, upstream: str, ecs: Any) -> str:
 
 
 def promote_image(
-    project_dir: Path, stack: str, digest: str | None, find: Callable[[str], Evidence | None], ecs: Any = None
+    project_dir: Path,
+    stack: str,
+    digest: str | None,
+    find: Callable[[str], Evidence | None],
+    ecs: Any = None,
+    ecr: Any = None,
 ) -> dict[str, str]:
     """Pin ``digest`` (default: what upstream runs) into ``Pulumi.<stack>.yaml`` after checking it ran upstream.
 
-    ``find`` searches the upstream output bucket (``find_successful_run`` bound to its client and bucket).
+    ``find`` searches the upstream output bucket (``find_successful_run`` bound to its client and bucket); with
+    ``ecr`` (the upstream registry) the digest is also tagged ``keep-<stack>-…`` so no lifecycle rule expires it.
     """
     settings, upstream = _target(project_dir, stack)
     if digest is None:
@@ -125,11 +164,12 @@ def promote_image(
             f"processed/<run>/manifest.json recording it); run it there first (dsctl run start --env {upstream} "
             "--wait), then promote again"
         )
+    protected = protect(ecr, digest, stack) if ecr is not None else ""
     current = settings.image_digest or ""
     previous = current if current != digest else settings.image_digest_previous or ""
     values = {"imageDigest": digest, "imageDigestPrevious": previous, "imagePromotionEvidence": evidence.url}
     set_stack_values(project_dir / f"Pulumi.{stack}.yaml", values)
-    return {"env": stack, "from": upstream, "run_id": evidence.run_id, **values}
+    return {"env": stack, "from": upstream, "run_id": evidence.run_id, "protected_by": protected, **values}
 
 
 def rollback_image(project_dir: Path, stack: str) -> dict[str, str]:

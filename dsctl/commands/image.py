@@ -29,6 +29,7 @@ def _promote(args: argparse.Namespace) -> int:
             args.digest,
             lambda digest: find_successful_run(s3, upstream.env.output_bucket, digest),
             client(upstream.session, "ecs"),
+            client(upstream.session, "ecr"),
         )
     if args.json:
         print_json(result)

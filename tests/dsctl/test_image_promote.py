@@ -14,10 +14,12 @@ import boto3
 import pytest
 import yaml
 
+from components.job_image import KEEP_TAG_PREFIX
 from components.settings import PROJECT_DIR, load_stack_settings
 from dsctl.image_promotion import (
     Evidence,
     find_successful_run,
+    keep_tag,
     promote_image,
     rollback_image,
     pin_evidence_problem,
@@ -144,3 +146,19 @@ def test_only_a_published_run_recording_the_digest_is_evidence(aws: str) -> None
     found = find_successful_run(s3, bucket, D1)
     assert found == Evidence("new", f"s3://{bucket}/processed/new/manifest.json")
     assert find_successful_run(s3, bucket, D2) is None and find_successful_run(s3, bucket, D3) is None
+
+
+def test_promotion_tags_the_pin_so_the_lifecycle_keeps_it(aws: str, project: Path) -> None:
+    ecr = boto3.client("ecr", endpoint_url=aws, region_name="us-east-1")
+    ecr.create_repository(repositoryName="ds-preprocessing", imageTagMutability="IMMUTABLE")
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "layers": []})
+    pushed = ecr.put_image(repositoryName="ds-preprocessing", imageManifest=manifest, imageTag="src-0123456789abcdef")
+    digest = pushed["image"]["imageId"]["imageDigest"]
+    result = promote_image(project, "stage", digest, ran("dev", digest), ecr=ecr)
+    tags = {i.get("imageTag") for i in ecr.list_images(repositoryName="ds-preprocessing")["imageIds"]}
+    assert result["protected_by"] == keep_tag("stage", digest) and keep_tag("stage", digest) in tags
+    assert keep_tag("stage", digest).startswith(KEEP_TAG_PREFIX)
+    # promoting again (the tag exists on the immutable repository) is not an error
+    assert promote_image(project, "stage", digest, ran("dev", digest), ecr=ecr)["imageDigest"] == digest
+    with pytest.raises(CommandError, match=r"is not in the upstream ds-preprocessing repository"):
+        promote_image(project, "stage", D3, ran("dev", D3), ecr=ecr)
