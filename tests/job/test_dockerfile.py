@@ -22,9 +22,12 @@ def final_stage() -> list[str]:
     return INSTRUCTIONS[starts[-1] :]
 
 
-def test_base_images_are_slim_python_pinned_by_version() -> None:
+def test_base_images_are_slim_python_pinned_by_digest() -> None:
     bases = re.findall(r"^FROM (\S+)", DOCKERFILE, re.M)
-    assert bases and all(re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", b) for b in bases), bases
+    pattern = r"python:3\.11\.\d+-slim-bookworm@sha256:[0-9a-f]{64}"
+    assert bases and all(re.fullmatch(pattern, b) for b in bases), bases
+    assert len(set(bases)) == 1, "builder and final stage must share one base (the venv is built for it)"
+    assert "docker buildx imagetools inspect" in DOCKERFILE  # how to refresh the pin is written next to it
 
 
 def test_final_stage_runs_as_non_root_with_the_job_entrypoint() -> None:
