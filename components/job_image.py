@@ -38,7 +38,7 @@ from components.settings import PROJECT_DIR
 
 JOB_CONTEXT = Path("job")
 """Docker build context, relative to the project directory (Pulumi runs the program there)."""
-PLATFORM = "linux/amd64"
+PLATFORM = naming.IMAGE_PLATFORM
 ECR_KEEP_IMAGES = 20
 KEEP_TAG_PREFIX = "keep-"
 """Tag prefix that protects an image from expiry (``dsctl image promote`` adds it to the pins)."""

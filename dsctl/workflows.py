@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from components import naming
 from components.project import Project
 from components.settings import StackSettings
 
@@ -82,7 +83,8 @@ def _include(jobs: Iterable[str], indent: int) -> str:
 
 
 def render_verify(project: Project) -> str:
-    """verify.yml: tests, ``dsctl check`` of every stack, ``dsctl diff`` of every stack against its upstream."""
+    """verify.yml: tests, the job image's docker build, ``dsctl check`` of every stack, ``dsctl diff`` of every stack
+    against its upstream."""
     pairs = [
         json.dumps({"from": s.promotes_from, "to": s.stack}, separators=(", ", ": "))
         for s in (project.stacks[name] for name in project.deploy_order())
@@ -125,6 +127,17 @@ jobs:
       - uses: ./.github/actions/setup
       - name: make test (ruff, mypy, pytest)
         run: make test
+
+  image:
+    # The job image builds on every pull request, forks included (GitHub runners have Docker; nothing is pushed and
+    # no credential is used), so a broken Dockerfile or requirement fails the PR, not the deploy after merge.
+    name: docker build job/
+    runs-on: ubuntu-latest
+    timeout-minutes: 20
+    steps:
+      - uses: actions/checkout@v4
+      - name: docker build (the building stack's context, Dockerfile and platform)
+        run: docker build --platform {naming.IMAGE_PLATFORM} --file job/Dockerfile --tag ds-preprocessing:verify job/
 
   check:
     name: dsctl check ${{{{ matrix.stack }}}}

@@ -107,6 +107,15 @@ def test_verify_runs_tests_checks_and_diff() -> None:
     assert verify["permissions"] == {"contents": "read"}, "the gate needs no credentials"
 
 
+def test_verify_builds_the_job_image_without_credentials() -> None:
+    """A broken Dockerfile fails the pull request (forks included): the same context, Dockerfile and platform as the
+    building stack's pulumi-docker build, nothing pushed, no credential step."""
+    image = workflow("verify.yml")["jobs"]["image"]
+    commands = run_commands(image)
+    assert "docker build --platform linux/amd64 --file job/Dockerfile --tag ds-preprocessing:verify job/" in commands
+    assert "push" not in commands and "id-token" not in str(image) and "configure-aws-credentials" not in str(image)
+
+
 def test_pull_request_previews_each_stack_with_policy_pack_and_comment() -> None:
     pr = workflow("pull-request.yml")
     assert "pull_request" in pr["on"]
