@@ -21,7 +21,7 @@ import yaml
 from botocore.exceptions import ClientError
 
 from components import naming
-from components.settings import IMAGE_DIGEST, PROJECT_DIR, StackSettings, load_stack_settings, project_name
+from components.settings import IMAGE_DIGEST, StackSettings, load_stack_settings, project_name
 from dsctl.models import error_code, is_not_found
 from dsctl.output import CommandError
 

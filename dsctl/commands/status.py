@@ -158,7 +158,11 @@ def _status(args: argparse.Namespace) -> int:
                 )
             )
         console.print(
-            table("ds-preprocessing status", ["env", "account", "model", "image", "executions", "last run", "alarms"], rows)
+            table(
+                "ds-preprocessing status",
+                ["env", "account", "model", "image", "executions", "last run", "alarms"],
+                rows,
+            )
         )
         for r in reports:
             if not r["available"]:

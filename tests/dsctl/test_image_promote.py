@@ -20,9 +20,9 @@ from dsctl.image_promotion import (
     Evidence,
     find_successful_run,
     keep_tag,
+    pin_evidence_problem,
     promote_image,
     rollback_image,
-    pin_evidence_problem,
 )
 from dsctl.output import CommandError
 
@@ -36,7 +36,7 @@ class FakeEcs:
     def __init__(self, digest: str) -> None:
         self.digest = digest
 
-    def describe_task_definition(self, taskDefinition: str) -> dict[str, Any]:  # noqa: N803 (boto3's keyword)
+    def describe_task_definition(self, taskDefinition: str) -> dict[str, Any]:
         image = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/ds-preprocessing@{self.digest}"
         return {"taskDefinition": {"family": taskDefinition, "containerDefinitions": [{"image": image}]}}
 

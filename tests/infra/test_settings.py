@@ -207,7 +207,9 @@ def test_stack_name_is_validated_as_a_name(stack: str) -> None:
 
 def test_longest_stack_name_fits_every_aws_name() -> None:
     longest = "a" * 27  # ds-artifacts-<27>-<12 digits>-us-east-1 is exactly 63 characters
-    settings = settings_from_config(longest, {"accountId": "555555555555", "ownsArtifactStore": True, "buildsImage": True})
+    settings = settings_from_config(
+        longest, {"accountId": "555555555555", "ownsArtifactStore": True, "buildsImage": True}
+    )
     assert len(settings.artifact_bucket_name or "") == 63
 
 
