@@ -28,6 +28,8 @@ REPO = Path(__file__).resolve().parents[2]
 THIRD, THIRD_ACCOUNT = "staging", "555555555555"
 VERSION = "1.0.0"
 ROWS = 2_000
+PINNED = yaml.safe_load((REPO / "Pulumi.prod.yaml").read_text())["config"]["ds-preprocessing:imageDigest"]
+"""A new stack starts on the digest its promotesFrom chain already runs (here prod's pin), until `image promote`."""
 THIRD_STACK_FILE = f"""\
 # A third account: production-like, takes dev's promoted models and reads them from dev's store. Exactly the keys
 # docs/infrastructure.md "Adding an account" lists; everything else keeps its default from Pulumi.yaml.
@@ -38,6 +40,7 @@ config:
   ds-preprocessing:operatorPrincipalArns:
     - arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_DataScience_0123456789abcdef
   ds-preprocessing:production: true
+  ds-preprocessing:imageDigest: {PINNED}
 """
 
 
