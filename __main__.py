@@ -37,7 +37,14 @@ store: ArtifactStore | CrossAccountAccess
 if s.owns_artifact_store:
     store = ArtifactStore(
         "artifacts",
-        ArtifactStoreArgs(env, s.account_id, s.region, s.artifact_reader_accounts, s.artifact_reader_role_patterns),
+        ArtifactStoreArgs(
+            env,
+            s.account_id,
+            s.region,
+            s.artifact_reader_accounts,
+            s.artifact_reader_role_patterns,
+            s.admin_principal_arns,
+        ),
         opts,
     )
 else:

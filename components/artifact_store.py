@@ -1,5 +1,10 @@
 """ArtifactStore (owning stack): the model bucket, its customer-managed key and the readers' grants.
 
+Published versions are write-once by bucket policy (``policy_docs.store_immutability_statements``): nobody but
+the configured administrators may write under ``models/`` without ``If-None-Match``, delete a model object or
+version, or change the bucket's versioning, lifecycle, encryption, replication or policy; only they may disable,
+delete or re-policy the key.
+
 Reader accounts get GetObject on ``models/*`` and ListBucket under ``models/`` only, for
 role names matching the configured patterns, and may use the key only through S3. The
 grants name each account's root plus ``aws:PrincipalArn`` patterns, so they are valid
@@ -27,6 +32,8 @@ class ArtifactStoreArgs:
     region: str
     reader_accounts: Sequence[str]
     reader_role_patterns: Sequence[str]
+    admin_principal_arns: Sequence[str] = ()
+    """Who may break glass on the store (delete versions, change its policies, disable its key)."""
 
 
 class ArtifactStore(pulumi.ComponentResource):
@@ -41,7 +48,7 @@ class ArtifactStore(pulumi.ComponentResource):
         self._region = args.region
         child = pulumi.ResourceOptions(parent=self)
         key_policy = policy_docs.artifact_key_policy(
-            args.account_id, args.region, args.reader_accounts, args.reader_role_patterns
+            args.account_id, args.region, args.reader_accounts, args.reader_role_patterns, args.admin_principal_arns
         )
         self.key = aws.kms.Key(
             f"{name}-key",
@@ -59,15 +66,20 @@ class ArtifactStore(pulumi.ComponentResource):
             opts=child,
         )
         bucket_name = naming.artifact_bucket(args.environment, args.account_id, args.region)
+        bucket_arn = policy_docs.s3_bucket_arn(bucket_name)
         self.bucket = SecureBucket(
             name,
             SecureBucketArgs(
                 bucket_name=bucket_name,
                 kms_key_arn=self.key.arn,
-                policy_statements=policy_docs.artifact_reader_statements(
-                    policy_docs.s3_bucket_arn(bucket_name), args.reader_accounts, args.reader_role_patterns
-                ),
-                # Model versions are immutable; keep overwritten/deleted versions for a year of audits.
+                policy_statements=[
+                    *policy_docs.store_immutability_statements(bucket_arn, args.admin_principal_arns),
+                    *policy_docs.artifact_reader_statements(
+                        bucket_arn, args.reader_accounts, args.reader_role_patterns
+                    ),
+                ],
+                # Model versions are immutable (the policy above); noncurrent versions exist only after an admin's
+                # break-glass change, kept a year for audits.
                 noncurrent_version_days=365,
             ),
             opts=child,

@@ -160,6 +160,85 @@ def artifact_reader_statements(
     ]
 
 
+STORE_GOVERNANCE_ACTIONS = (
+    "s3:DeleteBucketPolicy",
+    "s3:PutBucketPolicy",
+    "s3:PutBucketVersioning",
+    "s3:PutEncryptionConfiguration",
+    "s3:PutLifecycleConfiguration",
+    "s3:PutReplicationConfiguration",
+)
+"""Bucket-level changes that could end the store's guarantees (history kept, key, retention, replica): admins only."""
+
+MODEL_DELETE_ACTIONS = ("s3:DeleteObject", "s3:DeleteObjectVersion")
+
+
+def _unless_admin(admin_principal_arns: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The condition that exempts the administrators from a Deny (none configured: the Deny binds everyone)."""
+    if not admin_principal_arns:
+        return {}
+    return {"ArnNotLike": {"aws:PrincipalArn": sorted(set(admin_principal_arns))}}
+
+
+def store_immutability_statements(bucket_arn: str, admin_principal_arns: Sequence[str]) -> list[Statement]:
+    """Denies that make published model versions write-once for everyone but the administrators.
+
+    What dsctl does by convention (``If-None-Match: *`` on every write) becomes what AWS enforces, so a direct
+    ``aws s3 cp`` cannot replace a published model, manifest or validation report:
+
+    - a ``PutObject`` under ``models/`` without ``If-None-Match`` is denied (``Null s3:if-none-match``); the
+      ``s3:ObjectCreationOperation`` key limits this to the calls that create an object (PutObject, CopyObject,
+      CompleteMultipartUpload), because CreateMultipartUpload/UploadPart/UploadPartCopy authorize as PutObject
+      but cannot carry the header. CopyObject into ``models/`` is therefore refused (AWS: 403 without the
+      header, 501 with it);
+    - a write carrying ``If-Match`` (replace-if-unchanged) is denied: nothing under ``models/`` is ever replaced;
+    - deletes of objects and of object versions under ``models/`` are denied (versioning keeps what a delete
+      marker hides, and nobody but an admin can remove a version);
+    - changing the bucket's versioning, lifecycle, encryption, replication or policy is denied, so none of the
+      above can be switched off by a non-admin.
+    """
+    models = objects_arn(bucket_arn, naming.MODELS_PREFIX)
+    unless_admin = _unless_admin(admin_principal_arns)
+    return [
+        statement(
+            "DenyModelWritesWithoutIfNoneMatch",
+            ["s3:PutObject"],
+            [models],
+            effect="Deny",
+            principal="*",
+            conditions={
+                "Null": {"s3:if-none-match": "true"},
+                "Bool": {"s3:ObjectCreationOperation": "true"},
+                **unless_admin,
+            },
+        ),
+        statement(
+            "DenyModelOverwritesWithIfMatch",
+            ["s3:PutObject"],
+            [models],
+            effect="Deny",
+            principal="*",
+            conditions={"Null": {"s3:if-match": "false"}, **unless_admin},
+        ),
+        statement(
+            "DenyModelDeletes",
+            list(MODEL_DELETE_ACTIONS),
+            [models],
+            effect="Deny",
+            principal="*",
+            conditions=unless_admin,
+        ),
+        statement(
+            "DenyStoreGovernanceChanges",
+            list(STORE_GOVERNANCE_ACTIONS),
+            [bucket_arn],
+            effect="Deny",
+            principal="*",
+            conditions=unless_admin,
+        ),
+    ]
+
+
 # ----------------------------------------------------------------------------- KMS
 
 KEY_ADMIN_ACTIONS = (
@@ -167,19 +246,18 @@ KEY_ADMIN_ACTIONS = (
     "kms:CreateAlias",
     "kms:DeleteAlias",
     "kms:DescribeKey",
-    "kms:DisableKey",
     "kms:EnableKey",
     "kms:EnableKeyRotation",
     "kms:GetKeyPolicy",
     "kms:GetKeyRotationStatus",
     "kms:ListResourceTags",
-    "kms:PutKeyPolicy",
-    "kms:ScheduleKeyDeletion",
     "kms:TagResource",
     "kms:UntagResource",
     "kms:UpdateAlias",
     "kms:UpdateKeyDescription",
 )
+KEY_BREAK_GLASS_ACTIONS = ("kms:DisableKey", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion")
+"""What would make every model unreadable (or the key's policy anyone's): the administrators only."""
 KEY_USE_ACTIONS = (
     "kms:Decrypt",
     "kms:DescribeKey",
@@ -191,13 +269,19 @@ KEY_USE_ACTIONS = (
 
 
 def artifact_key_policy(
-    account_id: str, region: str, reader_accounts: Sequence[str], role_patterns: Sequence[str]
+    account_id: str,
+    region: str,
+    reader_accounts: Sequence[str],
+    role_patterns: Sequence[str],
+    admin_principal_arns: Sequence[str] = (),
 ) -> Document:
     """Key policy of the artifact store's key.
 
     In a key policy ``"Resource": "*"`` means "this key" (the only value KMS accepts).
     The owning account administers the key with enumerated actions and may use it only
-    through S3; reader accounts may only ``kms:Decrypt`` through S3, for the named roles.
+    through S3; disabling it, scheduling its deletion and replacing its policy are for the
+    administrators alone (``aws:PrincipalArn``, so the grant is valid before their roles
+    exist); reader accounts may only ``kms:Decrypt`` through S3, for the named roles.
     """
     via_s3 = {"kms:ViaService": s3_via_service(region)}
     statements = [
@@ -208,6 +292,19 @@ def artifact_key_policy(
             "Action": list(KEY_ADMIN_ACTIONS),
             "Resource": "*",
         },
+    ]
+    if admin_principal_arns:
+        statements.append(
+            {
+                "Sid": "OnlyAdminsDisableDeleteOrRepolicy",
+                "Effect": "Allow",
+                "Principal": {"AWS": account_root(account_id)},
+                "Action": list(KEY_BREAK_GLASS_ACTIONS),
+                "Resource": "*",
+                "Condition": {"ArnLike": {"aws:PrincipalArn": sorted(set(admin_principal_arns))}},
+            }
+        )
+    statements += [
         {
             "Sid": "OwningAccountUsesThroughS3",
             "Effect": "Allow",

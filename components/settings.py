@@ -156,6 +156,7 @@ class StackSettings:
     ci_principal_arn: str | None
     operator_principal_arns: tuple[str, ...]
     deploy_role_arn: str | None
+    admin_principal_arns: tuple[str, ...]
     parameter_prefix: str
     input_key: str
 
@@ -489,6 +490,7 @@ def _check_network_and_access(c: _Checker) -> None:
                 "ciPrincipalArn", "is in this stack's own account", "use the CI principal of the account that deploys"
             )
     _check_operator_principals(c)
+    _check_admins(c)
     deploy_role = c.get("deployRoleArn")
     if deploy_role:
         match = _ROLE_ARN.match(deploy_role)
@@ -521,6 +523,31 @@ def _check_operator_principals(c: _Checker) -> None:
             c.add(key, "is the operator role itself", "list the principals that assume it", value=principal)
     if len(set(principals)) != len(principals):
         c.add(key, "lists a principal twice", "list each principal once")
+
+
+def _check_admins(c: _Checker) -> None:
+    """The administrators: named roles; required where the store is, whose key and bucket policy only they change."""
+    admins: list[str] = c.get("adminPrincipalArns", [])
+    for admin in admins:
+        match = _ROLE_ARN.match(admin)
+        if not match:
+            c.add(
+                "adminPrincipalArns",
+                "not an IAM role ARN",
+                "use arn:aws:iam::<account>:role/<name> (the administrators' role)",
+                value=admin,
+            )
+        elif c.get("accountId") and match.group(1) != c.get("accountId"):
+            c.add("adminPrincipalArns", "role is not in accountId", "list this account's admin roles", value=admin)
+    if len(set(admins)) != len(admins):
+        c.add("adminPrincipalArns", "lists a role twice", "list each role once")
+    if c.get("ownsArtifactStore") and c.has("adminPrincipalArns") and not admins:
+        c.add(
+            "adminPrincipalArns",
+            "empty on the stack that owns the artifact store (only admins may change its key and bucket policy, and "
+            "KMS refuses a key policy that locks out the principal deploying it)",
+            "list the role ARNs of the account's administrators, who deploy this stack",
+        )
 
 
 def settings_from_config(stack: str, values: Mapping[str, Any], *, project_dir: Path = PROJECT_DIR) -> StackSettings:
@@ -579,6 +606,7 @@ def settings_from_config(stack: str, values: Mapping[str, Any], *, project_dir: 
         ci_principal_arn=v["ciPrincipalArn"] or None,
         operator_principal_arns=tuple(v["operatorPrincipalArns"]),
         deploy_role_arn=v["deployRoleArn"] or None,
+        admin_principal_arns=tuple(v["adminPrincipalArns"]),
         parameter_prefix=v["parameterPrefix"],
         input_key=v["inputKey"],
     )

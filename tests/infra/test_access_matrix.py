@@ -46,7 +46,16 @@ OUTSIDERS = {
     "foreign-sso-data-science": _role(
         FOREIGN, "aws-reserved/sso.amazonaws.com/AWSReservedSSO_DataScience_0123456789abcdef"
     ),
+    # dev's administrator (adminPrincipalArns in Pulumi.dev.yaml): the one principal that may break glass on the store
+    "dev-admin": _role(DEV, "aws-reserved/sso.amazonaws.com/AWSReservedSSO_PlatformAdmin_0123456789abcdef"),
 }
+# The request context S3 gives a PutObject that creates an object (PutObject, CopyObject, CompleteMultipartUpload),
+# with and without dsctl's If-None-Match: *, and with an If-Match (replace-if-unchanged); and an UploadPart, which
+# authorizes as PutObject but is no object creation and cannot carry the header.
+CREATE = {"s3:ObjectCreationOperation": "true"}
+CREATE_IF_NONE_MATCH = {**CREATE, "s3:if-none-match": "*"}
+CREATE_IF_MATCH = {**CREATE, "s3:if-match": '"0123456789abcdef0123456789abcdef"'}
+UPLOAD_PART = {"s3:ObjectCreationOperation": "false"}
 
 
 @dataclass(frozen=True)
@@ -189,8 +198,38 @@ MATRIX = [
     Request(PROD_OPERATOR, "s3:PutObject", ("dev", "inputBucketArn", "/raw/x.csv"), False),
     Request(PROD_OPERATOR, "iam:PassRole", ("prod", "taskRoleArn", ""), False),
     # dev's operator role publishes: conditional PutObject of models and validation reports, the key through S3
-    Request(DEV_OPERATOR, "s3:PutObject", _store(f"/{MODEL}"), True),
-    Request(DEV_OPERATOR, "s3:PutObject", _store("/models/1.2.3/validation.json"), True),
+    Request(DEV_OPERATOR, "s3:PutObject", _store(f"/{MODEL}"), True, CREATE_IF_NONE_MATCH),
+    Request(DEV_OPERATOR, "s3:PutObject", _store("/models/1.2.3/validations/x.json"), True, CREATE_IF_NONE_MATCH),
+    Request(DEV_OPERATOR, "s3:PutObject", _store(f"/{MODEL}"), True, UPLOAD_PART),  # multipart parts: no header
+    # ... but never replaces one: the store's bucket policy denies a write without If-None-Match, or with If-Match
+    Request(DEV_OPERATOR, "s3:PutObject", _store(f"/{MODEL}"), False, CREATE),
+    Request(DEV_OPERATOR, "s3:PutObject", _store("/models/1.2.3/validation.json"), False, CREATE),
+    Request(DEV_OPERATOR, "s3:PutObject", _store(f"/{MODEL}"), False, CREATE_IF_MATCH),
+    Request(DEV_OPERATOR, "s3:DeleteObjectVersion", _store(f"/{MODEL}"), False),
+    # the store's bucket policy binds everyone in the owning account, whatever their IAM policy (here: Allow *),
+    # except the configured administrators
+    Request(OUTSIDERS["dev-someone"], "s3:PutObject", _store(f"/{MODEL}"), True, CREATE_IF_NONE_MATCH),
+    Request(OUTSIDERS["dev-someone"], "s3:PutObject", _store(f"/{MODEL}"), False, CREATE),
+    Request(OUTSIDERS["dev-someone"], "s3:PutObject", _store(f"/{MODEL}"), False, CREATE_IF_MATCH),
+    Request(OUTSIDERS["dev-someone"], "s3:DeleteObject", _store(f"/{MODEL}"), False),
+    Request(OUTSIDERS["dev-someone"], "s3:DeleteObjectVersion", _store(f"/{MODEL}"), False),
+    Request(OUTSIDERS["dev-someone"], "s3:PutBucketPolicy", _store(), False),
+    Request(OUTSIDERS["dev-someone"], "s3:DeleteBucketPolicy", _store(), False),
+    Request(OUTSIDERS["dev-someone"], "s3:PutBucketVersioning", _store(), False),
+    Request(OUTSIDERS["dev-someone"], "s3:PutLifecycleConfiguration", _store(), False),
+    Request(OUTSIDERS["dev-someone"], "s3:PutReplicationConfiguration", _store(), False),
+    Request(OUTSIDERS["dev-someone"], "kms:ScheduleKeyDeletion", KEY, False),
+    Request(OUTSIDERS["dev-someone"], "kms:DisableKey", KEY, False),
+    Request(OUTSIDERS["dev-someone"], "kms:PutKeyPolicy", KEY, False),
+    Request(OUTSIDERS["dev-someone"], "kms:EnableKeyRotation", KEY, True),  # routine key administration stays
+    Request(OUTSIDERS["dev-someone"], "s3:PutObject", ("dev", "inputBucketArn", "/raw/x.csv"), True, CREATE),
+    Request(OUTSIDERS["dev-admin"], "s3:PutObject", _store(f"/{MODEL}"), True, CREATE),
+    Request(OUTSIDERS["dev-admin"], "s3:DeleteObjectVersion", _store(f"/{MODEL}"), True),
+    Request(OUTSIDERS["dev-admin"], "s3:PutBucketPolicy", _store(), True),
+    Request(OUTSIDERS["dev-admin"], "s3:PutReplicationConfiguration", _store(), True),
+    Request(OUTSIDERS["dev-admin"], "kms:PutKeyPolicy", KEY, True),
+    Request(OUTSIDERS["dev-admin"], "kms:ScheduleKeyDeletion", KEY, True),
+    Request(OUTSIDERS["dev-admin"], "s3:GetObject", _store(f"/{MODEL}"), False, NO_TLS),
     Request(DEV_OPERATOR, "s3:GetObject", _store("/models/1.2.3/manifest.json"), True),
     Request(DEV_OPERATOR, "s3:ListBucket", _store(), True),  # a missing model answers 404, not 403
     Request(DEV_OPERATOR, "kms:GenerateDataKey", KEY, True, VIA_S3),

@@ -166,9 +166,9 @@ def test_every_bucket_is_hardened(any_stack: SynthResult) -> None:
         (deny,) = [
             s
             for s in statements(bucket_child(any_stack, "aws:s3/bucketPolicy:BucketPolicy", bucket)["policy"])
-            if s["Effect"] == "Deny"
+            if s["Sid"] == "DenyInsecureTransport"
         ]
-        assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
         assert deny["Principal"] == "*" and sorted(deny["Resource"]) == [arn, f"{arn}/*"]
 
 
@@ -242,8 +242,44 @@ def test_key_policy_lets_readers_only_decrypt_through_s3(dev_stack: SynthResult)
     own_use = by_sid["OwningAccountUsesThroughS3"]
     assert own_use["Condition"]["StringEquals"]["kms:ViaService"] == "s3.us-east-1.amazonaws.com"
     admin = by_sid["OwningAccountAdministers"]
-    assert "kms:PutKeyPolicy" in admin["Action"] and not any("*" in a for a in admin["Action"])
+    assert "kms:EnableKeyRotation" in admin["Action"] and not any("*" in a for a in admin["Action"])
     assert not {"kms:Decrypt", "kms:Encrypt"} & set(admin["Action"])
+    # disabling, deleting or re-policying the key: the configured administrators only, whoever else the account has
+    assert not {"kms:DisableKey", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion"} & set(admin["Action"])
+    break_glass = by_sid["OnlyAdminsDisableDeleteOrRepolicy"]
+    assert sorted(break_glass["Action"]) == ["kms:DisableKey", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion"]
+    assert break_glass["Condition"] == {"ArnLike": {"aws:PrincipalArn": list(dev_stack.settings.admin_principal_arns)}}
+
+
+def test_the_store_bucket_policy_makes_models_write_once(dev_stack: SynthResult) -> None:
+    """The immutability denies are on the store (and only there), exempting exactly the configured admins."""
+    store = dev_stack.outputs["artifactBucketName"]
+    arn = f"arn:aws:s3:::{store}"
+    by_sid = {
+        s["Sid"]: s for s in statements(bucket_child(dev_stack, "aws:s3/bucketPolicy:BucketPolicy", store)["policy"])
+    }
+    unless_admin = {"ArnNotLike": {"aws:PrincipalArn": list(dev_stack.settings.admin_principal_arns)}}
+    unconditional = by_sid["DenyModelWritesWithoutIfNoneMatch"]
+    assert (unconditional["Effect"], unconditional["Principal"], unconditional["Action"]) == (
+        "Deny",
+        "*",
+        ["s3:PutObject"],
+    )
+    assert unconditional["Resource"] == [f"{arn}/models/*"]
+    assert unconditional["Condition"] == {
+        "Null": {"s3:if-none-match": "true"},
+        "Bool": {"s3:ObjectCreationOperation": "true"},
+        **unless_admin,
+    }
+    assert by_sid["DenyModelOverwritesWithIfMatch"]["Condition"] == {"Null": {"s3:if-match": "false"}, **unless_admin}
+    assert by_sid["DenyModelDeletes"]["Action"] == ["s3:DeleteObject", "s3:DeleteObjectVersion"]
+    governance = by_sid["DenyStoreGovernanceChanges"]
+    assert governance["Resource"] == [arn] and governance["Condition"] == unless_admin
+    assert {"s3:PutBucketPolicy", "s3:PutBucketVersioning", "s3:PutReplicationConfiguration"} <= set(
+        governance["Action"]
+    )
+    data_policy = bucket_child(dev_stack, "aws:s3/bucketPolicy:BucketPolicy", dev_stack.outputs["inputBucketName"])
+    assert [s["Sid"] for s in statements(data_policy["policy"])] == ["DenyInsecureTransport"]
 
 
 # ----------------------------------------------------------------------------- logs, image, task
