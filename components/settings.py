@@ -537,7 +537,7 @@ def _check_admins(c: _Checker) -> None:
                 "use arn:aws:iam::<account>:role/<name> (the administrators' role)",
                 value=admin,
             )
-        elif c.get("accountId") and match.group(1) != c.get("accountId"):
+        elif _ACCOUNT.match(c.get("accountId") or "") and match.group(1) != c.get("accountId"):
             c.add("adminPrincipalArns", "role is not in accountId", "list this account's admin roles", value=admin)
     if len(set(admins)) != len(admins):
         c.add("adminPrincipalArns", "lists a role twice", "list each role once")

@@ -7,7 +7,8 @@ Four independent checkers over the same offline synth (``dsctl.synth``), each an
 - asl-validator (``policy.asl``): is the state machine definition valid Amazon States Language?
 - the access matrix (``policy.access``, principalmapper): does AWS's evaluation of the documents give exactly the
   access the stack's config declares? The configured readers' roles can read ``models/*`` of the artifact store
-  and nothing else of it; no other principal of another account can read it.
+  and nothing else of it; no other principal of another account can read it; in the owning account nobody but the
+  administrators can replace or delete a published model, unprotect the store or disable its key.
 
 The probes of the access matrix are derived from the stack's settings, not written by hand, so changing the reader
 accounts or role patterns changes what is verified.
@@ -39,6 +40,10 @@ FOREIGN_ACCOUNT = "111122223333"
 """An account that is nobody's reader."""
 OUTSIDER_ROLE_NAMES = ("Admin", "data-scientist", "intruder")
 """Roles an account may well have that are not the pipeline's: they must never read models across accounts."""
+OWNER_INSIDER_ROLE = "data-scientist"
+"""A role of the owning account with broad IAM rights that is no administrator: the store's policies must bind it."""
+CREATES_OBJECT = {"s3:ObjectCreationOperation": "true"}
+"""Request context of a PutObject/CopyObject/CompleteMultipartUpload (an UploadPart carries ``false``)."""
 
 
 @dataclass(frozen=True)
@@ -51,11 +56,13 @@ class Probe:
     expected: bool
     why: str
     condition_keys: Mapping[str, str] = field(default_factory=dict)
+    fix: str | None = None
+    """What to change when the answer is wrong (default: the readers' grants)."""
 
     def violation(self) -> Violation:
         """The violation reported when AWS's evaluation gives the other answer."""
         verb = "can" if not self.expected else "cannot"
-        fix = (
+        fix = self.fix or (
             "narrow the artifact store's bucket/key policy or the role's policy"
             if not self.expected
             else "grant it in the artifact store's bucket and key policy and the reader role's policy"
@@ -287,12 +294,49 @@ def access_probes(
         outsiders += [arn for arn in own_roles if not _named_by(arn, patterns)]
     outsiders.append(policy_docs.role_arn(FOREIGN_ACCOUNT, naming.task_role(settings.environment)))
     probes: list[Probe] = []
+    if settings.owns_artifact_store:
+        probes += _immutability_probes(settings, bucket, key_arn)
     for reader in readers:
         probes += _reads(reader, bucket, key_arn, settings.region, True, "a configured reader reads models")
         probes += _reader_limits(reader, bucket, key_arn)
     for outsider in outsiders:
         probes += _reads(outsider, bucket, key_arn, settings.region, False, "not a configured reader")
     return probes
+
+
+def _immutability_probes(settings: StackSettings, bucket: str, key_arn: str | None) -> Iterator[Probe]:
+    """The store is write-once for everyone in its account but the administrators (``adminPrincipalArns``).
+
+    The insider is a role of the owning account whose own IAM policy allows everything (``add_outsider``), so what
+    stops it is the bucket and key policy alone: the answer AWS gives a direct ``aws s3 cp`` or a console click.
+    """
+    model = f"arn:aws:s3:::{bucket}/{SAMPLE_MODEL_KEY}"
+    store = f"arn:aws:s3:::{bucket}"
+    insider = f"arn:aws:iam::{settings.account_id}:role/{OWNER_INSIDER_ROLE}"
+    why = "published models are write-once: only adminPrincipalArns may replace, delete or unprotect them"
+    fix = (
+        "keep policy_docs.store_immutability_statements in the store's bucket policy and the admins-only "
+        "statement in its key policy (components/artifact_store.py)"
+    )
+    creates_once = {**CREATES_OBJECT, "s3:if-none-match": "*"}
+    replaces = {**CREATES_OBJECT, "s3:if-match": '"etag"'}
+    yield Probe(
+        insider, "s3:PutObject", model, True, "a conditional write creates a new version", creates_once, fix=fix
+    )
+    yield Probe(insider, "s3:PutObject", model, False, why, CREATES_OBJECT, fix=fix)
+    yield Probe(insider, "s3:PutObject", model, False, why, replaces, fix=fix)
+    for action in ("s3:DeleteObject", "s3:DeleteObjectVersion"):
+        yield Probe(insider, action, model, False, why, fix=fix)
+    for action in ("s3:PutBucketPolicy", "s3:PutBucketVersioning", "s3:PutLifecycleConfiguration"):
+        yield Probe(insider, action, store, False, why, fix=fix)
+    if key_arn:
+        for action in ("kms:ScheduleKeyDeletion", "kms:DisableKey", "kms:PutKeyPolicy"):
+            yield Probe(insider, action, key_arn, False, why, fix=fix)
+    for admin in settings.admin_principal_arns:
+        yield Probe(admin, "s3:DeleteObjectVersion", model, True, "an administrator may break glass", fix=fix)
+        yield Probe(admin, "s3:PutBucketPolicy", store, True, "an administrator deploys the store's policy", fix=fix)
+        if key_arn:
+            yield Probe(admin, "kms:PutKeyPolicy", key_arn, True, "an administrator deploys the key's policy", fix=fix)
 
 
 def _named_by(role_arn: str, patterns: Sequence[str]) -> bool:

@@ -15,6 +15,7 @@ never reported as a violation; ``dsctl check`` sees every value, so it judges ev
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -416,6 +417,76 @@ def _check_model_bucket_versioned(
             )
 
 
+_ADMIN_EXEMPTIONS = frozenset({"arnnotlike", "arnnotequals"})
+"""The only condition operators an immutability deny may carry besides its own keys: exempting named admins."""
+
+
+def _denies_everyone(statement: Mapping[str, Any], action: str, resource: str, own_keys: Mapping[str, str]) -> bool:
+    """A Deny for ``Principal "*"`` covering ``action`` on ``resource`` whose conditions are exactly ``own_keys``
+    (operator -> key, e.g. ``Null`` -> ``s3:if-none-match``) plus, at most, an exemption of named principals."""
+    if statement.get("Effect") != "Deny" or "*" not in _principal_arns(statement.get("Principal")):
+        return False
+    actions = {str(a).lower() for a in _as_list(statement.get("Action"))}
+    if not actions & {action.lower(), f"{action.split(':')[0].lower()}:*", "*"}:
+        return False
+    if not any(fnmatch.fnmatchcase(resource, str(pattern)) for pattern in _as_list(statement.get("Resource"))):
+        return False
+    conditions = {str(op).lower(): block for op, block in (statement.get("Condition") or {}).items()}
+    for operator, key in own_keys.items():
+        block = conditions.pop(operator.lower(), None)
+        if not isinstance(block, Mapping) or key.lower() not in {str(k).lower() for k in block}:
+            return False
+    return set(conditions) <= _ADMIN_EXEMPTIONS
+
+
+_IMMUTABILITY_DENIES: tuple[tuple[str, str, bool, Mapping[str, str]], ...] = (
+    # (what, action, on objects under models/ (else the bucket), the deny's own condition operator -> key)
+    (
+        "writes without If-None-Match",
+        "s3:PutObject",
+        True,
+        {"Null": "s3:if-none-match", "Bool": "s3:ObjectCreationOperation"},
+    ),
+    ("writes with If-Match", "s3:PutObject", True, {"Null": "s3:if-match"}),
+    ("deletes of model objects", "s3:DeleteObject", True, {}),
+    ("deletes of model versions", "s3:DeleteObjectVersion", True, {}),
+    ("bucket policy changes", "s3:PutBucketPolicy", False, {}),
+    ("bucket policy deletion", "s3:DeleteBucketPolicy", False, {}),
+    ("versioning changes", "s3:PutBucketVersioning", False, {}),
+    ("lifecycle changes", "s3:PutLifecycleConfiguration", False, {}),
+    ("replication changes", "s3:PutReplicationConfiguration", False, {}),
+)
+
+
+def _check_store_immutable(resources: Sequence[Resource], ctx: RuleContext) -> Iterator[tuple[Resource, str, str]]:
+    policies = _of_type(resources, BUCKET_POLICY)
+    buckets = _of_type(resources, BUCKET)
+    for bucket in buckets:
+        name = _bucket_name(bucket)
+        if name != ctx.artifact_bucket:
+            continue
+        attached = _attached(bucket, policies, buckets)
+        if attached is None or any(_contains_unknown(_inputs(p).get("policy")) for p in attached):
+            continue
+        found = [s for policy in attached for s in statements(_inputs(policy).get("policy") or {})]
+        model = f"arn:aws:s3:::{name}/{naming.MODELS_PREFIX}1.0.0/model.pkl"
+        missing = [
+            what
+            for what, action, on_objects, keys in _IMMUTABILITY_DENIES
+            if not any(
+                _denies_everyone(s, action, model if on_objects else f"arn:aws:s3:::{name}", keys) for s in found
+            )
+        ]
+        if missing:
+            yield (
+                bucket,
+                f"the model store's bucket policy does not deny {', '.join(missing)} (published models could be "
+                "replaced or deleted, or the protection switched off, by anyone with IAM rights on the bucket)",
+                'add Deny statements for Principal "*" (exempting only adminPrincipalArns by ArnNotLike '
+                "aws:PrincipalArn); components/policy_docs.store_immutability_statements builds them",
+            )
+
+
 # ----------------------------------------------------------------------------------------------- IAM rules
 def _is_key_admin_statement(document: Any, statement: Mapping[str, Any], ctx: RuleContext) -> bool:
     """The AWS default key-policy statement: the key's own account root may administer the key."""
@@ -685,6 +756,11 @@ RULES: tuple[Rule, ...] = (
         "s3-models-versioned",
         "The bucket that holds models is versioned.",
         stack_check=_check_model_bucket_versioned,
+    ),
+    Rule(
+        "store-models-immutable",
+        "The model store's bucket policy makes published models write-once for all but the administrators.",
+        stack_check=_check_store_immutable,
     ),
     Rule(
         "iam-no-wildcard-actions",

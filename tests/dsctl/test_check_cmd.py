@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 
 from components.project import stack_names
 from dsctl import cli, stackcheck
-from dsctl.stackcheck import access_probes
+from dsctl.stackcheck import access_probes, access_violations
 from dsctl.synth import synth
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -108,7 +109,7 @@ def test_access_probes_follow_the_config() -> None:
     read (the operator role exists in prod and the store's default patterns name it)."""
     dev, prod = synth("dev"), synth("prod")
     dev_probes = access_probes(dev.settings, dev.to_dict())
-    readers = {p.principal for p in dev_probes if p.expected}
+    readers = {p.principal for p in dev_probes if p.expected and p.action == "s3:GetObject"}
     assert readers == {
         "arn:aws:iam::987654321098:role/ds-preprocessing-task-probe",
         "arn:aws:iam::987654321098:role/ds-preprocessing-operator",
@@ -128,3 +129,34 @@ def test_help_describes_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["check", "--help"])
     assert exit_info.value.code == 0
     assert "Exit 0 when clean" in capsys.readouterr().out.replace("\n", " ")
+
+
+def test_the_store_owner_is_probed_for_write_once_models() -> None:
+    """dsctl check asks principalmapper whether an insider of the owning account (IAM: Allow *) can replace or delete
+    a published model, or unprotect the store; dropping the store's write-once denies flips those answers."""
+    dev = synth("dev")
+    probes = access_probes(dev.settings, dev.to_dict())
+    insider = f"arn:aws:iam::{dev.settings.account_id}:role/{stackcheck.OWNER_INSIDER_ROLE}"
+    asked = {(p.action, p.expected, p.condition_keys.get("s3:if-none-match")) for p in probes if p.principal == insider}
+    assert {
+        ("s3:PutObject", True, "*"),
+        ("s3:PutObject", False, None),
+        ("s3:DeleteObjectVersion", False, None),
+    } <= asked
+    assert ("kms:ScheduleKeyDeletion", False, None) in asked
+    assert {p.principal for p in probes if p.action == "kms:PutKeyPolicy" and p.expected} == set(
+        dev.settings.admin_principal_arns
+    )
+    assert access_violations(probes, [dev.to_dict()]) == []
+
+    broken = copy.deepcopy(dev.to_dict())
+    for resource in broken["resources"]:
+        if resource["type"] == "aws:s3/bucketPolicy:BucketPolicy":
+            policy = resource["inputs"]["policy"]
+            policy["Statement"] = [
+                s for s in policy["Statement"] if not s["Sid"].startswith(("DenyModel", "DenyStore"))
+            ]
+    wrong = {(v.resource, v.message.split(" (")[0]) for v in access_violations(probes, [broken])}
+    store_model = f"arn:aws:s3:::{dev.settings.artifact_bucket_name}/{stackcheck.SAMPLE_MODEL_KEY}"
+    assert (insider, f"can s3:DeleteObjectVersion on {store_model}") in wrong
+    assert (insider, f"can s3:PutObject on {store_model}") in wrong

@@ -146,6 +146,32 @@ def test_republish_is_refused_by_the_conditional_write_itself(two_accounts: TwoA
         raced.publish("2.5.0", directory)
 
 
+def test_a_published_key_is_never_replaced_by_a_conditional_write(two_accounts: TwoAccounts, tmp_path: Path) -> None:
+    """The data-path half of write-once models: S3 answers PreconditionFailed to If-None-Match on an existing key and
+    keeps the original bytes.
+
+    moto cannot enforce the other half, the store's bucket policy that denies a write WITHOUT If-None-Match (or with
+    If-Match), a delete of a model version, or a change of the store's policy, versioning or lifecycle to anyone but
+    adminPrincipalArns: moto ignores bucket policies. The synth test (tests/infra/test_resources.py) proves the
+    statements are there, principalmapper proves AWS's answer (tests/infra/test_access_matrix.py, dsctl check's
+    probes in dsctl/stackcheck.py) and the store-models-immutable rule fails a store without them.
+    """
+    from botocore.exceptions import ClientError
+
+    from dsctl.envs import client
+    from dsctl.models import ModelStore, object_key
+
+    store = ModelStore(two_accounts.dev_session, two_accounts.dev.artifact_bucket)
+    directory = train_model(tmp_path, "2.6.0")
+    store.publish("2.6.0", directory)
+    s3 = client(two_accounts.dev_session, "s3")
+    key = object_key("2.6.0", "model.pkl")
+    with pytest.raises(ClientError) as refused:
+        s3.put_object(Bucket=store.bucket, Key=key, Body=b"tampered", IfNoneMatch="*")
+    assert refused.value.response["Error"]["Code"] == "PreconditionFailed"
+    assert s3.get_object(Bucket=store.bucket, Key=key)["Body"].read() == (directory / "model.pkl").read_bytes()
+
+
 def test_promote_refusals(two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path, test_csv: Path) -> None:
     unknown = dsctl("model", "promote", "--env", "prod", "9.9.9")
     assert unknown.code == 2 and "version 9.9.9 is not published" in unknown.err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import fields
 from pathlib import Path
@@ -27,6 +28,8 @@ from components.settings import (
 
 DEV = "123456789012"
 PROD = "987654321098"
+ADMINS = [f"arn:aws:iam::{DEV}:role/platform-admin"]
+"""adminPrincipalArns: required where the store is (its key's and bucket policy's break-glass principals)."""
 KEY_ARN = f"arn:aws:kms:us-east-1:{DEV}:key/6f33261d-ee6e-4ccd-ab20-595cf6bd022d"
 
 
@@ -108,7 +111,13 @@ def test_prod_stack_reads_devs_store_on_a_monthly_schedule() -> None:
 
 
 def test_defaults_come_from_pulumi_yaml() -> None:
-    minimal = {"environment": "dev", "accountId": DEV, "ownsArtifactStore": True, "buildsImage": True}
+    minimal = {
+        "environment": "dev",
+        "accountId": DEV,
+        "ownsArtifactStore": True,
+        "buildsImage": True,
+        "adminPrincipalArns": ADMINS,
+    }
     settings = settings_from_config("dev", minimal)
     assert settings.region == "us-east-1"
     assert settings.artifact_reader_role_patterns == ("ds-preprocessing-task-*", "ds-preprocessing-operator")
@@ -126,6 +135,7 @@ def test_pulumi_config_text_is_converted_to_schema_types() -> None:
             "buildsImage": "true",
             "artifactReaderAccounts": f'["{PROD}"]',
             "logRetentionDays": "14",
+            "adminPrincipalArns": json.dumps(ADMINS),
         }
 
         def get(self, key: str) -> str | None:
@@ -139,6 +149,7 @@ def test_pulumi_config_text_is_converted_to_schema_types() -> None:
         "buildsImage": True,
         "artifactReaderAccounts": [PROD],
         "logRetentionDays": 14,
+        "adminPrincipalArns": ADMINS,
     }
     assert settings_from_config("dev", converted).log_retention_days == 14
 
@@ -158,6 +169,25 @@ def test_explicit_artifact_source_is_accepted() -> None:
 
 
 # ----------------------------------------------------------------------------- one test per error
+
+
+def test_the_store_owner_needs_administrators() -> None:
+    """Only admins may re-policy the store's key; KMS refuses a key policy that locks out its deployer."""
+    message = only_error("dev", adminPrincipalArns=[])
+    assert message.startswith("adminPrincipalArns: [] — empty on the stack that owns the artifact store")
+    assert "list the role ARNs" in message
+
+
+@pytest.mark.parametrize(
+    ("admin", "problem"),
+    [
+        (f"arn:aws:iam::{DEV}:user/alice", "not an IAM role ARN"),
+        (f"arn:aws:iam::{DEV}:role/admins-*", "not an IAM role ARN"),
+        (f"arn:aws:iam::{PROD}:role/admin", "role is not in accountId"),
+    ],
+)
+def test_administrators_are_named_roles_of_the_account(admin: str, problem: str) -> None:
+    assert problem in only_error("dev", adminPrincipalArns=[admin])
 
 
 def test_account_id_must_be_12_digits() -> None:
@@ -190,7 +220,12 @@ def test_environment_must_be_the_stack_name() -> None:
 
 def test_environment_is_the_stack_name_whatever_the_name() -> None:
     """Any valid name is an environment; nothing in code lists them."""
-    values = {"accountId": "555555555555", "ownsArtifactStore": True, "buildsImage": True}
+    values = {
+        "accountId": "555555555555",
+        "ownsArtifactStore": True,
+        "buildsImage": True,
+        "adminPrincipalArns": ["arn:aws:iam::555555555555:role/admin"],
+    }
     for stack in ("staging", "sandbox-2", "prod-eu"):
         settings = settings_from_config(stack, values)
         assert settings.environment == stack
@@ -201,14 +236,23 @@ def test_environment_is_the_stack_name_whatever_the_name() -> None:
 @pytest.mark.parametrize("stack", ["Staging", "qa_1", "-qa", "qa-", "q", "a" * 28])
 def test_stack_name_is_validated_as_a_name(stack: str) -> None:
     with pytest.raises(SettingsError) as err:
-        settings_from_config(stack, {"accountId": "555555555555", "ownsArtifactStore": True, "buildsImage": True})
+        settings_from_config(
+            stack,
+            {"accountId": "555555555555", "ownsArtifactStore": True, "buildsImage": True, "adminPrincipalArns": []},
+        )
     assert any(line.startswith(f"stack: {stack!r}") for line in err.value.errors)
 
 
 def test_longest_stack_name_fits_every_aws_name() -> None:
     longest = "a" * 27  # ds-artifacts-<27>-<12 digits>-us-east-1 is exactly 63 characters
     settings = settings_from_config(
-        longest, {"accountId": "555555555555", "ownsArtifactStore": True, "buildsImage": True}
+        longest,
+        {
+            "accountId": "555555555555",
+            "ownsArtifactStore": True,
+            "buildsImage": True,
+            "adminPrincipalArns": ["arn:aws:iam::555555555555:role/a"],
+        },
     )
     assert len(settings.artifact_bucket_name or "") == 63
 

@@ -98,9 +98,59 @@ def store_reader_statements() -> list[dict[str, Any]]:
     ]
 
 
+ADMIN = f"arn:aws:iam::{DEV}:role/platform-admin"
+
+
+def store_immutability_statements() -> list[dict[str, Any]]:
+    """The store's write-once denies (AWS's documented conditional-write enforcement), exempting the admin role."""
+    not_admin = {"ArnNotLike": {"aws:PrincipalArn": [ADMIN]}}
+    models = f"arn:aws:s3:::{STORE}/models/*"
+    deny = {"Effect": "Deny", "Principal": "*"}
+    return [
+        {
+            **deny,
+            "Sid": "NoUnconditionalModelWrites",
+            "Action": "s3:PutObject",
+            "Resource": models,
+            "Condition": {
+                "Null": {"s3:if-none-match": "true"},
+                "Bool": {"s3:ObjectCreationOperation": "true"},
+                **not_admin,
+            },
+        },
+        {
+            **deny,
+            "Sid": "NoIfMatchModelWrites",
+            "Action": "s3:PutObject",
+            "Resource": models,
+            "Condition": {"Null": {"s3:if-match": "false"}, **not_admin},
+        },
+        {
+            **deny,
+            "Sid": "NoModelDeletes",
+            "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion"],
+            "Resource": models,
+            "Condition": not_admin,
+        },
+        {
+            **deny,
+            "Sid": "NoGovernanceChanges",
+            "Action": [
+                "s3:DeleteBucketPolicy",
+                "s3:PutBucketPolicy",
+                "s3:PutBucketVersioning",
+                "s3:PutLifecycleConfiguration",
+                "s3:PutReplicationConfiguration",
+            ],
+            "Resource": f"arn:aws:s3:::{STORE}",
+            "Condition": not_admin,
+        },
+    ]
+
+
 def store_policy() -> dict[str, Any]:
-    """The store's bucket policy: 0 TLS deny, 1 ReadersGetModels, 2 ReadersListModels."""
-    return bucket_policy(STORE, *store_reader_statements())
+    """The store's bucket policy: 0 TLS deny, 1 ReadersGetModels, 2 ReadersListModels, 3-6 the write-once denies."""
+    return bucket_policy(STORE, *store_reader_statements(), *store_immutability_statements())
 
 
 def key_policy() -> dict[str, Any]:

@@ -22,6 +22,7 @@ from tests.policy.handwritten_stacks import (
     bucket_name,
     bucket_policy,
     key_policy,
+    store_immutability_statements,
     store_reader_statements,
     task_trust,
     urn,
@@ -92,7 +93,7 @@ def compliant_stack() -> list[dict[str, Any]]:
     """Resources of a dev stack that every rule accepts (with the prod-alarm rule also satisfied)."""
     task_role = f"arn:aws:iam::{DEV}:role/ds-preprocessing-task-dev"
     resources = [
-        *secure_bucket(ARTIFACTS, "artifacts", store_reader_statements()),
+        *secure_bucket(ARTIFACTS, "artifacts", [*store_reader_statements(), *store_immutability_statements()]),
         *secure_bucket(INPUT, "input"),
         res("aws:kms/key:Key", "artifacts-key", {"enableKeyRotation": True, "policy": key_policy()}),
         res("aws:iam/role:Role", "task-role", {"name": "ds-preprocessing-task-dev", "assumeRolePolicy": task_trust()}),

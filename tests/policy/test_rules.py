@@ -62,6 +62,16 @@ def _add(resource: dict[str, Any]) -> Callable[[Stack], None]:
     return mutate
 
 
+def _drop_store_immutability() -> Callable[[Stack], None]:
+    """Keep the store's TLS deny and reader grants, drop its write-once denies (statements 3 onwards)."""
+
+    def mutate(stack: Stack) -> None:
+        policy = find(stack, "artifacts-policy")["inputs"]["policy"]
+        policy["Statement"] = policy["Statement"][:3]
+
+    return mutate
+
+
 BROKEN: list[tuple[str, str, Callable[[Stack], None], str]] = [
     ("no SSE config", "s3-bucket-encrypted", _drop("input-sse"), "input"),
     (
@@ -84,6 +94,29 @@ BROKEN: list[tuple[str, str, Callable[[Stack], None], str]] = [
         "model bucket versioning suspended",
         "s3-models-versioned",
         _set("artifacts-versioning", "versioningConfiguration.status", "Suspended"),
+        "artifacts",
+    ),
+    ("store without write-once denies", "store-models-immutable", _drop_store_immutability(), "artifacts"),
+    (
+        "write-once deny loses its If-None-Match condition",
+        "store-models-immutable",
+        _statement("artifacts-policy", 3, Condition={"Bool": {"s3:ObjectCreationOperation": "true"}}),
+        "artifacts",
+    ),
+    (
+        "write-once deny narrowed by a condition that never holds",
+        "store-models-immutable",
+        _statement(
+            "artifacts-policy",
+            5,
+            Condition={"StringEquals": {"aws:PrincipalTag/never": "x"}},
+        ),
+        "artifacts",
+    ),
+    (
+        "store deletes denied only for one prefix",
+        "store-models-immutable",
+        _statement("artifacts-policy", 5, Resource=f"arn:aws:s3:::{ARTIFACTS}/models/old/*"),
         "artifacts",
     ),
     (
