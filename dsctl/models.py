@@ -1,9 +1,11 @@
 """The model artifact store: publish immutable versions, list them, read and check them.
 
 Layout (DESIGN §1, CONTRACTS §5): ``models/{version}/model.pkl``, then
-``models/{version}/manifest.json`` (a version exists once its manifest does), and
-``models/{version}/validation.json`` once validated. Immutability is enforced by S3
-itself with conditional writes (``If-None-Match: *``), not by a check-then-write that
+``models/{version}/manifest.json`` (a version exists once its manifest does), then the
+version's history, appended and never overwritten: one report per validation under
+``validations/`` and one record per promotion under ``promotions/{stack}/``. Immutability
+is enforced by S3 itself with conditional writes (``If-None-Match: *``, which the store's
+bucket policy requires of every write under ``models/``), not by a check-then-write that
 two operators could race. Every object is uploaded with a SHA-256 checksum that S3
 verifies and keeps, so the stored digest can be compared with the manifest later
 without downloading the model. File digests and manifest parsing are ``job.artifact``'s.
@@ -17,6 +19,7 @@ import json
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,16 @@ from job.s3 import DENIED_CODES, MISSING_BUCKET_CODE, MISSING_OBJECT_CODES
 MODEL_FILE = artifact.MODEL_FILE
 MANIFEST_FILE = artifact.MANIFEST_FILE
 VALIDATION_FILE = "validation.json"
+"""The single report dsctl wrote before reports were appended; read when a version has no ``validations/``."""
+VALIDATIONS_DIR = "validations"
+"""``models/{version}/validations/{stamp}-{id}.json``: one report per validation, never replaced."""
+PROMOTIONS_DIR = "promotions"
+"""``models/{version}/promotions/{stack}/{stamp}.json``: one record per promotion or rollback into a stack."""
+
+
+def record_stamp(when: datetime) -> str:
+    """A record key's time part (``20261202T041500Z``): UTC, so keys sort in the order the records were made."""
+    return when.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def check_version(version: str) -> str:
@@ -253,8 +266,51 @@ class ModelStore:
         data = self.get_bytes(version, MANIFEST_FILE)
         return None if data is None else parse_manifest(data, self.url(version, MANIFEST_FILE))
 
+    def records(self, version: str, directory: str) -> list[dict[str, Any]]:
+        """Every JSON record under ``models/{version}/{directory}/``, oldest first (keys start with a UTC stamp).
+
+        A record that is not a JSON object is returned as ``{"error": ...}`` with its URL, not dropped: history
+        must show everything that was written.
+        """
+        prefix = object_key(version, directory.rstrip("/") + "/")
+        keys = [
+            item["Key"]
+            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+            for item in page.get("Contents", [])
+            if item["Key"].endswith(".json")
+        ]
+        found = []
+        for key in sorted(keys, key=lambda k: k.rsplit("/", 1)[-1]):
+            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            try:
+                record = json.loads(body)
+            except ValueError:
+                record = None
+            url = f"s3://{self.bucket}/{key}"
+            found.append({**record, "stored_at": url} if isinstance(record, dict) else {"error": f"{url} is not JSON"})
+        return found
+
+    def validations(self, version: str) -> list[dict[str, Any]]:
+        """Every validation report of ``version``, oldest first (the pre-history single report if there are none)."""
+        reports = self.records(version, VALIDATIONS_DIR)
+        if reports:
+            return reports
+        legacy = self._legacy_validation(version)
+        return [legacy] if legacy is not None else []
+
     def validation(self, version: str) -> dict[str, Any] | None:
-        """The stored validation report, or None. Call it only after reading the same version's manifest.
+        """The latest validation report, or None. Earlier reports stay in the store (``validations``).
+
+        A report that is not JSON counts as a failed validation (``passed`` false), so it can never promote."""
+        reports = self.validations(version)
+        if not reports:
+            return None
+        latest = reports[-1]
+        return latest if "error" not in latest or "passed" in latest else {"passed": False, **latest}
+
+    def _legacy_validation(self, version: str) -> dict[str, Any] | None:
+        """``validation.json``, the single report written before reports were appended. Call it only after reading
+        the same version's manifest.
 
         validation.json is optional. An AccessDenied for it counts as absent: the caller has just read
         ``models/{version}/manifest.json`` with these credentials, and every grant on the store (bucket policy,
@@ -384,12 +440,20 @@ class ModelStore:
             "publish under a new version (e.g. bump the patch number)"
         )
 
-    def put_validation(self, version: str, report: dict[str, Any]) -> None:
-        """Store (or replace) the validation report next to the model."""
-        self.s3.put_object(
-            Bucket=self.bucket,
-            Key=object_key(version, VALIDATION_FILE),
-            Body=(json.dumps(report, indent=2, sort_keys=True, default=str) + "\n").encode(),
-            ContentType="application/json",
-            ChecksumAlgorithm="SHA256",
-        )
+    def append_record(self, version: str, name: str, record: dict[str, Any]) -> str:
+        """Add one history record (``validations/…``, ``promotions/…``) to ``version``; return its URL.
+
+        Written with ``If-None-Match: *`` like everything under ``models/``: a record is never replaced, and a
+        name that is already taken (two writers in the same second with the same id) is an error, not an overwrite.
+        """
+        body = (json.dumps(record, indent=2, sort_keys=True, default=str) + "\n").encode()
+        try:
+            self._put_once(version, name, body, "application/json")
+        except ClientError as err:
+            if error_code(err) == "PreconditionFailed":
+                raise CommandError(
+                    f"{self.url(version, name)} already exists and history is never overwritten; run the command again",
+                    EXIT_FAILED,
+                ) from err
+            raise
+        return self.url(version, name)

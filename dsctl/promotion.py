@@ -22,6 +22,7 @@ from dsctl import ssm_parameters
 from dsctl.envs import Connection, store_owner
 from dsctl.models import (
     MANIFEST_FILE,
+    PROMOTIONS_DIR,
     ModelStore,
     StoredVersion,
     access_fix,
@@ -29,6 +30,7 @@ from dsctl.models import (
     error_code,
     interpret_failed_read,
     is_denied,
+    record_stamp,
 )
 from dsctl.output import CommandError
 from job import artifact
@@ -142,8 +144,44 @@ def _record(conn: Connection, action: str, verified: VerifiedModel, reason: str 
     }
 
 
-def promote(conn: Connection, version: str, force_reason: str | None = None) -> dict[str, Any]:
-    """Promote ``version`` into ``conn.env`` after every check; ``force_reason`` overrides only validation."""
+def record_in_store(
+    store_conn: Connection,
+    conn: Connection,
+    verified: VerifiedModel,
+    record: dict[str, Any],
+    previous: tuple[str, str],
+) -> str:
+    """Append the promotion (or rollback) of ``verified`` into ``conn.env`` to the version's history in the store.
+
+    Written before the parameters change, with the store owner's credentials (readers cannot write the store), so
+    every change dsctl makes has its record even if the parameter write then fails (the parameter history says
+    which records took effect); a record that cannot be written stops the promotion. SSM's own history keeps only
+    the last 100 versions of a parameter; the store keeps these for good.
+    """
+    previous_key, previous_sha = previous
+    document = {
+        **record,
+        "stack": conn.env.name,
+        "account_id": conn.env.account_id,
+        "version": verified.version,
+        "sha256": verified.sha256,
+        "from_version": ssm_parameters.version_of_key(previous_key),
+        "from_key": previous_key,
+        "from_sha256": previous_sha,
+        "recorded_by": store_conn.caller_arn,
+    }
+    store = ModelStore(store_conn.session, store_conn.env.artifact_bucket)
+    stamp = record_stamp(datetime.fromisoformat(str(record["at"])))
+    return store.append_record(verified.version, f"{PROMOTIONS_DIR}/{conn.env.name}/{stamp}.json", document)
+
+
+def promote(
+    conn: Connection, version: str, force_reason: str | None = None, store_conn: Connection | None = None
+) -> dict[str, Any]:
+    """Promote ``version`` into ``conn.env`` after every check; ``force_reason`` overrides only validation.
+
+    The promotion is recorded in the store with ``store_conn`` (the store owner's credentials; ``conn`` itself when
+    ``conn.env`` owns the store)."""
     check_store_parameter(conn)
     verified = verify_model(conn, version)
     if verified.validation != "passed" and force_reason is None:
@@ -159,15 +197,18 @@ def promote(conn: Connection, version: str, force_reason: str | None = None) -> 
     current_key, current_sha = ssm_parameters.current_model(conn.session, conn.env)
     if current_key == ssm_parameters.model_key(version) and current_sha == verified.sha256:
         return {"env": conn.env.name, "version": version, "sha256": verified.sha256, "changed": False}
+    record = _record(conn, "promote", verified, force_reason)
+    stored_at = record_in_store(store_conn or conn, conn, verified, record, (current_key, current_sha))
     result = ssm_parameters.set_promoted_model(
-        conn.session,
-        conn.env,
-        version,
-        verified.sha256,
-        _record(conn, "promote", verified, force_reason),
-        previous=(current_key, current_sha),
+        conn.session, conn.env, version, verified.sha256, record, previous=(current_key, current_sha)
     )
-    return {**asdict(result), "changed": True, "validation": verified.validation, "forced": force_reason is not None}
+    return {
+        **asdict(result),
+        "changed": True,
+        "validation": verified.validation,
+        "forced": force_reason is not None,
+        "record": stored_at,
+    }
 
 
 def rollback_target(conn: Connection, to_version: str | None) -> ssm_parameters.Promotion:
@@ -202,20 +243,21 @@ def rollback_target(conn: Connection, to_version: str | None) -> ssm_parameters.
     raise _refuse(conn, "there is no earlier promoted version to return to", "promote a version instead")
 
 
-def rollback(conn: Connection, to_version: str | None = None) -> dict[str, Any]:
+def rollback(conn: Connection, to_version: str | None = None, store_conn: Connection | None = None) -> dict[str, Any]:
     """Return ``conn.env`` to an earlier promoted version, re-checking it as promote would (but not its validation:
-    it already ran in this environment)."""
+    it already ran in this environment). Recorded in the store like a promotion (``action: rollback``)."""
     check_store_parameter(conn)
     target = rollback_target(conn, to_version)
     assert target.version is not None and target.sha256 is not None  # rollback_target only returns complete entries
     current = ssm_parameters.current_model(conn.session, conn.env)
     verified = verify_model(conn, target.version, expected_sha256=target.sha256)
-    result = ssm_parameters.set_promoted_model(
-        conn.session, conn.env, target.version, verified.sha256, _record(conn, "rollback", verified, None), current
-    )
+    record = _record(conn, "rollback", verified, None)
+    stored_at = record_in_store(store_conn or conn, conn, verified, record, current)
+    result = ssm_parameters.set_promoted_model(conn.session, conn.env, target.version, verified.sha256, record, current)
     return {
         **asdict(result),
         "changed": True,
+        "record": stored_at,
         "from_version": ssm_parameters.version_of_key(current[0]),
         "restored_parameter_version": target.parameter_version,
     }

@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from dsctl import ssm_parameters
-from dsctl.envs import Connection, add_env_arguments, aws_errors, connect_args, store_owner, try_connect_all
+from dsctl.envs import (
+    Connection,
+    add_env_arguments,
+    aws_errors,
+    connect,
+    connect_args,
+    store_owner,
+    try_connect_all,
+)
 from dsctl.models import ModelStore, check_version
 from dsctl.output import EXIT_FAILED, CommandError, add_json_flag, console, print_json, table
 from dsctl.promotion import promote, rollback
@@ -37,6 +45,24 @@ def _require_owner(conn: Connection, action: str) -> None:
             f"{action} writes to the artifact store s3://{conn.env.artifact_bucket}, owned by account "
             f"{conn.env.artifact_account_id}; run it with --env {store_owner(conn.env)}, the stack that owns the store"
         )
+
+
+def _store_connection(conn: Connection, store_profile: str | None) -> Connection:
+    """Credentials of the stack that owns the store, which alone may append to a version's history.
+
+    A promotion into a reading stack acts there with that stack's credentials and records itself in the store with
+    the owner's: ``--store-profile``, else the owner's own profile (named like it), else the default chain.
+    """
+    if conn.env.owns_artifact_store:
+        return conn
+    owner = store_owner(conn.env)
+    try:
+        return connect(owner, store_profile)
+    except CommandError as err:
+        raise CommandError(
+            f"the promotion is recorded in the store, which needs credentials for {owner}: {err.message}",
+            err.exit_code,
+        ) from err
 
 
 def _publish(args: argparse.Namespace) -> int:
@@ -141,7 +167,9 @@ def _promote(args: argparse.Namespace) -> int:
     version = check_version(args.version)
     conn = connect_args(args)
     with console.status(f"checking {version} from {conn.env.name}", spinner="dots"):
-        result = promote(conn, version, args.reason.strip() if args.force else None)
+        result = promote(
+            conn, version, args.reason.strip() if args.force else None, _store_connection(conn, args.store_profile)
+        )
     _print_change(args, result, "promoted")
     return 0
 
@@ -151,7 +179,7 @@ def _rollback(args: argparse.Namespace) -> int:
         check_version(args.to)
     conn = connect_args(args)
     with console.status(f"rolling back {conn.env.name}", spinner="dots"):
-        result = rollback(conn, args.to)
+        result = rollback(conn, args.to, _store_connection(conn, args.store_profile))
     _print_change(args, result, "rolled back")
     return 0
 
@@ -166,6 +194,13 @@ def _print_change(args: argparse.Namespace, result: dict[str, Any], verb: str) -
             f"[green]{verb}[/] {result['env']}: {result['previous_key']} -> {result['model_key']} "
             f"(sha256 {result['sha256'][:12]}, label {result['label']})"
         )
+
+
+def _add_store_profile(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store-profile",
+        help="AWS profile for the stack that owns the store, where the change is recorded (default: its own profile)",
+    )
 
 
 def register(subparsers: Any) -> None:
@@ -201,9 +236,10 @@ def register(subparsers: Any) -> None:
 
     p = sub.add_parser(
         "validate",
-        help="run the job's validation on a stored version and store the report",
-        description="Download VERSION (digest-checked), run job validation on --test-data and store the report at "
-        "models/VERSION/validation.json. Exit 1 if the model did not pass.",
+        help="run the job's validation on a stored version and append the report to its history",
+        description="Download VERSION (digest-checked), run job validation on --test-data and append the report "
+        "(test data digest/ETag, model digest, who) as models/VERSION/validations/STAMP-ID.json; earlier reports "
+        "are kept. The latest report decides promotion. Exit 1 if the model did not pass.",
     )
     p.add_argument("version", metavar="VERSION")
     p.add_argument("--test-data", required=True, metavar="PATH|s3://...", help="CSV to validate on (file or s3://)")
@@ -227,6 +263,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("version", metavar="VERSION")
     p.add_argument("--force", action="store_true", help="promote even if validation did not pass (needs --reason)")
     p.add_argument("--reason", help="why --force is justified; recorded in the promotion record")
+    _add_store_profile(p)
     add_env_arguments(p)
     add_json_flag(p)
     p.set_defaults(func=aws_errors(_promote))
@@ -238,6 +275,7 @@ def register(subparsers: Any) -> None:
         "which must have been promoted here before), with its recorded digest re-checked against the store.",
     )
     p.add_argument("--to", metavar="VERSION", help="an earlier promoted version (default: the previous one)")
+    _add_store_profile(p)
     add_env_arguments(p)
     add_json_flag(p)
     p.set_defaults(func=aws_errors(_rollback))

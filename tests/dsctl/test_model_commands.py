@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from dsctl import ssm_parameters
+from dsctl.envs import client
+from job import artifact
 from job.synthetic import write_month
 from tests.dsctl.ops_stack import Dsctl, TwoAccounts, dsctl, train_model, two_accounts
 
@@ -55,10 +57,12 @@ def test_publish_validate_promote_rollback_flow(
     s3.upload_file(str(test_csv), two_accounts.dev.input_bucket, "validation/test_data.csv")
     url = f"s3://{two_accounts.dev.input_bucket}/validation/test_data.csv"
     assert dsctl("model", "validate", "--env", "dev", "1.1.0", "--test-data", url).code == 0
-    stored = json.loads(
-        s3.get_object(Bucket=two_accounts.dev.artifact_bucket, Key="models/1.1.0/validation.json")["Body"].read()
-    )
+    (stored,) = _history(two_accounts, "1.1.0", "validations")
     assert stored["passed"] is True and stored["test_data"] == url
+    head = s3.head_object(Bucket=two_accounts.dev.input_bucket, Key="validation/test_data.csv")
+    assert stored["test_data_etag"] == head["ETag"].strip('"') and stored["test_data_version_id"] == head["VersionId"]
+    assert stored["test_data_sha256"] == artifact.sha256_file(test_csv) and stored["model_sha256"] == sha2
+    assert stored["validated_by"] == client(two_accounts.dev_session, "sts").get_caller_identity()["Arn"]
 
     listing = dsctl("model", "list", "--env", "dev", "--json").json()
     assert [(v["version"], v["sha256"], v["validation"], v["environments"]) for v in listing["versions"]] == [
@@ -103,6 +107,50 @@ def test_publish_validate_promote_rollback_flow(
         ("rollback", "1.1.0"),
     ]
     assert all(r["by"].startswith("arn:aws:sts::987654321098:assumed-role/") for r in records)
+    # ... and the store keeps every change for good (SSM keeps 100 parameter versions), recorded with dev's credentials
+    in_store = sorted(
+        (r["at"], r["action"], r["version"], r["from_version"])
+        for version in ("1.0.0", "1.1.0")
+        for r in _history(two_accounts, version, "promotions/prod")
+    )
+    assert [entry[1:] for entry in in_store] == [
+        ("promote", "1.0.0", None),
+        ("promote", "1.1.0", "1.0.0"),
+        ("rollback", "1.0.0", "1.1.0"),
+        ("rollback", "1.1.0", "1.0.0"),
+    ]
+    (dev_record,) = _history(two_accounts, "1.0.0", "promotions/dev")
+    assert dev_record["by"] == dev_record["recorded_by"] and dev_record["forced"] is False
+
+
+def _history(two_accounts: TwoAccounts, version: str, directory: str) -> list[dict[str, object]]:
+    """The records under models/VERSION/DIRECTORY/ as the store holds them, oldest first."""
+    from dsctl.models import ModelStore
+
+    return ModelStore(two_accounts.dev_session, two_accounts.dev.artifact_bucket).records(version, directory)
+
+
+def test_a_second_validation_keeps_the_first(
+    two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path, test_csv: Path
+) -> None:
+    """Re-validating on other data appends a report: the first verdict stays in the store, the latest decides.
+
+    moto does not enforce the store's bucket policy, which also refuses any write under models/ without
+    If-None-Match (so an `aws s3 cp` cannot replace a report either): tests/infra/test_access_matrix.py proves that
+    with principalmapper; here the reports are written with If-None-Match, which moto does enforce."""
+    _published(dsctl, tmp_path, "4.0.0")
+    assert dsctl("model", "validate", "--env", "dev", "4.0.0", "--test-data", str(test_csv)).code == 0
+    strict = dsctl(
+        "model", "validate", "--env", "dev", "4.0.0", "--test-data", str(test_csv), "--max-rejected-share", "0"
+    )
+    first, second = _history(two_accounts, "4.0.0", "validations")
+    assert first["passed"] is True and first["id"] != second["id"]
+    assert second["test_data_sha256"] == first["test_data_sha256"]
+    listing = {
+        v["version"]: v["validation"] for v in dsctl("model", "list", "--env", "dev", "--json").json()["versions"]
+    }
+    assert listing["4.0.0"] == ("passed" if strict.code == 0 else "failed")
+    assert second["passed"] is (strict.code == 0)
 
 
 def test_publish_refuses_bad_versions_republish_and_digest_mismatch(
@@ -207,7 +255,7 @@ def test_validate_refuses_bad_inputs_before_storing_anything(
 ) -> None:
     _published(dsctl, tmp_path, "3.5.0")
     s3 = two_accounts.dev_session.client("s3")
-    report_key = "models/3.5.0/validation.json"
+    report_key = "models/3.5.0/validations/"
 
     with pytest.raises(SystemExit) as usage:  # argparse: exit 2 with the reason, before any AWS call
         dsctl("model", "validate", "--env", "dev", "3.5.0", "--test-data", str(test_csv), "--max-rejected-share", "-3")
@@ -218,7 +266,7 @@ def test_validate_refuses_bad_inputs_before_storing_anything(
     assert s3.list_objects_v2(Bucket=two_accounts.dev.artifact_bucket, Prefix=report_key).get("KeyCount") == 0
 
     assert dsctl("model", "validate", "--env", "dev", "3.5.0", "--test-data", str(test_csv)).code == 0
-    stored = json.loads(s3.get_object(Bucket=two_accounts.dev.artifact_bucket, Key=report_key)["Body"].read())
+    (stored,) = _history(two_accounts, "3.5.0", "validations")
     assert stored["model"]["url"] == f"s3://{two_accounts.dev.artifact_bucket}/models/3.5.0/model.pkl"
 
 
