@@ -140,17 +140,16 @@ def test_a_second_validation_keeps_the_first(
     with principalmapper; here the reports are written with If-None-Match, which moto does enforce."""
     _published(dsctl, tmp_path, "4.0.0")
     assert dsctl("model", "validate", "--env", "dev", "4.0.0", "--test-data", str(test_csv)).code == 0
+    # the same data, judged stricter (its bad rows now fail it): a second report, and the first one stays
     strict = dsctl(
         "model", "validate", "--env", "dev", "4.0.0", "--test-data", str(test_csv), "--max-rejected-share", "0"
     )
+    assert strict.code == 1, strict.err
     first, second = _history(two_accounts, "4.0.0", "validations")
-    assert first["passed"] is True and first["id"] != second["id"]
-    assert second["test_data_sha256"] == first["test_data_sha256"]
-    listing = {
-        v["version"]: v["validation"] for v in dsctl("model", "list", "--env", "dev", "--json").json()["versions"]
-    }
-    assert listing["4.0.0"] == ("passed" if strict.code == 0 else "failed")
-    assert second["passed"] is (strict.code == 0)
+    assert (first["passed"], second["passed"]) == (True, False) and first["id"] != second["id"]
+    assert second["test_data_sha256"] == first["test_data_sha256"] == artifact.sha256_file(test_csv)
+    listing = dsctl("model", "list", "--env", "dev", "--json").json()["versions"]
+    assert {v["version"]: v["validation"] for v in listing}["4.0.0"] == "failed"
 
 
 def test_publish_refuses_bad_versions_republish_and_digest_mismatch(
