@@ -310,9 +310,9 @@ def _immutability_probes(settings: StackSettings, bucket: str, key_arn: str | No
     The insider is a role of the owning account whose own IAM policy allows everything (``add_outsider``), so what
     stops it is the bucket and key policy alone: the answer AWS gives a direct ``aws s3 cp`` or a console click.
     """
-    model = f"arn:aws:s3:::{bucket}/{SAMPLE_MODEL_KEY}"
-    store = f"arn:aws:s3:::{bucket}"
-    insider = f"arn:aws:iam::{settings.account_id}:role/{OWNER_INSIDER_ROLE}"
+    model = _object_arn(bucket, SAMPLE_MODEL_KEY)
+    store = policy_docs.s3_bucket_arn(bucket)
+    insider = policy_docs.role_arn(settings.account_id, OWNER_INSIDER_ROLE)
     why = "published models are write-once: only adminPrincipalArns may replace, delete or unprotect them"
     fix = (
         "keep policy_docs.store_immutability_statements in the store's bucket policy and the admins-only "

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from components import naming
-from components.policy_docs import WILDCARD_ONLY_ACTIONS
+from components.policy_docs import WILDCARD_ONLY_ACTIONS, s3_bucket_arn
 from components.tokens import (
     BUCKET,
     BUCKET_POLICY,
@@ -469,13 +469,12 @@ def _check_store_immutable(resources: Sequence[Resource], ctx: RuleContext) -> I
         if attached is None or any(_contains_unknown(_inputs(p).get("policy")) for p in attached):
             continue
         found = [s for policy in attached for s in statements(_inputs(policy).get("policy") or {})]
-        model = f"arn:aws:s3:::{name}/{naming.MODELS_PREFIX}1.0.0/model.pkl"
+        store = s3_bucket_arn(name)
+        model = f"{store}/{naming.MODELS_PREFIX}1.0.0/model.pkl"
         missing = [
             what
             for what, action, on_objects, keys in _IMMUTABILITY_DENIES
-            if not any(
-                _denies_everyone(s, action, model if on_objects else f"arn:aws:s3:::{name}", keys) for s in found
-            )
+            if not any(_denies_everyone(s, action, model if on_objects else store, keys) for s in found)
         ]
         if missing:
             yield (
