@@ -291,8 +291,16 @@ class ModelStore:
         return found
 
     def validations(self, version: str) -> list[dict[str, Any]]:
-        """Every validation report of ``version``, oldest first (the pre-history single report if there are none)."""
-        reports = self.records(version, VALIDATIONS_DIR)
+        """Every validation report of ``version``, oldest first (the pre-history single report if there are none).
+
+        A denied listing (a reader whose grant lacks the ``models/*`` listing) reads as "no reports": the version
+        then counts as not validated, which fails safe (promote refuses it)."""
+        try:
+            reports = self.records(version, VALIDATIONS_DIR)
+        except ClientError as err:
+            if not is_denied(error_code(err)):
+                raise
+            reports = []
         if reports:
             return reports
         legacy = self._legacy_validation(version)
