@@ -33,6 +33,7 @@ ARTIFACT_ACCOUNT = "{artifact-account}"
 READER_ACCOUNT = "{reader-account}"
 CI_PRINCIPAL = "{ci-principal}"
 OPERATOR_PRINCIPAL = "{operator-principal}"
+ADMIN_PRINCIPAL = "{admin-principal}"
 ARTIFACT_TOKENS = (ARTIFACT_BUCKET, ARTIFACT_KEY, ARTIFACT_ACCOUNT, READER_ACCOUNT)
 
 IDENTITY_FIELDS = ("project", "stack", "environment", "account_id")
@@ -103,6 +104,8 @@ DECLARED: tuple[Declared, ...] = (
         types=(tokens.OPERATOR_ROLE_COMPONENT,),
         markers=(OPERATOR_PRINCIPAL, naming.operator_role()),
     ),
+    # The administrators are named in the store's bucket and key policies (break glass): wherever they show.
+    Declared("administrators", ("admin_principal_arns",), markers=(ADMIN_PRINCIPAL,)),
     Declared("deploy role", ("deploy_role_arn",), properties=("assumeRoles",)),
     # A production stack must alarm on failed runs (policy/rules.py); it may have alarms and subscriptions the
     # other stack does not.
@@ -216,6 +219,7 @@ def substitutions(settings: StackSettings) -> Substitutions:
     if settings.ci_principal_arn:
         pairs.append((settings.ci_principal_arn, CI_PRINCIPAL))
     pairs += [(arn, OPERATOR_PRINCIPAL) for arn in settings.operator_principal_arns]
+    pairs += [(arn, ADMIN_PRINCIPAL) for arn in settings.admin_principal_arns]
     pairs += _known_names(settings)
     artifact_account = settings.artifact_account_id
     if artifact_account and artifact_account != settings.account_id:
