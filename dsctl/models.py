@@ -44,8 +44,9 @@ PROMOTIONS_DIR = "promotions"
 
 
 def record_stamp(when: datetime) -> str:
-    """A record key's time part (``20261202T041500Z``): UTC, so keys sort in the order the records were made."""
-    return when.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    """A record key's time part (``20261202T041500.123456Z``): UTC to the microsecond, so keys sort in the order the
+    records were made even when two come in the same second."""
+    return when.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
 
 
 def check_version(version: str) -> str:

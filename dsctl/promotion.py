@@ -171,7 +171,7 @@ def record_in_store(
         "recorded_by": store_conn.caller_arn,
     }
     store = ModelStore(store_conn.session, store_conn.env.artifact_bucket)
-    stamp = record_stamp(datetime.fromisoformat(str(record["at"])))
+    stamp = record_stamp(datetime.now(UTC))
     return store.append_record(verified.version, f"{PROMOTIONS_DIR}/{conn.env.name}/{stamp}.json", document)
 
 
