@@ -23,6 +23,7 @@ from dsctl.models import error_code, is_not_found
 from dsctl.output import EXIT_FAILED, CommandError
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+FAILED = ("FAILED", "TIMED_OUT", "ABORTED")
 _sleep = time.sleep
 """How ``wait_for`` waits between polls (looked up at call time, so tests can finish the run meanwhile)."""
 

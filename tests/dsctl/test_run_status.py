@@ -148,9 +148,10 @@ def test_status_shows_every_environment(
     run = dsctl("run", "--env", "prod", "--wait", "--json").json()
 
     result = dsctl("status", "--json")
-    assert result.code == 0, result.err
+    assert result.code == 1, result.err  # dev has no model promoted: a run there would fail
     envs = {report["env"]: report for report in result.json()["environments"]}
     assert envs["dev"]["model"] == {"version": None, "model_key": "NONE", "digest": "no model promoted"}
+    assert envs["dev"]["healthy"] is False and envs["prod"]["healthy"] is True
     prod = envs["prod"]
     assert prod["model"]["version"] == "1.0.0" and prod["model"]["digest"] == "verified"
     # The image column: the builder builds; prod shows its pin, not yet deployed (moto's task runs a tag), and that
@@ -178,12 +179,61 @@ def test_status_shows_every_environment(
     assert prod["alarms"]["ds-preprocessing-failed-executions-prod"] == "ALARM"
 
 
+def test_status_computes_the_digest_checks_the_parameters_and_fails_when_unhealthy(
+    two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = train_model(tmp_path, "2.1.0")
+    assert dsctl("model", "publish", "--env", "dev", "2.1.0", str(directory)).code == 0
+    for env in ("dev", "prod"):
+        assert dsctl("model", "promote", "--env", env, "2.1.0", "--force", "--reason", "status test").code == 0
+    result = dsctl("status", "--json")
+    assert result.code == 0, result.out
+    assert all(r["healthy"] for r in result.json()["environments"])
+
+    # `aws s3 cp` over the model, one byte changed, no checksum kept by S3: status computes the digest itself.
+    original = (directory / "model.pkl").read_bytes()
+    two_accounts.dev_session.client("s3").put_object(
+        Bucket=two_accounts.dev.artifact_bucket,
+        Key="models/2.1.0/model.pkl",
+        Body=original[:-1] + bytes([original[-1] ^ 1]),
+    )
+    # prod's artifact-bucket parameter names a bucket that does not exist: what the job reads, not the stack file.
+    two_accounts.prod_session.client("ssm").put_parameter(
+        Name="/ds/preprocessing/artifact-bucket", Value="ds-artifacts-gone", Type="String", Overwrite=True
+    )
+    result = dsctl("status", "--json")
+    assert result.code == 1
+    envs = {r["env"]: r for r in result.json()["environments"]}
+    assert envs["dev"]["model"]["digest"] == "MISMATCH" and "(computed)" in envs["dev"]["model"]["detail"]
+    assert envs["prod"]["model"]["digest"] == "STORE MISSING" and envs["prod"]["model"]["bucket"] == "ds-artifacts-gone"
+    assert not any(r["healthy"] for r in envs.values())
+    assert dsctl("status").code == 1
+
+
+def test_status_shows_a_failed_run_and_fails(
+    two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = train_model(tmp_path, "1.0.0")
+    assert dsctl("model", "publish", "--env", "dev", "1.0.0", str(directory)).code == 0
+    for env in ("dev", "prod"):
+        assert dsctl("model", "promote", "--env", env, "1.0.0", "--force", "--reason", "status test").code == 0
+    monkeypatch.setattr(
+        runs, "_sleep", lambda seconds: _finish(two_accounts, "prod", "FAILED", error="States.TaskFailed")
+    )
+    failed = dsctl("run", "--env", "prod", "--wait", "--json").json()
+    result = dsctl("status", "--json")
+    assert result.code == 1
+    prod = {r["env"]: r for r in result.json()["environments"]}["prod"]
+    assert prod["executions"][0] == {**prod["executions"][0], "name": failed["name"], "status": "FAILED"}
+    assert prod["healthy"] is False
+
+
 def test_status_marks_environments_without_credentials(
     two_accounts: TwoAccounts, dsctl: Dsctl, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")  # only the dev keys in AWS_* remain
     result = dsctl("status", "--json")
-    assert result.code == 0
+    assert result.code == 1  # an environment that could not be checked is not known to be healthy
     envs = {report["env"]: report for report in result.json()["environments"]}
     assert envs["dev"]["available"] is True
     assert envs["prod"]["available"] is False and "belong to account 123456789012" in envs["prod"]["reason"]
