@@ -47,6 +47,8 @@ NO_MODEL_SENTINEL = "NONE"
 
 PROCESSED_PREFIX = "processed/"
 """Output bucket: published runs, ``processed/{run_id}/…`` (CONTRACTS.md section 4)."""
+RUNS_PREFIX = "runs/"
+"""Output bucket: one small record per run, ``runs/{run_id}.json``, failed runs included (``job.run_record``)."""
 STAGING_PREFIX = "_staging/"
 """Output bucket: a run's work in progress, ``_staging/{run_id}/{attempt}/…``, removed or expired (7 days)."""
 

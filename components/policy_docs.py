@@ -303,6 +303,8 @@ def task_role_policy(
             [output_bucket_arn],
             conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in output_prefixes]}},
         ),
+        # The run's own record (job.run_record): written at start and end, never read or deleted by the job.
+        statement("WriteRunRecords", ["s3:PutObject"], [objects_arn(output_bucket_arn, naming.RUNS_PREFIX)]),
         statement(
             "ReadParameters",
             ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"],
@@ -490,12 +492,17 @@ def operator_policy(
             ["states:DescribeExecution"],
             [arns.state_machine_executions, arns.state_machine_express_executions],
         ),
-        statement("OperatorReadRunManifests", ["s3:GetObject"], [f"{output}/{naming.PROCESSED_PREFIX}*/manifest.json"]),
+        statement("OperatorStopRuns", ["states:StopExecution"], [arns.state_machine_executions]),  # dsctl runs stop
+        statement(
+            "OperatorReadRunManifests",
+            ["s3:GetObject"],
+            [f"{output}/{naming.PROCESSED_PREFIX}*/manifest.json", objects_arn(output, naming.RUNS_PREFIX)],
+        ),
         statement(
             "OperatorListRuns",
             ["s3:ListBucket"],
             [output],
-            conditions={"StringLike": {"s3:prefix": [f"{naming.PROCESSED_PREFIX}*"]}},
+            conditions={"StringLike": {"s3:prefix": [f"{naming.PROCESSED_PREFIX}*", f"{naming.RUNS_PREFIX}*"]}},
         ),
         statement("OperatorReadTestData", ["s3:GetObject"], [objects_arn(arns.input_bucket)]),
         statement(

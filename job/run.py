@@ -48,6 +48,7 @@ from job.process import (
     stream,
 )
 from job.report import REPORT_FILE, rejected_samples, render
+from job.run_record import recorded
 from job.sources import Inputs, resolve_inputs
 from job.transform import output_schema
 
@@ -347,4 +348,4 @@ def run_from_args(
             ExitCode.PARAMETER_MISSING,
             "DS_PARAMETER_PREFIX is not set — set it (e.g. /ds/preprocessing) or pass --input, --model and --output",
         )
-    return run_job(spec, options)
+    return recorded(spec, options, run_job)  # runs/{run_id}.json, failed runs included (job.run_record)
