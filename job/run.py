@@ -342,10 +342,11 @@ def run_from_args(
             raise JobError(ExitCode.USAGE, f"local runs need --input, --model and --output; missing {missing}")
         spec = RunSpec(str(input_url), str(model_url), str(output_url), model_sha256)
     elif parameter_prefix:
-        spec = spec_from_ssm(parameter_prefix)
+        # an environment's run (the container, the local runner): recorded in runs/{run_id}.json, failed ones too
+        return recorded(spec_from_ssm(parameter_prefix), options, run_job)
     else:
         raise JobError(
             ExitCode.PARAMETER_MISSING,
             "DS_PARAMETER_PREFIX is not set — set it (e.g. /ds/preprocessing) or pass --input, --model and --output",
         )
-    return recorded(spec, options, run_job)  # runs/{run_id}.json, failed runs included (job.run_record)
+    return run_job(spec, options)

@@ -56,6 +56,7 @@ def test_run_starts_a_readably_named_execution(two_accounts: TwoAccounts, dsctl:
     sfn = two_accounts.prod_session.client("stepfunctions")
     described = sfn.describe_execution(executionArn=started["execution_arn"])
     assert json.loads(described["input"]) == {"inputKey": ""}  # empty: the job reads the input-key parameter
+    _finish(two_accounts, "prod", "SUCCEEDED")  # one run per environment at a time: the next starts after it
     keyed = dsctl("run", "--env", "prod", "--input-key", "raw/2026-10.csv", "--json").json()
     assert json.loads(sfn.describe_execution(executionArn=keyed["execution_arn"])["input"]) == {
         "inputKey": "raw/2026-10.csv"
