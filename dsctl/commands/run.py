@@ -14,7 +14,7 @@ from typing import Any
 from rich.table import Table
 
 from dsctl import runs
-from dsctl.envs import Connection, add_env_arguments, aws_errors, connect_args
+from dsctl.envs import Connection, add_env_arguments, aws_errors, client, connect_args
 from dsctl.output import EXIT_FAILED, EXIT_INTERRUPTED, CommandError, add_json_flag, console, print_json
 
 
@@ -25,6 +25,21 @@ def local_mode() -> Any | None:
     except ImportError:
         return None
     return state.current()
+
+
+def endpoint_of(conn: Connection) -> str:
+    """The endpoint this connection's calls actually go to (``AWS_ENDPOINT_URL``, a profile's ``endpoint_url``, or
+    AWS's own)."""
+    return str(client(conn.session, "stepfunctions").meta.endpoint_url).rstrip("/")
+
+
+def local_target(conn: Connection) -> Any | None:
+    """The local environment, when this connection targets it: a local environment merely being up is not enough,
+    or a run with real AWS credentials and a forgotten ``dsctl local up`` would happen on the laptop."""
+    local = local_mode()
+    if local is None or endpoint_of(conn) != str(local.endpoint).rstrip("/"):
+        return None
+    return local
 
 
 def _run_locally(conn: Connection, input_key: str | None) -> dict[str, Any]:
@@ -97,13 +112,21 @@ def _run(args: argparse.Namespace) -> int:
     conn = connect_args(args)
     if args.attach:
         result = _follow(args, conn, args.attach, runs.execution_arn(conn.env, args.attach))
-    elif local_mode() is not None:
+    elif local_target(conn) is not None:
         _refuse_while_running(conn)
         if not args.json:
-            console.print("[yellow]local mode[/]: running the job with the local runner (dsctl local up is active)")
+            console.print(
+                f"[yellow]local mode[/]: {conn.env.name} ({conn.env.account_id}) is the local environment at "
+                f"{endpoint_of(conn)}: running the job with the local runner"
+            )
         result = _run_locally(conn, args.input_key)
     else:
         _refuse_while_running(conn)
+        if not args.json:
+            console.print(
+                f"running in {conn.env.name} ({conn.env.account_id}) at {endpoint_of(conn)} as {conn.caller_arn}"
+                + ("; the local environment is up but not targeted by these credentials" if local_mode() else "")
+            )
         started = runs.start_run(conn, args.input_key)
         result = {"mode": "aws", **started}
         if args.wait:

@@ -12,6 +12,7 @@ import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -108,7 +109,7 @@ def test_run_uses_the_local_runner_when_the_local_environment_is_up(
         calls.append({"env": env.name, "run_id": run_id, "input_key": input_key, "session": session})
         return {"run_id": run_id, **MANIFEST}
 
-    monkeypatch.setattr(run_command, "local_mode", lambda: object())
+    monkeypatch.setattr(run_command, "local_mode", lambda: SimpleNamespace(endpoint=two_accounts.endpoint))
     monkeypatch.setattr(runner, "run_job_locally", fake_runner)
     result = dsctl("run", "--env", "prod", "--input-key", "raw/x.csv", "--json")
     assert result.code == 0, result.err
@@ -128,7 +129,7 @@ def test_a_failed_local_run_is_a_result_with_its_cause_also_in_json(
     def failing_runner(env: Any, **_: Any) -> dict[str, Any]:
         raise CommandError("local runner: the job failed in dev with exit code 9 (INPUT_NOT_FOUND): no", EXIT_FAILED)
 
-    monkeypatch.setattr(run_command, "local_mode", lambda: object())
+    monkeypatch.setattr(run_command, "local_mode", lambda: SimpleNamespace(endpoint=two_accounts.endpoint))
     monkeypatch.setattr(runner, "run_job_locally", failing_runner)
     result = dsctl("run", "--env", "dev", "--input-key", "missing.csv", "--wait", "--json")
     assert result.code == 1
@@ -259,3 +260,22 @@ def test_a_run_without_a_manifest_has_none(two_accounts: TwoAccounts) -> None:
     with pytest.raises(ClientError) as raised:
         runs.run_manifest(elsewhere, "run-that-never-wrote-one")
     assert raised.value.response["Error"]["Code"] == "NoSuchBucket"
+
+
+def test_run_follows_the_endpoint_targeted_not_a_local_environment_that_happens_to_be_up(
+    two_accounts: TwoAccounts, dsctl: Dsctl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A forgotten `dsctl local up` elsewhere must not turn a run with other credentials into a laptop run."""
+    import dsctl.commands.run as run_command
+    import dsctl.local.runner as runner
+
+    def never(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise AssertionError("the local runner must not run")
+
+    monkeypatch.setattr(run_command, "local_mode", lambda: SimpleNamespace(endpoint="http://127.0.0.1:1"))
+    monkeypatch.setattr(runner, "run_job_locally", never)
+    result = dsctl("run", "--env", "prod")
+    assert result.code == 0, result.err
+    said = " ".join(result.out.split())
+    assert f"running in prod (987654321098) at {two_accounts.endpoint}" in said
+    assert "the local environment is up but not targeted by these credentials" in said
