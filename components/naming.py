@@ -47,6 +47,8 @@ NO_MODEL_SENTINEL = "NONE"
 
 PROCESSED_PREFIX = "processed/"
 """Output bucket: published runs, ``processed/{run_id}/…`` (CONTRACTS.md section 4)."""
+LEASES_PREFIX = "leases/"
+"""Output bucket: ``leases/{environment}.json``, the one-run-at-a-time lease the job takes (``job.lease``)."""
 RUNS_PREFIX = "runs/"
 """Output bucket: one small record per run, ``runs/{run_id}.json``, failed runs included (``job.run_record``)."""
 STAGING_PREFIX = "_staging/"

@@ -305,6 +305,12 @@ def task_role_policy(
         ),
         # The run's own record (job.run_record): written at start and end, never read or deleted by the job.
         statement("WriteRunRecords", ["s3:PutObject"], [objects_arn(output_bucket_arn, naming.RUNS_PREFIX)]),
+        # One run per environment at a time (job.lease): conditional create/renew, read the holder, release.
+        statement(
+            "RunLease",
+            ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+            [objects_arn(output_bucket_arn, naming.LEASES_PREFIX)],
+        ),
         statement(
             "ReadParameters",
             ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"],
