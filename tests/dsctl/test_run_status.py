@@ -181,13 +181,19 @@ def test_status_shows_every_environment(
     assert prod["alarms"]["ds-preprocessing-failed-executions-prod"] == "ALARM"
 
 
+def _promoted_everywhere(dsctl: Dsctl, tmp_path: Path, version: str) -> Path:
+    """Publish ``version`` and promote it in both environments; return the trained model's directory."""
+    directory = train_model(tmp_path, version)
+    assert dsctl("model", "publish", "--env", "dev", version, str(directory)).code == 0
+    for env in ("dev", "prod"):
+        assert dsctl("model", "promote", "--env", env, version, "--force", "--reason", "status test").code == 0
+    return directory
+
+
 def test_status_computes_the_digest_checks_the_parameters_and_fails_when_unhealthy(
     two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    directory = train_model(tmp_path, "2.1.0")
-    assert dsctl("model", "publish", "--env", "dev", "2.1.0", str(directory)).code == 0
-    for env in ("dev", "prod"):
-        assert dsctl("model", "promote", "--env", env, "2.1.0", "--force", "--reason", "status test").code == 0
+    directory = _promoted_everywhere(dsctl, tmp_path, "2.1.0")
     result = dsctl("status", "--json")
     assert result.code == 0, result.out
     assert all(r["healthy"] for r in result.json()["environments"])
@@ -215,10 +221,7 @@ def test_status_computes_the_digest_checks_the_parameters_and_fails_when_unhealt
 def test_status_shows_a_failed_run_and_fails(
     two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    directory = train_model(tmp_path, "1.0.0")
-    assert dsctl("model", "publish", "--env", "dev", "1.0.0", str(directory)).code == 0
-    for env in ("dev", "prod"):
-        assert dsctl("model", "promote", "--env", env, "1.0.0", "--force", "--reason", "status test").code == 0
+    _promoted_everywhere(dsctl, tmp_path, "1.0.0")
     monkeypatch.setattr(
         runs, "_sleep", lambda seconds: _finish(two_accounts, "prod", "FAILED", error="States.TaskFailed")
     )
