@@ -164,8 +164,12 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def save_model(model: PreprocessingModel, output_dir: str | Path) -> dict[str, Any]:
-    """Write ``model.pkl`` and then ``manifest.json`` into ``output_dir``; return the manifest."""
+def save_model(
+    model: PreprocessingModel, output_dir: str | Path, training_input: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Write ``model.pkl`` and then ``manifest.json`` into ``output_dir``; return the manifest.
+
+    ``training_input`` (``job.train.training_lineage``) records what the model was trained on."""
     check_version(model.version)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -182,6 +186,7 @@ def save_model(model: PreprocessingModel, output_dir: str | Path) -> dict[str, A
         "libraries": library_versions(),
         "format": model.format,
         "model": model.summary(),
+        **({"training_input": training_input} if training_input is not None else {}),
     }
     _atomic_write(out / MANIFEST_FILE, (json.dumps(manifest, indent=2) + "\n").encode())
     return manifest
