@@ -70,12 +70,20 @@ class Lease:
         except ClientError as err:
             if s3.error_code(err) in ("NoSuchKey", "404"):
                 return None
-            raise s3.translate(err, self.bucket, self.key, "read the run lease") from err
+            raise self._failed(err, "read") from err
         try:
             holder = dict(json.loads(response["Body"].read()))
         except ValueError:
             holder = {}  # unreadable: treated as expired, so it cannot block runs forever
         return holder, str(response["ETag"])
+
+    def _failed(self, err: ClientError, action: str) -> JobError:
+        """The lease lives in the output bucket: failing to use it is an output failure, before anything is read."""
+        return JobError(
+            ExitCode.OUTPUT_FAILED,
+            f"cannot {action} the run lease s3://{self.bucket}/{self.key} ({s3.error_code(err)}) — check the "
+            "output-bucket parameter and the task role's s3:GetObject/PutObject on leases/*",
+        )
 
     def _put(self, if_match: str | None = None) -> bool:
         """One conditional write (create when ``if_match`` is None, else replace that version); False when S3 says
@@ -89,7 +97,7 @@ class Lease:
         except ClientError as err:
             if s3.error_code(err) in ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "412"):
                 return False
-            raise s3.translate(err, self.bucket, self.key, "write the run lease") from err
+            raise self._failed(err, "write") from err
         self.etag = str(response["ETag"])
         return True
 

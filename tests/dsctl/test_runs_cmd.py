@@ -20,19 +20,25 @@ from tests.dsctl.test_run_status import _finish
 __all__ = ["dsctl", "two_accounts"]  # fixtures used by the tests below
 
 
-def _job_run(accounts: TwoAccounts, run_id: str, data: Path, model: Path) -> int:
-    output = f"s3://{accounts.dev.output_bucket}"
-    argv = ["run", "--input", str(data), "--model", str(model), "--output", output, "--run-id", run_id]
-    return job_cli.main(argv)
+def _job_run(monkeypatch: pytest.MonkeyPatch, run_id: str, input_key: str = "") -> int:
+    """The container's command in dev: everything from the parameters (an environment's run is recorded)."""
+    monkeypatch.setenv("DS_PARAMETER_PREFIX", "/ds/preprocessing")
+    monkeypatch.setenv("DS_ENVIRONMENT", "dev")
+    monkeypatch.setenv("DS_RUN_ID", run_id)
+    monkeypatch.setenv("DS_INPUT_KEY", input_key)
+    return job_cli.main(["run", "--log-format", "json"])
 
 
 def test_every_run_leaves_a_record_failed_ones_included(
-    two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path
+    two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     model = train_model(tmp_path, "1.0.0")
+    assert dsctl("model", "publish", "--env", "dev", "1.0.0", str(model)).code == 0
+    assert dsctl("model", "promote", "--env", "dev", "1.0.0", "--force", "--reason", "runs test").code == 0
     data = write_month(tmp_path / "month.csv", 300, seed=5)
-    assert _job_run(two_accounts, "run-good", data, model) == 0
-    assert _job_run(two_accounts, "run-bad", tmp_path / "missing.csv", model) == 9  # INPUT_NOT_FOUND
+    two_accounts.dev_session.client("s3").upload_file(str(data), two_accounts.dev.input_bucket, "raw/month.csv")
+    assert _job_run(monkeypatch, "run-good", "raw/month.csv") == 0
+    assert _job_run(monkeypatch, "run-bad", "raw/missing.csv") == 9  # INPUT_NOT_FOUND
 
     listed = dsctl("runs", "list", "--env", "dev", "--json")
     assert listed.code == 0, listed.err
