@@ -31,7 +31,6 @@ ARTIFACT_BUCKET = "{artifact-bucket}"
 ARTIFACT_KEY = "{artifact-key}"
 ARTIFACT_ACCOUNT = "{artifact-account}"
 READER_ACCOUNT = "{reader-account}"
-CI_PRINCIPAL = "{ci-principal}"
 OPERATOR_PRINCIPAL = "{operator-principal}"
 ARTIFACT_TOKENS = (ARTIFACT_BUCKET, ARTIFACT_KEY, ARTIFACT_ACCOUNT, READER_ACCOUNT)
 
@@ -73,7 +72,7 @@ DECLARED: tuple[Declared, ...] = (
         "artifact ownership",
         ("owns_artifact_store", "artifact_reader_accounts", "artifact_reader_role_patterns", "artifact_source"),
         types=(tokens.ARTIFACT_STORE_COMPONENT, tokens.CROSS_ACCOUNT_ACCESS_COMPONENT),
-        markers=(*ARTIFACT_TOKENS, naming.artifact_key_alias(ENV), naming.deploy_role(ENV)),
+        markers=(*ARTIFACT_TOKENS, naming.artifact_key_alias(ENV)),
     ),
     Declared(
         "schedule",
@@ -91,14 +90,18 @@ DECLARED: tuple[Declared, ...] = (
         types=(tokens.TOPIC_SUBSCRIPTION,),
         properties=("endpoint",),
     ),
-    Declared("CI principal", ("ci_principal_arn",), markers=(CI_PRINCIPAL,)),
+    Declared(
+        "CI access",
+        ("github_repository", "github_oidc_provider_arn"),
+        types=(tokens.OIDC_PROVIDER,),
+        markers=(naming.deploy_role(ENV), naming.preview_role(ENV)),
+    ),
     Declared(
         "operators",
-        ("operator_principal_arns",),
+        ("operator_principal_arns", "operator_permission_set"),
         types=(tokens.OPERATOR_ROLE_COMPONENT,),
         markers=(OPERATOR_PRINCIPAL, naming.operator_role()),
     ),
-    Declared("deploy role", ("deploy_role_arn",), properties=("assumeRoles",)),
     # A production stack must alarm on failed runs (policy/rules.py); it may have alarms and subscriptions the
     # other stack does not.
     Declared("production", ("production",), types=(tokens.METRIC_ALARM, tokens.TOPIC_SUBSCRIPTION)),
@@ -208,8 +211,6 @@ def substitutions(settings: StackSettings) -> Substitutions:
     pairs: list[tuple[str, str]] = []
     if settings.artifact_bucket_name:
         pairs.append((settings.artifact_bucket_name, ARTIFACT_BUCKET))
-    if settings.ci_principal_arn:
-        pairs.append((settings.ci_principal_arn, CI_PRINCIPAL))
     pairs += [(arn, OPERATOR_PRINCIPAL) for arn in settings.operator_principal_arns]
     pairs += _known_names(settings)
     artifact_account = settings.artifact_account_id

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from components import naming
-from components.policy_docs import WILDCARD_ONLY_ACTIONS
+from components.policy_docs import STAR_ONLY_ACTIONS
 from components.tokens import (
     BUCKET,
     BUCKET_POLICY,
@@ -68,7 +68,7 @@ JSON_INPUTS: Mapping[str, tuple[str, ...]] = {
 }
 
 # ----------------------------------------------------------------------------------------------- documented exceptions
-WILDCARD_RESOURCE_EXCEPTIONS: Mapping[str, str] = WILDCARD_ONLY_ACTIONS
+WILDCARD_RESOURCE_EXCEPTIONS: Mapping[str, str] = STAR_ONLY_ACTIONS
 """Actions an identity policy may allow on ``"Resource": "*"``, each with the AWS reason (no resource types).
 
 The one list lives in ``components.policy_docs`` (the document builders refuse anything else, and importing this
@@ -131,7 +131,6 @@ class RuleContext:
     account_id: str
     region: str = "us-east-1"
     reader_accounts: tuple[str, ...] = ()
-    ci_principal_arn: str | None = None
     require_failed_execution_alarm: bool = False
     operator_principal_arns: tuple[str, ...] = ()
 
@@ -149,7 +148,6 @@ def context_from_settings(settings: StackSettings) -> RuleContext:
         account_id=settings.account_id,
         region=settings.region,
         reader_accounts=tuple(settings.artifact_reader_accounts),
-        ci_principal_arn=settings.ci_principal_arn,
         require_failed_execution_alarm=settings.production,
         operator_principal_arns=tuple(settings.operator_principal_arns),
     )
@@ -474,7 +472,7 @@ def _check_no_wildcard_resources(resource: Resource, ctx: RuleContext) -> Iterat
                 yield (
                     f"identity policy {_statement_label(index, statement)} allows {', '.join(outside)} on "
                     f"{', '.join(r for r in resources if _EVERYTHING.match(r))}",
-                    "name the resource ARNs; only the actions in components/policy_docs.py WILDCARD_ONLY_ACTIONS "
+                    "name the resource ARNs; only the actions in components/policy_docs.py STAR_ONLY_ACTIONS "
                     'may use "*"',
                 )
 
@@ -524,19 +522,18 @@ def _check_cross_account(resource: Resource, ctx: RuleContext) -> Iterator[tuple
             if not foreign:
                 continue
             if document.kind == "trust":
-                # The operator role trusts the configured operators; any other role at most the CI principal.
+                # Only the operator role trusts another account's principals (the configured operators); CI assumes
+                # its roles by OIDC in this very account, so no other role trusts anyone outside it.
                 operator = _inputs(resource).get("name") == naming.operator_role()
-                allowed, key = (
-                    (set(ctx.operator_principal_arns), "operatorPrincipalArns")
-                    if operator
-                    else ({ctx.ci_principal_arn}, "ciPrincipalArn")
-                )
+                allowed = set(ctx.operator_principal_arns) if operator else set()
                 unexpected = [p for p in foreign if p not in allowed]
                 if unexpected:
-                    yield (
-                        f"{label} lets {', '.join(unexpected)} assume the role from another account",
-                        f"trust only the configured {key} across accounts",
+                    fix = (
+                        "trust only the configured operatorPrincipalArns across accounts"
+                        if operator
+                        else "trust no other account (CI assumes its roles by GitHub OIDC in this account)"
                     )
+                    yield (f"{label} lets {', '.join(unexpected)} assume the role from another account", fix)
                 continue
             yield from _cross_account_read_problems(label, statement, foreign, ctx)
 
