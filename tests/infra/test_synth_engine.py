@@ -39,7 +39,6 @@ def explicit_prod(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
         artifactSourceBucket=f"ds-artifacts-dev-{DEV}-us-east-1",
         artifactSourceKmsKeyArn=KEY_ARN,
         artifactSourceAccountId=DEV,
-        deployRoleArn=f"arn:aws:iam::{PROD}:role/ds-preprocessing-deploy-prod",
         subnetIds=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
         assignPublicIp=False,
         scheduleEnabled=False,
