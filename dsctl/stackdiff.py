@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from components import naming, tokens
+from components import ci_policies, naming, tokens
 from components.settings import StackSettings
 
 ENV = "{env}"
@@ -96,6 +96,8 @@ DECLARED: tuple[Declared, ...] = (
         types=(tokens.OIDC_PROVIDER,),
         markers=(naming.deploy_role(ENV), naming.preview_role(ENV)),
     ),
+    # Who deploys access changes: not in any resource yet (the store's break-glass grant will name them).
+    Declared("administrators", ("admin_principal_arns",)),
     Declared(
         "operators",
         ("operator_principal_arns", "operator_permission_set"),
@@ -212,6 +214,10 @@ def substitutions(settings: StackSettings) -> Substitutions:
     if settings.artifact_bucket_name:
         pairs.append((settings.artifact_bucket_name, ARTIFACT_BUCKET))
     pairs += [(arn, OPERATOR_PRINCIPAL) for arn in settings.operator_principal_arns]
+    if settings.github_repository:
+        # The deploy role's OIDC subject names the stack's GitHub environment, which is the stack's name.
+        subject = ci_policies.environment_subject(settings.github_repository, settings.environment)
+        pairs.append((subject, ci_policies.environment_subject(settings.github_repository, ENV)))
     pairs += _known_names(settings)
     artifact_account = settings.artifact_account_id
     if artifact_account and artifact_account != settings.account_id:
