@@ -63,15 +63,15 @@ class CiAccess(pulumi.ComponentResource):
         outputs: dict[str, pulumi.Input[str]] = {}
         if args.github_repository:
             provider_arn, provider_opts = self._oidc_provider(name, args, child)
-            documents = {"arns": args.arns, "parameter_prefix": args.parameter_prefix}
-            owns = args.owns_artifact_store
             env = args.arns.environment
             self.preview_role = self._role(
                 f"{name}-preview",
                 naming.preview_role(env),
                 f"Pull requests preview {naming.stack_label(env)} (pulumi preview --refresh): reads only",
                 ci_policies.github_oidc_trust(provider_arn, ci_policies.pull_request_subject(args.github_repository)),
-                ci_policies.preview_role_policy(**documents, owns_artifact_store=owns),
+                ci_policies.preview_role_policy(
+                    arns=args.arns, parameter_prefix=args.parameter_prefix, owns_artifact_store=args.owns_artifact_store
+                ),
                 provider_opts,
             )
             self.deploy_role = self._role(
@@ -81,7 +81,9 @@ class CiAccess(pulumi.ComponentResource):
                 ci_policies.github_oidc_trust(
                     provider_arn, ci_policies.environment_subject(args.github_repository, env)
                 ),
-                ci_policies.deploy_role_policy(**documents, owns_artifact_store=owns),
+                ci_policies.deploy_role_policy(
+                    arns=args.arns, parameter_prefix=args.parameter_prefix, owns_artifact_store=args.owns_artifact_store
+                ),
                 provider_opts,
             )
             outputs = {"previewRoleArn": self.preview_role.arn, "deployRoleArn": self.deploy_role.arn}

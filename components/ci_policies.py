@@ -103,7 +103,12 @@ def _scopes(p: ProjectArns) -> dict[str, Scope]:
     """The resources of every type's calls; a type the table gains without a row here stops the build."""
     a = p.arns
     buckets, roles, repository = Scope(p.buckets), Scope(p.roles), Scope((a.repository,))
-    log_groups, rule, topic, anything = Scope(p.log_groups), Scope((a.schedule_rule,)), Scope((a.alarm_topic,)), Scope(())
+    log_groups, rule, topic, anything = (
+        Scope(p.log_groups),
+        Scope((a.schedule_rule,)),
+        Scope((a.alarm_topic,)),
+        Scope(()),
+    )
     s3_types = [t for t in provider_actions.TYPES if t.startswith("aws:s3/bucket")]
     return {
         **{token: buckets for token in s3_types},
@@ -168,7 +173,7 @@ def _statements(p: ProjectArns, actions_of: Callable[[ProviderActions], Iterable
         star |= wanted & star_only
         if named := wanted - star_only:
             scope = scopes[entry.token]
-            sid, actions = grouped.setdefault(scope, (prefix + _sid(entry.token), set()))
+            _, actions = grouped.setdefault(scope, (prefix + _sid(entry.token), set()))
             actions |= named
     statements = [
         policy_docs.statement(
@@ -245,7 +250,9 @@ def deploy_role_policy(*, arns: StackArns, parameter_prefix: str, owns_artifact_
 
 def preview_role_policy(*, arns: StackArns, parameter_prefix: str, owns_artifact_store: bool) -> Document:
     """What a pull request's ``pulumi preview --refresh`` may do: read this project's resources, nothing else."""
-    return policy_docs.document(*_statements(ProjectArns(arns, parameter_prefix, owns_artifact_store), _preview_actions, "Preview"))
+    return policy_docs.document(
+        *_statements(ProjectArns(arns, parameter_prefix, owns_artifact_store), _preview_actions, "Preview")
+    )
 
 
 def actions_granted(document: Document) -> set[str]:

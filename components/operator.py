@@ -1,12 +1,12 @@
 """OperatorRole (each stack, when it has operators): the role ``dsctl`` runs as, ``ds-preprocessing-operator``.
 
 Trusted only by the configured ``operatorPrincipalArns`` and, by an ``aws:PrincipalArn`` pattern that survives
-re-provisioning, by the roles of the ``operatorPermissionSet`` (IAM Identity Center) in this account; allowed exactly what dsctl calls in this
-account (``policy_docs.operator_policy``). In the owning account that includes publishing to the
+re-provisioning, by the roles of the ``operatorPermissionSet`` (IAM Identity Center) in this account; allowed
+exactly what dsctl calls in this account (``policy_docs.operator_policy``). In the owning account that includes publishing to the
 store's ``models/*``; in a reading account it is the identity side of the store's cross-account
 grant, which already names this role (default ``artifactReaderRolePatterns``). Its permissions
-boundary is a managed policy of its own holding the same document, so the deploy role, which may
-rewrite the role's inline policy, can never grant it more (nor give another role its rights).
+boundary is a managed policy of its own holding the same document (CI's deploy role cannot change either: both are
+admin-only, see components/ci_access.py).
 """
 
 from __future__ import annotations

@@ -478,7 +478,11 @@ def _check_ci_access(c: _Checker) -> None:
     """The repository GitHub's OIDC tokens name, the provider to trust, the admins and the operators' permission set."""
     repository = c.get("githubRepository")
     if repository and not _GITHUB_REPOSITORY.match(repository):
-        c.add("githubRepository", "not a GitHub owner/repo", "use the repository as owner/repo, e.g. acme/ds-preprocessing")
+        c.add(
+            "githubRepository",
+            "not a GitHub owner/repo",
+            "use the repository as owner/repo, e.g. acme/ds-preprocessing",
+        )
     provider = c.get("githubOidcProviderArn")
     if provider:
         match = _OIDC_PROVIDER.match(provider)
@@ -489,7 +493,11 @@ def _check_ci_access(c: _Checker) -> None:
                 "use arn:aws:iam::<account>:oidc-provider/token.actions.githubusercontent.com, or leave it empty",
             )
         elif c.get("accountId") and match.group(1) != c.get("accountId"):
-            c.add("githubOidcProviderArn", "provider is not in accountId", "use this account's provider, or leave it empty")
+            c.add(
+                "githubOidcProviderArn",
+                "provider is not in accountId",
+                "use this account's provider, or leave it empty",
+            )
         if not repository:
             c.add("githubOidcProviderArn", "set without githubRepository", "set githubRepository, or remove this key")
     admins: list[str] = c.get("adminPrincipalArns", [])

@@ -6,7 +6,8 @@ A stack is an environment, so which stacks CI checks, previews and deploys -- an
 first, each stack after its ``promotesFrom``), each deploy job runs in the GitHub environment named like its stack
 (so reviewers and environment-scoped secrets attach to the stack), and each stack's CI roles come from
 ``StackArns``: pull requests assume the stack's read-only preview role, deploy jobs its deploy role, both directly by
-GitHub OIDC in the stack's own account (no role chaining). The text around that data is fixed here, with the comments a reader of the workflow needs.
+GitHub OIDC in the stack's own account (no role chaining). The text around that data is fixed here, with the
+comments a reader of the workflow needs.
 ``tests/test_workflows.py`` fails when the committed files differ from what this renders.
 """
 

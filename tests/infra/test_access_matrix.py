@@ -45,7 +45,9 @@ OUTSIDERS = {
     "dev-someone": _role(DEV, "someone-else"),
     "dev-sso-data-science": _role(DEV, "aws-reserved/sso.amazonaws.com/AWSReservedSSO_DataScience_0123456789abcdef"),
     # re-provisioned (new suffix) and outside us-east-1 (region path segment): still the permission set's role
-    "prod-sso-data-science": _role(PROD, "aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_DataScience_fedcba9876"),
+    "prod-sso-data-science": _role(
+        PROD, "aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_DataScience_fedcba9876"
+    ),
     "prod-sso-admin": _role(PROD, "aws-reserved/sso.amazonaws.com/AWSReservedSSO_DataScienceAdmin_0123456789abcdef"),
     "foreign-sso-data-science": _role(
         FOREIGN, "aws-reserved/sso.amazonaws.com/AWSReservedSSO_DataScience_0123456789abcdef"
@@ -246,8 +248,16 @@ MATRIX = [
     Request(PROD_DEPLOY, "s3:GetObject", ("prod", "inputBucketArn", "/raw/monthly_data.csv"), False),
     Request(PROD_DEPLOY, "ecs:RegisterTaskDefinition", ("prod", "taskDefinitionArn", ""), True),
     Request(PROD_DEPLOY, "states:UpdateStateMachine", ("prod", "stateMachineArn", ""), True),
-    Request(PROD_DEPLOY, "iam:PassRole", ("prod", "taskRoleArn", ""), True, {"iam:PassedToService": "ecs-tasks.amazonaws.com"}),
-    Request(PROD_DEPLOY, "iam:PassRole", ("prod", "taskRoleArn", ""), False, {"iam:PassedToService": "states.amazonaws.com"}),
+    Request(
+        PROD_DEPLOY,
+        "iam:PassRole",
+        ("prod", "taskRoleArn", ""),
+        True,
+        {"iam:PassedToService": "ecs-tasks.amazonaws.com"},
+    ),
+    Request(
+        PROD_DEPLOY, "iam:PassRole", ("prod", "taskRoleArn", ""), False, {"iam:PassedToService": "states.amazonaws.com"}
+    ),
     Request(PROD_DEPLOY, "iam:PassRole", ("prod", "operatorRoleArn", ""), False),
     *(
         Request(PROD_DEPLOY, action, ("prod", role, ""), False)
@@ -285,7 +295,13 @@ MATRIX = [
     Request(PROD_PREVIEW, "s3:GetObject", ("prod", "inputBucketArn", "/raw/monthly_data.csv"), False),
     Request(PROD_PREVIEW, "s3:PutObject", ("prod", "outputBucketArn", "/processed/x"), False),
     Request(PROD_PREVIEW, "ssm:PutParameter", _param("prod", "model-key"), False),
-    Request(PROD_PREVIEW, "iam:PassRole", ("prod", "taskRoleArn", ""), False, {"iam:PassedToService": "ecs-tasks.amazonaws.com"}),
+    Request(
+        PROD_PREVIEW,
+        "iam:PassRole",
+        ("prod", "taskRoleArn", ""),
+        False,
+        {"iam:PassedToService": "ecs-tasks.amazonaws.com"},
+    ),
     Request(PROD_PREVIEW, "ecs:RegisterTaskDefinition", ("prod", "taskDefinitionArn", ""), False),
     Request(PROD_PREVIEW, "states:StartExecution", ("prod", "stateMachineArn", ""), False),
     Request(PROD_PREVIEW, "sts:AssumeRole", ("prod", "deployRoleArn", ""), False),

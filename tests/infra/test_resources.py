@@ -532,6 +532,7 @@ def test_workload_roles_carry_the_boundary_and_it_grants_nothing_more(any_stack:
 
 # ----------------------------------------------------------------------------- operator role
 
+
 def test_operator_role_trusts_the_permission_sets_sso_roles_by_pattern(any_stack: SynthResult) -> None:
     """Any suffix (re-provisioning changes it) and any region path segment, in the stack's own account only."""
     role = any_stack.get(ROLE, "operator-role")
