@@ -2,7 +2,8 @@
 
 Trusted only by the configured ``operatorPrincipalArns`` and, by an ``aws:PrincipalArn`` pattern that survives
 re-provisioning, by the roles of the ``operatorPermissionSet`` (IAM Identity Center) in this account; allowed
-exactly what dsctl calls in this account (``policy_docs.operator_policy``). In the owning account that includes publishing to the
+exactly what dsctl calls in this account (``policy_docs.operator_policy``).
+In the owning account that includes publishing to the
 store's ``models/*``; in a reading account it is the identity side of the store's cross-account
 grant, which already names this role (default ``artifactReaderRolePatterns``). Its permissions
 boundary is a managed policy of its own holding the same document (CI's deploy role cannot change either: both are
