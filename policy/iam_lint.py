@@ -55,11 +55,11 @@ ROLE_TYPE = "aws:iam/role:Role"
 
 _OIDC_PROVIDER = (
     "parliament's IAM data knows no OIDC provider by ARN; this is the account's GitHub Actions provider "
-        "(token.actions.githubusercontent.com), created by the same stack or named by githubOidcProviderArn."
+    "(token.actions.githubusercontent.com), created by the same stack or named by githubOidcProviderArn."
 )
 _OIDC_CLAIMS = (
     "GitHub's token claims (aud, sub) are keys of the OIDC provider, which parliament does not list; they are "
-        "the keys AWS documents for GitHub OIDC trust, pinned with StringEquals (tests/infra/test_ci_access.py)."
+    "the keys AWS documents for GitHub OIDC trust, pinned with StringEquals (tests/infra/test_ci_access.py)."
 )
 ACCEPTED_FINDINGS: dict[tuple[str, str], str] = {
     ("ci-preview-role", "UNKNOWN_FEDERATION_SOURCE"): _OIDC_PROVIDER,

@@ -48,6 +48,7 @@ from components.tokens import (
 )
 from components.tokens import BUCKET_PUBLIC_ACCESS_BLOCK as BUCKET_PAB
 from policy.iam_lint import iam_documents, statements
+from policy.provider_actions import INVOKES, TYPES
 
 if TYPE_CHECKING:
     from components.settings import StackSettings
@@ -670,7 +671,50 @@ _IAM_TYPES = (
     ECR_REPOSITORY_POLICY,
 )
 
+_ADMIN_WRITES = frozenset(a.lower() for e in TYPES.values() if e.admin_only for a in e.writes()) - {"iam:passrole"}
+"""Every write of an admin-only type (policy/provider_actions.py); CI's deploy role may hold none of them."""
+_READS = frozenset(a.lower() for e in (*TYPES.values(), *INVOKES.values()) for a in e.read) | {
+    # the provider validates a changed state-machine definition while planning (no change is made)
+    "states:validatestatemachinedefinition"
+}
+"""What ``pulumi preview --refresh`` calls: the preview role's whole allowance."""
+
+
+def _matching(pattern: str, actions: Iterable[str]) -> list[str]:
+    """The actions an IAM action pattern (``service:Name``, ``*`` and ``?`` wildcards) grants, case-insensitively."""
+    regex = re.compile(re.escape(pattern.lower()).replace(r"\*", ".*").replace(r"\?", "."))
+    return sorted(a for a in actions if regex.fullmatch(a))
+
+
+def _check_ci_role_policies(resource: Resource, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+    """The deploy role changes no access (no admin-only write); the preview role only reads."""
+    role = _inputs(resource).get("role")
+    deploy, preview = naming.deploy_role(ctx.environment), naming.preview_role(ctx.environment)
+    if role not in (deploy, preview):
+        return
+    for document in _documents(resource):
+        for index, statement in _allow_statements(document.doc):
+            label = f"{role} statement {_statement_label(index, statement)}"
+            for pattern in (str(a) for a in _as_list(statement.get("Action"))):
+                if role == deploy and (found := _matching(pattern, _ADMIN_WRITES)):
+                    yield (
+                        f"{label} grants {pattern}, an admin-only write ({', '.join(found[:3])})",
+                        "remove it: access changes are admin deploys (policy/provider_actions.py classifies the type)",
+                    )
+                if role == preview and set(_matching(pattern, _READS)) != {pattern.lower()}:
+                    yield (
+                        f"{label} grants {pattern}, which pull-request previews never call",
+                        "give the preview role only the provider's read actions (components/ci_policies.py)",
+                    )
+
+
 RULES: tuple[Rule, ...] = (
+    Rule(
+        "ci-roles-change-no-access",
+        "CI's deploy role holds no write of an admin-only type; the preview role holds only the provider's reads.",
+        (ROLE_POLICY,),
+        resource_check=_check_ci_role_policies,
+    ),
     Rule("s3-bucket-encrypted", "S3 buckets have default server-side encryption.", stack_check=_check_bucket_encrypted),
     Rule(
         "s3-public-access-blocked",

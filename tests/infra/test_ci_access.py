@@ -169,3 +169,62 @@ def test_without_a_repository_there_are_no_ci_roles_but_the_block_stays(tmp_path
     result = synth("dev", config)
     assert result.outputs["deployRoleArn"] is None and result.outputs["previewRoleArn"] is None
     assert result.of_type("aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock")
+
+
+def _with_extra_action(stack: SynthResult, kind: str, action: str) -> SynthResult:
+    """``stack`` with ``action`` added to the first statement of its ``kind`` CI role's policy."""
+    import copy
+    import dataclasses
+
+    resources = []
+    for resource in stack.resources:
+        if resource.type == ROLE_POLICY and resource.name == f"ci-{kind}-policy":
+            policy = copy.deepcopy(resource.inputs["policy"])
+            policy["Statement"][0]["Action"] = [*policy["Statement"][0]["Action"], action]
+            resource = dataclasses.replace(resource, inputs={**resource.inputs, "policy": policy})
+        resources.append(resource)
+    return dataclasses.replace(stack, resources=tuple(resources))
+
+
+@pytest.mark.parametrize(
+    ("kind", "action"),
+    [
+        ("deploy", "iam:UpdateAssumeRolePolicy"),
+        ("deploy", "s3:PutBucketPolicy"),
+        ("deploy", "iam:*"),
+        ("deploy", "kms:PutKeyPolicy"),
+        ("preview", "iam:PassRole"),
+        ("preview", "s3:GetObject"),
+        ("preview", "ecs:RegisterTaskDefinition"),
+    ],
+)
+def test_the_ci_rule_fails_a_ci_role_that_regains_an_access_change(
+    prod_stack: SynthResult, kind: str, action: str
+) -> None:
+    from policy.rules import RULES, context_from_settings, evaluate
+
+    mutated = _with_extra_action(prod_stack, kind, action).to_dict()["resources"]
+    rule = [r for r in RULES if r.name == "ci-roles-change-no-access"]
+    (violation,) = evaluate(mutated, context_from_settings(prod_stack.settings), rule)
+    assert violation.resource == f"ci-{kind}-policy" and action in violation.message
+    assert evaluate(prod_stack.to_dict()["resources"], context_from_settings(prod_stack.settings), rule) == []
+
+
+def test_dsctl_check_fails_the_stack_whose_deploy_role_regains_update_assume_role_policy(
+    prod_stack: SynthResult, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The mutated stack goes through `dsctl check` itself (its synth replaced by the mutated result)."""
+    import json
+
+    from dsctl import cli
+    from dsctl import synth as synth_module
+
+    mutated = _with_extra_action(prod_stack, "deploy", "iam:UpdateAssumeRolePolicy")
+    real = synth_module.synth
+    monkeypatch.setattr(
+        synth_module, "synth", lambda stack, config_file=None: mutated if stack == "prod" else real(stack, config_file)
+    )
+    assert cli.main(["check", "--stack", "prod", "--json"]) == 1
+    violations = json.loads(capsys.readouterr().out)["violations"]
+    (violation,) = [v for v in violations if v["rule"] == "ci-roles-change-no-access"]
+    assert violation["resource"] == "ci-deploy-policy" and "iam:UpdateAssumeRolePolicy" in violation["message"]
