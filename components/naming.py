@@ -199,6 +199,18 @@ def regional_names(env: str, account_id: str, region: str) -> tuple[str, ...]:
     )
 
 
+def _environment_roles(env: str) -> tuple[str, ...]:
+    """The roles whose names hold the environment: the workload roles and CI's two."""
+    return (
+        task_role(env),
+        execution_role(env),
+        state_machine_role(env),
+        schedule_role(env),
+        deploy_role(env),
+        preview_role(env),
+    )
+
+
 def environment_names(env: str) -> tuple[str, ...]:
     """Every physical name that holds the environment alone, longest first.
 
@@ -206,12 +218,7 @@ def environment_names(env: str) -> tuple[str, ...]:
     the job's ``_staging/`` prefix for a stack called ``staging``) to compare two stacks.
     """
     names = (
-        task_role(env),
-        execution_role(env),
-        state_machine_role(env),
-        schedule_role(env),
-        deploy_role(env),
-        preview_role(env),
+        *_environment_roles(env),
         log_group(env),
         state_machine_log_group(env),
         alarm_topic(env),
@@ -234,14 +241,7 @@ def environment_labels(env: str) -> tuple[str, ...]:
 
 def too_long_names(env: str, account_id: str, region: str) -> list[str]:
     """Names of ``env`` that exceed an AWS length limit (bucket 63, role 64, managed policy 128 characters)."""
-    roles = (
-        task_role(env),
-        execution_role(env),
-        state_machine_role(env),
-        schedule_role(env),
-        deploy_role(env),
-        preview_role(env),
-    )
+    roles = _environment_roles(env)
     limits = [
         *((name, MAX_BUCKET_NAME) for name in regional_names(env, account_id, region)),
         *((name, MAX_ROLE_NAME) for name in roles),
