@@ -211,7 +211,8 @@ def test_rule_fails_on_broken_fixture(rule: str, mutate: Callable[[Stack], None]
 
 
 def test_every_rule_has_a_broken_fixture() -> None:
-    tested = {b[1] for b in BROKEN} | {"production-failed-executions-alarm"}
+    # ci-roles-change-no-access is broken on the real synthesized stack: tests/infra/test_ci_access.py
+    tested = {b[1] for b in BROKEN} | {"production-failed-executions-alarm", "ci-roles-change-no-access"}
     assert tested == set(rules.rule_names())
 
 
