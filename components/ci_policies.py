@@ -143,6 +143,8 @@ def _scopes(p: ProjectArns) -> dict[str, Scope]:
         "aws:cloudtrail/trail:Trail": Scope((p.project_pattern("cloudtrail", "trail"),)),
         "aws:accessanalyzer/analyzer:Analyzer": Scope((p.project_pattern("access-analyzer", "analyzer"),)),
         "aws:ecr/getAuthorizationToken:getAuthorizationToken": anything,
+        # A pinned stack lists its own repository's images to find the pinned digest before the task uses it.
+        "aws:ecr/getImages:getImages": repository,
         "aws:ec2/getVpc:getVpc": Scope((a.vpcs,)),
         "aws:ec2/getSubnets:getSubnets": anything,
         "aws:ec2/getSubnet:getSubnet": anything,
