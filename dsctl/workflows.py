@@ -145,6 +145,8 @@ jobs:
     timeout-minutes: 20
     steps:
       - uses: actions/checkout@v4
+        with:
+          persist-credentials: false
       - name: docker build (the building stack's context, Dockerfile and platform)
         run: docker build --platform {naming.IMAGE_PLATFORM} --file job/Dockerfile --tag ds-preprocessing:verify job/
 
