@@ -10,6 +10,7 @@ import pulumi
 
 from components import naming
 from components.artifact_store import ArtifactStore, ArtifactStoreArgs
+from components.ci_access import CiAccess, CiAccessArgs
 from components.cross_account import CrossAccountAccess, CrossAccountAccessArgs
 from components.job_image import JobImage, JobImageArgs
 from components.job_task import JobTask, JobTaskArgs
@@ -26,6 +27,13 @@ except SettingsError as err:
 
 opts = with_provider(aws_provider(s))
 env = s.environment
+
+# The account's public access block and CI's OIDC roles: made by the first admin `pulumi up` (docs/infrastructure.md).
+ci = CiAccess(
+    "ci",
+    CiAccessArgs(s.arns, s.parameter_prefix, s.owns_artifact_store, s.github_repository, s.github_oidc_provider_arn),
+    opts,
+)
 
 input_bucket = SecureBucket("input", SecureBucketArgs(bucket_name=s.input_bucket_name), opts)
 # The job stages work under _staging/{run_id}/ and removes it; expire leftovers of crashed runs.
@@ -48,12 +56,8 @@ if s.owns_artifact_store:
         opts,
     )
 else:
-    assert s.artifact_source is not None and s.ci_principal_arn is not None  # guaranteed by the settings validator
-    store = CrossAccountAccess(
-        "cross-account",
-        CrossAccountAccessArgs(env, s.account_id, s.region, s.parameter_prefix, s.artifact_source, s.ci_principal_arn),
-        opts,
-    )
+    assert s.artifact_source is not None  # guaranteed by the settings validator
+    store = CrossAccountAccess("cross-account", CrossAccountAccessArgs(s.region, s.artifact_source), opts)
 
 # One stack builds the image and replicates it to the accounts its store trusts; the others run their pinned digest.
 image = JobImage(
@@ -122,12 +126,13 @@ operator = (
             s.region,
             s.parameter_prefix,
             s.operator_principal_arns,
+            s.operator_permission_set,
             s.owns_artifact_store,
             store.location,
         ),
         opts,
     )
-    if s.operator_principal_arns
+    if s.has_operators
     else None
 )
 
@@ -162,7 +167,7 @@ pulumi.export("executionRoleArn", task.execution_role.arn)
 pulumi.export("stateMachineRoleArn", pipeline.state_machine_role.arn)
 pulumi.export("scheduleRuleName", pipeline.schedule_rule.name if pipeline.schedule_rule else None)
 pulumi.export("operatorRoleArn", operator.role.arn if operator else None)
+pulumi.export("previewRoleArn", ci.preview_role.arn if ci.preview_role else None)
+pulumi.export("deployRoleArn", ci.deploy_role.arn if ci.deploy_role else None)
 if isinstance(store, ArtifactStore):
     pulumi.export("artifactReaderPrincipalPatterns", store.reader_principal_patterns)
-else:
-    pulumi.export("deployRoleArn", store.deploy_role.arn)

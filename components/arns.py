@@ -143,6 +143,10 @@ class StackArns(_AccountResources):
         return self.role(naming.deploy_role(self.environment))
 
     @property
+    def preview_role(self) -> str:
+        return self.role(naming.preview_role(self.environment))
+
+    @property
     def role_boundary(self) -> str:
         return self.managed_policy(naming.role_boundary(self.environment))
 

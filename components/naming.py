@@ -47,6 +47,10 @@ NO_MODEL_SENTINEL = "NONE"
 
 PROCESSED_PREFIX = "processed/"
 """Output bucket: published runs, ``processed/{run_id}/…`` (CONTRACTS.md section 4)."""
+LEASES_PREFIX = "leases/"
+"""Output bucket: ``leases/{environment}.json``, the one-run-at-a-time lease the job takes (``job.lease``)."""
+RUNS_PREFIX = "runs/"
+"""Output bucket: one small record per run, ``runs/{run_id}.json``, failed runs included (``job.run_record``)."""
 STAGING_PREFIX = "_staging/"
 """Output bucket: a run's work in progress, ``_staging/{run_id}/{attempt}/…``, removed or expired (7 days)."""
 
@@ -97,8 +101,19 @@ def schedule_role(env: str) -> str:
 
 
 def deploy_role(env: str) -> str:
-    """Role CI assumes to deploy the stack into this account."""
+    """Role CI assumes by GitHub OIDC, from the stack's GitHub environment, to deploy the stack into this account."""
     return f"{PROJECT}-deploy-{env}"
+
+
+def preview_role(env: str) -> str:
+    """Read-only role CI assumes by GitHub OIDC from pull requests, for ``pulumi preview --refresh``."""
+    return f"{PROJECT}-preview-{env}"
+
+
+GITHUB_OIDC_URL = "https://token.actions.githubusercontent.com"
+"""Issuer of GitHub Actions' OIDC tokens; the IAM provider's ARN ends with it minus the scheme."""
+GITHUB_OIDC_AUDIENCE = "sts.amazonaws.com"
+"""Audience (``aud``) that aws-actions/configure-aws-credentials requests and the CI roles' trust requires."""
 
 
 def operator_role() -> str:
@@ -176,11 +191,6 @@ def aws_provider(env: str) -> str:
     return f"aws-{env}"
 
 
-def deploy_session(env: str) -> str:
-    """Session name of the provider's assumed deploy role (CloudTrail shows which stack deployed)."""
-    return f"{PROJECT}-{env}"
-
-
 # --------------------------------------------------------------------------- every name of one environment
 
 MAX_BUCKET_NAME = 63
@@ -197,6 +207,18 @@ def regional_names(env: str, account_id: str, region: str) -> tuple[str, ...]:
     )
 
 
+def _environment_roles(env: str) -> tuple[str, ...]:
+    """The roles whose names hold the environment: the workload roles and CI's two."""
+    return (
+        task_role(env),
+        execution_role(env),
+        state_machine_role(env),
+        schedule_role(env),
+        deploy_role(env),
+        preview_role(env),
+    )
+
+
 def environment_names(env: str) -> tuple[str, ...]:
     """Every physical name that holds the environment alone, longest first.
 
@@ -204,11 +226,7 @@ def environment_names(env: str) -> tuple[str, ...]:
     the job's ``_staging/`` prefix for a stack called ``staging``) to compare two stacks.
     """
     names = (
-        task_role(env),
-        execution_role(env),
-        state_machine_role(env),
-        schedule_role(env),
-        deploy_role(env),
+        *_environment_roles(env),
         log_group(env),
         state_machine_log_group(env),
         alarm_topic(env),
@@ -225,13 +243,13 @@ def environment_names(env: str) -> tuple[str, ...]:
 
 def environment_labels(env: str) -> tuple[str, ...]:
     """Texts other than physical names that hold the environment: labels in descriptions and notifications, the
-    provider's logical name and deploy session. ``dsctl diff`` replaces these exact values too."""
-    return (stack_label(env), run_label(env), aws_provider(env), deploy_session(env))
+    provider's logical name. ``dsctl diff`` replaces these exact values too."""
+    return (stack_label(env), run_label(env), aws_provider(env))
 
 
 def too_long_names(env: str, account_id: str, region: str) -> list[str]:
     """Names of ``env`` that exceed an AWS length limit (bucket 63, role 64, managed policy 128 characters)."""
-    roles = (task_role(env), execution_role(env), state_machine_role(env), schedule_role(env), deploy_role(env))
+    roles = _environment_roles(env)
     limits = [
         *((name, MAX_BUCKET_NAME) for name in regional_names(env, account_id, region)),
         *((name, MAX_ROLE_NAME) for name in roles),

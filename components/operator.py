@@ -1,11 +1,13 @@
 """OperatorRole (each stack, when it has operators): the role ``dsctl`` runs as, ``ds-preprocessing-operator``.
 
-Trusted only by the configured ``operatorPrincipalArns``; allowed exactly what dsctl calls in this
-account (``policy_docs.operator_policy``). In the owning account that includes publishing to the
+Trusted only by the configured ``operatorPrincipalArns`` and, by an ``aws:PrincipalArn`` pattern that survives
+re-provisioning, by the roles of the ``operatorPermissionSet`` (IAM Identity Center) in this account; allowed
+exactly what dsctl calls in this account (``policy_docs.operator_policy``).
+In the owning account that includes publishing to the
 store's ``models/*``; in a reading account it is the identity side of the store's cross-account
 grant, which already names this role (default ``artifactReaderRolePatterns``). Its permissions
-boundary is a managed policy of its own holding the same document, so the deploy role, which may
-rewrite the role's inline policy, can never grant it more (nor give another role its rights).
+boundary is a managed policy of its own holding the same document (CI's deploy role cannot change either: both are
+admin-only, see components/ci_access.py).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class OperatorRoleArgs:
     region: str
     parameter_prefix: str
     principal_arns: Sequence[str]
+    permission_set: str | None
     owns_artifact_store: bool
     store: ModelStoreLocation
 
@@ -65,7 +68,12 @@ class OperatorRole(pulumi.ComponentResource):
             aws.iam.RoleArgs(
                 name=naming.operator_role(),
                 description=f"Operators run dsctl for {naming.stack_label(args.environment)}: promote, run, inspect",
-                assume_role_policy=json.dumps(policy_docs.operator_trust(args.principal_arns), sort_keys=True),
+                assume_role_policy=json.dumps(
+                    policy_docs.operator_trust(
+                        args.principal_arns, account_id=args.account_id, permission_set=args.permission_set
+                    ),
+                    sort_keys=True,
+                ),
                 permissions_boundary=self.boundary.arn,
                 max_session_duration=3600,
             ),

@@ -20,6 +20,7 @@ from typing import Any
 
 from components import naming
 from components.arns import AccountArns, StackArns
+from policy import provider_actions
 
 Document = dict[str, Any]
 Statement = dict[str, Any]
@@ -52,6 +53,17 @@ WILDCARD_ONLY_ACTIONS: dict[str, str] = {
 }
 
 
+STAR_ONLY_ACTIONS: dict[str, str] = {
+    **{
+        star.action: star.reason
+        for entry in (*provider_actions.TYPES.values(), *provider_actions.INVOKES.values())
+        for star in entry.star_only
+    },
+    **WILDCARD_ONLY_ACTIONS,
+}
+"""Ours above, and every action the provider-actions table shows AWS authorizes only on ``*``, with the reason."""
+
+
 def document(*statements: Statement) -> Document:
     """A policy document with the current language version."""
     return {"Version": VERSION, "Statement": list(statements)}
@@ -68,7 +80,7 @@ def statement(
 ) -> Statement:
     """One statement; refuses a ``"*"`` resource unless every action only accepts ``"*"``."""
     if resources == "*" or "*" in resources:
-        loose = [action for action in actions if action not in WILDCARD_ONLY_ACTIONS]
+        loose = [action for action in actions if action not in STAR_ONLY_ACTIONS]
         if loose and effect == "Allow" and principal is None:
             raise ValueError(f"{sid}: {loose} accept resource ARNs; name them instead of '*'")
     result: Statement = {"Sid": sid, "Effect": effect}
@@ -347,30 +359,46 @@ def service_trust(service: str, account_id: str) -> Document:
     )
 
 
-def operator_trust(principal_arns: Sequence[str]) -> Document:
-    """Trust for the configured operators only (named roles or users; never an account root or a wildcard)."""
-    if not principal_arns:
-        raise ValueError("the operator role needs at least one principal (operatorPrincipalArns)")
-    return document(
-        {
-            "Sid": "OperatorsAssume",
-            "Effect": "Allow",
-            "Principal": {"AWS": sorted(set(principal_arns))},
-            "Action": "sts:AssumeRole",
-        }
-    )
+def sso_role_patterns(account_id: str, permission_set: str) -> list[str]:
+    """``aws:PrincipalArn`` patterns of an IAM Identity Center permission set's roles in ``account_id``.
+
+    The role's suffix changes whenever the permission set is re-provisioned, and outside us-east-1 its path holds
+    the region (``aws-reserved/sso.amazonaws.com/<region>/``), so both shapes are matched, any suffix.
+    """
+    base = f"arn:aws:iam::{account_id}:role/aws-reserved/sso.amazonaws.com"
+    role = f"AWSReservedSSO_{permission_set}_*"
+    return [f"{base}/{role}", f"{base}/*/{role}"]
 
 
-def principal_trust(principal_arn: str) -> Document:
-    """Trust for exactly one IAM principal (the CI role that deploys)."""
-    return document(
-        {
-            "Sid": "CiPrincipalAssumes",
-            "Effect": "Allow",
-            "Principal": {"AWS": principal_arn},
-            "Action": "sts:AssumeRole",
-        }
-    )
+def operator_trust(principal_arns: Sequence[str], *, account_id: str, permission_set: str | None) -> Document:
+    """Trust for the configured operators: named roles or users, and the SSO permission set's roles by pattern.
+
+    The pattern goes through the account root with an ``ArnLike aws:PrincipalArn`` condition, so the trust holds
+    across re-provisioning (a trust naming one SSO role ARN breaks when its suffix changes).
+    """
+    if not principal_arns and not permission_set:
+        raise ValueError("the operator role needs operatorPrincipalArns or operatorPermissionSet")
+    statements: list[Statement] = []
+    if principal_arns:
+        statements.append(
+            {
+                "Sid": "OperatorsAssume",
+                "Effect": "Allow",
+                "Principal": {"AWS": sorted(set(principal_arns))},
+                "Action": "sts:AssumeRole",
+            }
+        )
+    if permission_set:
+        statements.append(
+            {
+                "Sid": "OperatorPermissionSetAssumes",
+                "Effect": "Allow",
+                "Principal": {"AWS": account_root(account_id)},
+                "Action": "sts:AssumeRole",
+                "Condition": {"ArnLike": {"aws:PrincipalArn": sso_role_patterns(account_id, permission_set)}},
+            }
+        )
+    return document(*statements)
 
 
 # ----------------------------------------------------------------------------- workload roles
@@ -399,6 +427,14 @@ def task_role_policy(
             ["s3:ListBucket"],
             [output_bucket_arn],
             conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in output_prefixes]}},
+        ),
+        # The run's own record (job.run_record): written at start and end, never read or deleted by the job.
+        statement("WriteRunRecords", ["s3:PutObject"], [objects_arn(output_bucket_arn, naming.RUNS_PREFIX)]),
+        # One run per environment at a time (job.lease): conditional create/renew, read the holder, release.
+        statement(
+            "RunLease",
+            ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+            [objects_arn(output_bucket_arn, naming.LEASES_PREFIX)],
         ),
         statement(
             "ReadParameters",
@@ -587,12 +623,17 @@ def operator_policy(
             ["states:DescribeExecution"],
             [arns.state_machine_executions, arns.state_machine_express_executions],
         ),
-        statement("OperatorReadRunManifests", ["s3:GetObject"], [f"{output}/{naming.PROCESSED_PREFIX}*/manifest.json"]),
+        statement("OperatorStopRuns", ["states:StopExecution"], [arns.state_machine_executions]),  # dsctl runs stop
+        statement(
+            "OperatorReadRunManifests",
+            ["s3:GetObject"],
+            [f"{output}/{naming.PROCESSED_PREFIX}*/manifest.json", objects_arn(output, naming.RUNS_PREFIX)],
+        ),
         statement(
             "OperatorListRuns",
             ["s3:ListBucket"],
             [output],
-            conditions={"StringLike": {"s3:prefix": [f"{naming.PROCESSED_PREFIX}*"]}},
+            conditions={"StringLike": {"s3:prefix": [f"{naming.PROCESSED_PREFIX}*", f"{naming.RUNS_PREFIX}*"]}},
         ),
         statement("OperatorReadTestData", ["s3:GetObject"], [objects_arn(arns.input_bucket)]),
         statement(
@@ -661,253 +702,3 @@ def workload_boundary(
         schedule_role_policy(arns.state_machine),
     )
     return document(*(statement for policy in workload for statement in policy["Statement"]))
-
-
-def deploy_role_policy(*, environment: str, account_id: str, region: str, parameter_prefix: str) -> Document:
-    """What ``pulumi up`` of this project needs in this account, on this project's named resources only.
-
-    No ``service:*`` and no AdministratorAccess. Workload roles can only be created with the
-    project's permissions boundary (the operator role only with its own), which the deploy role can neither
-    detach, replace nor edit, so whatever inline policy it writes, a workload role never exceeds the pipeline's
-    needs (nor the operator role what dsctl does). The deploy role may read itself (refresh) but not change
-    itself. Widening either needs an administrator of the account.
-    """
-    arns = StackArns(environment, account_id, region)
-    buckets = [arns.input_bucket, arns.output_bucket]
-    log_groups = [arn + suffix for arn in (arns.job_log_group, arns.state_machine_log_group) for suffix in ("", ":*")]
-    security_groups = [arns.security_groups, arns.vpcs]
-    return document(
-        statement(
-            "ManageDataBuckets",
-            [
-                "s3:CreateBucket",
-                "s3:DeleteBucket",
-                "s3:DeleteBucketPolicy",
-                "s3:GetAccelerateConfiguration",
-                "s3:GetBucketAcl",
-                "s3:GetBucketCORS",
-                "s3:GetBucketLocation",
-                "s3:GetBucketLogging",
-                "s3:GetBucketObjectLockConfiguration",
-                "s3:GetBucketOwnershipControls",
-                "s3:GetBucketPolicy",
-                "s3:GetBucketPublicAccessBlock",
-                "s3:GetBucketRequestPayment",
-                "s3:GetBucketTagging",
-                "s3:GetBucketVersioning",
-                "s3:GetBucketWebsite",
-                "s3:GetEncryptionConfiguration",
-                "s3:GetLifecycleConfiguration",
-                "s3:GetReplicationConfiguration",
-                "s3:ListBucket",
-                "s3:PutBucketOwnershipControls",
-                "s3:PutBucketPolicy",
-                "s3:PutBucketPublicAccessBlock",
-                "s3:PutBucketTagging",
-                "s3:PutBucketVersioning",
-                "s3:PutEncryptionConfiguration",
-                "s3:PutLifecycleConfiguration",
-            ],
-            buckets,
-        ),
-        statement(
-            # AWS sets iam:PermissionsBoundary to the boundary a role is created with or already carries.
-            "ChangeWorkloadRolesOnlyWithinBoundary",
-            ["iam:CreateRole", "iam:DeleteRolePolicy", "iam:PutRolePolicy"],
-            arns.workload_roles,
-            conditions={"ArnEquals": {"iam:PermissionsBoundary": arns.role_boundary}},
-        ),
-        statement(
-            # The operator role has a boundary of its own (exactly its policy), so no role gains the other's rights.
-            "ChangeOperatorRoleOnlyWithinItsBoundary",
-            ["iam:CreateRole", "iam:DeleteRolePolicy", "iam:PutRolePolicy"],
-            [arns.operator_role],
-            conditions={"ArnEquals": {"iam:PermissionsBoundary": arns.operator_boundary}},
-        ),
-        statement(
-            "ManageWorkloadRoles",
-            [
-                "iam:DeleteRole",
-                "iam:GetRole",
-                "iam:GetRolePolicy",
-                "iam:ListAttachedRolePolicies",
-                "iam:ListInstanceProfilesForRole",
-                "iam:ListRolePolicies",
-                "iam:ListRoleTags",
-                "iam:TagRole",
-                "iam:UntagRole",
-                "iam:UpdateAssumeRolePolicy",
-                "iam:UpdateRole",
-            ],
-            arns.bounded_roles,
-        ),
-        statement(
-            "ReadBoundaryAndOwnRole",
-            [
-                "iam:GetPolicy",
-                "iam:GetPolicyVersion",
-                "iam:GetRole",
-                "iam:GetRolePolicy",
-                "iam:ListAttachedRolePolicies",
-                "iam:ListPolicyTags",
-                "iam:ListPolicyVersions",
-                "iam:ListRolePolicies",
-                "iam:ListRoleTags",
-            ],
-            [arns.role_boundary, arns.operator_boundary, arns.deploy_role],
-        ),
-        statement(
-            "PassWorkloadRoles",
-            ["iam:PassRole"],
-            arns.workload_roles,
-            conditions={
-                "StringEquals": {
-                    "iam:PassedToService": ["ecs-tasks.amazonaws.com", "events.amazonaws.com", "states.amazonaws.com"]
-                }
-            },
-        ),
-        statement(
-            "ManageRepository",
-            [
-                "ecr:BatchCheckLayerAvailability",
-                "ecr:BatchGetImage",
-                "ecr:CompleteLayerUpload",
-                "ecr:CreateRepository",
-                "ecr:DeleteLifecyclePolicy",
-                "ecr:DeleteRepository",
-                "ecr:DescribeImages",
-                "ecr:DescribeRepositories",
-                "ecr:GetLifecyclePolicy",
-                "ecr:InitiateLayerUpload",
-                "ecr:ListTagsForResource",
-                "ecr:PutImage",
-                "ecr:PutImageScanningConfiguration",
-                "ecr:PutImageTagMutability",
-                "ecr:PutLifecyclePolicy",
-                "ecr:TagResource",
-                "ecr:UploadLayerPart",
-            ],
-            [arns.repository],
-        ),
-        statement(
-            "ManageCluster",
-            [
-                "ecs:CreateCluster",
-                "ecs:DeleteCluster",
-                "ecs:DescribeClusters",
-                "ecs:TagResource",
-                "ecs:UpdateClusterSettings",
-            ],
-            [arns.cluster],
-        ),
-        statement(
-            "RegisterTaskDefinitions", ["ecs:RegisterTaskDefinition", "ecs:TagResource"], [arns.task_definitions]
-        ),
-        statement(
-            "ManageStateMachine",
-            [
-                "states:CreateStateMachine",
-                "states:DeleteStateMachine",
-                "states:DescribeStateMachine",
-                "states:ListStateMachineVersions",
-                "states:ListTagsForResource",
-                "states:TagResource",
-                "states:UpdateStateMachine",
-            ],
-            [arns.state_machine],
-        ),
-        statement(
-            "ManageLogGroups",
-            [
-                "logs:CreateLogGroup",
-                "logs:DeleteLogGroup",
-                "logs:ListTagsForResource",
-                "logs:ListTagsLogGroup",
-                "logs:PutRetentionPolicy",
-                "logs:TagResource",
-            ],
-            log_groups,
-        ),
-        statement(
-            "ManageParameters",
-            [
-                "ssm:AddTagsToResource",
-                "ssm:DeleteParameter",
-                "ssm:GetParameter",
-                "ssm:GetParameters",
-                "ssm:ListTagsForResource",
-                "ssm:PutParameter",
-            ],
-            arns.parameter_path(parameter_prefix)[1:],
-        ),
-        statement(
-            "ManageAlarmTopic",
-            [
-                "sns:CreateTopic",
-                "sns:DeleteTopic",
-                "sns:GetTopicAttributes",
-                "sns:ListSubscriptionsByTopic",
-                "sns:ListTagsForResource",
-                "sns:SetTopicAttributes",
-                "sns:Subscribe",
-                "sns:TagResource",
-            ],
-            [arns.alarm_topic],
-        ),
-        statement(
-            "ManageAlarms",
-            [
-                "cloudwatch:DeleteAlarms",
-                "cloudwatch:DescribeAlarms",
-                "cloudwatch:ListTagsForResource",
-                "cloudwatch:PutMetricAlarm",
-                "cloudwatch:TagResource",
-            ],
-            arns.alarms,
-        ),
-        statement(
-            "ManageScheduleRule",
-            [
-                "events:DeleteRule",
-                "events:DescribeRule",
-                "events:ListTagsForResource",
-                "events:ListTargetsByRule",
-                "events:PutRule",
-                "events:PutTargets",
-                "events:RemoveTargets",
-                "events:TagResource",
-            ],
-            [arns.schedule_rule],
-        ),
-        statement(
-            "ManageTaskSecurityGroup",
-            [
-                "ec2:AuthorizeSecurityGroupEgress",
-                "ec2:CreateSecurityGroup",
-                "ec2:CreateTags",
-                "ec2:DeleteSecurityGroup",
-                "ec2:RevokeSecurityGroupEgress",
-            ],
-            security_groups,
-        ),
-        statement(
-            "AccountWideReads",
-            [
-                "ec2:DescribeNetworkInterfaces",
-                "ec2:DescribeSecurityGroupRules",
-                "ec2:DescribeSecurityGroups",
-                "ec2:DescribeSubnets",
-                "ec2:DescribeVpcs",
-                "ecr:GetAuthorizationToken",
-                "ecs:DeregisterTaskDefinition",
-                "ecs:DescribeTaskDefinition",
-                "logs:DescribeLogGroups",
-                "sns:GetSubscriptionAttributes",
-                "sns:Unsubscribe",
-                "ssm:DescribeParameters",
-                "sts:GetCallerIdentity",
-                *SFN_LOG_DELIVERY_ACTIONS,
-            ],
-            "*",
-        ),
-    )

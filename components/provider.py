@@ -1,8 +1,12 @@
-"""The explicit AWS provider of a stack: pinned account, region, default tags, optional CI role.
+"""The explicit AWS provider of a stack: pinned account, region, default tags.
 
 Every resource gets this provider (components pass it down through ``providers``), so a
 stack can never deploy into an account other than its own ``accountId``: the provider
 refuses credentials for any other account before touching anything.
+
+The provider never assumes a role itself: whoever runs ``pulumi`` already holds the right credentials for the
+stack's own account (an administrator's SSO session, or CI's OIDC session of the stack's deploy or preview role,
+see components/ci_access.py). One role-chaining mechanism: none.
 """
 
 from __future__ import annotations
@@ -20,22 +24,13 @@ def default_tags(settings: StackSettings) -> dict[str, str]:
 
 
 def aws_provider(settings: StackSettings) -> aws.Provider:
-    """The stack's AWS provider; assumes ``deployRoleArn`` when set (CI deploying across accounts)."""
-    assume_roles = None
-    if settings.deploy_role_arn:
-        assume_roles = [
-            aws.ProviderAssumeRoleArgs(
-                role_arn=settings.deploy_role_arn,
-                session_name=naming.deploy_session(settings.environment),
-            )
-        ]
+    """The stack's AWS provider, pinned to ``accountId`` and ``region``, with the default tags."""
     return aws.Provider(
         naming.aws_provider(settings.environment),
         aws.ProviderArgs(
             region=settings.region,
             allowed_account_ids=[settings.account_id],
             default_tags=aws.ProviderDefaultTagsArgs(tags=default_tags(settings)),
-            assume_roles=assume_roles,
         ),
     )
 

@@ -87,6 +87,10 @@ _PARAM_PREFIX = re.compile(r"^(/[a-zA-Z0-9_.-]+)+$")
 IMAGE_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 """An image manifest digest as ECR reports it (what a pinned stack runs)."""
 _EVIDENCE = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S+/manifest\.json$")
+_GITHUB_REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
+_OIDC_PROVIDER = re.compile(r"^arn:aws:iam::(\d{12}):oidc-provider/token\.actions\.githubusercontent\.com$")
+# IAM Identity Center permission set names: 1-32 characters of [\w+=,.@-].
+_PERMISSION_SET = re.compile(r"^[\w+=,.@-]{1,32}$")
 
 
 class SettingsError(Exception):
@@ -153,9 +157,10 @@ class StackSettings:
     subnet_ids: tuple[str, ...]
     assign_public_ip: bool
     alarm_email: str | None
-    ci_principal_arn: str | None
     operator_principal_arns: tuple[str, ...]
-    deploy_role_arn: str | None
+    operator_permission_set: str | None
+    github_repository: str | None
+    github_oidc_provider_arn: str | None
     admin_principal_arns: tuple[str, ...]
     parameter_prefix: str
     input_key: str
@@ -168,6 +173,11 @@ class StackSettings:
     def stack_reference(self, stack: str) -> str:
         """The fully qualified name of another stack of this project in the same Pulumi backend/organization."""
         return f"{self.pulumi_organization}/{self.project}/{stack}"
+
+    @property
+    def has_operators(self) -> bool:
+        """Whether anyone may assume the operator role (named principals or an SSO permission set)."""
+        return bool(self.operator_principal_arns or self.operator_permission_set)
 
     @property
     def artifact_bucket_name(self) -> str | None:
@@ -376,13 +386,6 @@ def _check_artifact_store(c: _Checker) -> None:
     if readers:
         c.add("artifactReaderAccounts", "set on a stack that does not own the artifact store", "remove it")
     _check_artifact_source(c, sources)
-    if c.has("ciPrincipalArn") and not c.get("ciPrincipalArn"):
-        c.add(
-            "ciPrincipalArn",
-            "required on a reading stack (its deploy role trusts only this principal)",
-            "set the CI role ARN, e.g. arn:aws:iam::123456789012:role/ds-preprocessing-ci",
-            value="",
-        )
 
 
 def _check_artifact_source(c: _Checker, sources: dict[str, str]) -> None:
@@ -480,24 +483,8 @@ def _check_network_and_access(c: _Checker) -> None:
     email = c.get("alarmEmail")
     if email and not _EMAIL.match(email):
         c.add("alarmEmail", "not an e-mail address", "use name@example.com, or leave it empty")
-    principal = c.get("ciPrincipalArn")
-    if principal:
-        match = _PRINCIPAL.match(principal)
-        if not match:
-            c.add("ciPrincipalArn", "not an IAM role or user ARN", "use arn:aws:iam::<account>:role/<name>")
-        elif match.group(1) == c.get("accountId"):
-            c.add(
-                "ciPrincipalArn", "is in this stack's own account", "use the CI principal of the account that deploys"
-            )
     _check_operator_principals(c)
-    _check_admins(c)
-    deploy_role = c.get("deployRoleArn")
-    if deploy_role:
-        match = _ROLE_ARN.match(deploy_role)
-        if not match:
-            c.add("deployRoleArn", "not an IAM role ARN", "use arn:aws:iam::<account>:role/<name>, or leave it empty")
-        elif c.get("accountId") and match.group(1) != c.get("accountId"):
-            c.add("deployRoleArn", "role is not in accountId", "use the deploy role of this stack's account")
+    _check_ci_access(c)
     prefix = c.get("parameterPrefix")
     if prefix is not None and not _PARAM_PREFIX.match(prefix):
         c.add("parameterPrefix", "not an SSM path", "use a path like /ds/preprocessing (leading /, no trailing /)")
@@ -525,8 +512,32 @@ def _check_operator_principals(c: _Checker) -> None:
         c.add(key, "lists a principal twice", "list each principal once")
 
 
-def _check_admins(c: _Checker) -> None:
-    """The administrators: named roles; required where the store is, whose key and bucket policy only they change."""
+def _check_ci_access(c: _Checker) -> None:
+    """The repository GitHub's OIDC tokens name, the provider to trust, the admins and the operators' permission set."""
+    repository = c.get("githubRepository")
+    if repository and not _GITHUB_REPOSITORY.match(repository):
+        c.add(
+            "githubRepository",
+            "not a GitHub owner/repo",
+            "use the repository as owner/repo, e.g. acme/ds-preprocessing",
+        )
+    provider = c.get("githubOidcProviderArn")
+    if provider:
+        match = _OIDC_PROVIDER.match(provider)
+        if not match:
+            c.add(
+                "githubOidcProviderArn",
+                "not the ARN of a GitHub OIDC provider",
+                "use arn:aws:iam::<account>:oidc-provider/token.actions.githubusercontent.com, or leave it empty",
+            )
+        elif c.get("accountId") and match.group(1) != c.get("accountId"):
+            c.add(
+                "githubOidcProviderArn",
+                "provider is not in accountId",
+                "use this account's provider, or leave it empty",
+            )
+        if not repository:
+            c.add("githubOidcProviderArn", "set without githubRepository", "set githubRepository, or remove this key")
     admins: list[str] = c.get("adminPrincipalArns", [])
     for admin in admins:
         match = _ROLE_ARN.match(admin)
@@ -547,6 +558,13 @@ def _check_admins(c: _Checker) -> None:
             "empty on the stack that owns the artifact store (only admins may change its key and bucket policy, and "
             "KMS refuses a key policy that locks out the principal deploying it)",
             "list the role ARNs of the account's administrators, who deploy this stack",
+        )
+    permission_set = c.get("operatorPermissionSet")
+    if permission_set and not _PERMISSION_SET.match(permission_set):
+        c.add(
+            "operatorPermissionSet",
+            "not an IAM Identity Center permission set name",
+            "use the permission set's name (letters, digits and +=,.@-), e.g. DataScience",
         )
 
 
@@ -603,9 +621,10 @@ def settings_from_config(stack: str, values: Mapping[str, Any], *, project_dir: 
         subnet_ids=tuple(v["subnetIds"]),
         assign_public_ip=v["assignPublicIp"],
         alarm_email=v["alarmEmail"] or None,
-        ci_principal_arn=v["ciPrincipalArn"] or None,
         operator_principal_arns=tuple(v["operatorPrincipalArns"]),
-        deploy_role_arn=v["deployRoleArn"] or None,
+        operator_permission_set=v["operatorPermissionSet"] or None,
+        github_repository=v["githubRepository"] or None,
+        github_oidc_provider_arn=v["githubOidcProviderArn"] or None,
         admin_principal_arns=tuple(v["adminPrincipalArns"]),
         parameter_prefix=v["parameterPrefix"],
         input_key=v["inputKey"],

@@ -138,7 +138,7 @@ def check_promoted_model(ctx: _Context) -> Outcome:
         )
     store = ModelStore(ctx.conn.session, ctx.store_bucket)
     try:
-        stored = store.stored_sha256(version)
+        verdict, detail = store.digest_verdict(version, sha or "")
     except ClientError as err:
         failed = interpret_failed_read(store, version, MODEL_FILE, error_code(err), ctx.env.name, ctx.env.account_id)
         return _failed(failed.problem, failed.fix)
@@ -148,13 +148,14 @@ def check_promoted_model(ctx: _Context) -> Outcome:
             f"cannot read {store.url(version)} ({code})",
             access_fix(code, store.bucket, ctx.env.name, ctx.env.account_id),
         )
-    if stored is not None and stored != sha:
+    if verdict != "verified":
         return _failed(
-            f"{store.url(version)} has sha256 {stored}, model-sha256 says {sha}",
-            f"promote again (dsctl model promote --env {ctx.env.name} {version}) or roll back",
+            f"{verdict}: {detail} (model-sha256); the job would refuse it (DIGEST_MISMATCH)",
+            f"the object was replaced outside dsctl: roll back (dsctl model rollback --env {ctx.env.name}) or promote "
+            "a freshly published version",
         )
     ctx.model_version = version
-    return _passed(f"{version} at {store.url(version)}, digest {'verified' if stored else 'not stored by S3'}")
+    return _passed(f"{version} at {store.url(version)}, {detail}")
 
 
 def check_kms_decrypt(ctx: _Context) -> Outcome:

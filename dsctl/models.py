@@ -245,6 +245,14 @@ class ModelStore:
         listed = self.key_listed(version, name)
         return None if listed is None else not listed
 
+    def bucket_missing(self) -> bool:
+        """Whether the bucket itself does not exist (a failed read of a key inside it says only "not found")."""
+        try:
+            self.s3.list_objects_v2(Bucket=self.bucket, Prefix=naming.MODELS_PREFIX, MaxKeys=1)
+        except ClientError as err:
+            return error_code(err) == MISSING_BUCKET_CODE
+        return False
+
     def get_bytes(self, version: str, name: str, *, denied_means_absent: bool = False) -> bytes | None:
         """The object's body, or None when it does not exist (other errors propagate).
 
@@ -337,15 +345,43 @@ class ModelStore:
             return {"passed": False, "error": f"{self.url(version, VALIDATION_FILE)} is not a JSON report"}
 
     def stored_sha256(self, version: str) -> str | None:
-        """Hex SHA-256 that S3 recorded for model.pkl at upload, or None if it kept none."""
+        """Hex SHA-256 of model.pkl as a whole that S3 recorded at upload, or None if it kept none.
+
+        Only a full-object SHA-256 counts: an object uploaded without a checksum, with another algorithm (the AWS
+        CLI stores CRC64NVME by default) or in parts with a composite checksum (``ChecksumType`` ``COMPOSITE``,
+        a ``-N`` suffix) has no digest of the file stored, and ``sha256_of`` must compute it.
+        """
         head = self.s3.head_object(Bucket=self.bucket, Key=object_key(version, MODEL_FILE), ChecksumMode="ENABLED")
         checksum = head.get("ChecksumSHA256")
-        if not checksum or "-" in checksum:  # "-N" suffix: a composite multipart checksum, not the file's digest
+        if not checksum or "-" in checksum or head.get("ChecksumType", "FULL_OBJECT") != "FULL_OBJECT":
             return None
         try:
             return b64_to_hex(checksum)
         except (binascii.Error, ValueError):
             return None
+
+    def computed_sha256(self, version: str) -> str:
+        """Hex SHA-256 of model.pkl computed from its bytes, streamed in 1 MiB chunks (bounded memory)."""
+        body = self.s3.get_object(Bucket=self.bucket, Key=object_key(version, MODEL_FILE))["Body"]
+        return artifact.sha256_chunks(body.iter_chunks(chunk_size=1 << 20))
+
+    def sha256_of(self, version: str) -> tuple[str, str]:
+        """The model's actual SHA-256 and how it was learnt: ``"stored by S3"`` or ``"computed"`` (streamed).
+
+        Diagnostics must never call a model healthy on trust: when S3 kept no full-object SHA-256 (see
+        ``stored_sha256``), the digest is computed from the object itself.
+        """
+        stored = self.stored_sha256(version)
+        if stored is not None:
+            return stored, "stored by S3"
+        return self.computed_sha256(version), "computed"
+
+    def digest_verdict(self, version: str, expected: str) -> tuple[str, str]:
+        """(``verified`` or ``MISMATCH``, a detail naming both digests and how the actual one was learnt)."""
+        actual, how = self.sha256_of(version)
+        if actual == expected:
+            return "verified", f"digest verified ({how}): sha256 {actual}"
+        return "MISMATCH", f"{self.url(version)} has sha256 {actual} ({how}), expected {expected}"
 
     def read_first_byte(self, version: str) -> None:
         """A real read of model.pkl (one byte): needs s3:GetObject and, with SSE-KMS, kms:Decrypt."""

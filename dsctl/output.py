@@ -34,9 +34,10 @@ err_console = _console(stderr=True)
 EXIT_OK = 0
 EXIT_FAILED = 1  # the command ran and found a problem (violations, failed checks, failed run)
 EXIT_USAGE = 2  # bad input: invalid config, bad arguments, refused operation
+EXIT_INTERRUPTED = 130  # Ctrl-C/SIGTERM (128 + SIGINT), as shells report it
 
 
-ERROR_KINDS = {EXIT_FAILED: "failed", EXIT_USAGE: "usage", 130: "interrupted"}
+ERROR_KINDS = {EXIT_FAILED: "failed", EXIT_USAGE: "usage", EXIT_INTERRUPTED: "interrupted"}
 """``kind`` of a JSON error by exit code: the command ran and failed, the input was refused, the user stopped it."""
 
 

@@ -9,10 +9,8 @@ KMS key-policy denials) is covered by the access-matrix tests over the synthesiz
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -108,7 +106,7 @@ def verify_model(conn: Connection, version: str, expected_sha256: str | None = N
             access_fix(code, store.bucket, env.name, env.account_id),
         ) from err
     digest = str(manifest["sha256"])
-    stored = store.stored_sha256(version) or _download_digest(store, version)
+    stored, _ = store.sha256_of(version)
     if stored != digest:
         raise _refuse(
             conn,
@@ -124,12 +122,6 @@ def verify_model(conn: Connection, version: str, expected_sha256: str | None = N
     report = store.validation(version)
     status = StoredVersion(version, manifest, report).validation_status
     return VerifiedModel(version, digest, status, store.bucket)
-
-
-def _download_digest(store: ModelStore, version: str) -> str:
-    """Digest by download, for objects uploaded without a stored checksum (e.g. by hand with ``aws s3 cp``)."""
-    with tempfile.TemporaryDirectory(prefix="dsctl-digest-") as tmp:
-        return artifact.sha256_file(store.download_model(version, Path(tmp) / "model.pkl"))
 
 
 def _record(conn: Connection, action: str, verified: VerifiedModel, reason: str | None) -> dict[str, Any]:

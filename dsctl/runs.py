@@ -12,7 +12,7 @@ import json
 import secrets
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -23,6 +23,7 @@ from dsctl.models import error_code, is_not_found
 from dsctl.output import EXIT_FAILED, CommandError
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+FAILED = ("FAILED", "TIMED_OUT", "ABORTED")
 _sleep = time.sleep
 """How ``wait_for`` waits between polls (looked up at call time, so tests can finish the run meanwhile)."""
 
@@ -114,10 +115,152 @@ def counts(manifest: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def recent_executions(conn: Connection, limit: int = 3) -> list[dict[str, Any]]:
-    """The newest executions of the env's state machine."""
-    sfn = client(conn.session, "stepfunctions")
-    response = sfn.list_executions(stateMachineArn=conn.env.state_machine_arn, maxResults=limit)
+    """The newest runs (``list_runs``: failed and local ones included), as ``status`` shows them."""
     return [
-        {"name": e["name"], "status": e["status"], "started": e["startDate"], "stopped": e.get("stopDate")}
-        for e in response["executions"][:limit]
+        {"name": r["run_id"], "status": r["status"], "started": r.get("started"), "stopped": r.get("finished")}
+        for r in list_runs(conn, limit)
     ]
+
+
+# --------------------------------------------------------------------------- run history
+
+
+def execution_arn(env: Environment, run_id: str) -> str:
+    """The ARN of execution ``run_id`` of the env's state machine (execution names are the run ids)."""
+    return f"{env.state_machine_arn.replace(':stateMachine:', ':execution:')}:{run_id}"
+
+
+def run_record(conn: Connection, run_id: str) -> dict[str, Any] | None:
+    """``runs/{run_id}.json`` written by the job (``job.run_record``), or None when the run wrote none."""
+    s3 = client(conn.session, "s3")
+    try:
+        body = s3.get_object(Bucket=conn.env.output_bucket, Key=f"{naming.RUNS_PREFIX}{run_id}.json")["Body"]
+    except ClientError as err:
+        if is_not_found(error_code(err)):
+            return None
+        raise
+    return dict(json.loads(body.read()))
+
+
+def _records(conn: Connection) -> list[dict[str, Any]]:
+    s3 = client(conn.session, "s3")
+    found: list[dict[str, Any]] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=conn.env.output_bucket, Prefix=naming.RUNS_PREFIX):
+        for item in page.get("Contents", []):
+            run_id = item["Key"][len(naming.RUNS_PREFIX) :].removesuffix(".json")
+            record = run_record(conn, run_id)
+            if record is not None:
+                found.append(record)
+    return found
+
+
+def _executions(conn: Connection, limit: int) -> dict[str, dict[str, Any]]:
+    sfn = client(conn.session, "stepfunctions")
+    try:
+        response = sfn.list_executions(stateMachineArn=conn.env.state_machine_arn, maxResults=limit)
+    except ClientError as err:
+        if error_code(err) in ("StateMachineDoesNotExist", "ResourceNotFoundException"):
+            return {}
+        raise
+    return {e["name"]: e for e in response["executions"]}
+
+
+def _iso(moment: Any) -> str | None:
+    return moment.isoformat(timespec="seconds") if isinstance(moment, datetime) else moment
+
+
+def list_runs(conn: Connection, limit: int = 20) -> list[dict[str, Any]]:
+    """Every run, newest first: the job's records (kept as long as the team keeps them, failed runs included)
+    merged with Step Functions' executions (which also show runs that died before writing a record; a record
+    still RUNNING whose execution has ended takes the execution's final state: a task killed by SIGKILL or OOM)."""
+    executions = _executions(conn, max(limit, 100))
+    runs: dict[str, dict[str, Any]] = {}
+    for record in _records(conn):
+        runs[record["run_id"]] = {**record, "source": "record"}
+    for name, execution in executions.items():
+        run = runs.setdefault(name, {"run_id": name, "started": _iso(execution["startDate"]), "source": "execution"})
+        run["execution_status"] = execution["status"]
+        if run.get("status") in (None, "RUNNING") and execution["status"] != "RUNNING":
+            run["status"] = execution["status"]
+            run.setdefault("finished", _iso(execution.get("stopDate")))
+        run.setdefault("status", execution["status"])
+    ordered = sorted(runs.values(), key=lambda run: str(run.get("started") or ""), reverse=True)
+    return ordered[:limit]
+
+
+STALE_RECORD = timedelta(hours=24)
+"""A RUNNING record with no execution behind it (a local run killed by SIGKILL) stops blocking new runs after this:
+longer than any month's run, short enough not to block the next one."""
+
+
+def running(conn: Connection) -> list[dict[str, Any]]:
+    """Runs of the environment that are still running (by their execution or, locally, their record)."""
+    now = datetime.now(UTC)
+    active = []
+    for run in list_runs(conn, limit=100):
+        if run.get("status") != "RUNNING":
+            continue
+        started = datetime.fromisoformat(str(run["started"])) if run.get("started") else now
+        if run.get("source") == "record" and "execution_status" not in run and now - started > STALE_RECORD:
+            continue
+        active.append(run)
+    return active
+
+
+def show_run(conn: Connection, run_id: str) -> dict[str, Any]:
+    """Everything known about one run: its record, its manifest (published runs) and its execution."""
+    record = run_record(conn, run_id)
+    manifest = run_manifest(conn, run_id)
+    execution: dict[str, Any] | None = None
+    try:
+        execution = dict(
+            client(conn.session, "stepfunctions").describe_execution(executionArn=execution_arn(conn.env, run_id))
+        )
+    except ClientError as err:
+        if error_code(err) not in ("ExecutionDoesNotExist", "ResourceNotFoundException"):
+            raise
+    if record is None and manifest is None and execution is None:
+        raise CommandError(
+            f"no run {run_id} in {conn.env.name} (no record under s3://{conn.env.output_bucket}/{naming.RUNS_PREFIX}, "
+            f"no execution); list them: dsctl runs list --env {conn.env.name}",
+            EXIT_FAILED,
+        )
+    shown: dict[str, Any] = {"run_id": run_id, "output": run_output_url(conn.env, run_id), **(record or {})}
+    if manifest:
+        shown.update({key: manifest[key] for key in ("rows_in", "rows_out", "rows_rejected") if key in manifest})
+        shown.update(
+            {key: manifest[key] for key in ("rejected_by_reason", "model", "input", "timings") if key in manifest}
+        )
+        if "rejected_samples" in manifest:
+            shown["rejected_samples"] = manifest["rejected_samples"]
+    if execution:
+        shown["execution"] = {
+            "arn": execution["executionArn"],
+            "status": execution["status"],
+            "started": _iso(execution.get("startDate")),
+            "stopped": _iso(execution.get("stopDate")),
+            "error": execution.get("error"),
+            "cause": execution.get("cause"),
+        }
+        if shown.get("status") in (None, "RUNNING") and execution["status"] != "RUNNING":
+            shown["status"] = execution["status"]
+        shown.setdefault("status", execution["status"])
+    return shown
+
+
+def stop_run(conn: Connection, run_id: str, reason: str) -> dict[str, Any]:
+    """Stop execution ``run_id``; ECS sends the task SIGTERM and the job removes its staging area."""
+    sfn = client(conn.session, "stepfunctions")
+    arn = execution_arn(conn.env, run_id)
+    try:
+        status = sfn.describe_execution(executionArn=arn)["status"]
+    except ClientError as err:
+        raise CommandError(
+            f"no execution {run_id} in {conn.env.name} ({error_code(err)}); list runs: dsctl runs list "
+            f"--env {conn.env.name}",
+            EXIT_FAILED,
+        ) from err
+    if status != "RUNNING":
+        raise CommandError(f"run {run_id} is not running (it is {status}); nothing to stop", EXIT_FAILED)
+    sfn.stop_execution(executionArn=arn, error="dsctl.Stopped", cause=reason)
+    return {"run_id": run_id, "execution_arn": arn, "status": "ABORTED", "cause": reason}

@@ -254,13 +254,19 @@ def expected_value(env: Environment, key: str) -> str | None:
 
 
 def diff_parameters(
-    left_env: Environment, left: Mapping[str, str], right_env: Environment, right: Mapping[str, str]
+    left_env: Environment,
+    left: Mapping[str, str],
+    right_env: Environment,
+    right: Mapping[str, str],
+    along_chain: bool = False,
 ) -> list[DiffRow]:
     """Compare two parameter stores key by key, classifying each difference.
 
     Expected: the per-environment bucket names, when each is its own stack's name.
-    Unexpected: a missing parameter, a different model, a different artifact store, or a
-    value that is not what the stack file says.
+    Pending: a different model between two environments of one promotion chain (dev runs a
+    newer model than prod until someone promotes it: the normal lag, ``along_chain``).
+    Unexpected: a missing parameter, a different model off the chain, a different artifact
+    store, or a value that is not what the stack file says.
     """
     rows: list[DiffRow] = []
     keys = list(naming.PARAMETER_KEYS) + sorted((set(left) | set(right)) - set(naming.PARAMETER_KEYS))
@@ -291,9 +297,12 @@ def diff_parameters(
                 version_of_key(side.get(naming.PARAM_MODEL_KEY)) or "no model promoted" for side in (left, right)
             )
             versions = f"{left_version} vs {right_version}"
-            rows.append(
-                DiffRow(key, a, b, "unexpected", f"different model ({versions}); dsctl model promote to align them")
-            )
+            if along_chain:
+                rows.append(DiffRow(key, a, b, "pending", f"promotion pending ({versions}): dsctl model promote"))
+            else:
+                rows.append(
+                    DiffRow(key, a, b, "unexpected", f"different model ({versions}); dsctl model promote to align them")
+                )
         else:
             rows.append(
                 DiffRow(

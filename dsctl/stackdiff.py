@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from components import naming, tokens
+from components import ci_policies, naming, tokens
 from components.settings import StackSettings
 
 ENV = "{env}"
@@ -31,7 +31,6 @@ ARTIFACT_BUCKET = "{artifact-bucket}"
 ARTIFACT_KEY = "{artifact-key}"
 ARTIFACT_ACCOUNT = "{artifact-account}"
 READER_ACCOUNT = "{reader-account}"
-CI_PRINCIPAL = "{ci-principal}"
 OPERATOR_PRINCIPAL = "{operator-principal}"
 ADMIN_PRINCIPAL = "{admin-principal}"
 ARTIFACT_TOKENS = (ARTIFACT_BUCKET, ARTIFACT_KEY, ARTIFACT_ACCOUNT, READER_ACCOUNT)
@@ -74,7 +73,7 @@ DECLARED: tuple[Declared, ...] = (
         "artifact ownership",
         ("owns_artifact_store", "artifact_reader_accounts", "artifact_reader_role_patterns", "artifact_source"),
         types=(tokens.ARTIFACT_STORE_COMPONENT, tokens.CROSS_ACCOUNT_ACCESS_COMPONENT),
-        markers=(*ARTIFACT_TOKENS, naming.artifact_key_alias(ENV), naming.deploy_role(ENV)),
+        markers=(*ARTIFACT_TOKENS, naming.artifact_key_alias(ENV)),
     ),
     Declared(
         "schedule",
@@ -97,16 +96,21 @@ DECLARED: tuple[Declared, ...] = (
         types=(tokens.TOPIC_SUBSCRIPTION,),
         properties=("endpoint",),
     ),
-    Declared("CI principal", ("ci_principal_arn",), markers=(CI_PRINCIPAL,)),
+    Declared(
+        "CI access",
+        ("github_repository", "github_oidc_provider_arn"),
+        types=(tokens.OIDC_PROVIDER,),
+        markers=(naming.deploy_role(ENV), naming.preview_role(ENV)),
+    ),
+    # Who deploys access changes: not in any resource yet (the store's break-glass grant will name them).
+    # The administrators are named in the store's bucket and key policies (break glass): wherever they show.
+    Declared("administrators", ("admin_principal_arns",), markers=(ADMIN_PRINCIPAL,)),
     Declared(
         "operators",
-        ("operator_principal_arns",),
+        ("operator_principal_arns", "operator_permission_set"),
         types=(tokens.OPERATOR_ROLE_COMPONENT,),
         markers=(OPERATOR_PRINCIPAL, naming.operator_role()),
     ),
-    # The administrators are named in the store's bucket and key policies (break glass): wherever they show.
-    Declared("administrators", ("admin_principal_arns",), markers=(ADMIN_PRINCIPAL,)),
-    Declared("deploy role", ("deploy_role_arn",), properties=("assumeRoles",)),
     # A production stack must alarm on failed runs (policy/rules.py); it may have alarms and subscriptions the
     # other stack does not.
     Declared("production", ("production",), types=(tokens.METRIC_ALARM, tokens.TOPIC_SUBSCRIPTION)),
@@ -216,10 +220,12 @@ def substitutions(settings: StackSettings) -> Substitutions:
     pairs: list[tuple[str, str]] = []
     if settings.artifact_bucket_name:
         pairs.append((settings.artifact_bucket_name, ARTIFACT_BUCKET))
-    if settings.ci_principal_arn:
-        pairs.append((settings.ci_principal_arn, CI_PRINCIPAL))
     pairs += [(arn, OPERATOR_PRINCIPAL) for arn in settings.operator_principal_arns]
     pairs += [(arn, ADMIN_PRINCIPAL) for arn in settings.admin_principal_arns]
+    if settings.github_repository:
+        # The deploy role's OIDC subject names the stack's GitHub environment, which is the stack's name.
+        subject = ci_policies.environment_subject(settings.github_repository, settings.environment)
+        pairs.append((subject, ci_policies.environment_subject(settings.github_repository, ENV)))
     pairs += _known_names(settings)
     artifact_account = settings.artifact_account_id
     if artifact_account and artifact_account != settings.account_id:

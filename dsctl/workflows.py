@@ -4,8 +4,10 @@ A stack is an environment, so which stacks CI checks, previews and deploys -- an
 ``Pulumi.<stack>.yaml``, not text in ``.github/workflows``. Everything that varies by stack comes from
 ``components.project``: the matrices list every stack, the deploy jobs follow ``deploy_order()`` (the store owner
 first, each stack after its ``promotesFrom``), each deploy job runs in the GitHub environment named like its stack
-(so reviewers and environment-scoped settings attach to the stack), and a reading stack's deploy role ARN comes
-from ``StackArns``. The text around that data is fixed here, with the comments a reader of the workflow needs.
+(so reviewers and environment-scoped secrets attach to the stack), and each stack's CI roles come from
+``StackArns``: pull requests assume the stack's read-only preview role, deploy jobs its deploy role, both directly by
+GitHub OIDC in the stack's own account (no role chaining). The text around that data is fixed here, with the
+comments a reader of the workflow needs.
 ``tests/test_workflows.py`` fails when the committed files differ from what this renders.
 """
 
@@ -36,8 +38,10 @@ class StackJob:
     stack: str
     organization: str
     region: str
+    preview_role: str
+    """The read-only role pull requests assume by OIDC in the stack's account (``CiAccess``)."""
     deploy_role: str
-    """The role CI chains into to reach the stack's account ("" when the CI role itself is in that account)."""
+    """The role the stack's deploy job assumes by OIDC, from the GitHub environment named like the stack."""
     needs: str
     """The deploy job that must finish first: the ``promotesFrom`` stack's, else the store owner's, else verify."""
 
@@ -47,7 +51,7 @@ class StackJob:
 
     @property
     def matrix_entry(self) -> str:
-        entry = {"stack": self.stack, "organization": self.organization, "deploy-role": self.deploy_role}
+        entry = {"stack": self.stack, "organization": self.organization, "preview-role": self.preview_role}
         return json.dumps(entry, separators=(", ", ": "))
 
 
@@ -65,7 +69,8 @@ def stack_jobs(project: Project) -> list[StackJob]:
             stack=name,
             organization=settings.pulumi_organization,
             region=settings.region,
-            deploy_role=settings.arns.deploy_role if settings.ci_principal_arn else "",
+            preview_role=settings.arns.preview_role,
+            deploy_role=settings.arns.deploy_role,
             needs=upstream(settings),
         )
         for name in project.deploy_order()
@@ -102,6 +107,8 @@ def render_verify(project: Project) -> str:
 {_include(pairs, 10)}
     steps:
       - uses: actions/checkout@v4
+        with:
+          persist-credentials: false
       - uses: ./.github/actions/setup
       - name: each stack differs from the one it promotes from only where their configs declare it
         run: .venv/bin/dsctl diff ${{{{ matrix.from }}}} ${{{{ matrix.to }}}}
@@ -124,6 +131,8 @@ jobs:
     timeout-minutes: 20
     steps:
       - uses: actions/checkout@v4
+        with:
+          persist-credentials: false
       - uses: ./.github/actions/setup
       - name: make test (ruff, mypy, pytest)
         run: make test
@@ -136,6 +145,8 @@ jobs:
     timeout-minutes: 20
     steps:
       - uses: actions/checkout@v4
+        with:
+          persist-credentials: false
       - name: docker build (the building stack's context, Dockerfile and platform)
         run: docker build --platform {naming.IMAGE_PLATFORM} --file job/Dockerfile --tag ds-preprocessing:verify job/
 
@@ -149,6 +160,8 @@ jobs:
         stack: {_flow_list(project.deploy_order())}
     steps:
       - uses: actions/checkout@v4
+        with:
+          persist-credentials: false
       - uses: ./.github/actions/setup
       - name: policy rules, parliament, asl-validator, access matrix
         run: .venv/bin/dsctl check --stack ${{{{ matrix.stack }}}}
@@ -156,20 +169,20 @@ jobs:
 
 
 def render_pull_request(project: Project) -> str:
-    """pull-request.yml: verify, then ``pulumi preview`` of every stack in its own account."""
+    """pull-request.yml: verify, then ``pulumi preview`` of every stack with its read-only preview role."""
     jobs = stack_jobs(project)
-    credentials = _credential_steps(
-        "preview-${{ matrix.stack }}", "${{ matrix.deploy-role }}", "matrix.deploy-role != ''"
-    )
     return f"""{_HEADER}\
 # On every pull request: first the credential-free verdict (verify.yml), then the real `pulumi preview` of each
-# stack in its own account, with the CrossGuard policy pack, posted on the pull request.
+# stack in its own account, with the CrossGuard policy pack.
 #
-# Repository settings this workflow reads:
-#   vars.AWS_CI_ROLE_ARN           the store owner's account role trusted by GitHub's OIDC provider for this
-#                                  repository (the reading stacks' ciPrincipalArn)
-#   secrets.PULUMI_ACCESS_TOKEN    Pulumi Cloud token of the stacks' pulumiOrganization
-# A reading stack's deploy role (which trusts only that CI role) is in the matrix, derived from its stack file.
+# A pull request runs code nobody has reviewed yet, so it holds no write credential of any kind: AWS credentials
+# are the stack's read-only preview role (trusted only for repo:<owner>/<repo>:pull_request), the Pulumi token is
+# the read-only one below, and the GitHub token can only read. Fork pull requests get no OIDC token from GitHub:
+# their preview is skipped with a notice (verify.yml still runs).
+#
+# Repository settings this workflow reads (docs/infrastructure.md, "CI credentials"):
+#   secrets.PULUMI_PREVIEW_TOKEN   a Pulumi Cloud token of a team with read access to the stacks only (never an
+#                                  organization or deploy token); a repository secret, as PR jobs have no environment
 name: pull-request
 on:
   pull_request:
@@ -186,15 +199,27 @@ jobs:
   verify:
     uses: ./.github/workflows/verify.yml
 
+  fork-notice:
+    name: no AWS preview for a fork
+    if: github.event.pull_request.head.repo.full_name != github.repository
+    runs-on: ubuntu-latest
+    timeout-minutes: 5
+    permissions: {{}}
+    steps:
+      - name: explain the skipped preview
+        run: >-
+          echo "::notice::Pull requests from forks get no OIDC token, so the AWS preview is skipped; a maintainer
+          previews by pushing the branch to this repository."
+
   preview:
     name: pulumi preview ${{{{ matrix.stack }}}}
     needs: verify
+    if: github.event.pull_request.head.repo.full_name == github.repository
     runs-on: ubuntu-latest
     timeout-minutes: 30
     permissions:
       contents: read
       id-token: write
-      pull-requests: write
     strategy:
       fail-fast: false
       matrix:
@@ -203,45 +228,32 @@ jobs:
     env:
       AWS_REGION: {jobs[0].region}
     steps:
-{credentials}      - name: pulumi preview (with the policy pack)
+{_credential_steps("preview-${{ matrix.stack }}", "${{ matrix.preview-role }}")}\
+      - name: pulumi preview (read-only role, with the policy pack)
         uses: pulumi/actions@v6
         with:
           command: preview
           stack-name: ${{{{ matrix.organization }}}}/${{{{ matrix.stack }}}}
           work-dir: .
           policyPacks: policy
-          comment-on-pr: true
-          github-token: ${{{{ secrets.GITHUB_TOKEN }}}}
           diff: true
           # preview what deploy.yml's `up --refresh` will do: against AWS as it is now (promotions included)
           refresh: true
         env:
-          PULUMI_ACCESS_TOKEN: ${{{{ secrets.PULUMI_ACCESS_TOKEN }}}}
+          PULUMI_ACCESS_TOKEN: ${{{{ secrets.PULUMI_PREVIEW_TOKEN }}}}
 """
 
 
-def _credential_steps(session: str, deploy_role: str, condition: str = "") -> str:
-    """Checkout, setup, then OIDC into the CI role and (if ``deploy_role``) chain into the stack's deploy role.
-
-    ``condition`` guards the chained step where ``deploy_role`` is a matrix expression that may be empty.
-    """
-    ci = f"""      - uses: actions/checkout@v4
+def _credential_steps(session: str, role: str) -> str:
+    """Checkout (no credential left in .git), setup, then OIDC straight into ``role`` in the stack's account."""
+    return f"""      - uses: actions/checkout@v4
+        with:
+          persist-credentials: false
       - uses: ./.github/actions/setup
-      - name: AWS credentials (OIDC, CI role)
+      - name: AWS credentials (GitHub OIDC, the stack's own role, no chaining)
         uses: aws-actions/configure-aws-credentials@v4
         with:
-          role-to-assume: ${{{{ vars.AWS_CI_ROLE_ARN }}}}
-          role-session-name: {session}-${{{{ github.run_id }}}}
-          aws-region: ${{{{ env.AWS_REGION }}}}
-"""
-    if not deploy_role:
-        return ci
-    guard = f"        if: {condition}\n" if condition else ""
-    return f"""{ci}      - name: AWS credentials (the stack's deploy role, chained from the CI role)
-{guard}        uses: aws-actions/configure-aws-credentials@v4
-        with:
-          role-to-assume: {deploy_role}
-          role-chaining: true
+          role-to-assume: {role}
           role-session-name: {session}-${{{{ github.run_id }}}}
           aws-region: ${{{{ env.AWS_REGION }}}}
 """
@@ -272,6 +284,7 @@ def _deploy_job(job: StackJob) -> str:
           # is reverted whenever another property of those parameters changes (ignore_changes sends the state's value)
           refresh: true
         env:
+          # an environment secret of the GitHub environment {job.stack}: only this job can read it
           PULUMI_ACCESS_TOKEN: ${{{{ secrets.PULUMI_ACCESS_TOKEN }}}}
 """
 
@@ -283,9 +296,11 @@ def render_deploy(project: Project) -> str:
 # On main: verify again (verify.yml), then `pulumi up` every stack in deploy order: the artifact store's owner
 # first, each stack after the one it promotes from. Each job runs in the GitHub environment named like its stack.
 # Production stacks ({", ".join(production) or "none"}): protect their GitHub environments with required reviewers.
-# Each `up` runs the CrossGuard policy pack, so a mandatory violation stops the deployment, and refreshes its state
-# from AWS first, so it never reverts a model promotion (docs/infrastructure.md). Same repository settings as
-# pull-request.yml.
+# Each job assumes the stack's deploy role by GitHub OIDC (trusted only for repo:<owner>/<repo>:environment:<stack>)
+# and reads PULUMI_ACCESS_TOKEN from that environment's secrets. Restrict every environment to the default branch
+# (scripts in docs/infrastructure.md). The deploy role cannot change who can access what: such changes are admin
+# deploys. Each `up` runs the CrossGuard policy pack, so a mandatory violation stops the deployment, and refreshes
+# its state from AWS first, so it never reverts a model promotion (docs/infrastructure.md).
 name: deploy
 on:
   push:

@@ -16,6 +16,7 @@ import pickle
 import platform
 import re
 import tempfile
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,13 +57,18 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def sha256_chunks(chunks: Iterable[bytes]) -> str:
+    """Hex sha256 of a stream of chunks (a file or an S3 body), in bounded memory."""
+    digest = hashlib.sha256()
+    for chunk in chunks:
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
 def sha256_file(path: str | Path) -> str:
     """Hex sha256 of a file, streamed in 1 MiB blocks."""
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return sha256_chunks(iter(lambda: handle.read(1 << 20), b""))
 
 
 class _ModelUnpickler(pickle.Unpickler):
@@ -158,8 +164,12 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def save_model(model: PreprocessingModel, output_dir: str | Path) -> dict[str, Any]:
-    """Write ``model.pkl`` and then ``manifest.json`` into ``output_dir``; return the manifest."""
+def save_model(
+    model: PreprocessingModel, output_dir: str | Path, training_input: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Write ``model.pkl`` and then ``manifest.json`` into ``output_dir``; return the manifest.
+
+    ``training_input`` (``job.train.training_lineage``) records what the model was trained on."""
     check_version(model.version)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -176,6 +186,7 @@ def save_model(model: PreprocessingModel, output_dir: str | Path) -> dict[str, A
         "libraries": library_versions(),
         "format": model.format,
         "model": model.summary(),
+        **({"training_input": training_input} if training_input is not None else {}),
     }
     _atomic_write(out / MANIFEST_FILE, (json.dumps(manifest, indent=2) + "\n").encode())
     return manifest

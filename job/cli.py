@@ -23,7 +23,7 @@ log = logging.getLogger("job")
 def _train(args: argparse.Namespace) -> int:
     from job.train import train
 
-    train(args.input, args.version, args.output, args.schema)
+    train(args.input, args.version, args.output, args.schema, overwrite=args.overwrite)
     return ExitCode.OK
 
 
@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--output", required=True, type=Path, help="directory for model.pkl and manifest.json")
     train.add_argument(
         "--schema", type=Path, help="schema JSON (default: the demo schema, or inferred from the header)"
+    )
+    train.add_argument(
+        "--overwrite", action="store_true", help="replace a model already in --output (refused by default)"
     )
     train.set_defaults(handler=_train)
 

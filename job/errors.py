@@ -27,6 +27,7 @@ class ExitCode(IntEnum):
     OUTPUT_FAILED = 11  # writing or publishing the output failed; nothing was published
     ROW_ACCOUNTING = 12  # rows_in != rows_out + rows_rejected: refused to publish
     DRIFT = 13  # --fail-on-drift and a feature's PSI reached the threshold: refused to publish
+    RUN_IN_PROGRESS = 14  # another run of the environment holds its lease (job.lease); nothing was done
 
 
 class JobError(Exception):

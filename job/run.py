@@ -23,6 +23,7 @@ import polars as pl
 from job import s3
 from job.drift import measure, summary_line
 from job.errors import ExitCode, JobError, Stopped
+from job.lease import leased
 from job.metrics import put_run_metrics
 from job.model_source import LoadedModel, fetch_model
 from job.outputs import (
@@ -48,6 +49,7 @@ from job.process import (
     stream,
 )
 from job.report import REPORT_FILE, rejected_samples, render
+from job.run_record import recorded
 from job.sources import Inputs, resolve_inputs
 from job.transform import output_schema
 
@@ -341,7 +343,9 @@ def run_from_args(
             raise JobError(ExitCode.USAGE, f"local runs need --input, --model and --output; missing {missing}")
         spec = RunSpec(str(input_url), str(model_url), str(output_url), model_sha256)
     elif parameter_prefix:
-        spec = spec_from_ssm(parameter_prefix)
+        # an environment's run (the container, the local runner): recorded in runs/{run_id}.json, failed ones
+        # too, and under the environment's lease (one run at a time; job.lease)
+        return recorded(spec_from_ssm(parameter_prefix), options, leased(run_job))
     else:
         raise JobError(
             ExitCode.PARAMETER_MISSING,

@@ -8,15 +8,15 @@ from typing import Any
 
 import polars as pl
 
-from job.artifact import MANIFEST_FILE, check_version, save_model
+from job.artifact import MANIFEST_FILE, MODEL_FILE, check_version, save_model, sha256_file
 from job.errors import ExitCode, JobError
 from job.fit import fit
 from job.infer import infer_schema, read_sample
 from job.process import check_headers, read_failure
 from job.ragged import find_malformed
-from job.s3 import reset_clients, storage_options
+from job.s3 import is_s3, reset_clients, storage_options
 from job.schema import Schema, load_schema
-from job.sources import resolve_inputs
+from job.sources import Inputs, resolve_inputs
 from job.transform import scan_input
 
 log = logging.getLogger(__name__)
@@ -58,11 +58,41 @@ def schema_for(sources: list[str], schema_file: Path | None, output_dir: str | P
     return inference.schema
 
 
-def train(input_path: str, version: str, output_dir: str | Path, schema_file: Path | None = None) -> dict[str, Any]:
-    """Fit on ``input_path`` (file, glob, directory or s3:// prefix) and save; returns the manifest."""
+def _refuse_to_overwrite(output_dir: Path) -> None:
+    """A directory that already holds a model is someone's trained (maybe published) version: keep it."""
+    for name in (MODEL_FILE, MANIFEST_FILE):
+        if (output_dir / name).exists():
+            raise JobError(
+                ExitCode.USAGE,
+                f"{output_dir} already holds {name} — pass --overwrite to replace it, or choose another --output",
+            )
+
+
+def training_lineage(input_path: str, inputs: Inputs, rows: int) -> dict[str, Any]:
+    """What the model was trained on, for its manifest: the location, each object with its size and identity (the
+    file's sha256 locally; S3's ETag and version id), and the rows used."""
+    objects = []
+    for item in inputs.objects:
+        entry = item.to_dict()
+        if not is_s3(item.url):
+            entry["sha256"] = sha256_file(item.url)
+        objects.append(entry)
+    return {"location": input_path, "objects": objects, "rows": rows}
+
+
+def train(
+    input_path: str, version: str, output_dir: str | Path, schema_file: Path | None = None, overwrite: bool = False
+) -> dict[str, Any]:
+    """Fit on ``input_path`` (file, glob, directory or s3:// prefix) and save; returns the manifest.
+
+    Refuses an ``output_dir`` that already holds a model unless ``overwrite``: a silent overwrite would replace a
+    version someone may have published or validated."""
     check_version(version)
+    if not overwrite:
+        _refuse_to_overwrite(Path(output_dir))
     reset_clients()
-    sources = check_headers(resolve_inputs(input_path).non_empty)  # without empty ones
+    inputs = resolve_inputs(input_path)
+    sources = check_headers(inputs.non_empty)  # without empty ones
     if not sources:
         raise JobError(
             ExitCode.USAGE, f"training input {input_path} is empty (no header, no rows) — train on data with rows"
@@ -82,7 +112,7 @@ def train(input_path: str, version: str, output_dir: str | Path, schema_file: Pa
         model = fit(lf, schema, version)
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise read_failure(exc, sources) from None
-    manifest = save_model(model, output_dir)
+    manifest = save_model(model, output_dir, training_lineage(input_path, inputs, model.training_rows))
     log.info(
         "trained model %s on %d rows -> %s (sha256 %s)",
         version,

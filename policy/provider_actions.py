@@ -669,6 +669,7 @@ _OTHER = (
     _none("ds:runtime:JobImage", "a ComponentResource: its children are classified, it makes no call"),
     _none("ds:runtime:JobTask", "a ComponentResource: its children are classified, it makes no call"),
     _none("ds:runtime:Orchestration", "a ComponentResource: its children are classified, it makes no call"),
+    _none("ds:access:CiAccess", "a ComponentResource: its children are classified, it makes no call"),
     ProviderActions(
         "docker:index/image:Image",
         _CI,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from components import naming
-from components.policy_docs import WILDCARD_ONLY_ACTIONS, s3_bucket_arn
+from components.policy_docs import STAR_ONLY_ACTIONS, s3_bucket_arn
 from components.tokens import (
     BUCKET,
     BUCKET_POLICY,
@@ -49,6 +49,7 @@ from components.tokens import (
 )
 from components.tokens import BUCKET_PUBLIC_ACCESS_BLOCK as BUCKET_PAB
 from policy.iam_lint import iam_documents, statements
+from policy.provider_actions import INVOKES, TYPES
 
 if TYPE_CHECKING:
     from components.settings import StackSettings
@@ -69,7 +70,7 @@ JSON_INPUTS: Mapping[str, tuple[str, ...]] = {
 }
 
 # ----------------------------------------------------------------------------------------------- documented exceptions
-WILDCARD_RESOURCE_EXCEPTIONS: Mapping[str, str] = WILDCARD_ONLY_ACTIONS
+WILDCARD_RESOURCE_EXCEPTIONS: Mapping[str, str] = STAR_ONLY_ACTIONS
 """Actions an identity policy may allow on ``"Resource": "*"``, each with the AWS reason (no resource types).
 
 The one list lives in ``components.policy_docs`` (the document builders refuse anything else, and importing this
@@ -132,7 +133,6 @@ class RuleContext:
     account_id: str
     region: str = "us-east-1"
     reader_accounts: tuple[str, ...] = ()
-    ci_principal_arn: str | None = None
     require_failed_execution_alarm: bool = False
     operator_principal_arns: tuple[str, ...] = ()
 
@@ -150,7 +150,6 @@ def context_from_settings(settings: StackSettings) -> RuleContext:
         account_id=settings.account_id,
         region=settings.region,
         reader_accounts=tuple(settings.artifact_reader_accounts),
-        ci_principal_arn=settings.ci_principal_arn,
         require_failed_execution_alarm=settings.production,
         operator_principal_arns=tuple(settings.operator_principal_arns),
     )
@@ -544,7 +543,7 @@ def _check_no_wildcard_resources(resource: Resource, ctx: RuleContext) -> Iterat
                 yield (
                     f"identity policy {_statement_label(index, statement)} allows {', '.join(outside)} on "
                     f"{', '.join(r for r in resources if _EVERYTHING.match(r))}",
-                    "name the resource ARNs; only the actions in components/policy_docs.py WILDCARD_ONLY_ACTIONS "
+                    "name the resource ARNs; only the actions in components/policy_docs.py STAR_ONLY_ACTIONS "
                     'may use "*"',
                 )
 
@@ -594,19 +593,18 @@ def _check_cross_account(resource: Resource, ctx: RuleContext) -> Iterator[tuple
             if not foreign:
                 continue
             if document.kind == "trust":
-                # The operator role trusts the configured operators; any other role at most the CI principal.
+                # Only the operator role trusts another account's principals (the configured operators); CI assumes
+                # its roles by OIDC in this very account, so no other role trusts anyone outside it.
                 operator = _inputs(resource).get("name") == naming.operator_role()
-                allowed, key = (
-                    (set(ctx.operator_principal_arns), "operatorPrincipalArns")
-                    if operator
-                    else ({ctx.ci_principal_arn}, "ciPrincipalArn")
-                )
+                allowed = set(ctx.operator_principal_arns) if operator else set()
                 unexpected = [p for p in foreign if p not in allowed]
                 if unexpected:
-                    yield (
-                        f"{label} lets {', '.join(unexpected)} assume the role from another account",
-                        f"trust only the configured {key} across accounts",
+                    fix = (
+                        "trust only the configured operatorPrincipalArns across accounts"
+                        if operator
+                        else "trust no other account (CI assumes its roles by GitHub OIDC in this account)"
                     )
+                    yield (f"{label} lets {', '.join(unexpected)} assume the role from another account", fix)
                 continue
             yield from _cross_account_read_problems(label, statement, foreign, ctx)
 
@@ -743,7 +741,50 @@ _IAM_TYPES = (
     ECR_REPOSITORY_POLICY,
 )
 
+_ADMIN_WRITES = frozenset(a.lower() for e in TYPES.values() if e.admin_only for a in e.writes()) - {"iam:passrole"}
+"""Every write of an admin-only type (policy/provider_actions.py); CI's deploy role may hold none of them."""
+_READS = frozenset(a.lower() for e in (*TYPES.values(), *INVOKES.values()) for a in e.read) | {
+    # the provider validates a changed state-machine definition while planning (no change is made)
+    "states:validatestatemachinedefinition"
+}
+"""What ``pulumi preview --refresh`` calls: the preview role's whole allowance."""
+
+
+def _matching(pattern: str, actions: Iterable[str]) -> list[str]:
+    """The actions an IAM action pattern (``service:Name``, ``*`` and ``?`` wildcards) grants, case-insensitively."""
+    regex = re.compile(re.escape(pattern.lower()).replace(r"\*", ".*").replace(r"\?", "."))
+    return sorted(a for a in actions if regex.fullmatch(a))
+
+
+def _check_ci_role_policies(resource: Resource, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+    """The deploy role changes no access (no admin-only write); the preview role only reads."""
+    role = _inputs(resource).get("role")
+    deploy, preview = naming.deploy_role(ctx.environment), naming.preview_role(ctx.environment)
+    if role not in (deploy, preview):
+        return
+    for document in _documents(resource):
+        for index, statement in _allow_statements(document.doc):
+            label = f"{role} statement {_statement_label(index, statement)}"
+            for pattern in (str(a) for a in _as_list(statement.get("Action"))):
+                if role == deploy and (found := _matching(pattern, _ADMIN_WRITES)):
+                    yield (
+                        f"{label} grants {pattern}, an admin-only write ({', '.join(found[:3])})",
+                        "remove it: access changes are admin deploys (policy/provider_actions.py classifies the type)",
+                    )
+                if role == preview and set(_matching(pattern, _READS)) != {pattern.lower()}:
+                    yield (
+                        f"{label} grants {pattern}, which pull-request previews never call",
+                        "give the preview role only the provider's read actions (components/ci_policies.py)",
+                    )
+
+
 RULES: tuple[Rule, ...] = (
+    Rule(
+        "ci-roles-change-no-access",
+        "CI's deploy role holds no write of an admin-only type; the preview role holds only the provider's reads.",
+        (ROLE_POLICY,),
+        resource_check=_check_ci_role_policies,
+    ),
     Rule("s3-bucket-encrypted", "S3 buckets have default server-side encryption.", stack_check=_check_bucket_encrypted),
     Rule(
         "s3-public-access-blocked",

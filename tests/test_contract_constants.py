@@ -11,7 +11,7 @@ import ast
 from pathlib import Path
 
 from components import naming
-from job import outputs, params, run
+from job import lease, outputs, params, run, run_record
 
 JOB_DIR = Path(__file__).resolve().parent.parent / "job"
 
@@ -27,6 +27,8 @@ def test_the_not_promoted_sentinel_is_the_one_the_stack_writes() -> None:
 
 def test_the_job_publishes_and_stages_under_the_prefixes_the_stack_grants_and_expires() -> None:
     assert outputs.PROCESSED_PREFIX == naming.PROCESSED_PREFIX
+    assert run_record.RUNS_PREFIX == naming.RUNS_PREFIX
+    assert lease.LEASES_PREFIX == naming.LEASES_PREFIX
     assert outputs.STAGING_PREFIX == naming.STAGING_PREFIX
     assert outputs.run_prefix("r1") == f"{naming.PROCESSED_PREFIX}r1/"
     assert outputs.staging_prefix("r1") == f"{naming.STAGING_PREFIX}r1/"

@@ -116,37 +116,52 @@ def test_verify_builds_the_job_image_without_credentials() -> None:
     assert "push" not in commands and "id-token" not in str(image) and "configure-aws-credentials" not in str(image)
 
 
-def test_pull_request_previews_each_stack_with_policy_pack_and_comment() -> None:
+def test_pull_request_previews_each_stack_with_the_policy_pack_and_no_write_credential() -> None:
     pr = workflow("pull-request.yml")
     assert "pull_request" in pr["on"]
     assert pr["jobs"]["verify"]["uses"] == "./.github/workflows/verify.yml"
     preview = pr["jobs"]["preview"]
     assert preview["needs"] == "verify"
     assert [entry["stack"] for entry in preview["strategy"]["matrix"]["include"]] == STACKS
-    assert preview["permissions"] == {"contents": "read", "id-token": "write", "pull-requests": "write"}
+    # no pull-requests: write, no contents: write: the GitHub token only reads
+    assert preview["permissions"] == {"contents": "read", "id-token": "write"}
     (pulumi,) = steps_using(preview, "pulumi/actions@v6")
     assert pulumi["with"]["command"] == "preview"
     assert pulumi["with"]["stack-name"] == "${{ matrix.organization }}/${{ matrix.stack }}"
     assert pulumi["with"]["policyPacks"] == "policy"
-    assert pulumi["with"]["comment-on-pr"] is True
     assert pulumi["with"]["refresh"] is True, "preview against AWS as it is, like the deploy's up --refresh"
-    assert "PULUMI_ACCESS_TOKEN" in pulumi["env"]
+    assert pulumi["env"] == {"PULUMI_ACCESS_TOKEN": "${{ secrets.PULUMI_PREVIEW_TOKEN }}"}
+    text = (REPO / ".github" / "workflows" / "pull-request.yml").read_text()
+    for forbidden in ("secrets.PULUMI_ACCESS_TOKEN", "role/ds-preprocessing-deploy-", "role-chaining", "AWS_CI_ROLE"):
+        assert forbidden not in text, forbidden
 
 
-def test_credentials_come_from_oidc_and_each_reading_stacks_deploy_role() -> None:
+def test_pull_requests_assume_only_each_stacks_preview_role() -> None:
     preview = workflow("pull-request.yml")["jobs"]["preview"]
-    credentials = steps_using(preview, "aws-actions/configure-aws-credentials@v4")
-    assert [step["with"]["role-to-assume"] for step in credentials] == [
-        "${{ vars.AWS_CI_ROLE_ARN }}",
-        "${{ matrix.deploy-role }}",
-    ]
-    assert credentials[1]["if"] == "matrix.deploy-role != ''" and credentials[1]["with"]["role-chaining"] is True
-    roles = {entry["stack"]: entry["deploy-role"] for entry in preview["strategy"]["matrix"]["include"]}
+    (credentials,) = steps_using(preview, "aws-actions/configure-aws-credentials@v4")
+    assert credentials["with"]["role-to-assume"] == "${{ matrix.preview-role }}"
+    roles = {entry["stack"]: entry["preview-role"] for entry in preview["strategy"]["matrix"]["include"]}
     for name, settings in PROJECT.stacks.items():
-        expected = settings.arns.deploy_role if settings.ci_principal_arn else ""
-        assert roles[name] == expected, f"{name}: the deploy role its program creates (StackArns), or none"
-    for step in credentials:
-        assert not {"aws-access-key-id", "aws-secret-access-key"} & set(step["with"]), "no long-lived keys"
+        assert roles[name] == settings.arns.preview_role, f"{name}: the preview role its program creates"
+    assert not {"aws-access-key-id", "aws-secret-access-key"} & set(credentials["with"]), "no long-lived keys"
+
+
+def test_fork_pull_requests_skip_the_aws_preview_with_a_notice() -> None:
+    jobs = workflow("pull-request.yml")["jobs"]
+    same_repo = "github.event.pull_request.head.repo.full_name == github.repository"
+    assert jobs["preview"]["if"] == same_repo
+    notice = jobs["fork-notice"]
+    assert notice["if"] == same_repo.replace("==", "!=")
+    assert notice["permissions"] == {}
+    assert "::notice::" in run_commands(notice)
+
+
+def test_every_checkout_leaves_no_credential_behind() -> None:
+    for name in ("pull-request.yml", "deploy.yml", "verify.yml"):
+        for job in workflow(name)["jobs"].values():
+            for step in job.get("steps", []):
+                if str(step.get("uses", "")).startswith("actions/checkout@"):
+                    assert step["with"]["persist-credentials"] is False, name
 
 
 def test_deploy_ups_every_stack_in_order_each_in_its_github_environment() -> None:
@@ -160,7 +175,9 @@ def test_deploy_ups_every_stack_in_order_each_in_its_github_environment() -> Non
         upstream = settings.promotes_from or ("" if settings.owns_artifact_store else PROJECT.store_owner(settings))
         assert job["needs"] == (f"up-{upstream}" if upstream else "verify")
         assert job["environment"] == stack, "reviewers and environment settings attach to the stack's name"
-        assert job["permissions"]["id-token"] == "write"
+        assert job["permissions"] == {"contents": "read", "id-token": "write"}
+        (credentials,) = steps_using(job, "aws-actions/configure-aws-credentials@v4")
+        assert credentials["with"]["role-to-assume"] == settings.arns.deploy_role, "the stack's own role, no chain"
         (pulumi,) = steps_using(job, "pulumi/actions@v6")
         assert pulumi["with"]["command"] == "up"
         assert pulumi["with"]["stack-name"] == f"{settings.pulumi_organization}/{stack}"
@@ -180,8 +197,8 @@ def test_a_third_stack_gets_checked_previewed_and_deployed_after_its_upstream() 
     assert {"from": "prod", "to": "qa"} in rendered["verify.yml"]["jobs"]["diff"]["strategy"]["matrix"]["include"]
     up = rendered["deploy.yml"]["jobs"]["up-qa"]
     assert (up["needs"], up["environment"]) == ("up-prod", "qa")
-    (chained,) = [s for s in up["steps"] if s.get("with", {}).get("role-chaining")]
-    assert chained["with"]["role-to-assume"] == "arn:aws:iam::555555555555:role/ds-preprocessing-deploy-qa"
+    (credentials,) = steps_using(up, "aws-actions/configure-aws-credentials@v4")
+    assert credentials["with"]["role-to-assume"] == "arn:aws:iam::555555555555:role/ds-preprocessing-deploy-qa"
 
 
 def test_referenced_local_paths_exist() -> None:

@@ -11,6 +11,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from dsctl import ssm_parameters
 from dsctl.envs import (
     Connection,
@@ -21,7 +23,7 @@ from dsctl.envs import (
     store_owner,
     try_connect_all,
 )
-from dsctl.models import ModelStore, check_version
+from dsctl.models import ModelStore, StoredVersion, check_version, error_code
 from dsctl.output import EXIT_FAILED, CommandError, add_json_flag, console, print_json, table
 from dsctl.promotion import promote, rollback
 from dsctl.validation import validate_version
@@ -108,38 +110,52 @@ def _list(args: argparse.Namespace) -> int:
     with console.status(f"reading s3://{store.bucket}/models/", spinner="dots"):
         versions = list(store.stored_versions())
         running, unknown = _running_versions(conn)
-    rows: list[dict[str, Any]] = []
-    for stored in versions:
-        envs = sorted(name for name, version in running.items() if version == stored.version)
-        rows.append(
-            {
-                "version": stored.version,
-                "sha256": stored.sha256,
-                "created": stored.created,
-                "validation": stored.validation_status,
-                "environments": envs,
-                **({"problem": stored.problem} if stored.problem else {}),
-            }
-        )
+        rows = [_version_row(store, stored, running) for stored in versions]
     if args.json:
         print_json({"bucket": store.bucket, "versions": rows, "unknown_environments": unknown})
-        return 0
-    console.print(
-        table(
-            f"models in s3://{store.bucket}",
-            ["version", "sha256", "created", "validation", "running in"],
-            [
-                (r["version"], r["sha256"][:12], r["created"], r["validation"], ", ".join(r["environments"]) or "-")
-                for r in rows
-            ],
+    else:
+        console.print(
+            table(
+                f"models in s3://{store.bucket}",
+                ["version", "sha256", "digest", "created", "validation", "running in"],
+                [
+                    (
+                        r["version"],
+                        r["sha256"][:12],
+                        r["digest"],
+                        r["created"],
+                        r["validation"],
+                        ", ".join(r["environments"]) or "-",
+                    )
+                    for r in rows
+                ],
+            )
         )
-    )
-    for row in rows:
-        if row.get("problem"):
-            console.print(f"[red]{row['version']}: {row['problem']}[/]")
-    for name, problem in unknown.items():
-        console.print(f"[yellow]{name}: not checked[/] ({problem})")
-    return 0
+        for row in rows:
+            if row.get("problem"):
+                console.print(f"[red]{row['version']}: {row['problem']}[/]")
+        for name, problem in unknown.items():
+            console.print(f"[yellow]{name}: not checked[/] ({problem})")
+    return EXIT_FAILED if any(r["digest"] != "verified" for r in rows) else 0
+
+
+def _version_row(store: ModelStore, stored: StoredVersion, running: dict[str, str | None]) -> dict[str, Any]:
+    """One version of ``model list``: its manifest, and whether the stored model.pkl still has the manifest's digest
+    (computed when S3 kept no full-object SHA-256, so a file replaced by hand shows as MISMATCH)."""
+    row: dict[str, Any] = {
+        "version": stored.version,
+        "sha256": stored.sha256,
+        "created": stored.created,
+        "validation": stored.validation_status,
+        "environments": sorted(name for name, version in running.items() if version == stored.version),
+    }
+    if stored.problem:
+        return {**row, "digest": "unusable", "problem": stored.problem}
+    try:
+        row["digest"], detail = store.digest_verdict(stored.version, stored.sha256)
+    except ClientError as err:
+        return {**row, "digest": "unreadable", "problem": f"{store.url(stored.version)}: {error_code(err)}"}
+    return {**row, **({"problem": detail} if row["digest"] != "verified" else {})}
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -228,7 +244,9 @@ def register(subparsers: Any) -> None:
         "list",
         help="versions with digest, created time, validation and where they run",
         description="Every published version, its sha256, when it was trained, its validation result and which "
-        "environments currently run it (environments without credentials are reported, not guessed).",
+        "environments currently run it (environments without credentials are reported, not guessed), and whether "
+        "model.pkl still has its manifest's digest (S3's full-object SHA-256, else computed from the object). "
+        "Exit 1 if any version's digest does not verify.",
     )
     add_env_arguments(p)
     add_json_flag(p)

@@ -14,8 +14,8 @@ from typing import Any
 from rich.table import Table
 
 from dsctl import runs
-from dsctl.envs import Connection, add_env_arguments, aws_errors, connect_args
-from dsctl.output import EXIT_FAILED, CommandError, add_json_flag, console, print_json
+from dsctl.envs import Connection, add_env_arguments, aws_errors, client, connect_args
+from dsctl.output import EXIT_FAILED, EXIT_INTERRUPTED, CommandError, add_json_flag, console, print_json
 
 
 def local_mode() -> Any | None:
@@ -25,6 +25,21 @@ def local_mode() -> Any | None:
     except ImportError:
         return None
     return state.current()
+
+
+def endpoint_of(conn: Connection) -> str:
+    """The endpoint this connection's calls actually go to (``AWS_ENDPOINT_URL``, a profile's ``endpoint_url``, or
+    AWS's own)."""
+    return str(client(conn.session, "stepfunctions").meta.endpoint_url).rstrip("/")
+
+
+def local_target(conn: Connection) -> Any | None:
+    """The local environment, when this connection targets it: a local environment merely being up is not enough,
+    or a run with real AWS credentials and a forgotten ``dsctl local up`` would happen on the laptop."""
+    local = local_mode()
+    if local is None or endpoint_of(conn) != str(local.endpoint).rstrip("/"):
+        return None
+    return local
 
 
 def _run_locally(conn: Connection, input_key: str | None) -> dict[str, Any]:
@@ -47,32 +62,75 @@ def _run_locally(conn: Connection, input_key: str | None) -> dict[str, Any]:
     return result
 
 
+def _refuse_while_running(conn: Connection) -> None:
+    """One run per environment: a second one would publish the same month twice (the job's lease is the backstop)."""
+    active = runs.running(conn)
+    if active:
+        run_id = active[0]["run_id"]
+        raise CommandError(
+            f"run {run_id} is still running in {conn.env.name}; follow it: dsctl run --env {conn.env.name} "
+            f"--attach {run_id} (or stop it: dsctl runs stop {run_id} --env {conn.env.name})"
+        )
+
+
+def _follow(args: argparse.Namespace, conn: Connection, name: str, execution_arn: str) -> dict[str, Any]:
+    """Follow an execution to its end, showing elapsed time and state; Ctrl-C leaves it running and says how to
+    come back to it or stop it."""
+    began = datetime.now(UTC)
+    try:
+        with console.status(f"{name}: RUNNING", spinner="dots") as status:
+            final = runs.wait_for(
+                conn,
+                execution_arn,
+                args.poll_seconds,
+                on_poll=lambda d: status.update(
+                    f"{name}: {d['status']} ({(datetime.now(UTC) - began).total_seconds():.0f} s)"
+                ),
+            )
+    except KeyboardInterrupt:
+        raise CommandError(
+            f"stopped following {name}, which is still running ({execution_arn}); "
+            f"attach again: dsctl run --env {conn.env.name} --attach {name}, or stop it: "
+            f"dsctl runs stop {name} --env {conn.env.name}",
+            EXIT_INTERRUPTED,
+        ) from None
+    stopped = final.get("stopDate") or datetime.now(UTC)
+    return {
+        "mode": "aws",
+        "name": name,
+        "execution_arn": execution_arn,
+        "status": final["status"],
+        "duration_seconds": round((stopped - final["startDate"]).total_seconds(), 1),
+        "output": runs.run_output_url(conn.env, name),
+        "counts": runs.counts(runs.run_manifest(conn, name)) if final["status"] == "SUCCEEDED" else {},
+        "error": final.get("error"),
+        "cause": final.get("cause"),
+    }
+
+
 def _run(args: argparse.Namespace) -> int:
     conn = connect_args(args)
-    if local_mode() is not None:
+    if args.attach:
+        result = _follow(args, conn, args.attach, runs.execution_arn(conn.env, args.attach))
+    elif local_target(conn) is not None:
+        _refuse_while_running(conn)
         if not args.json:
-            console.print("[yellow]local mode[/]: running the job with the local runner (dsctl local up is active)")
+            console.print(
+                f"[yellow]local mode[/]: {conn.env.name} ({conn.env.account_id}) is the local environment at "
+                f"{endpoint_of(conn)}: running the job with the local runner"
+            )
         result = _run_locally(conn, args.input_key)
     else:
+        _refuse_while_running(conn)
+        if not args.json:
+            console.print(
+                f"running in {conn.env.name} ({conn.env.account_id}) at {endpoint_of(conn)} as {conn.caller_arn}"
+                + ("; the local environment is up but not targeted by these credentials" if local_mode() else "")
+            )
         started = runs.start_run(conn, args.input_key)
         result = {"mode": "aws", **started}
         if args.wait:
-            with console.status(f"{started['name']}: RUNNING", spinner="dots") as status:
-                final = runs.wait_for(
-                    conn,
-                    started["execution_arn"],
-                    args.poll_seconds,
-                    on_poll=lambda d: status.update(f"{started['name']}: {d['status']}"),
-                )
-            stopped = final.get("stopDate") or datetime.now(UTC)
-            result.update(
-                status=final["status"],
-                duration_seconds=round((stopped - final["startDate"]).total_seconds(), 1),
-                output=runs.run_output_url(conn.env, started["name"]),
-                counts=runs.counts(runs.run_manifest(conn, started["name"])) if final["status"] == "SUCCEEDED" else {},
-                error=final.get("error"),
-                cause=final.get("cause"),
-            )
+            result = _follow(args, conn, started["name"], started["execution_arn"])
     _print(args, result)
     return 0 if result.get("status", "SUCCEEDED") == "SUCCEEDED" else EXIT_FAILED
 
@@ -82,7 +140,10 @@ def _print(args: argparse.Namespace, result: dict[str, Any]) -> None:
         print_json(result)
         return
     if "status" not in result:
-        console.print(f"started {result['name']} ({result['execution_arn']}); follow with --wait or dsctl status")
+        console.print(
+            f"started {result['name']} ({result['execution_arn']}); follow it: dsctl run --env {args.env} "
+            f"--attach {result['name']}"
+        )
         return
     rows = [
         ("run", result["name"]),
@@ -119,11 +180,13 @@ def register(subparsers: Any) -> None:
         help="start the pipeline (state machine) in an environment",
         description="Start ds-preprocessing-pipeline with a readable execution name (run-YYYYMMDD-HHMMSS-xxxx, also "
         "the run id under processed/). --wait follows it and prints status, duration, output and row counts; "
-        "exit 1 if the run did not succeed.",
+        "--attach RUN_ID follows one already started. Refused while another run of the environment is running. "
+        "Exit 1 if the run did not succeed.",
     )
     add_env_arguments(parser)
     parser.add_argument("--input-key", help="input object key (default: the environment's input-key parameter)")
     parser.add_argument("--wait", action="store_true", help="follow the execution until it ends")
+    parser.add_argument("--attach", metavar="RUN_ID", help="follow a run that is already running (starts nothing)")
     parser.add_argument(
         "--poll-seconds", type=_seconds, default=5.0, metavar="N", help="seconds between status checks (--wait)"
     )

@@ -18,8 +18,9 @@ from components import naming
 from dsctl import runs, ssm_parameters
 from dsctl.envs import Connection, aws_errors, client, try_connect_all
 from dsctl.image_promotion import digest_of_task_definition
-from dsctl.models import MODEL_FILE, ModelStore, error_code, interpret_failed_read, is_denied
+from dsctl.models import MODEL_FILE, ModelStore, error_code, interpret_failed_read, is_denied, is_not_found
 from dsctl.output import EXIT_FAILED, CommandError, add_json_flag, console, print_json, table
+from job.s3 import MISSING_BUCKET_CODE
 
 
 def _safely(what: Callable[[], Any]) -> Any:
@@ -34,8 +35,21 @@ def _safely(what: Callable[[], Any]) -> Any:
 
 
 def model_status(conn: Connection) -> dict[str, Any]:
-    """Promoted version and whether the stored object's digest is the promoted one."""
-    key, sha = ssm_parameters.current_model(conn.session, conn.env)
+    """Promoted version and whether the object the job will read has the promoted digest.
+
+    The store is the one the job reads: the ``artifact-bucket`` parameter, not the stack file's bucket. The digest
+    is S3's full-object SHA-256 when it kept one, otherwise computed from the object (``ModelStore.sha256_of``),
+    so a model replaced by hand is reported as MISMATCH here rather than by the next run.
+    """
+    values, missing = ssm_parameters.get_parameters(
+        conn.session, conn.env, (naming.PARAM_ARTIFACT_BUCKET, *naming.PROMOTED_PARAMETER_KEYS)
+    )
+    if missing:
+        raise CommandError(
+            f"{conn.env.name} is missing {', '.join(missing)}; deploy the stack "
+            f"(pulumi up --refresh --stack {conn.env.name})"
+        )
+    key, sha = values[naming.PARAM_MODEL_KEY], values[naming.PARAM_MODEL_SHA256]
     version = ssm_parameters.version_of_key(key)
     if version is None:
         return {
@@ -43,19 +57,42 @@ def model_status(conn: Connection) -> dict[str, Any]:
             "model_key": key,
             "digest": "no model promoted" if key == ssm_parameters.NONE else "bad key",
         }
-    store = ModelStore(conn.session, conn.env.artifact_bucket)
+    store = ModelStore(conn.session, values[naming.PARAM_ARTIFACT_BUCKET])
+    found = {"version": version, "model_key": key, "sha256": sha, "bucket": store.bucket}
     try:
-        stored = store.stored_sha256(version)
+        verdict, detail = store.digest_verdict(version, sha)
     except ClientError as err:
         code = error_code(err)
-        if not is_denied(code):
+        if not (is_denied(code) or is_not_found(code) or code == MISSING_BUCKET_CODE):
             raise
+        if store.bucket_missing():
+            return {
+                **found,
+                "digest": "STORE MISSING",
+                "detail": f"the artifact-bucket parameter names {store.bucket}, which does not exist; "
+                f"pulumi up --refresh --stack {conn.env.name}",
+            }
         failed = interpret_failed_read(store, version, MODEL_FILE, code, conn.env.name, conn.env.account_id)
         if failed.missing is True:
-            return {"version": version, "model_key": key, "sha256": sha, "digest": "MISSING from the store"}
+            return {**found, "digest": "MISSING from the store", "detail": failed.problem}
         raise CommandError(f"{failed.problem}; {failed.fix} (dsctl doctor --env {conn.env.name})") from err
-    verdict = "verified" if stored == sha else ("no stored checksum" if stored is None else "MISMATCH")
-    return {"version": version, "model_key": key, "sha256": sha, "digest": verdict}
+    return {**found, "digest": verdict, "detail": detail}
+
+
+def is_healthy(report: dict[str, Any]) -> bool:
+    """An environment is healthy when it could be read, its promoted model verifies, no probe failed, its newest
+    run did not fail and no alarm is in ALARM."""
+    if not report["available"]:
+        return False
+    values = (report["model"], report["executions"], report["last_run"], report["alarms"])
+    if any(isinstance(value, dict) and "error" in value for value in values):
+        return False
+    newest = report["executions"][:1]
+    return (
+        report["model"]["digest"] == "verified"
+        and not any(e["status"] in runs.FAILED for e in newest)
+        and "ALARM" not in report["alarms"].values()
+    )
 
 
 def alarm_states(conn: Connection) -> dict[str, str]:
@@ -83,7 +120,7 @@ def image_status(conn: Connection) -> dict[str, Any]:
 
 def environment_status(conn: Connection) -> dict[str, Any]:
     """Everything ``status`` shows for one environment whose credentials were verified."""
-    return {
+    report: dict[str, Any] = {
         "env": conn.env.name,
         "account": conn.env.account_id,
         "available": True,
@@ -93,6 +130,8 @@ def environment_status(conn: Connection) -> dict[str, Any]:
         "last_run": _safely(lambda: runs.counts(runs.latest_run_manifest(conn))),
         "alarms": _safely(lambda: alarm_states(conn)),
     }
+    report["healthy"] = is_healthy(report)
+    return report
 
 
 def _cell(value: Any, render: Callable[[Any], str]) -> str:
@@ -135,7 +174,8 @@ def _status(args: argparse.Namespace) -> int:
     with console.status("reading every environment", spinner="dots"):
         for env, conn, problem in try_connect_all():
             if conn is None:
-                reports.append({"env": env.name, "account": env.account_id, "available": False, "reason": problem})
+                unavailable = {"env": env.name, "account": env.account_id, "available": False, "reason": problem}
+                reports.append({**unavailable, "healthy": False})
             else:
                 reports.append(environment_status(conn))
     if args.json:
@@ -167,8 +207,7 @@ def _status(args: argparse.Namespace) -> int:
         for r in reports:
             if not r["available"]:
                 console.print(f"[yellow]{r['env']}[/]: {r['reason']}")
-    checked = [r for r in reports if r["available"]]
-    return 0 if checked else EXIT_FAILED
+    return 0 if all(is_healthy(r) for r in reports) else EXIT_FAILED
 
 
 def register(subparsers: Any) -> None:
@@ -177,8 +216,9 @@ def register(subparsers: Any) -> None:
         "status",
         help="promoted model, image digest, last runs and alarms of every environment",
         description="One table for all environments (each with its default credentials: the AWS profile named like "
-        "the environment, else the environment variables; environments without credentials are marked). Exit 1 if "
-        "no environment could be checked.",
+        "the environment, else the environment variables; environments without credentials are marked). Exit 1 "
+        "unless every environment is healthy: readable, its promoted model's digest verified (computed when S3 kept "
+        "none), no failed newest run, no alarm in ALARM.",
     )
     add_json_flag(parser)
     parser.set_defaults(func=aws_errors(_status))

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -136,8 +138,22 @@ def _exit_name(code: int) -> str:
         return "UNKNOWN"
 
 
+STOP_GRACE_SECONDS = 120.0
+"""How long an interrupted job gets to remove its staging area after SIGTERM before it is killed (ECS's stopTimeout
+plays this part in AWS)."""
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def _stream(argv: list[str], environment: dict[str, str], log: Callable[[str], None]) -> tuple[int, list[str]]:
-    """Run ``argv``, forwarding each output line as it comes; return the exit code and every line."""
+    """Run ``argv``, forwarding each output line as it comes; return the exit code and every line.
+
+    The job runs in its own session, so a Ctrl-C in the terminal reaches dsctl only; dsctl (on Ctrl-C or SIGTERM)
+    forwards one SIGTERM to the job, which removes its staging area and exits, as ECS stops a task. Only a job that
+    does not finish within ``STOP_GRACE_SECONDS`` is killed.
+    """
     lines: list[str] = []
     process = subprocess.Popen(  # fixed argv from the task definition, no shell
         argv,
@@ -148,7 +164,10 @@ def _stream(argv: list[str], environment: dict[str, str], log: Callable[[str], N
         stderr=subprocess.STDOUT,
         text=True,
         bufsize=1,
+        start_new_session=True,
     )
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main else None
     try:
         assert process.stdout is not None
         for line in process.stdout:
@@ -157,9 +176,15 @@ def _stream(argv: list[str], environment: dict[str, str], log: Callable[[str], N
             log(f"  job | {readable(line)}")
         return process.wait(), lines
     finally:
-        if process.poll() is None:  # interrupted: do not leave the job running
-            process.kill()
-            process.wait()
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+        if process.poll() is None:  # interrupted: stop the job the way ECS would, so it cleans up after itself
+            process.terminate()
+            try:
+                process.wait(timeout=STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def _put_logs(

@@ -129,3 +129,18 @@ def test_doctor_with_a_bucket_parameter_missing_reports_it_instead_of_crashing(
     assert checks["parameters present"]["detail"] == "missing /ds/preprocessing/input-bucket"
     values = checks["parameters match the stack"]
     assert values["ok"] is False and values["detail"].startswith("input-bucket is missing, expected 'ds-input-prod-")
+
+
+def test_doctor_fails_a_model_replaced_without_a_stored_checksum(promoted: TwoAccounts, dsctl: Dsctl) -> None:
+    """`aws s3 cp` over models/1.0.0/model.pkl with one byte changed: S3 has no SHA-256, doctor computes it."""
+    s3 = promoted.dev_session.client("s3")
+    bucket = promoted.dev.artifact_bucket
+    original = s3.get_object(Bucket=bucket, Key="models/1.0.0/model.pkl")["Body"].read()
+    s3.put_object(Bucket=bucket, Key="models/1.0.0/model.pkl", Body=original[:-1] + bytes([original[-1] ^ 1]))
+    code, checks = _checks(dsctl)
+    assert code == 1
+    model = checks["promoted model readable"]
+    assert model["ok"] is False and model["detail"].startswith("MISMATCH: ") and "(computed)" in model["detail"]
+    assert "dsctl model rollback --env prod" in model["fix"]
+    table = dsctl("doctor", "--env", "prod")
+    assert table.code == 1 and "broken: promoted model readable" in table.out

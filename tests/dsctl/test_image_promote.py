@@ -60,7 +60,6 @@ def project(tmp_path: Path) -> Path:
         "# stage account: takes dev's image first\nconfig:\n"
         f'  ds-preprocessing:accountId: "{STAGE_ACCOUNT}"\n'
         "  ds-preprocessing:promotesFrom: dev\n"
-        "  ds-preprocessing:ciPrincipalArn: arn:aws:iam::123456789012:role/ds-preprocessing-ci\n"
         f"  ds-preprocessing:imageDigest: {D1}\n"
     )
     prod = tmp_path / "Pulumi.prod.yaml"

@@ -277,9 +277,10 @@ def test_a_corrupt_manifest_is_reported_on_its_version_without_hiding_the_others
         Bucket=two_accounts.dev.artifact_bucket, Key="models/3.7.0/manifest.json", Body=b"{bad"
     )
     listed = dsctl("model", "list", "--env", "dev", "--json")
-    assert listed.code == 0, listed.err
+    assert listed.code == 1, listed.err  # an unusable version fails the listing (it gates CI)
     rows = {row["version"]: row for row in listed.json()["versions"]}
-    assert rows["3.6.0"]["validation"] == "not validated"
+    assert rows["3.6.0"]["validation"] == "not validated" and rows["3.6.0"]["digest"] == "verified"
+    assert rows["3.7.0"]["digest"] == "unusable"
     assert rows["3.7.0"]["validation"] == "unusable" and "not valid JSON" in rows["3.7.0"]["problem"]
     promote = dsctl("model", "promote", "--env", "prod", "3.7.0")
     assert promote.code == 1 and "models/3.7.0/manifest.json is not valid JSON" in promote.err
@@ -387,3 +388,31 @@ def test_rollback_skips_history_written_outside_dsctl(two_accounts: TwoAccounts,
     back = dsctl("model", "rollback", "--env", "prod", "--json")
     assert back.code == 0, back.err
     assert back.json()["version"] == "8.0.0" and back.json()["previous_key"] == "models/8.1.0/model.pkl"
+
+
+@pytest.mark.parametrize(
+    "upload",
+    [{}, {"ChecksumAlgorithm": "CRC32"}],  # the AWS CLI's CRC64NVME needs botocore[crt]; any non-SHA-256 will do
+    ids=["no-checksum", "another-algorithm"],
+)
+def test_model_list_computes_the_digest_when_s3_kept_no_sha256(
+    two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path, upload: dict[str, str]
+) -> None:
+    """`aws s3 cp` of a model with one byte changed: S3 keeps no SHA-256, so the listing computes it and fails."""
+    directory = _published(dsctl, tmp_path, "2.1.0")
+    s3 = two_accounts.dev_session.client("s3")
+    bucket = two_accounts.dev.artifact_bucket
+    original = (directory / "model.pkl").read_bytes()
+    s3.put_object(Bucket=bucket, Key="models/2.1.0/model.pkl", Body=original, **upload)  # same bytes: still fine
+    listed = dsctl("model", "list", "--env", "dev", "--json")
+    assert listed.code == 0, listed.out
+    assert listed.json()["versions"][0]["digest"] == "verified"
+
+    changed = original[:-1] + bytes([original[-1] ^ 1])
+    s3.put_object(Bucket=bucket, Key="models/2.1.0/model.pkl", Body=changed, **upload)
+    listed = dsctl("model", "list", "--env", "dev", "--json")
+    assert listed.code == 1
+    row = listed.json()["versions"][0]
+    assert row["digest"] == "MISMATCH" and "(computed)" in row["problem"] and row["sha256"] in row["problem"]
+    table = dsctl("model", "list", "--env", "dev")
+    assert table.code == 1 and "MISMATCH" in table.out

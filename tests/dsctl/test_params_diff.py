@@ -40,16 +40,39 @@ def test_injected_mismatches_are_unexpected(two_accounts: TwoAccounts, dsctl: Ds
     result = dsctl("params", "diff", "dev", "prod", "--json")
     assert result.code == 1
     rows = _rows(result)
-    assert rows["model-key"]["status"] == rows["model-sha256"]["status"] == "unexpected"
-    assert "different model (1.0.0 vs no model promoted)" in rows["model-key"]["note"]
+    assert rows["model-key"]["status"] == rows["model-sha256"]["status"] == "pending"  # the normal promotion lag
+    assert "promotion pending (1.0.0 vs no model promoted)" in rows["model-key"]["note"]
     assert rows["input-key"]["status"] == "unexpected" and "missing in prod" in rows["input-key"]["note"]
     assert rows["output-bucket"]["status"] == "unexpected" and "its stack says" in rows["output-bucket"]["note"]
     assert "pulumi up --refresh --stack prod" in rows["input-key"]["note"]  # refresh: never revert a promotion
     assert "run pulumi up --refresh --stack " in rows["output-bucket"]["note"]
     assert rows["input-bucket"]["status"] == "expected"
-    assert result.json()["unexpected"] == 4
+    assert result.json()["unexpected"] == 2
     table = dsctl("params", "diff", "dev", "prod")
-    assert table.code == 1 and "UNEXPECTED" in table.out and "4 unexpected difference(s)" in table.out
+    assert table.code == 1 and "UNEXPECTED" in table.out and "2 unexpected difference(s)" in table.out
+
+
+def test_a_pending_promotion_passes_and_a_key_digest_pair_that_disagrees_fails(
+    two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path
+) -> None:
+    for version, seed in (("1.0.0", 1), ("2.0.0", 2)):
+        directory = train_model(tmp_path, version, seed=seed)
+        assert dsctl("model", "publish", "--env", "dev", version, str(directory)).code == 0
+    assert dsctl("model", "promote", "--env", "prod", "1.0.0", "--force", "--reason", "diff test").code == 0
+    assert dsctl("model", "promote", "--env", "dev", "2.0.0", "--force", "--reason", "diff test").code == 0
+    lag = dsctl("params", "diff", "dev", "prod", "--json")
+    assert lag.code == 0, lag.out  # dev ahead of prod along the chain: CI can gate on this
+    assert _rows(lag)["model-key"]["status"] == "pending" and lag.json()["unexpected"] == 0
+
+    # prod's key changed by hand to 2.0.0 while its digest is still 1.0.0's: the job would refuse the model
+    two_accounts.prod_session.client("ssm").put_parameter(
+        Name="/ds/preprocessing/model-key", Value="models/2.0.0/model.pkl", Type="String", Overwrite=True
+    )
+    broken = dsctl("params", "diff", "dev", "prod", "--json")
+    assert broken.code == 1
+    pair = _rows(broken)["model-key/model-sha256 in prod"]
+    assert pair["status"] == "unexpected" and "key and digest disagree" in pair["note"]
+    assert "dsctl model promote --env prod 2.0.0" in pair["note"]
 
 
 def test_each_side_uses_its_own_checked_credentials(two_accounts: TwoAccounts, dsctl: Dsctl) -> None:

@@ -12,6 +12,7 @@ import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -56,6 +57,7 @@ def test_run_starts_a_readably_named_execution(two_accounts: TwoAccounts, dsctl:
     sfn = two_accounts.prod_session.client("stepfunctions")
     described = sfn.describe_execution(executionArn=started["execution_arn"])
     assert json.loads(described["input"]) == {"inputKey": ""}  # empty: the job reads the input-key parameter
+    _finish(two_accounts, "prod", "SUCCEEDED")  # one run per environment at a time: the next starts after it
     keyed = dsctl("run", "--env", "prod", "--input-key", "raw/2026-10.csv", "--json").json()
     assert json.loads(sfn.describe_execution(executionArn=keyed["execution_arn"])["input"]) == {
         "inputKey": "raw/2026-10.csv"
@@ -107,7 +109,7 @@ def test_run_uses_the_local_runner_when_the_local_environment_is_up(
         calls.append({"env": env.name, "run_id": run_id, "input_key": input_key, "session": session})
         return {"run_id": run_id, **MANIFEST}
 
-    monkeypatch.setattr(run_command, "local_mode", lambda: object())
+    monkeypatch.setattr(run_command, "local_mode", lambda: SimpleNamespace(endpoint=two_accounts.endpoint))
     monkeypatch.setattr(runner, "run_job_locally", fake_runner)
     result = dsctl("run", "--env", "prod", "--input-key", "raw/x.csv", "--json")
     assert result.code == 0, result.err
@@ -127,7 +129,7 @@ def test_a_failed_local_run_is_a_result_with_its_cause_also_in_json(
     def failing_runner(env: Any, **_: Any) -> dict[str, Any]:
         raise CommandError("local runner: the job failed in dev with exit code 9 (INPUT_NOT_FOUND): no", EXIT_FAILED)
 
-    monkeypatch.setattr(run_command, "local_mode", lambda: object())
+    monkeypatch.setattr(run_command, "local_mode", lambda: SimpleNamespace(endpoint=two_accounts.endpoint))
     monkeypatch.setattr(runner, "run_job_locally", failing_runner)
     result = dsctl("run", "--env", "dev", "--input-key", "missing.csv", "--wait", "--json")
     assert result.code == 1
@@ -148,9 +150,10 @@ def test_status_shows_every_environment(
     run = dsctl("run", "--env", "prod", "--wait", "--json").json()
 
     result = dsctl("status", "--json")
-    assert result.code == 0, result.err
+    assert result.code == 1, result.err  # dev has no model promoted: a run there would fail
     envs = {report["env"]: report for report in result.json()["environments"]}
     assert envs["dev"]["model"] == {"version": None, "model_key": "NONE", "digest": "no model promoted"}
+    assert envs["dev"]["healthy"] is False and envs["prod"]["healthy"] is True
     prod = envs["prod"]
     assert prod["model"]["version"] == "1.0.0" and prod["model"]["digest"] == "verified"
     # The image column: the builder builds; prod shows its pin, not yet deployed (moto's task runs a tag), and that
@@ -178,12 +181,64 @@ def test_status_shows_every_environment(
     assert prod["alarms"]["ds-preprocessing-failed-executions-prod"] == "ALARM"
 
 
+def _promoted_everywhere(dsctl: Dsctl, tmp_path: Path, version: str) -> Path:
+    """Publish ``version`` and promote it in both environments; return the trained model's directory."""
+    directory = train_model(tmp_path, version)
+    assert dsctl("model", "publish", "--env", "dev", version, str(directory)).code == 0
+    for env in ("dev", "prod"):
+        assert dsctl("model", "promote", "--env", env, version, "--force", "--reason", "status test").code == 0
+    return directory
+
+
+def test_status_computes_the_digest_checks_the_parameters_and_fails_when_unhealthy(
+    two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = _promoted_everywhere(dsctl, tmp_path, "2.1.0")
+    result = dsctl("status", "--json")
+    assert result.code == 0, result.out
+    assert all(r["healthy"] for r in result.json()["environments"])
+
+    # `aws s3 cp` over the model, one byte changed, no checksum kept by S3: status computes the digest itself.
+    original = (directory / "model.pkl").read_bytes()
+    two_accounts.dev_session.client("s3").put_object(
+        Bucket=two_accounts.dev.artifact_bucket,
+        Key="models/2.1.0/model.pkl",
+        Body=original[:-1] + bytes([original[-1] ^ 1]),
+    )
+    # prod's artifact-bucket parameter names a bucket that does not exist: what the job reads, not the stack file.
+    two_accounts.prod_session.client("ssm").put_parameter(
+        Name="/ds/preprocessing/artifact-bucket", Value="ds-artifacts-gone", Type="String", Overwrite=True
+    )
+    result = dsctl("status", "--json")
+    assert result.code == 1
+    envs = {r["env"]: r for r in result.json()["environments"]}
+    assert envs["dev"]["model"]["digest"] == "MISMATCH" and "(computed)" in envs["dev"]["model"]["detail"]
+    assert envs["prod"]["model"]["digest"] == "STORE MISSING" and envs["prod"]["model"]["bucket"] == "ds-artifacts-gone"
+    assert not any(r["healthy"] for r in envs.values())
+    assert dsctl("status").code == 1
+
+
+def test_status_shows_a_failed_run_and_fails(
+    two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _promoted_everywhere(dsctl, tmp_path, "1.0.0")
+    monkeypatch.setattr(
+        runs, "_sleep", lambda seconds: _finish(two_accounts, "prod", "FAILED", error="States.TaskFailed")
+    )
+    failed = dsctl("run", "--env", "prod", "--wait", "--json").json()
+    result = dsctl("status", "--json")
+    assert result.code == 1
+    prod = {r["env"]: r for r in result.json()["environments"]}["prod"]
+    assert prod["executions"][0] == {**prod["executions"][0], "name": failed["name"], "status": "FAILED"}
+    assert prod["healthy"] is False
+
+
 def test_status_marks_environments_without_credentials(
     two_accounts: TwoAccounts, dsctl: Dsctl, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")  # only the dev keys in AWS_* remain
     result = dsctl("status", "--json")
-    assert result.code == 0
+    assert result.code == 1  # an environment that could not be checked is not known to be healthy
     envs = {report["env"]: report for report in result.json()["environments"]}
     assert envs["dev"]["available"] is True
     assert envs["prod"]["available"] is False and "belong to account 123456789012" in envs["prod"]["reason"]
@@ -208,3 +263,22 @@ def test_a_run_without_a_manifest_has_none(two_accounts: TwoAccounts) -> None:
     with pytest.raises(ClientError) as raised:
         runs.run_manifest(elsewhere, "run-that-never-wrote-one")
     assert raised.value.response["Error"]["Code"] == "NoSuchBucket"
+
+
+def test_run_follows_the_endpoint_targeted_not_a_local_environment_that_happens_to_be_up(
+    two_accounts: TwoAccounts, dsctl: Dsctl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A forgotten `dsctl local up` elsewhere must not turn a run with other credentials into a laptop run."""
+    import dsctl.commands.run as run_command
+    import dsctl.local.runner as runner
+
+    def never(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise AssertionError("the local runner must not run")
+
+    monkeypatch.setattr(run_command, "local_mode", lambda: SimpleNamespace(endpoint="http://127.0.0.1:1"))
+    monkeypatch.setattr(runner, "run_job_locally", never)
+    result = dsctl("run", "--env", "prod")
+    assert result.code == 0, result.err
+    said = " ".join(result.out.split())
+    assert f"running in prod (987654321098) at {two_accounts.endpoint}" in said
+    assert "the local environment is up but not targeted by these credentials" in said

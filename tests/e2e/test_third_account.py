@@ -36,7 +36,7 @@ THIRD_STACK_FILE = f"""\
 config:
   ds-preprocessing:accountId: "{THIRD_ACCOUNT}"
   ds-preprocessing:promotesFrom: dev
-  ds-preprocessing:ciPrincipalArn: arn:aws:iam::123456789012:role/ds-preprocessing-ci
+  ds-preprocessing:githubRepository: acme-data/ds-preprocessing
   ds-preprocessing:operatorPrincipalArns:
     - arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_DataScience_0123456789abcdef
   ds-preprocessing:production: true

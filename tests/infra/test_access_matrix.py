@@ -33,8 +33,9 @@ def _role(account: str, name: str) -> str:
 PROD_TASK = _role(PROD, "ds-preprocessing-task-prod")
 PROD_EXEC = _role(PROD, "ds-preprocessing-exec-prod")
 PROD_DEPLOY = _role(PROD, "ds-preprocessing-deploy-prod")
+PROD_PREVIEW = _role(PROD, "ds-preprocessing-preview-prod")
 DEV_TASK = _role(DEV, "ds-preprocessing-task-dev")
-# dsctl's role in each account (created by the stacks: operatorPrincipalArns), and the SSO role it trusts
+# dsctl's role in each account (created by the stacks: operatorPermissionSet), and the SSO roles it trusts
 PROD_OPERATOR = _role(PROD, "ds-preprocessing-operator")
 DEV_OPERATOR = _role(DEV, "ds-preprocessing-operator")
 OUTSIDERS = {
@@ -43,6 +44,11 @@ OUTSIDERS = {
     "dev-ci": _role(DEV, "ds-preprocessing-ci"),
     "dev-someone": _role(DEV, "someone-else"),
     "dev-sso-data-science": _role(DEV, "aws-reserved/sso.amazonaws.com/AWSReservedSSO_DataScience_0123456789abcdef"),
+    # re-provisioned (new suffix) and outside us-east-1 (region path segment): still the permission set's role
+    "prod-sso-data-science": _role(
+        PROD, "aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_DataScience_fedcba9876"
+    ),
+    "prod-sso-admin": _role(PROD, "aws-reserved/sso.amazonaws.com/AWSReservedSSO_DataScienceAdmin_0123456789abcdef"),
     "foreign-sso-data-science": _role(
         FOREIGN, "aws-reserved/sso.amazonaws.com/AWSReservedSSO_DataScience_0123456789abcdef"
     ),
@@ -250,9 +256,11 @@ MATRIX = [
     Request(DEV_OPERATOR, "ssm:PutParameter", _param("dev", "model-key"), True),
     Request(DEV_OPERATOR, "ssm:PutParameter", _param("dev", "output-bucket"), False),
     Request(DEV_OPERATOR, "ssm:PutParameter", _param("prod", "model-key"), False),
-    # only the configured operators (dev's SSO role) may assume either operator role
-    Request(OUTSIDERS["dev-sso-data-science"], "sts:AssumeRole", ("prod", "operatorRoleArn", ""), True),
+    # only the permission set's SSO roles of the same account may assume an operator role (any suffix, any region path)
+    Request(OUTSIDERS["prod-sso-data-science"], "sts:AssumeRole", ("prod", "operatorRoleArn", ""), True),
     Request(OUTSIDERS["dev-sso-data-science"], "sts:AssumeRole", ("dev", "operatorRoleArn", ""), True),
+    Request(OUTSIDERS["dev-sso-data-science"], "sts:AssumeRole", ("prod", "operatorRoleArn", ""), False),
+    Request(OUTSIDERS["prod-sso-admin"], "sts:AssumeRole", ("prod", "operatorRoleArn", ""), False),
     Request(OUTSIDERS["foreign-sso-data-science"], "sts:AssumeRole", ("prod", "operatorRoleArn", ""), False),
     Request(OUTSIDERS["dev-someone"], "sts:AssumeRole", ("prod", "operatorRoleArn", ""), False),
     Request(OUTSIDERS["dev-someone"], "sts:AssumeRole", ("dev", "operatorRoleArn", ""), False),
@@ -272,47 +280,70 @@ MATRIX = [
     Request(DEV_TASK, "s3:GetObject", ("dev", "inputBucketArn", "/raw/monthly_data.csv"), False, NO_TLS),
     Request(DEV_TASK, "s3:PutObject", ("dev", "outputBucketArn", "/processed/run-1/part-0.parquet"), False, NO_TLS),
     Request(DEV_TASK, "s3:GetObject", ("prod", "inputBucketArn", "/raw/monthly_data.csv"), False),
-    # deployment: only dev's CI role may assume prod's deploy role, which has no data access
-    Request(OUTSIDERS["dev-ci"], "sts:AssumeRole", ("prod", "deployRoleArn", ""), True),
-    Request(OUTSIDERS["dev-someone"], "sts:AssumeRole", ("prod", "deployRoleArn", ""), False),
-    Request(OUTSIDERS["foreign-task"], "sts:AssumeRole", ("prod", "deployRoleArn", ""), False),
+    # deployment: the deploy role is assumed by GitHub OIDC only (no IAM principal, no cross-account CI role); it
+    # deploys the job and nothing that changes who can access what, and reads no data
+    Request(OUTSIDERS["dev-ci"], "sts:AssumeRole", ("prod", "deployRoleArn", ""), False),
+    Request(OUTSIDERS["prod-analytics"], "sts:AssumeRole", ("prod", "deployRoleArn", ""), False),
     Request(PROD_DEPLOY, "s3:GetObject", ("prod", "inputBucketArn", "/raw/monthly_data.csv"), False),
-    Request(PROD_DEPLOY, "iam:PutRolePolicy", ("prod", "deployRoleArn", ""), False),
-    Request(PROD_DEPLOY, "iam:PutRolePolicy", ("prod", "taskRoleArn", ""), True),
-    # ... only while the role keeps the project's permissions boundary, which the deployer cannot change or drop
+    Request(PROD_DEPLOY, "ecs:RegisterTaskDefinition", ("prod", "taskDefinitionArn", ""), True),
+    Request(PROD_DEPLOY, "states:UpdateStateMachine", ("prod", "stateMachineArn", ""), True),
     Request(
         PROD_DEPLOY,
-        "iam:PutRolePolicy",
+        "iam:PassRole",
         ("prod", "taskRoleArn", ""),
-        False,
-        {"iam:PermissionsBoundary": OTHER_BOUNDARY},
+        True,
+        {"iam:PassedToService": "ecs-tasks.amazonaws.com"},
     ),
     Request(
-        PROD_DEPLOY, "iam:CreateRole", ("prod", "taskRoleArn", ""), False, {"iam:PermissionsBoundary": OTHER_BOUNDARY}
+        PROD_DEPLOY, "iam:PassRole", ("prod", "taskRoleArn", ""), False, {"iam:PassedToService": "states.amazonaws.com"}
     ),
-    Request(PROD_DEPLOY, "iam:DeleteRolePermissionsBoundary", ("prod", "taskRoleArn", ""), False),
-    Request(PROD_DEPLOY, "iam:PutRolePermissionsBoundary", ("prod", "taskRoleArn", ""), False),
-    Request(PROD_DEPLOY, "iam:AttachRolePolicy", ("prod", "taskRoleArn", ""), False),
+    Request(PROD_DEPLOY, "iam:PassRole", ("prod", "operatorRoleArn", ""), False),
+    *(
+        Request(PROD_DEPLOY, action, ("prod", role, ""), False)
+        for role in ("taskRoleArn", "operatorRoleArn", "deployRoleArn", "previewRoleArn")
+        for action in (
+            "iam:UpdateAssumeRolePolicy",
+            "iam:PutRolePolicy",
+            "iam:DeleteRolePolicy",
+            "iam:CreateRole",
+            "iam:DeleteRole",
+            "iam:AttachRolePolicy",
+            "iam:PutRolePermissionsBoundary",
+            "iam:DeleteRolePermissionsBoundary",
+        )
+    ),
     Request(PROD_DEPLOY, "iam:CreatePolicyVersion", ("prod", "", PROD_BOUNDARY), False),
-    Request(PROD_DEPLOY, "iam:DeletePolicy", ("prod", "", PROD_BOUNDARY), False),
-    # the deployer manages the operator role only within the operator's own boundary, which it cannot change
-    Request(PROD_DEPLOY, "iam:PutRolePolicy", ("prod", "operatorRoleArn", ""), True),
-    Request(
-        PROD_DEPLOY,
-        "iam:PutRolePolicy",
-        ("prod", "operatorRoleArn", ""),
-        False,
-        {"iam:PermissionsBoundary": PROD_BOUNDARY},
+    Request(PROD_DEPLOY, "iam:CreatePolicyVersion", ("prod", "", PROD_OPERATOR_BOUNDARY), False),
+    *(
+        Request(PROD_DEPLOY, action, ("prod", "inputBucketArn", ""), False)
+        for action in (
+            "s3:PutBucketPolicy",
+            "s3:DeleteBucketPolicy",
+            "s3:PutBucketPublicAccessBlock",
+            "s3:PutBucketVersioning",
+            "s3:PutEncryptionConfiguration",
+            "s3:PutLifecycleConfiguration",
+            "s3:PutBucketOwnershipControls",
+            "s3:DeleteBucket",
+        )
     ),
+    Request(PROD_DEPLOY, "s3:GetBucketPolicy", ("prod", "inputBucketArn", ""), True),
+    # the preview role reads the project's resources' configuration, never data, and changes nothing
+    Request(PROD_PREVIEW, "s3:GetBucketPolicy", ("prod", "inputBucketArn", ""), True),
+    Request(PROD_PREVIEW, "iam:GetRole", ("prod", "taskRoleArn", ""), True),
+    Request(PROD_PREVIEW, "s3:GetObject", ("prod", "inputBucketArn", "/raw/monthly_data.csv"), False),
+    Request(PROD_PREVIEW, "s3:PutObject", ("prod", "outputBucketArn", "/processed/x"), False),
+    Request(PROD_PREVIEW, "ssm:PutParameter", _param("prod", "model-key"), False),
     Request(
-        PROD_DEPLOY,
-        "iam:CreateRole",
+        PROD_PREVIEW,
+        "iam:PassRole",
         ("prod", "taskRoleArn", ""),
         False,
-        {"iam:PermissionsBoundary": PROD_OPERATOR_BOUNDARY},
+        {"iam:PassedToService": "ecs-tasks.amazonaws.com"},
     ),
-    Request(PROD_DEPLOY, "iam:DeleteRolePermissionsBoundary", ("prod", "operatorRoleArn", ""), False),
-    Request(PROD_DEPLOY, "iam:CreatePolicyVersion", ("prod", "", PROD_OPERATOR_BOUNDARY), False),
+    Request(PROD_PREVIEW, "ecs:RegisterTaskDefinition", ("prod", "taskDefinitionArn", ""), False),
+    Request(PROD_PREVIEW, "states:StartExecution", ("prod", "stateMachineArn", ""), False),
+    Request(PROD_PREVIEW, "sts:AssumeRole", ("prod", "deployRoleArn", ""), False),
 ]
 
 

@@ -62,9 +62,12 @@ EXPECTED: dict[str, dict[str, tuple[str, str]]] = {
     "prod": {
         **COMMON,
         "scheduleRuleName": ("str", "ds-preprocessing-schedule-prod"),
-        "deployRoleArn": ("str", rf"arn:aws:iam::{ACCOUNT}:role/ds-preprocessing-deploy-prod"),
     },
 }
+for _stack, _expected in EXPECTED.items():
+    # CI's roles in every account (githubRepository is set in both stack files)
+    _expected["deployRoleArn"] = ("str", rf"arn:aws:iam::{ACCOUNT}:role/ds-preprocessing-deploy-{_stack}")
+    _expected["previewRoleArn"] = ("str", rf"arn:aws:iam::{ACCOUNT}:role/ds-preprocessing-preview-{_stack}")
 # Outputs that name the artifact store, which lives in the owning (dev) account even in prod's outputs.
 STORE_OUTPUTS = ("artifactBucketName", "artifactBucketArn", "artifactKmsKeyArn", "artifactAccountId")
 
@@ -148,7 +151,8 @@ def test_operator_role_output_is_null_without_operators(tmp_path: Path) -> None:
     from dsctl.synth import synth
 
     document = yaml.safe_load((Path(naming.__file__).resolve().parent.parent / "Pulumi.dev.yaml").read_text())
-    document["config"]["ds-preprocessing:operatorPrincipalArns"] = []
+    document["config"].pop("ds-preprocessing:operatorPrincipalArns", None)
+    document["config"].pop("ds-preprocessing:operatorPermissionSet")
     config = tmp_path / "Pulumi.dev.yaml"
     config.write_text(yaml.safe_dump(document))
     result = synth("dev", config)

@@ -6,7 +6,8 @@ import warnings
 
 import pytest
 
-from components import policy_docs
+from components import ci_policies, policy_docs
+from components.arns import StackArns
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -45,8 +46,15 @@ def test_every_action_the_builders_use_exists() -> None:
             input_bucket_arn="arn:aws:s3:::in",
             output_bucket_arn="arn:aws:s3:::out",
         ),
-        policy_docs.deploy_role_policy(
-            environment="prod", account_id="987654321098", region="us-east-1", parameter_prefix="/ds/preprocessing"
+        ci_policies.deploy_role_policy(
+            arns=StackArns("prod", "987654321098", "us-east-1"),
+            parameter_prefix="/ds/preprocessing",
+            owns_artifact_store=False,
+        ),
+        ci_policies.preview_role_policy(
+            arns=StackArns("dev", "123456789012", "us-east-1"),
+            parameter_prefix="/ds/preprocessing",
+            owns_artifact_store=True,
         ),
         policy_docs.artifact_key_policy("123456789012", "us-east-1", ["987654321098"], ["ds-preprocessing-task-*"]),
     ]
@@ -62,14 +70,18 @@ def test_reader_grants_are_empty_without_readers() -> None:
     assert sids == ["OwningAccountAdministers", "OwningAccountUsesThroughS3"]
 
 
-def test_inline_deploy_policy_fits_the_iam_size_limit() -> None:
+@pytest.mark.parametrize("owns", [True, False])
+def test_inline_ci_policies_fit_the_iam_size_limit(owns: bool) -> None:
     import json
 
-    document = policy_docs.deploy_role_policy(
-        environment="prod", account_id="987654321098", region="us-east-1", parameter_prefix="/ds/preprocessing"
-    )
-    # IAM counts inline role policies without whitespace; the limit is 10,240 characters per role.
-    assert len(json.dumps(document, separators=(",", ":"))) < 10_240
+    for builder in (ci_policies.deploy_role_policy, ci_policies.preview_role_policy):
+        document = builder(
+            arns=StackArns("prod", "987654321098", "us-east-1"),
+            parameter_prefix="/ds/preprocessing",
+            owns_artifact_store=owns,
+        )
+        # IAM counts inline role policies without whitespace; the limit is 10,240 characters per role.
+        assert len(json.dumps(document, separators=(",", ":"))) < 10_240
 
 
 def _operator(owns: bool) -> dict[str, object]:
@@ -85,11 +97,16 @@ def _operator(owns: bool) -> dict[str, object]:
 
 
 def test_operator_trust_needs_principals_and_names_each_once() -> None:
-    with pytest.raises(ValueError, match="operatorPrincipalArns"):
-        policy_docs.operator_trust([])
+    with pytest.raises(ValueError, match="operatorPrincipalArns or operatorPermissionSet"):
+        policy_docs.operator_trust([], account_id="123456789012", permission_set=None)
     role = "arn:aws:iam::123456789012:role/ops"
-    (trust,) = policy_docs.operator_trust([role, role])["Statement"]
-    assert trust["Principal"] == {"AWS": [role]} and trust["Action"] == "sts:AssumeRole"
+    named, sso = policy_docs.operator_trust([role, role], account_id="123456789012", permission_set="Ops")["Statement"]
+    assert named["Principal"] == {"AWS": [role]} and named["Action"] == "sts:AssumeRole"
+    assert sso["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
+    assert sso["Condition"]["ArnLike"]["aws:PrincipalArn"] == [
+        "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Ops_*",
+        "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_Ops_*",
+    ]
 
 
 @pytest.mark.parametrize("owns", [True, False])

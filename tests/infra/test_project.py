@@ -50,7 +50,6 @@ def test_a_third_stack_is_data_only(tmp_path: Path) -> None:
         "accountId": "555555555555",
         "production": True,
         "promotesFrom": "dev",
-        "ciPrincipalArn": "arn:aws:iam::123456789012:role/ci",
         "imageDigest": "sha256:" + "1" * 64,
     }
     project_dir = project_dir_with(tmp_path, staging=staging)
@@ -63,12 +62,7 @@ def test_a_third_stack_is_data_only(tmp_path: Path) -> None:
 
 def test_a_chain_deploys_in_promotion_order(tmp_path: Path) -> None:
     """dev -> aa-stage -> prod: each stack after the one it promotes from, whatever the names' order."""
-    stage = {
-        "accountId": "555555555555",
-        "promotesFrom": "dev",
-        "ciPrincipalArn": "arn:aws:iam::123456789012:role/ci",
-        "imageDigest": "sha256:" + "1" * 64,
-    }
+    stage = {"accountId": "555555555555", "promotesFrom": "dev", "imageDigest": "sha256:" + "1" * 64}
     project_dir = project_dir_with(tmp_path, **{"aa-stage": stage})
     prod = yaml.safe_load((project_dir / "Pulumi.prod.yaml").read_text())
     prod["config"]["ds-preprocessing:promotesFrom"] = "aa-stage"
@@ -111,7 +105,6 @@ def test_a_promotion_cycle_is_refused(tmp_path: Path) -> None:
     dev["config"]["ds-preprocessing:ownsArtifactStore"] = False
     dev["config"]["ds-preprocessing:promotesFrom"] = "prod"
     dev["config"].pop("ds-preprocessing:artifactReaderAccounts")
-    dev["config"]["ds-preprocessing:ciPrincipalArn"] = "arn:aws:iam::987654321098:role/ci"
     (project_dir / "Pulumi.dev.yaml").write_text(yaml.safe_dump(dev))
     with pytest.raises(SettingsError, match="a cycle"):
         load_project(project_dir)

@@ -9,7 +9,7 @@ import pytest
 
 from components import naming
 from components.pipeline_definition import JOB_USER
-from components.policy_docs import WILDCARD_ONLY_ACTIONS
+from components.policy_docs import STAR_ONLY_ACTIONS
 from dsctl.synth import SynthResource, SynthResult
 
 DEV = "123456789012"
@@ -24,6 +24,7 @@ COMPONENT_TYPES = {
     "ds:storage:SecureBucket",
     "ds:storage:ArtifactStore",
     "ds:access:CrossAccountAccess",
+    "ds:access:CiAccess",
     "ds:access:OperatorRole",
     "ds:runtime:JobImage",
     "ds:runtime:JobTask",
@@ -98,15 +99,13 @@ def test_dev_buckets_include_the_artifact_store(dev_stack: SynthResult) -> None:
     dev_stack.get("aws:kms/key:Key", "artifacts-key")
     assert dev_stack.get("aws:kms/alias:Alias", "artifacts-key-alias").inputs["name"] == "alias/ds-artifacts-dev"
     assert not dev_stack.of_type("pulumi:pulumi:StackReference")
-    assert not any(r.inputs.get("name") == naming.deploy_role("dev") for r in dev_stack.of_type(ROLE))
 
 
-def test_prod_has_no_store_but_a_reference_and_a_deploy_role(prod_stack: SynthResult) -> None:
+def test_prod_has_no_store_but_a_reference(prod_stack: SynthResult) -> None:
     assert bucket_names(prod_stack) == [f"ds-input-prod-{PROD}-us-east-1", f"ds-output-prod-{PROD}-us-east-1"]
     assert not prod_stack.of_type("aws:kms/key:Key")
     (reference,) = prod_stack.of_type("pulumi:pulumi:StackReference")
     assert reference.read and reference.id == "organization/ds-preprocessing/dev"
-    assert prod_stack.get(ROLE, "cross-account-deploy-role").id == "ds-preprocessing-deploy-prod"
 
 
 def test_components_parent_their_resources(any_stack: SynthResult) -> None:
@@ -133,7 +132,7 @@ def test_provider_pins_the_account_and_tags(any_stack: SynthResult) -> None:
     assert provider.inputs["defaultTags"] == {
         "tags": {"Project": "ds-preprocessing", "Environment": settings.environment, "ManagedBy": "pulumi"}
     }
-    assert "assumeRoles" not in provider.inputs  # no deployRoleArn in the committed stack files
+    assert "assumeRoles" not in provider.inputs  # the provider never chains roles: CI holds the stack's own role
     provider_ref = f"{provider.urn}::{provider.id}"
     for resource in any_stack.resources:
         if resource.type.startswith("aws:"):
@@ -534,7 +533,7 @@ def test_no_allow_names_a_wildcard_action_or_an_unneeded_wildcard_resource(any_s
             assert statement["Effect"] == "Allow"
             assert not any(action == "*" or action.endswith(":*") for action in actions), resource.name
             if "*" in as_list(statement["Resource"]):
-                assert set(actions) <= set(WILDCARD_ONLY_ACTIONS), (resource.name, statement["Sid"])
+                assert set(actions) <= set(STAR_ONLY_ACTIONS), (resource.name, statement["Sid"])
 
 
 def test_put_metric_data_is_limited_to_the_pipeline_namespace(any_stack: SynthResult) -> None:
@@ -563,20 +562,6 @@ def test_prod_sees_devs_real_store_outputs(dev_stack: SynthResult, prod_stack: S
         assert prod_stack.outputs[key] == dev_stack.outputs[key]
 
 
-def test_deploy_role_trusts_only_the_ci_principal_and_is_scoped(prod_stack: SynthResult) -> None:
-    role = prod_stack.get(ROLE, "cross-account-deploy-role")
-    (trust,) = statements(role.inputs["assumeRolePolicy"])
-    assert trust["Principal"] == {"AWS": f"arn:aws:iam::{DEV}:role/ds-preprocessing-ci"}
-    assert trust["Action"] == "sts:AssumeRole"
-    assert not role.inputs.get("managedPolicyArns")
-    (policy,) = role_policies(prod_stack, "ds-preprocessing-deploy-prod").values()
-    resources = [r for s in statements(policy) for r in as_list(s["Resource"]) if r != "*"]
-    assert resources and all(PROD in r or r.startswith("arn:aws:s3:::ds-") for r in resources)
-    own = "arn:aws:iam::987654321098:role/ds-preprocessing-deploy-prod"
-    writes_own = [s for s in statements(policy) if own in as_list(s["Resource"])]
-    assert all(a.startswith(("iam:Get", "iam:List")) for s in writes_own for a in s["Action"])
-
-
 def test_physical_ids_are_what_aws_reports(any_stack: SynthResult) -> None:
     account = any_stack.settings.account_id
 
@@ -598,7 +583,7 @@ def test_workload_roles_carry_the_boundary_and_it_grants_nothing_more(any_stack:
     boundary = any_stack.get("aws:iam/policy:Policy", "task-role-boundary")
     env, account = any_stack.settings.environment, any_stack.settings.account_id
     assert boundary.id == f"arn:aws:iam::{account}:policy/ds-preprocessing-boundary-{env}"
-    others = (naming.deploy_role(env), naming.operator_role())
+    others = (naming.deploy_role(env), naming.preview_role(env), naming.operator_role())
     workload = [r for r in any_stack.of_type(ROLE) if r.id not in others]
     assert len(workload) == (4 if any_stack.settings.schedule_enabled else 3)
     assert all(role.inputs["permissionsBoundary"] == boundary.id for role in workload)
@@ -615,50 +600,27 @@ def test_workload_roles_carry_the_boundary_and_it_grants_nothing_more(any_stack:
     assert all(by_sid[s["Sid"]] == s for s in granted)
 
 
-def test_deploy_role_can_only_create_roles_within_the_boundary_and_never_change_it(prod_stack: SynthResult) -> None:
-    (policy,) = role_policies(prod_stack, "ds-preprocessing-deploy-prod").values()
-    boundary = f"arn:aws:iam::{PROD}:policy/ds-preprocessing-boundary-prod"
-    operator_boundary = f"arn:aws:iam::{PROD}:policy/ds-preprocessing-operator-boundary-prod"
-    operator = f"arn:aws:iam::{PROD}:role/ds-preprocessing-operator"
-    for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy"):
-        workload, own = sorted(
-            (s for s in statements(policy) if action in s["Action"]), key=lambda s: operator in s["Resource"]
-        )
-        assert workload["Condition"] == {"ArnEquals": {"iam:PermissionsBoundary": boundary}}, action
-        assert operator not in workload["Resource"]
-        # the operator role only with its own boundary: no role can be given the other's rights
-        assert own["Resource"] == [operator], action
-        assert own["Condition"] == {"ArnEquals": {"iam:PermissionsBoundary": operator_boundary}}, action
-    actions = {a for s in statements(policy) for a in as_list(s["Action"])}
-    forbidden = {
-        "iam:AttachRolePolicy",
-        "iam:CreatePolicyVersion",
-        "iam:DeletePolicy",
-        "iam:DeleteRolePermissionsBoundary",
-        "iam:PutRolePermissionsBoundary",
-        "iam:SetDefaultPolicyVersion",
-    }
-    assert not actions & forbidden
-    for arn in (boundary, operator_boundary):
-        on_boundary = {a for s in statements(policy) if arn in as_list(s["Resource"]) for a in s["Action"]}
-        assert on_boundary and all(a.startswith(("iam:Get", "iam:List")) for a in on_boundary), arn
-
-
 # ----------------------------------------------------------------------------- operator role
 
-SSO_DATA_SCIENCE = f"arn:aws:iam::{DEV}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_DataScience_0123456789abcdef"
 
-
-def test_operator_role_trusts_only_the_configured_operators(any_stack: SynthResult) -> None:
+def test_operator_role_trusts_the_permission_sets_sso_roles_by_pattern(any_stack: SynthResult) -> None:
+    """Any suffix (re-provisioning changes it) and any region path segment, in the stack's own account only."""
     role = any_stack.get(ROLE, "operator-role")
+    account = any_stack.settings.account_id
     assert role.id == naming.operator_role() == "ds-preprocessing-operator"
-    assert any_stack.settings.operator_principal_arns == (SSO_DATA_SCIENCE,)
+    assert any_stack.settings.operator_permission_set == "DataScience"
     (trust,) = statements(role.inputs["assumeRolePolicy"])
+    sso = f"arn:aws:iam::{account}:role/aws-reserved/sso.amazonaws.com"
     assert trust == {
-        "Sid": "OperatorsAssume",
+        "Sid": "OperatorPermissionSetAssumes",
         "Effect": "Allow",
-        "Principal": {"AWS": [SSO_DATA_SCIENCE]},
+        "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
         "Action": "sts:AssumeRole",
+        "Condition": {
+            "ArnLike": {
+                "aws:PrincipalArn": [f"{sso}/AWSReservedSSO_DataScience_*", f"{sso}/*/AWSReservedSSO_DataScience_*"]
+            }
+        },
     }
     assert role.inputs["maxSessionDuration"] == 3600
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import fields
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -106,7 +105,7 @@ def test_prod_stack_reads_devs_store_on_a_monthly_schedule() -> None:
     assert prod.schedule_enabled and prod.schedule_expression == "cron(0 6 1 * ? *)"
     assert prod.log_retention_days == 30
     assert prod.task_cpu * prod.task_memory > dev.task_cpu * dev.task_memory
-    assert prod.ci_principal_arn == f"arn:aws:iam::{DEV}:role/ds-preprocessing-ci"
+    assert prod.github_repository == "acme-data/ds-preprocessing" and prod.github_oidc_provider_arn is None
     assert prod.alarm_email
 
 
@@ -123,7 +122,8 @@ def test_defaults_come_from_pulumi_yaml() -> None:
     assert settings.artifact_reader_role_patterns == ("ds-preprocessing-task-*", "ds-preprocessing-operator")
     assert settings.schedule_expression == "cron(0 6 1 * ? *)"
     assert (settings.task_cpu, settings.task_memory) == (1024, 4096)
-    assert settings.alarm_email is None and settings.deploy_role_arn is None
+    assert settings.alarm_email is None and settings.github_repository is None
+    assert settings.admin_principal_arns == () and settings.operator_permission_set is None
 
 
 def test_pulumi_config_text_is_converted_to_schema_types() -> None:
@@ -350,33 +350,55 @@ def test_missing_required_key_names_the_stack_file() -> None:
     assert message == "accountId: (not set) — required; set ds-preprocessing:accountId in Pulumi.dev.yaml"
 
 
-def test_reading_stack_without_source_and_principal_gets_both_errors() -> None:
-    keys = [message.split(":", 1)[0] for message in errors("prod", promotesFrom=None, ciPrincipalArn=None)]
-    assert keys == ["promotesFrom", "ciPrincipalArn"]
+def test_reading_stack_without_source_gets_one_error() -> None:
+    keys = [message.split(":", 1)[0] for message in errors("prod", promotesFrom=None)]
+    assert keys == ["promotesFrom"]
 
 
-def test_reading_stack_needs_a_ci_principal() -> None:
-    message = only_error("prod", ciPrincipalArn=None)
-    assert message.startswith("ciPrincipalArn: ''") and "deploy role trusts only this principal" in message
+@pytest.mark.parametrize("removed", ["ciPrincipalArn", "deployRoleArn"])
+def test_the_removed_chaining_keys_are_refused(removed: str) -> None:
+    """CI assumes the stack's own OIDC roles directly: a leftover key of the old role chaining is an error."""
+    assert "unknown config key" in only_error("prod", **{removed: f"arn:aws:iam::{DEV}:role/ci"})
 
 
-def test_ci_principal_must_be_an_iam_arn_of_another_account() -> None:
-    assert "not an IAM role or user ARN" in only_error("prod", ciPrincipalArn="ci-role")
-    own = f"arn:aws:iam::{PROD}:role/ci"
-    assert "is in this stack's own account" in only_error("prod", ciPrincipalArn=own)
+@pytest.mark.parametrize("bad", ["acme", "acme/", "/repo", "acme/ds preprocessing", "https://github.com/acme/ds"])
+def test_github_repository_must_be_owner_slash_repo(bad: str) -> None:
+    assert only_error("prod", githubRepository=bad).startswith(f"githubRepository: {bad!r} — not a GitHub owner/repo")
+
+
+def test_an_existing_oidc_provider_must_be_githubs_in_this_account() -> None:
+    ours = f"arn:aws:iam::{PROD}:oidc-provider/token.actions.githubusercontent.com"
+    assert settings_from_config("prod", values("prod", githubOidcProviderArn=ours)).github_oidc_provider_arn == ours
+    other = f"arn:aws:iam::{DEV}:oidc-provider/token.actions.githubusercontent.com"
+    assert "provider is not in accountId" in only_error("prod", githubOidcProviderArn=other)
+    gitlab = f"arn:aws:iam::{PROD}:oidc-provider/gitlab.com"
+    assert "not the ARN of a GitHub OIDC provider" in only_error("prod", githubOidcProviderArn=gitlab)
+    assert "set without githubRepository" in only_error("prod", githubOidcProviderArn=ours, githubRepository="")
+
+
+def test_admin_principals_are_role_arns_listed_once() -> None:
+    admin = f"arn:aws:iam::{PROD}:role/platform-admin"
+    assert settings_from_config("prod", values("prod", adminPrincipalArns=[admin])).admin_principal_arns == (admin,)
+    assert "not an IAM role ARN" in only_error("prod", adminPrincipalArns=["platform-admin"])
+    assert "lists a role twice" in only_error("prod", adminPrincipalArns=[admin, admin])
+
+
+def test_operator_permission_set_is_a_name() -> None:
+    assert "not an IAM Identity Center permission set name" in only_error("prod", operatorPermissionSet="Data Science")
 
 
 SSO_OPERATOR = f"arn:aws:iam::{DEV}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_DataScience_0123456789abcdef"
 
 
-def test_both_stacks_trust_the_operators_sso_role_in_dev() -> None:
+def test_both_stacks_trust_the_operators_permission_set() -> None:
     for stack in ("dev", "prod"):
-        assert load_stack_settings(stack).operator_principal_arns == (SSO_OPERATOR,)
+        settings = load_stack_settings(stack)
+        assert settings.operator_permission_set == "DataScience" and settings.operator_principal_arns == ()
+        assert settings.has_operators
 
 
 def test_no_operators_means_no_operator_role_and_is_valid() -> None:
-    assert settings_from_config("prod", values("prod", operatorPrincipalArns=[])).operator_principal_arns == ()
-    assert settings_from_config("dev", values("dev", operatorPrincipalArns=None)).operator_principal_arns == ()
+    assert not settings_from_config("prod", values("prod", operatorPermissionSet=None)).has_operators
 
 
 @pytest.mark.parametrize(
@@ -410,108 +432,3 @@ def test_operator_principals_are_unique_and_not_the_role_itself() -> None:
 
 def test_operator_principals_must_be_a_list() -> None:
     assert "must be a list of strings" in only_error("prod", operatorPrincipalArns=SSO_OPERATOR)
-
-
-def test_deploy_role_must_be_in_the_stacks_account() -> None:
-    message = only_error("prod", deployRoleArn=f"arn:aws:iam::{DEV}:role/ds-preprocessing-deploy-prod")
-    assert message.startswith("deployRoleArn:") and "not in accountId" in message
-
-
-def test_explicit_source_needs_all_three_values() -> None:
-    found = errors("prod", artifactSourceBucket=f"ds-artifacts-dev-{DEV}-us-east-1")
-    assert any(e.startswith("artifactSourceKmsKeyArn: ''") and "set all three" in e for e in found)
-    assert any(e.startswith("artifactSourceAccountId: ''") for e in found)
-
-
-def test_explicit_source_key_must_be_in_the_source_account() -> None:
-    message = only_error(
-        "prod",
-        artifactSourceBucket=f"ds-artifacts-dev-{DEV}-us-east-1",
-        artifactSourceKmsKeyArn=KEY_ARN.replace(DEV, PROD),
-        artifactSourceAccountId=DEV,
-    )
-    assert message.startswith("artifactSourceKmsKeyArn:") and "not in artifactSourceAccountId" in message
-
-
-def test_explicit_source_replaces_the_stack_reference() -> None:
-    """Stacks in another backend: the store comes from config; promotesFrom still names the chain."""
-    config = values(
-        "prod",
-        artifactSourceBucket=f"ds-artifacts-dev-{DEV}-us-east-1",
-        artifactSourceKmsKeyArn=KEY_ARN,
-        artifactSourceAccountId=DEV,
-    )
-    prod = settings_from_config("prod", config)
-    assert prod.artifact_source is not None and prod.artifact_source.stack_reference is None
-    assert prod.artifact_source.kms_key_arn == KEY_ARN and prod.promotes_from == "dev"
-
-
-def test_owning_stack_cannot_also_read_a_source() -> None:
-    message = only_error("dev", artifactSourceBucket="ds-artifacts-other")
-    assert message.startswith("artifactSourceBucket:") and "owns the artifact store" in message
-
-
-def test_reading_stack_cannot_grant_readers() -> None:
-    message = only_error("prod", artifactReaderAccounts=[DEV])
-    assert message.startswith("artifactReaderAccounts:") and "does not own the artifact store" in message
-
-
-@pytest.mark.parametrize(
-    ("key", "value", "problem"),
-    [
-        ("region", "US-EAST-1", "not an AWS region name"),
-        ("subnetIds", ["subnet-xyz"], "is not a subnet id"),
-        ("alarmEmail", "oncall", "not an e-mail address"),
-        ("parameterPrefix", "ds/preprocessing/", "not an SSM path"),
-        ("inputKey", "/raw/data.csv", "not an S3 object key"),
-        ("taskTimeoutMinutes", 0, "out of range"),
-        ("artifactReaderRolePatterns", ["*"], "not a role-name pattern"),
-    ],
-)
-def test_other_bad_values(key: str, value: Any, problem: str) -> None:
-    message = only_error("dev", **{key: value})
-    assert message.startswith(f"{key}:") and problem in message and ";" in message
-
-
-def test_all_errors_are_reported_at_once() -> None:
-    found = errors("prod", accountId="1", logRetentionDays=2, environment="qa", taskMemory=1, scheduleExpression="x")
-    keys = [message.split(":", 1)[0] for message in found]
-    assert keys == ["environment", "accountId", "scheduleExpression", "logRetentionDays", "taskMemory"]
-    with pytest.raises(SettingsError) as caught:
-        settings_from_config("prod", values("prod", accountId="1", logRetentionDays=2))
-    assert str(caught.value).count("\n") == 1  # one line per error
-
-
-# ----------------------------------------------------------------------------- files
-
-
-def test_missing_config_file(tmp_path: Path) -> None:
-    with pytest.raises(SettingsError, match="not found; create it or pass an existing --config-file"):
-        load_stack_settings("dev", tmp_path / "Pulumi.nope.yaml")
-
-
-def test_invalid_yaml(tmp_path: Path) -> None:
-    path = tmp_path / "Pulumi.bad.yaml"
-    path.write_text("config: [unclosed\n")
-    with pytest.raises(SettingsError, match="not valid YAML"):
-        load_stack_settings("dev", path)
-
-
-def test_encrypted_values_are_refused(tmp_path: Path) -> None:
-    path = tmp_path / "Pulumi.secret.yaml"
-    path.write_text("config:\n  ds-preprocessing:alarmEmail:\n    secure: v1:abc\n")
-    with pytest.raises(SettingsError, match="encrypted values are not supported"):
-        load_stack_settings("dev", path)
-
-
-def test_config_file_overrides_the_stack_file(tmp_path: Path) -> None:
-    path = tmp_path / "Pulumi.other.yaml"
-    config = {f"ds-preprocessing:{k}": v for k, v in values("dev", logRetentionDays=14).items()}
-    path.write_text(yaml.safe_dump({"config": config}))
-    assert load_stack_settings("dev", path).log_retention_days == 14
-
-
-def test_infrastructure_doc_lists_every_config_key() -> None:
-    doc = (PROJECT_DIR / "docs" / "infrastructure.md").read_text()
-    for key in config_schema():
-        assert f"| `{key.name}` |" in doc, key.name

@@ -39,7 +39,6 @@ def explicit_prod(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
         artifactSourceBucket=f"ds-artifacts-dev-{DEV}-us-east-1",
         artifactSourceKmsKeyArn=KEY_ARN,
         artifactSourceAccountId=DEV,
-        deployRoleArn=f"arn:aws:iam::{PROD}:role/ds-preprocessing-deploy-prod",
         subnetIds=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
         assignPublicIp=False,
         scheduleEnabled=False,
@@ -49,9 +48,7 @@ def explicit_prod(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
 
 def test_config_file_drives_the_program(explicit_prod: SynthResult) -> None:
     (provider,) = explicit_prod.of_type("pulumi:providers:aws")
-    assert provider.inputs["assumeRoles"] == [
-        {"roleArn": f"arn:aws:iam::{PROD}:role/ds-preprocessing-deploy-prod", "sessionName": "ds-preprocessing-prod"}
-    ]
+    assert "assumeRoles" not in provider.inputs  # one role-chaining mechanism: none
     assert not explicit_prod.of_type("pulumi:pulumi:StackReference")
     assert not explicit_prod.of_type("aws:cloudwatch/eventRule:EventRule")
     assert explicit_prod.outputs["artifactKmsKeyArn"] == KEY_ARN

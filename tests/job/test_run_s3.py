@@ -59,7 +59,10 @@ def container_run(*extra: str) -> int:
 
 
 def keys(client: Any, bucket: str, prefix: str = "") -> list[str]:
-    return sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []))
+    """The run's output and staging keys; the run's own record (runs/{run_id}.json, job.run_record) is history,
+    not output, and is checked by the tests that are about it."""
+    listed = client.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+    return sorted(o["Key"] for o in listed if not o["Key"].startswith("runs/"))
 
 
 def test_whole_run_in_one_account(env: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
@@ -234,6 +237,8 @@ def test_interrupted_publish_leaves_nothing_that_looks_published(
     monkeypatch.setattr(S3Root, "put", put)
     assert container_run() == 130
     assert keys(env["s3"], OUTPUT) == []  # no data files, no manifest, no staging left behind
+    record = json.loads(env["s3"].get_object(Bucket=OUTPUT, Key="runs/exec-1.json")["Body"].read())
+    assert record["status"] == "FAILED" and record["exit_code"] == 130  # but the interrupted run left its record
     monkeypatch.setattr(S3Root, "put", real_put)
     assert container_run() == 0  # and the same run id can simply run again
     assert "processed/exec-1/_SUCCESS" in keys(env["s3"], OUTPUT)

@@ -40,8 +40,11 @@ def test_train_with_a_schema_file_and_bad_arguments(tmp_path: Path, capsys: pyte
     assert main(["train", "--input", str(data), "--version", "1.0", "--output", str(out)]) == ExitCode.USAGE
     schema.write_text("{not json")
     assert (
-        main(["train", "--input", str(data), "--version", "0.1.0", "--output", str(out), "--schema", str(schema)]) == 2
+        main(["train", "--input", str(data), "--version", "0.1.0", "--output", str(out), "--schema", str(schema)])
+        == 2  # refused before anything is read: out already holds a model
     )
+    fresh = str(tmp_path / "fresh")
+    assert main(["train", "--input", str(data), "--version", "0.1.0", "--output", fresh, "--schema", str(schema)]) == 2
     assert "not valid JSON" in capsys.readouterr().err
 
 
@@ -130,3 +133,25 @@ def test_validate_reports_unusable_test_data_as_a_failed_check(
     assert report["passed"] is False
     (check,) = [c for c in report["checks"] if c["name"] == failed]
     assert not check["passed"] and words in check["detail"]
+
+
+def test_train_records_its_input_and_refuses_to_overwrite_a_model(
+    tmp_path: Path, month_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from job.artifact import sha256_file
+
+    out = tmp_path / "model"
+    assert main(["train", "--input", str(month_csv), "--version", "1.2.0", "--output", str(out)]) == 0
+    first = read_manifest(out)
+    lineage = first["training_input"]
+    assert lineage["location"] == str(month_csv) and lineage["rows"] == first["training_rows"]
+    [source] = lineage["objects"]
+    assert source["size"] == month_csv.stat().st_size and source["sha256"] == sha256_file(month_csv)
+
+    capsys.readouterr()
+    again = ["train", "--input", str(month_csv), "--version", "1.3.0", "--output", str(out)]
+    assert main(again) == ExitCode.USAGE
+    assert "already holds model.pkl — pass --overwrite" in capsys.readouterr().err
+    assert read_manifest(out) == first  # untouched
+    assert main([*again, "--overwrite"]) == 0
+    assert read_manifest(out)["version"] == "1.3.0"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import configparser
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -242,3 +243,27 @@ def test_a_failing_job_is_reported_with_its_exit_kind_and_message(running: state
         logs = session.client("logs", endpoint_url=running.endpoint)
         streams = logs.describe_log_streams(logGroupName=naming.log_group("dev"))["logStreams"]
     assert [stream["logStreamName"] for stream in streams] == [f"job/{naming.CONTAINER_NAME}/run-no-model"]
+
+
+def test_an_interrupted_local_run_stops_the_job_with_sigterm_so_it_cleans_up(tmp_path: Path) -> None:
+    """Ctrl-C (or SIGTERM) to a local `dsctl run`: the job gets SIGTERM, as from ECS, and removes its staging area;
+    it is neither left running nor killed mid-cleanup."""
+    marker = tmp_path / "cleaned"
+    child = (
+        "import signal, sys, time\n"
+        "def stop(signum, frame):\n"
+        f"    open({str(marker)!r}, 'w').write('staging removed')\n"
+        "    sys.exit(143)\n"
+        "signal.signal(signal.SIGTERM, stop)\n"
+        "print('ready', flush=True)\n"
+        "while True:\n"
+        "    time.sleep(0.05)\n"
+    )
+
+    def interrupt_when_ready(line: str) -> None:
+        if "ready" in line:
+            raise KeyboardInterrupt  # what Ctrl-C does to dsctl while it streams the job's output
+
+    with pytest.raises(KeyboardInterrupt):
+        runner._stream([sys.executable, "-c", child], dict(os.environ), interrupt_when_ready)
+    assert marker.read_text() == "staging removed"

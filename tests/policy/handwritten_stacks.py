@@ -20,7 +20,7 @@ STORE = f"ds-artifacts-dev-{DEV}-{REGION}"
 KEY_ID = "0b1c2d3e-4f50-4617-a829-3a4b5c6d7e8f"
 KEY_ARN = f"arn:aws:kms:{REGION}:{DEV}:key/{KEY_ID}"
 READER_ROOT = f"arn:aws:iam::{PROD}:root"
-CI_PRINCIPAL = f"arn:aws:iam::{DEV}:role/ds-preprocessing-ci"
+GITHUB_OIDC = f"arn:aws:iam::{PROD}:oidc-provider/token.actions.githubusercontent.com"
 
 
 def bucket_name(kind: str, env: str, account: str) -> str:
@@ -251,7 +251,19 @@ def stack(env: str) -> dict[str, Any]:
     ]
     if env == "prod":
         deploy = "ds-preprocessing-deploy-prod"
-        trust = document({"Effect": "Allow", "Principal": {"AWS": CI_PRINCIPAL}, "Action": "sts:AssumeRole"})
+        trust = document(
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": GITHUB_OIDC},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                        "token.actions.githubusercontent.com:sub": "repo:acme-data/ds-preprocessing:environment:prod",
+                    }
+                },
+            }
+        )
         resources.append(
             _resource("aws:iam/role:Role", "deploy-role", deploy, {"name": deploy, "assumeRolePolicy": trust})
         )

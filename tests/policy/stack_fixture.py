@@ -14,7 +14,6 @@ from typing import Any
 
 from policy.rules import RuleContext
 from tests.policy.handwritten_stacks import (
-    CI_PRINCIPAL,
     DEV,
     KEY_ARN,
     PROD,
@@ -38,7 +37,6 @@ PROD_CONTEXT = RuleContext(
     environment="prod",
     account_id=PROD,
     region=REGION,
-    ci_principal_arn=CI_PRINCIPAL,
     require_failed_execution_alarm=True,
 )
 

@@ -89,13 +89,13 @@ def test_a_widened_bucket_policy_is_caught() -> None:
     assert model.can(model.add_outsider(f"arn:aws:iam::{PROD}:role/analytics"), "s3:GetObject", MODEL)
 
 
-def test_trust_policies_decide_who_assumes_a_role() -> None:
+def test_a_role_trusting_only_github_oidc_is_assumable_by_no_iam_principal() -> None:
+    """The deploy role trusts GitHub's OIDC provider only: no IAM role of any account (the old cross-account CI
+    role included) can assume it with sts:AssumeRole."""
     model = _model()
     deploy = f"arn:aws:iam::{PROD}:role/ds-preprocessing-deploy-prod"
-    ci = model.add_outsider(f"arn:aws:iam::{DEV}:role/ds-preprocessing-ci")
-    stranger = model.add_outsider(f"arn:aws:iam::{DEV}:role/someone-else")
-    assert model.can(ci, "sts:AssumeRole", deploy)
-    assert not model.can(stranger, "sts:AssumeRole", deploy)
+    for outsider in (f"arn:aws:iam::{DEV}:role/ds-preprocessing-ci", f"arn:aws:iam::{PROD}:role/someone-else"):
+        assert not model.can(model.add_outsider(outsider), "sts:AssumeRole", deploy)
 
 
 def test_cross_account_access_to_a_resource_without_resource_policy_is_denied() -> None:
