@@ -1,6 +1,6 @@
 """Everything ``dsctl check`` verifies about one synthesized stack, as one list of violations.
 
-Four independent checkers over the same offline synth (``dsctl.synth``), each answering a different question:
+Five independent checkers over the same offline synth (``dsctl.synth``), each answering a different question:
 
 - the rules (``policy.rules``, shared with the CrossGuard pack): is every resource configured securely?
 - parliament (``policy.iam_lint``): is every IAM document well-formed and free of known mistakes?
@@ -9,6 +9,10 @@ Four independent checkers over the same offline synth (``dsctl.synth``), each an
   access the stack's config declares? The configured readers' roles can read ``models/*`` of the artifact store
   and nothing else of it; no other principal of another account can read it; in the owning account nobody but the
   administrators can replace or delete a published model, unprotect the store or disable its key.
+- the escalation analysis (``policy.escalation``, principalmapper's edge checkers plus the pass/start/policy-edit
+  edges it adds): can any role come to act as another role, or rewrite a policy, by a path that
+  ``EXPECTED_PATHS`` does not document? The preview role reaches nothing; the deploy role reaches the job's roles only
+  through the deploy path; no role rewrites a trust, role or resource policy.
 
 The probes of the access matrix are derived from the stack's settings, not written by hand, so changing the reader
 accounts or role patterns changes what is verified.
@@ -128,6 +132,12 @@ def check_stack(stack: str, config_file: Path | None = None) -> CheckReport:
     probes = access_probes(result.settings, document, owner_document, owner.settings if owner else None)
     report.violations += access_violations(probes, [document] + ([owner_document] if owner_document else []))
     report.counts["access probes"] = len(probes)
+
+    escalations, edges = escalation_violations(
+        result.settings, document, owner_document, owner.settings if owner else None
+    )
+    report.violations += escalations
+    report.counts["escalation edges"] = edges
     return report
 
 
@@ -366,3 +376,34 @@ def access_violations(probes: Sequence[Probe], documents: Sequence[Mapping[str, 
         for probe in probes
         if model.can(probe.principal, probe.action, probe.resource, dict(probe.condition_keys)) != probe.expected
     ]
+
+
+# ----------------------------------------------------------------------------------------------- escalation
+def escalation_violations(
+    settings: StackSettings,
+    document: Mapping[str, Any],
+    owner: Mapping[str, Any] | None = None,
+    owner_settings: StackSettings | None = None,
+) -> tuple[list[Violation], int]:
+    """Every escalation path from this stack's roles that ``policy.escalation.EXPECTED_PATHS`` does not allow.
+
+    The owning stack (when this stack reads its store) takes part, so edges between the accounts are seen; only
+    findings that start in, or lead out of or into, this stack's account are reported here. Returns the violations
+    and how many edges the analysis found (expected ones included).
+    """
+    from policy.access import account_of
+    from policy.escalation import analyse, short_name
+
+    stacks = [(settings.arns, document)]
+    admins = list(settings.admin_principal_arns)
+    if owner is not None and owner_settings is not None:
+        stacks.append((owner_settings.arns, owner))
+        admins += owner_settings.admin_principal_arns
+    analysis = analyse(stacks, admins)
+    account = settings.account_id
+    violations = [
+        Violation("privilege-escalation", short_name(finding.start), finding.message(), finding.fix())
+        for finding in analysis.findings()
+        if account in {account_of(finding.start), account_of(finding.edge.source), account_of(finding.edge.target)}
+    ]
+    return violations, len(analysis.edges)

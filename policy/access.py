@@ -6,9 +6,12 @@ API (stable; reused by ``dsctl check`` and the access-matrix tests):
   so cross-account grants meet both of their sides). It holds a principalmapper ``Node`` per IAM role of each stack
   (inline, attached and boundary policies, trust policy) and the resource policies of buckets, KMS keys, roles
   (trust), SNS topics and ECR repositories, each with its owning account.
-- ``model.add_outsider(arn, document=ALLOW_ALL) -> str``: a principal no stack creates (another role of an account, a
-  foreign account's role, a CI principal). It gets a broad identity policy, so what a test learns about it is what
-  the *resource* side allows.
+- ``model.add_outsider(arn, document=ALLOW_ALL, trust=None) -> str``: a principal no stack creates (another role of
+  an account, a foreign account's role, a CI principal). It gets a broad identity policy, so what a test learns about
+  it is what the *resource* side allows; ``trust`` gives a role a trust policy (``policy.escalation`` models the
+  administrators' roles so).
+- ``model.node(arn)``, ``model.resources``, ``model.graphs()``: principalmapper's Nodes and Graphs, and the resources
+  that carry a policy, for analyses that walk them (``policy.escalation``).
 - ``model.can(principal_arn, action, resource_arn, condition_keys=None) -> bool``: AWS's decision for one request.
 - ``model.request_context(...)``: the condition keys a real request carries (``aws:SecureTransport`` true,
   ``aws:PrincipalArn``, ``aws:PrincipalAccount``, ``aws:PrincipalType``, ``aws:ResourceAccount``,
@@ -156,12 +159,19 @@ class AccessModel:
             self._nodes[role.arn] = role.node()
             self._resources[role.arn] = ResourcePolicy(stack.account, role.trust)
 
-    def add_outsider(self, arn: str, document: Mapping[str, Any] = ALLOW_ALL) -> str:
-        """Add a principal no stack defines (a role or user ARN) with ``document`` as its identity policy."""
-        account_of(arn)
+    def add_outsider(
+        self, arn: str, document: Mapping[str, Any] = ALLOW_ALL, trust: Mapping[str, Any] | None = None
+    ) -> str:
+        """Add a principal no stack defines (a role or user ARN) with ``document`` as its identity policy.
+
+        ``trust`` is a role's trust policy when the question involves assuming it (default: trusts nobody).
+        """
+        account = account_of(arn)
         is_role = ":role/" in arn
         policy = Policy(arn, "outsider", dict(document))
-        self._nodes[arn] = _make_node(arn, [policy], trust={} if is_role else None)
+        self._nodes[arn] = _make_node(arn, [policy], trust=dict(trust or {}) if is_role else None)
+        if is_role and trust is not None:
+            self._resources[arn] = ResourcePolicy(account, dict(trust))
         return arn
 
     # -- querying -----------------------------------------------------------------------------------------------
@@ -170,6 +180,18 @@ class AccessModel:
     def principals(self) -> list[str]:
         """ARNs of every principal the model knows, sorted."""
         return sorted(self._nodes)
+
+    def node(self, arn: str) -> Node:
+        """The principalmapper Node of a principal the model knows (KeyError naming the known ones otherwise)."""
+        if arn not in self._nodes:
+            known = ", ".join(self.principals) or "none"
+            raise KeyError(f"unknown principal {arn}; known: {known}; model others with add_outsider()")
+        return self._nodes[arn]
+
+    @property
+    def resources(self) -> list[str]:
+        """ARNs of the resources that may carry a resource policy (buckets, keys, topics, repositories), sorted."""
+        return sorted(arn for arn in self._resources if ":role/" not in arn)
 
     def graphs(self) -> dict[str, Graph]:
         """One principalmapper Graph per account (nodes and their policies; no edges are computed)."""
@@ -225,10 +247,7 @@ class AccessModel:
         self, principal_arn: str, action: str, resource_arn: str, condition_keys: Mapping[str, str] | None = None
     ) -> bool:
         """Whether AWS allows ``principal_arn`` to call ``action`` on ``resource_arn`` with these condition keys."""
-        node = self._nodes.get(principal_arn)
-        if node is None:
-            known = ", ".join(self.principals) or "none"
-            raise KeyError(f"unknown principal {principal_arn}; known: {known}; model others with add_outsider()")
+        node = self.node(principal_arn)
         policy = self.resource_policy(resource_arn, action)
         if policy.document is None and policy.owner != account_of(principal_arn):
             return False  # nothing on the resource's side can grant another account access
@@ -369,6 +388,12 @@ class _StackView:
                 f"{resource['type']} {resource['name']} names role {key!r}, which the stack does not create"
             )
         return role
+
+
+def stack_location(synth: Mapping[str, Any]) -> tuple[str, str]:
+    """(account, region) of a synthesized stack, from its explicit AWS provider."""
+    stack = _StackView(synth)
+    return stack.account, stack.region
 
 
 def _physical_name(resource: Mapping[str, Any], field: str) -> str:

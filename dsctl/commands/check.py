@@ -1,9 +1,10 @@
 """``dsctl check``: is this stack secure, before anyone's credentials are involved?
 
 Synthesizes the stack offline and runs the policy rules (the same ones the CrossGuard pack enforces in
-``pulumi preview``), parliament on every IAM document, asl-validator on the state machine, and the access matrix
-derived from the stack's config (``dsctl/stackcheck.py``). Exit 0 when clean, 1 with a table of violations (rule,
-resource, what is wrong, what to change), 2 when the config itself is invalid or a checker is not installed.
+``pulumi preview``), parliament on every IAM document, asl-validator on the state machine, the access matrix
+derived from the stack's config and the privilege-escalation analysis of every role (``dsctl/stackcheck.py``).
+Exit 0 when clean, 1 with a table of violations (rule, resource, what is wrong, what to change), 2 when the config
+itself is invalid or a checker is not installed.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ def register(subparsers: Any) -> None:
     """Add ``check`` to the dsctl parser."""
     parser = subparsers.add_parser(
         "check",
-        help="verify a stack offline: policy rules, IAM lint, state machine, cross-account access matrix",
+        help="verify a stack offline: policy rules, IAM lint, state machine, access matrix, privilege escalation",
         description="Synthesize one stack under mocks and verify it: the policy rules shared with the CrossGuard "
         "pack (encrypted, private, TLS-only buckets; no wildcard IAM; readers only as configured; log retention; "
         "ECR scanning; non-root read-only task; prod alarm), parliament on every IAM document, asl-validator on "
-        "the state machine, and principalmapper's evaluation of who can read the model store. Exit 0 when clean, "
-        "1 with the violations, 2 on invalid config.",
+        "the state machine, principalmapper's evaluation of who can read the model store, and its privilege-escalation "
+        "analysis of every role (paths other than the documented deploy path fail). Exit 0 when clean, 1 with the "
+        "violations, 2 on invalid config.",
     )
     add_stack_argument(parser, "check")
     add_config_file_argument(
