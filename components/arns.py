@@ -135,7 +135,7 @@ class StackArns(_AccountResources):
 
     @property
     def bounded_roles(self) -> list[str]:
-        """Every role the deploy role manages, each only with its permissions boundary: workload roles, operator."""
+        """Every role held under a permissions boundary: workload roles, operator (CI's deploy role only reads them)."""
         return [*self.workload_roles, self.operator_role]
 
     @property

@@ -4,7 +4,8 @@ The task role may read the input bucket, write the output bucket and read this s
 parameters (reading models is granted by the store, which knows where they are); the
 execution role may only pull this repository and write this log group. Both roles, and the
 orchestration's roles, are held under one permissions boundary created here
-(``role_boundary``), so the deploy role can never grant a workload role more. The security
+(``role_boundary``), so no inline policy can grant a workload role more (CI's deploy role
+changes neither: roles and policies are admin deploys). The security
 group allows no inbound and HTTPS out only. ``launch`` is everything needed to start the task.
 """
 

@@ -6,7 +6,7 @@ them into JSON once the ARNs they name are known (``pulumi.Output.json_dumps``).
 
 Least privilege rules kept here:
 - every Allow names its resources; the only ``"Resource": "*"`` statements hold
-  actions from ``WILDCARD_ONLY_ACTIONS``, which AWS authorizes on no resource type;
+  actions from ``STAR_ONLY_ACTIONS``, which AWS authorizes on no resource type;
 - cross-account reads reach only ``models/*`` of the artifact store, only for the
   reader roles named by pattern (``aws:PrincipalArn``), and the key only through S3
   (``kms:ViaService``);
@@ -27,41 +27,19 @@ Statement = dict[str, Any]
 
 VERSION = "2012-10-17"
 
-WILDCARD_ONLY_ACTIONS: dict[str, str] = {
-    # action: why it cannot name a resource (AWS Service Authorization Reference: no resource types)
-    "ecr:GetAuthorizationToken": "registry login token, account-wide",
-    "cloudwatch:PutMetricData": "metrics have no ARN; limited by the cloudwatch:namespace condition instead",
-    "logs:CreateLogDelivery": "vended log delivery for Step Functions logging has no resource type",
-    "logs:GetLogDelivery": "vended log delivery has no resource type",
-    "logs:UpdateLogDelivery": "vended log delivery has no resource type",
-    "logs:DeleteLogDelivery": "vended log delivery has no resource type",
-    "logs:ListLogDeliveries": "vended log delivery has no resource type",
-    "logs:PutResourcePolicy": "log resource policies are account-wide",
-    "logs:DescribeResourcePolicies": "log resource policies are account-wide",
-    "logs:DescribeLogGroups": "list call, account-wide",
-    "ecs:DeregisterTaskDefinition": "takes no resource type",
-    "ecs:DescribeTaskDefinition": "takes no resource type",
-    "ec2:DescribeSecurityGroups": "describe call, account-wide",
-    "ec2:DescribeSecurityGroupRules": "describe call, account-wide",
-    "ec2:DescribeVpcs": "describe call, account-wide (default VPC lookup)",
-    "ec2:DescribeSubnets": "describe call, account-wide (default VPC subnets lookup)",
-    "ec2:DescribeNetworkInterfaces": "describe call, account-wide (security group deletion checks)",
-    "ssm:DescribeParameters": "list call, account-wide",
-    "sns:GetSubscriptionAttributes": "subscriptions take no resource type",
-    "sns:Unsubscribe": "subscriptions take no resource type",
-    "sts:GetCallerIdentity": "the provider checks allowed_account_ids with it",
-}
-
-
 STAR_ONLY_ACTIONS: dict[str, str] = {
+    # From the provider-actions table: what the provider calls on "*" for CI's roles, and what a resource's own
+    # service role needs on "*" (the state machine's log delivery), each with its reason there.
     **{
         star.action: star.reason
         for entry in (*provider_actions.TYPES.values(), *provider_actions.INVOKES.values())
-        for star in entry.star_only
+        for star in (*entry.star_only, *entry.role_star_only)
     },
-    **WILDCARD_ONLY_ACTIONS,
+    # What the workload roles call at run time that no provider entry covers.
+    "cloudwatch:PutMetricData": "metrics have no ARN; limited by the cloudwatch:namespace condition instead",
 }
-"""Ours above, and every action the provider-actions table shows AWS authorizes only on ``*``, with the reason."""
+"""The one list of actions ever granted on ``"Resource": "*"``: AWS authorizes each on no resource type (reason in
+the value; ``tests/infra/test_policy_docs.py`` checks every one against parliament's IAM definitions)."""
 
 
 def document(*statements: Statement) -> Document:
@@ -498,16 +476,11 @@ def registry_replication_policy(*, source_account_id: str, repository_arn: str) 
     )
 
 
-SFN_LOG_DELIVERY_ACTIONS = (
-    "logs:CreateLogDelivery",
-    "logs:DeleteLogDelivery",
-    "logs:DescribeLogGroups",
-    "logs:DescribeResourcePolicies",
-    "logs:GetLogDelivery",
-    "logs:ListLogDeliveries",
-    "logs:PutResourcePolicy",
-    "logs:UpdateLogDelivery",
+SFN_LOG_DELIVERY_ACTIONS = tuple(
+    sorted(star.action for star in provider_actions.TYPES["aws:sfn/stateMachine:StateMachine"].role_star_only)
 )
+"""What Step Functions logging needs on the state machine's role (not the deploying caller), all on ``*``: the
+state-machine entry of ``policy/provider_actions.py`` says why, from the provider source and AWS's documentation."""
 
 
 def state_machine_policy(
@@ -675,9 +648,10 @@ def workload_boundary(
 ) -> Document:
     """Permissions boundary of every workload role: exactly the union of the workload roles' own policies.
 
-    It changes nothing for the roles as deployed; it caps what any later inline policy can
-    grant them, so the deploy role (which may edit their inline policies, but not this
-    boundary) cannot turn a workload role into more than the pipeline needs.
+    It changes nothing for the roles as deployed; it caps what any inline policy can grant them, so a
+    widened workload policy (a mistake in an admin deploy) still cannot make a workload role more than the
+    pipeline needs, and the escalation analysis (``policy/escalation.py``) sees the cap. CI's deploy role
+    changes neither the policies nor the boundary: roles and policies are admin-only (``policy/provider_actions.py``).
     """
     workload = (
         task_role_policy(

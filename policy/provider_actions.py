@@ -64,6 +64,9 @@ class ProviderActions:
     delete: tuple[str, ...] = ()
     star_only: tuple[StarOnly, ...] = ()
     source: tuple[str, ...] = ()
+    role_star_only: tuple[StarOnly, ...] = ()
+    """Actions the resource's own *service role* must hold (on ``*``) because of how the program configures the
+    resource: the provider calls none of them, AWS checks the role (e.g. a state machine's logging)."""
 
     @property
     def admin_only(self) -> bool:
@@ -97,10 +100,11 @@ def _aws(
     delete: tuple[str, ...],
     source: str | tuple[str, ...],
     star_only: tuple[StarOnly, ...] = (),
+    role_star_only: tuple[StarOnly, ...] = (),
 ) -> ProviderActions:
     sources = (source,) if isinstance(source, str) else source
     return ProviderActions(
-        token, deployer, why, create, read, update, delete, star_only, tuple(_TF + s for s in sources)
+        token, deployer, why, create, read, update, delete, star_only, tuple(_TF + s for s in sources), role_star_only
     )
 
 
@@ -433,6 +437,30 @@ _VALIDATE = _star(
     "calls it in plan (CustomizeDiff) whenever the definition changes, so preview needs it too",
 )
 
+# Step Functions logging (loggingConfiguration): the provider only passes it to Create/UpdateStateMachine (read in
+# sfn/state_machine.go: no logs:* call). Step Functions then checks the *state machine's role* ("The state machine
+# IAM Role is not authorized to access the Log Destination") and sets up the vended log delivery with it; AWS's
+# "IAM policies for logging to CloudWatch Logs" (step-functions/latest/dg/cw-logs.html) lists these actions for that
+# role, on "*" because none has a resource type. The caller (CI's deploy role) needs none of them.
+_SFN_LOGGING = (
+    "Step Functions sets up the log delivery with the machine's role; vended log delivery has no resource type"
+)
+_SFN_LOG_DELIVERY = (
+    *(
+        _star(action, _SFN_LOGGING)
+        for action in (
+            "logs:CreateLogDelivery",
+            "logs:GetLogDelivery",
+            "logs:UpdateLogDelivery",
+            "logs:DeleteLogDelivery",
+            "logs:ListLogDeliveries",
+        )
+    ),
+    _star("logs:PutResourcePolicy", "the delivery adds the log group to the account's log resource policy"),
+    _star("logs:DescribeResourcePolicies", "the delivery reads the account's log resource policies (account-wide)"),
+    _star("logs:DescribeLogGroups", "the delivery looks the destination log group up: a list call, no resource type"),
+)
+
 _RUN = (
     _aws(
         "aws:ecs/cluster:Cluster",
@@ -462,7 +490,8 @@ _RUN = (
     _aws(
         "aws:sfn/stateMachine:StateMachine",
         _CI,
-        "the pipeline's orchestration; iam:PassRole of the admin-made state-machine role only",
+        "the pipeline's orchestration; iam:PassRole of the admin-made state-machine role only. Its logging needs "
+        "log-delivery actions on the machine's own role, not the caller's (role_star_only)",
         create=(
             "states:ValidateStateMachineDefinition",
             "states:CreateStateMachine",
@@ -481,6 +510,7 @@ _RUN = (
         delete=("states:DeleteStateMachine", "states:DescribeStateMachine"),
         source="sfn/state_machine.go",
         star_only=(_VALIDATE,),
+        role_star_only=_SFN_LOG_DELIVERY,
     ),
     _aws(
         "aws:cloudwatch/eventRule:EventRule",
@@ -793,7 +823,11 @@ def render_markdown() -> str:
     )
     rows = []
     for entry in (*TYPES.values(), *INVOKES.values()):
-        star = "<br>".join(f"`{s.action}`: {s.reason}" for s in entry.star_only) or "—"
+        star = "<br>".join(
+            [f"`{s.action}`: {s.reason}" for s in entry.star_only]
+            + [f"`{s.action}` (the resource's own role, not the caller): {s.reason}" for s in entry.role_star_only]
+        )
+        star = star or "—"
         read_mark = " (read line by line)" if entry.token in SOURCE_READ else ""
         source = "<br>".join(entry.source) + read_mark if entry.source else "—"
         rows.append(

@@ -9,7 +9,7 @@ what to change. Plain functions, because constructing a pulumi-policy ``PolicyPa
 A value the engine cannot know yet (``UNKNOWN``: an ARN of a resource not created yet, during a first preview) is
 never reported as a violation; ``dsctl check`` sees every value, so it judges everything.
 
-``WILDCARD_RESOURCE_EXCEPTIONS`` (the components' ``WILDCARD_ONLY_ACTIONS``) is the one list of actions allowed on
+``WILDCARD_RESOURCE_EXCEPTIONS`` (the components' ``STAR_ONLY_ACTIONS``) is the one list of actions allowed on
 ``"Resource": "*"``, each with the AWS reason.
 """
 

@@ -25,9 +25,9 @@ def resource_types(action: str) -> list[str]:
     raise AssertionError(f"{action} is not an AWS action")
 
 
-@pytest.mark.parametrize("action", sorted(policy_docs.WILDCARD_ONLY_ACTIONS))
-def test_wildcard_only_actions_really_take_no_resource(action: str) -> None:
-    assert resource_types(action) == [], f"{action} can name a resource; remove it from WILDCARD_ONLY_ACTIONS"
+@pytest.mark.parametrize("action", sorted(policy_docs.STAR_ONLY_ACTIONS))
+def test_star_only_actions_really_take_no_resource(action: str) -> None:
+    assert resource_types(action) == [], f"{action} can name a resource; remove it from STAR_ONLY_ACTIONS"
 
 
 def test_statement_refuses_a_wildcard_resource_for_actions_that_take_arns() -> None:
@@ -117,7 +117,7 @@ def test_operator_policy_names_every_resource_and_has_unique_sids(owns: bool) ->
     assert len(sids) == len(set(sids))
     for item in statements:
         if item["Resource"] == "*":
-            assert set(item["Action"]) <= set(policy_docs.WILDCARD_ONLY_ACTIONS), item["Sid"]
+            assert set(item["Action"]) <= set(policy_docs.STAR_ONLY_ACTIONS), item["Sid"]
 
 
 def _store_actions(owns: bool) -> set[str]:
@@ -182,3 +182,22 @@ def test_the_workload_boundary_fits_the_managed_policy_size_limit() -> None:
     )
     size = len(json.dumps(document, separators=(",", ":")))
     assert size < 6_144, f"{size} characters"
+
+
+def test_the_state_machine_role_holds_exactly_the_log_delivery_the_table_names() -> None:
+    """Step Functions logging is authorized on the machine's role (provider_actions role_star_only), all on "*"."""
+    from policy.provider_actions import TYPES
+
+    machine = TYPES["aws:sfn/stateMachine:StateMachine"]
+    document = policy_docs.state_machine_policy(
+        region="us-east-1",
+        account_id="123456789012",
+        cluster_arn="arn:aws:ecs:us-east-1:123456789012:cluster/c",
+        task_role_arn="arn:aws:iam::123456789012:role/t",
+        execution_role_arn="arn:aws:iam::123456789012:role/e",
+        topic_arn="arn:aws:sns:us-east-1:123456789012:t",
+    )
+    (logs,) = [s for s in document["Statement"] if s["Sid"] == "DeliverExecutionLogs"]
+    assert logs["Resource"] == "*"
+    assert set(logs["Action"]) == {s.action for s in machine.role_star_only}
+    assert not {s.action for s in machine.role_star_only} & machine.actions()  # the caller needs none of them
