@@ -159,8 +159,14 @@ class Edge:
     source: str
     target: str
     via: str
-    detail: str
+    actions: str
     """The permissions that make the edge, e.g. ``iam:PassRole to ecs-tasks.amazonaws.com + ecs:RunTask``."""
+    note: str = ""
+    """What else to know (principalmapper's reason, the missing half of a pass)."""
+
+    @property
+    def detail(self) -> str:
+        return f"{self.actions} ({self.note})" if self.note else self.actions
 
     @property
     def followed(self) -> bool:
@@ -190,10 +196,9 @@ class Finding:
         return f"{short_name(self.start)} escalates by a path the design does not expect: {route}"
 
     def fix(self) -> str:
-        actions = self.edge.detail
         return (
-            f"remove {actions} from {short_name(self.edge.source)}'s policy (access changes are admin deploys); if "
-            "the path is intended, add it to EXPECTED_PATHS in policy/escalation.py with the reason"
+            f"remove {self.edge.actions} from {short_name(self.edge.source)}'s policy (access changes are admin "
+            "deploys); if the path is intended, add it to EXPECTED_PATHS in policy/escalation.py with the reason"
         )
 
 
@@ -279,7 +284,9 @@ def analyse(stacks: Sequence[tuple[StackArns, Mapping[str, Any]]], admin_roles: 
     graphs = model.graphs()
     ours = [model.node(arn) for arn in model.principals if kinds.get(arn) != ADMINISTRATOR]
     gathering.update_admin_status(ours)
-    analysis.admins = [Edge(n.arn, n.arn, SELF_ADMIN, _SELF_ADMIN_DETAIL) for n in ours if n.is_admin]
+    analysis.admins = [
+        Edge(n.arn, n.arn, SELF_ADMIN, _SELF_ADMIN_ACTIONS, _SELF_ADMIN_NOTE) for n in ours if n.is_admin
+    ]
     for graph in graphs.values():
         analysis.edges += [_from_principalmapper(e) for e in _principalmapper_edges(graph.nodes)]
     accounts = sorted(graphs)
@@ -296,7 +303,8 @@ def analyse(stacks: Sequence[tuple[StackArns, Mapping[str, Any]]], admin_roles: 
     return analysis
 
 
-_SELF_ADMIN_DETAIL = (
+_SELF_ADMIN_ACTIONS = "iam:PutRolePolicy / iam:AttachRolePolicy / iam:CreateRole / iam:CreatePolicyVersion on itself"
+_SELF_ADMIN_NOTE = (
     "principalmapper: it may edit its own inline policy, attach AdministratorAccess to itself, create a role with "
     "any policy, or write a new version of its own managed policy"
 )
@@ -308,15 +316,15 @@ def _principalmapper_edges(nodes: list[Node]) -> list[PmEdge]:
 
 
 def _from_principalmapper(edge: PmEdge) -> Edge:
-    """principalmapper's edge in our terms (its reason is kept as the detail)."""
+    """principalmapper's edge in our terms (its reason is kept as the note)."""
     reason = str(edge.reason)
     if edge.short_reason == "IAM" and ":role/" in edge.destination.arn:
-        via, detail = TRUST_EDIT, f"iam:UpdateAssumeRolePolicy ({reason})"
+        via, actions = TRUST_EDIT, "iam:UpdateAssumeRolePolicy"
     elif edge.short_reason in ("AssumeRole", "STS"):
-        via, detail = ASSUME_ROLE, f"sts:AssumeRole ({reason})"
-    else:
-        via, detail = str(edge.short_reason).lower(), reason
-    return Edge(edge.source.arn, edge.destination.arn, via, detail)
+        via, actions = ASSUME_ROLE, "sts:AssumeRole"
+    else:  # a service checker's edge: its reason names the service calls (e.g. iam:PassRole + lambda:CreateFunction)
+        via, actions = str(edge.short_reason).lower(), f"iam:PassRole to {str(edge.short_reason).lower()} and its use"
+    return Edge(edge.source.arn, edge.destination.arn, via, actions, reason)
 
 
 @dataclass(frozen=True)
@@ -405,7 +413,7 @@ def _pass_edges(model: AccessModel, sources: Sequence[str], resources: _Resource
                     edges.append(Edge(source, role, via, f"{passes} + {' / '.join(completes)}"))
                 else:
                     edges.append(
-                        Edge(source, role, PASS_ONLY, f"{passes}, without {' or '.join(_PASS_EDGES[service][1])}")
+                        Edge(source, role, PASS_ONLY, passes, f"without {' or '.join(_PASS_EDGES[service][1])}")
                     )
     return edges
 
