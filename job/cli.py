@@ -13,9 +13,13 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from job.errors import ExitCode, JobError, Stopped
 from job.logs import setup_logging
+
+if TYPE_CHECKING:
+    from job.run import RunOptions
 
 log = logging.getLogger("job")
 
@@ -27,18 +31,47 @@ def _train(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _run(args: argparse.Namespace) -> int:
-    from job.run import RunOptions, run_from_args
+def _options(args: argparse.Namespace) -> RunOptions:
+    from job.run import RunOptions
 
-    options = RunOptions(
+    return RunOptions(
         run_id=args.run_id or os.environ.get("DS_RUN_ID") or None,
-        overwrite=args.overwrite,
+        overwrite=getattr(args, "overwrite", False),
         environment=args.environment,
-        compression=args.compression,
-        metrics=args.metrics,
-        fail_on_drift=args.fail_on_drift,
+        compression=getattr(args, "compression", "snappy"),
+        metrics=getattr(args, "metrics", None),
+        fail_on_drift=getattr(args, "fail_on_drift", False),
     )
-    run_from_args(args.input, args.model, args.output, args.model_sha256, args.parameter_prefix, options)
+
+
+def _locations(args: argparse.Namespace) -> tuple[str | None, str | None, str | None, str | None, str | None]:
+    return args.input, args.model, args.output, args.model_sha256, args.parameter_prefix
+
+
+def _run(args: argparse.Namespace) -> int:
+    from job.run import run_from_args
+
+    if args.batch is not None:  # one batch of a scaled-out run (job.plan)
+        from job.batches import parse_batch
+        from job.steps import batch_from_args
+
+        batch_from_args(_locations(args), _options(args), parse_batch(args.batch))
+        return ExitCode.OK
+    run_from_args(*_locations(args), _options(args))
+    return ExitCode.OK
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from job.steps import plan_from_args
+
+    plan_from_args(_locations(args), _options(args))
+    return ExitCode.OK
+
+
+def _commit(args: argparse.Namespace) -> int:
+    from job.steps import commit_from_args
+
+    commit_from_args(_locations(args), _options(args), abandon=args.abandon)
     return ExitCode.OK
 
 
@@ -75,35 +108,65 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.set_defaults(handler=_train)
 
-    run = sub.add_parser(
-        "run", parents=[common], help="transform a month of CSV into Parquet (SSM locations unless --input/...)"
+    locations = argparse.ArgumentParser(add_help=False)
+    locations.add_argument("--input", help="CSV file, directory, glob, or s3:// object/prefix/glob")
+    locations.add_argument("--model", help="model.pkl or its directory, local or s3://")
+    locations.add_argument(
+        "--output", help="output root (local dir or s3://bucket[/prefix]); writes processed/{run_id}/"
     )
-    run.add_argument("--input", help="CSV file, directory, glob, or s3:// object/prefix/glob")
-    run.add_argument("--model", help="model.pkl or its directory, local or s3://")
-    run.add_argument("--output", help="output root (local dir or s3://bucket[/prefix]); writes processed/{run_id}/")
-    run.add_argument(
+    locations.add_argument(
         "--model-sha256", help="expected digest (default: sha256 from the manifest.json next to the model)"
     )
-    run.add_argument("--run-id", help="run id (default: $DS_RUN_ID, else a UTC timestamp)")
-    run.add_argument("--overwrite", action="store_true", help="replace an already published run with the same id")
-    run.add_argument(
+    locations.add_argument("--run-id", help="run id (default: $DS_RUN_ID, else a UTC timestamp)")
+    locations.add_argument(
         "--parameter-prefix", default=os.environ.get("DS_PARAMETER_PREFIX"), help="SSM prefix ($DS_PARAMETER_PREFIX)"
     )
-    run.add_argument("--environment", default=os.environ.get("DS_ENVIRONMENT", "local"), help="metrics dimension")
-    run.add_argument("--compression", default="snappy", choices=["snappy", "zstd", "lz4", "uncompressed"])
-    run.add_argument(
+    locations.add_argument("--environment", default=os.environ.get("DS_ENVIRONMENT", "local"), help="metrics dimension")
+    publishing = argparse.ArgumentParser(add_help=False)
+    publishing.add_argument(
         "--metrics",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="send CloudWatch metrics (default: in SSM mode only)",
     )
-    run.add_argument(
+    publishing.add_argument(
         "--fail-on-drift",
         action=argparse.BooleanOptionalAction,
         default=os.environ.get("DS_FAIL_ON_DRIFT", "").lower() in ("1", "true", "yes"),
         help="fail (exit 13) before publishing when a feature drifted ($DS_FAIL_ON_DRIFT)",
     )
+
+    run = sub.add_parser(
+        "run",
+        parents=[common, locations, publishing],
+        help="transform a month of CSV into Parquet (SSM locations unless --input/...)",
+    )
+    run.add_argument("--overwrite", action="store_true", help="replace an already published run with the same id")
+    run.add_argument("--compression", default="snappy", choices=["snappy", "zstd", "lz4", "uncompressed"])
+    run.add_argument(
+        "--batch",
+        default=os.environ.get("DS_BATCH") or None,
+        help="process only this batch of the run's plan into its staging (`plan` first; $DS_BATCH)",
+    )
     run.set_defaults(handler=_run)
+
+    plan = sub.add_parser(
+        "plan",
+        parents=[common, locations],
+        help="split a prefix of many CSVs into size-balanced batches for `run --batch N` and `commit`",
+    )
+    plan.add_argument("--overwrite", action="store_true", help="the run replaces a published run with the same id")
+    plan.set_defaults(handler=_plan)
+
+    commit = sub.add_parser(
+        "commit",
+        parents=[common, locations, publishing],
+        help="publish a planned run from its batches' staged output (all or nothing)",
+    )
+    commit.add_argument(
+        "--abandon", action="store_true", help="a batch failed for good: remove the staged batches, publish nothing"
+    )
+    commit.set_defaults(handler=_commit)
 
     val = sub.add_parser(
         "validate", parents=[common], help="check a model against test data; exit 0 when it passes, 1 when not"

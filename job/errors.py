@@ -28,6 +28,7 @@ class ExitCode(IntEnum):
     ROW_ACCOUNTING = 12  # rows_in != rows_out + rows_rejected: refused to publish
     DRIFT = 13  # --fail-on-drift and a feature's PSI reached the threshold: refused to publish
     RUN_IN_PROGRESS = 14  # another run of the environment holds its lease (job.lease); nothing was done
+    BATCH_FAILED = 15  # a batch of a scaled-out run failed for good or never ran (job.commit); nothing was published
 
 
 class JobError(Exception):

@@ -141,11 +141,16 @@ class Lease:
         self._thread = threading.Thread(target=self._keep, name="run-lease", daemon=True)
         self._thread.start()
 
-    def release(self) -> None:
-        """Stop renewing and delete the lease if this run still holds it (never another run's)."""
+    def detach(self) -> None:
+        """Stop renewing but leave the lease in place: the next step of the same run (a scaled-out run's batches and
+        commit, job.batches) takes it over by run id; if none comes, it expires."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+
+    def release(self) -> None:
+        """Stop renewing and delete the lease if this run still holds it (never another run's)."""
+        self.detach()
         try:
             found = self._read()
             if found is not None and found[0].get("run_id") == self.run_id:
@@ -162,16 +167,28 @@ def take_lease(bucket: str, environment: str, run_id: str, ttl: float = DEFAULT_
     return lease
 
 
-def leased(run: Callable[[RunSpec, RunOptions], RunResult]) -> Callable[[RunSpec, RunOptions], RunResult]:
+def leased(
+    run: Callable[[RunSpec, RunOptions], RunResult], *, keep_on_success: bool = False, keep_on_failure: bool = False
+) -> Callable[[RunSpec, RunOptions], RunResult]:
     """``run`` under its environment's lease in the output bucket (an environment's run: ``spec.output`` is
-    ``s3://bucket``); the run id must already be fixed (``job.run_record.recorded`` does that)."""
+    ``s3://bucket``); the run id must already be fixed (``job.run_record.recorded`` does that).
+
+    A step of a scaled-out run keeps the lease for the steps after it: the plan on success (its batches follow), a
+    batch always (its siblings and the commit follow, or a retry of itself).
+    """
 
     def under_lease(spec: RunSpec, options: RunOptions) -> RunResult:
         bucket, _ = s3.split_s3(spec.output)
         lease = take_lease(bucket, options.environment, str(options.run_id))
+        keep = keep_on_failure
         try:
-            return run(spec, options)
+            result = run(spec, options)
+            keep = keep_on_success
+            return result
         finally:
-            lease.release()
+            if keep:
+                lease.detach()
+            else:
+                lease.release()
 
     return under_lease

@@ -19,6 +19,7 @@ import tempfile
 import time
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -87,6 +88,10 @@ class OutputRoot(ABC):
         """Seconds since an object was last written; None when it does not exist."""
 
     @abstractmethod
+    def read(self, rel: str) -> bytes:
+        """An object's bytes; JobError (INPUT_NOT_FOUND when missing) otherwise."""
+
+    @abstractmethod
     def put(self, rel: str, data: bytes, exclusive: bool = False) -> None:
         """Write an object; with ``exclusive`` raise AlreadyExists (OUTPUT_FAILED) when it already exists."""
 
@@ -145,6 +150,12 @@ class LocalRoot(OutputRoot):
             return time.time() - self._path(rel).stat().st_mtime
         except FileNotFoundError:
             return None
+
+    def read(self, rel: str) -> bytes:
+        try:
+            return self._path(rel).read_bytes()
+        except FileNotFoundError:
+            raise JobError(ExitCode.INPUT_NOT_FOUND, f"{self._path(rel)} not found") from None
 
     def put(self, rel: str, data: bytes, exclusive: bool = False) -> None:
         path = Path(self.target(rel))
@@ -255,6 +266,16 @@ class S3Root(OutputRoot):
         except BotoCoreError as exc:
             raise self._fail(exc, rel, "read") from None
         return time.time() - modified.timestamp()
+
+    def read(self, rel: str) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(rel))["Body"].read()
+        except ClientError as exc:
+            if s3.error_code(exc) in s3.MISSING_OBJECT_CODES:
+                raise JobError(ExitCode.INPUT_NOT_FOUND, f"{self.target(rel)} not found") from None
+            raise s3.translate(exc, self.bucket, self._key(rel), "read") from None
+        except BotoCoreError as exc:
+            raise s3.translate(exc, self.bucket, self._key(rel), "read") from None
 
     def put(self, rel: str, data: bytes, exclusive: bool = False) -> None:
         try:
@@ -368,10 +389,12 @@ class Attempt:
                 )
         unpublish(self.root, self.run_id)
 
-    def publish(self, staged: list[str], manifest: bytes) -> list[str]:
+    def publish(self, staged: list[str], manifest: bytes, renamed: Mapping[str, str] | None = None) -> list[str]:
         """Claim the run (exclusive manifest), move the staged files in, then write ``_SUCCESS`` (exclusive) last.
 
-        ``staged`` are names relative to the staging prefix; returns their published names.
+        ``staged`` are names relative to the staging prefix, published under the same name unless ``renamed``
+        gives another (a scaled-out run's ``00003/part-00000.parquet`` becomes ``part-00003.parquet``); returns
+        their published names.
         """
         target = run_prefix(self.run_id)
         try:
@@ -380,8 +403,9 @@ class Attempt:
             raise self._lost("another run claimed it first") from None
         self.claimed = True
         for name in staged:
-            self.root.move(self.staging + name, target + name)
-            self.moved.append(target + name)
+            published = target + (renamed or {}).get(name, name)
+            self.root.move(self.staging + name, published)
+            self.moved.append(published)
         try:
             self.root.put(target + SUCCESS, b"", exclusive=True)
         except AlreadyExists:

@@ -139,7 +139,7 @@ IMAGE_DIGEST_ENV = "DS_IMAGE_DIGEST"
 """Set by the task definition to the image's ``sha256:`` digest (absent when run outside the image: then null)."""
 
 
-def _manifest(
+def run_manifest(
     run_id: str,
     environment: str,
     counts: Counts,
@@ -149,6 +149,7 @@ def _manifest(
     timings: dict[str, float],
     drift: dict[str, Any],
 ) -> dict[str, Any]:
+    """The published run's manifest.json (job.commit adds the batches of a scaled-out run to the same shape)."""
     return {
         "run_id": run_id,
         "environment": environment,
@@ -168,7 +169,7 @@ def _manifest(
     }
 
 
-def _stage_and_count(
+def stage_and_count(
     attempt: Attempt, headers: dict[str, list[str]], loaded: LoadedModel, options: RunOptions
 ) -> tuple[Counts, Streamed]:
     root, staging = attempt.root, attempt.staging
@@ -187,11 +188,18 @@ def _stage_and_count(
     return counts, streamed
 
 
-def _stage_report(attempt: Attempt, manifest: dict[str, Any], loaded: LoadedModel) -> list[str]:
-    """Stage report.html (job.report) beside the data; a report that fails to render is a warning, not a failed run."""
+def stage_report(
+    attempt: Attempt, manifest: dict[str, Any], loaded: LoadedModel, rejected_files: list[str] | None = None
+) -> list[str]:
+    """Stage report.html (job.report) beside the data; a report that fails to render is a warning, not a failed run.
+
+    ``rejected_files`` are the staged rejected Parquet files (relative to the staging area; default: the one file of a
+    single-task run).
+    """
     root, staging = attempt.root, attempt.staging
     try:
-        rejected = pl.scan_parquet(root.target(staging + REJECTED_FILE), storage_options=root.storage_options())
+        targets = [root.target(staging + name) for name in (rejected_files or [REJECTED_FILE])]
+        rejected = pl.scan_parquet(targets, storage_options=root.storage_options())
         page = render(manifest, rejected_samples(rejected), loaded.model.summary())
         root.put(staging + REPORT_FILE, page.encode())
     except (pl.exceptions.PolarsError, OSError, ValueError, KeyError, TypeError) as exc:
@@ -200,7 +208,7 @@ def _stage_report(attempt: Attempt, manifest: dict[str, Any], loaded: LoadedMode
     return [REPORT_FILE]
 
 
-def _refuse_a_run_as_root(root: OutputRoot) -> None:
+def refuse_a_run_as_root(root: OutputRoot) -> None:
     """USAGE when ``--output`` names a run (it holds _SUCCESS or manifest.json) instead of an output root.
 
     Writing ``processed/{run_id}/`` and ``_staging/`` inside a published run would change
@@ -223,7 +231,7 @@ def run_job(spec: RunSpec, options: RunOptions) -> RunResult:
     started = time.perf_counter()
     run_id = check_run_id(options.run_id or new_run_id())
     root = open_root(spec.output)
-    _refuse_a_run_as_root(root)
+    refuse_a_run_as_root(root)
     target = f"{root.url.rstrip('/')}/{run_prefix(run_id)}"
     if is_published(root, run_id) and not options.overwrite:
         log.info("run %s is already published at %s — nothing to do (use --overwrite to redo it)", run_id, target)
@@ -242,10 +250,10 @@ def run_job(spec: RunSpec, options: RunOptions) -> RunResult:
     )
     attempt = Attempt(root, run_id)
     try:
-        counts, streamed = _stage_and_count(attempt, headers, loaded, options)
+        counts, streamed = stage_and_count(attempt, headers, loaded, options)
         t_process = time.perf_counter()
         drift = measure(loaded.model, streamed.drift_counts)
-        _check_drift(run_id, drift, options.fail_on_drift)
+        check_drift(run_id, drift, options.fail_on_drift)
         staged = [VALID_FILE, REJECTED_FILE]
         outputs = [{"key": run_prefix(run_id) + name, "bytes": root.size(attempt.staging + name)} for name in staged]
         outputs[0]["rows"], outputs[1]["rows"] = counts.rows_out, counts.rows_rejected
@@ -254,22 +262,22 @@ def run_job(spec: RunSpec, options: RunOptions) -> RunResult:
         if streamed.checked:
             timings["field_count_check_s"] = round(streamed.check_seconds, 4)
         timings["total_s"] = round(time.perf_counter() - started, 4)
-        manifest = _manifest(run_id, options.environment, counts, loaded, inputs, outputs, timings, drift)
+        manifest = run_manifest(run_id, options.environment, counts, loaded, inputs, outputs, timings, drift)
         attempt.publish(
-            staged + _stage_report(attempt, manifest, loaded), (json.dumps(manifest, indent=2) + "\n").encode()
+            staged + stage_report(attempt, manifest, loaded), (json.dumps(manifest, indent=2) + "\n").encode()
         )
     except BaseException:
-        _clean_failed(attempt)
+        clean_failed(attempt)
         raise
     elapsed = time.perf_counter() - started
     try:
-        _after_publish(spec, options, attempt, counts, elapsed, target, drift)
+        after_publish(spec, options, attempt, counts, elapsed, target, drift)
     except (Exception, KeyboardInterrupt, Stopped) as exc:  # the run is published: nothing here may undo that
         log.warning("run %s is published; what followed was cut short: %s", run_id, repr(exc))
     return RunResult(run_id, "published", manifest, target, timings)
 
 
-def _check_drift(run_id: str, drift: dict[str, Any], fail: bool) -> None:
+def check_drift(run_id: str, drift: dict[str, Any], fail: bool) -> None:
     """Log the drift line; with ``fail``, a drifted feature stops the run here, before anything is published."""
     fields = {"max_psi": drift.get("max_psi"), "drifted_features": drift.get("drifted_features")}
     drifted = drift.get("drifted_features") or []
@@ -289,7 +297,7 @@ def _check_drift(run_id: str, drift: dict[str, Any], fail: bool) -> None:
         )
 
 
-def _after_publish(
+def after_publish(
     spec: RunSpec,
     options: RunOptions,
     attempt: Attempt,
@@ -318,7 +326,7 @@ def _after_publish(
         put_run_metrics(options.environment, elapsed, counts.rows_in, counts.rows_out, counts.rows_rejected, drift)
 
 
-def _clean_failed(attempt: Attempt) -> None:
+def clean_failed(attempt: Attempt) -> None:
     """After a failure: drop this attempt's staging and unpublished remains (never another attempt's files)."""
     try:
         attempt.abandon()
@@ -335,20 +343,36 @@ def run_from_args(
     options: RunOptions,
 ) -> RunResult:
     """Local mode when --input/--model/--output are given (all three), else SSM mode."""
+    spec, environment_run = resolve_spec(input_url, model_url, output_url, model_sha256, parameter_prefix)
+    if environment_run:
+        # an environment's run (the container, the local runner): recorded in runs/{run_id}.json, failed ones
+        # too, and under the environment's lease (one run at a time; job.lease)
+        return recorded(spec, options, leased(run_job))
+    return run_job(spec, options)
+
+
+def resolve_spec(
+    input_url: str | None,
+    model_url: str | None,
+    output_url: str | None,
+    model_sha256: str | None,
+    parameter_prefix: str | None,
+) -> tuple[RunSpec, bool]:
+    """The run's locations, and whether it is an environment's run (SSM mode: recorded and leased).
+
+    Local mode when --input/--model/--output are given (all three), else SSM mode; shared by ``run``, ``plan``,
+    ``run --batch`` and ``commit``.
+    """
     s3.reset_clients()
     given = {"--input": input_url, "--model": model_url, "--output": output_url}
     if any(given.values()):
         missing = [name for name, value in given.items() if not value]
         if missing:
             raise JobError(ExitCode.USAGE, f"local runs need --input, --model and --output; missing {missing}")
-        spec = RunSpec(str(input_url), str(model_url), str(output_url), model_sha256)
-    elif parameter_prefix:
-        # an environment's run (the container, the local runner): recorded in runs/{run_id}.json, failed ones
-        # too, and under the environment's lease (one run at a time; job.lease)
-        return recorded(spec_from_ssm(parameter_prefix), options, leased(run_job))
-    else:
-        raise JobError(
-            ExitCode.PARAMETER_MISSING,
-            "DS_PARAMETER_PREFIX is not set — set it (e.g. /ds/preprocessing) or pass --input, --model and --output",
-        )
-    return run_job(spec, options)
+        return RunSpec(str(input_url), str(model_url), str(output_url), model_sha256), False
+    if parameter_prefix:
+        return spec_from_ssm(parameter_prefix), True
+    raise JobError(
+        ExitCode.PARAMETER_MISSING,
+        "DS_PARAMETER_PREFIX is not set — set it (e.g. /ds/preprocessing) or pass --input, --model and --output",
+    )

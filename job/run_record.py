@@ -66,8 +66,21 @@ def _summary(result: RunResult) -> dict[str, Any]:
     return {key: manifest[key] for key in keys if key in manifest}
 
 
-def recorded(spec: RunSpec, options: RunOptions, run: Callable[[RunSpec, RunOptions], RunResult]) -> RunResult:
-    """Run ``run(spec, options)`` with its record written before and after; the run id is fixed here first."""
+def _started(root: OutputRoot, run_id: str) -> str | None:
+    """When an earlier step of this run (a scaled-out run's plan) recorded its start, if it did."""
+    try:
+        return str(json.loads(root.read(record_key(run_id)))["started"])
+    except Exception:  # no record, or unreadable: the step starts the record afresh
+        return None
+
+
+def recorded(
+    spec: RunSpec, options: RunOptions, run: Callable[[RunSpec, RunOptions], RunResult], *, resume: bool = False
+) -> RunResult:
+    """Run ``run(spec, options)`` with its record written before and after; the run id is fixed here first.
+
+    ``resume``: a later step of a run already recorded (a scaled-out run's commit): keep the recorded start time.
+    """
     from job.run import check_run_id, new_run_id  # job.run calls this module: import at call time
 
     options = replace(options, run_id=check_run_id(options.run_id or new_run_id()))
@@ -77,7 +90,7 @@ def recorded(spec: RunSpec, options: RunOptions, run: Callable[[RunSpec, RunOpti
         "run_id": run_id,
         "environment": options.environment,
         "status": "RUNNING",
-        "started": _now(),
+        "started": (_started(root, run_id) if resume else None) or _now(),
         "input": spec.input,
         "model": {"url": spec.model, "sha256": spec.model_sha256},
         "output": f"{root.url.rstrip('/')}/processed/{run_id}/",

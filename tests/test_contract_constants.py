@@ -11,7 +11,7 @@ import ast
 from pathlib import Path
 
 from components import naming
-from job import lease, outputs, params, run, run_record
+from job import lease, outputs, params, plan, run, run_record
 
 JOB_DIR = Path(__file__).resolve().parent.parent / "job"
 
@@ -32,6 +32,11 @@ def test_the_job_publishes_and_stages_under_the_prefixes_the_stack_grants_and_ex
     assert outputs.STAGING_PREFIX == naming.STAGING_PREFIX
     assert outputs.run_prefix("r1") == f"{naming.PROCESSED_PREFIX}r1/"
     assert outputs.staging_prefix("r1") == f"{naming.STAGING_PREFIX}r1/"
+
+
+def test_the_plan_is_where_the_state_machine_reads_it() -> None:
+    assert plan.BATCHES_DIR == naming.BATCHES_DIR and plan.ITEMS_FILE == naming.BATCH_ITEMS_FILE
+    assert plan.MAX_PARALLEL_ENV == naming.MAX_PARALLEL_ENV
 
 
 def test_the_job_records_the_digest_the_task_definition_passes() -> None:

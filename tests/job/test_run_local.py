@@ -76,7 +76,7 @@ def test_interrupted_run_leaves_nothing_published(
 
     if where == "manifest":  # after the data files were moved into processed/
         monkeypatch.setattr("job.outputs.LocalRoot.put", lambda self, rel, data, exclusive=False: crash())
-        monkeypatch.setattr("job.run._stage_and_count", _stage_without_marker)
+        monkeypatch.setattr("job.run.stage_and_count", _stage_without_marker)
     else:
         monkeypatch.setattr("job.run.stream", crash)
     out = tmp_path / "out"
@@ -86,7 +86,7 @@ def test_interrupted_run_leaves_nothing_published(
 
 
 def _stage_without_marker(attempt, sources, loaded, options):  # type: ignore[no-untyped-def]
-    """_stage_and_count minus the _STARTED marker (whose put is what the test breaks)."""
+    """stage_and_count minus the _STARTED marker (whose put is what the test breaks)."""
     from job.process import Counts, count_outputs, stream
 
     streamed = stream(sources, loaded.model, attempt.root, attempt.staging, options.compression)
@@ -282,17 +282,17 @@ def _concurrent_attempt_publishes_during_the_pass(
     """Make a second attempt at ``run_id`` run to completion while the first one is in its streaming pass."""
     import job.run
 
-    real = job.run._stage_and_count
+    real = job.run.stage_and_count
     second: dict[str, Any] = {}
 
     def stage(*args: Any, **kwargs: Any) -> Any:
         counts = real(*args, **kwargs)
         if not second:
-            monkeypatch.setattr(job.run, "_stage_and_count", real)
+            monkeypatch.setattr(job.run, "stage_and_count", real)
             second["result"] = run_job(spec, RunOptions(run_id=run_id))
         return counts
 
-    monkeypatch.setattr(job.run, "_stage_and_count", stage)
+    monkeypatch.setattr(job.run, "stage_and_count", stage)
     return second
 
 

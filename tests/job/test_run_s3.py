@@ -286,17 +286,17 @@ def test_concurrent_attempts_on_s3_one_wins_the_other_loses_cleanly(
     import job.run
     from job.run import RunOptions, run_job, spec_from_ssm
 
-    real = job.run._stage_and_count
+    real = job.run.stage_and_count
     second: dict[str, Any] = {}
 
     def stage(*args: Any, **kwargs: Any) -> Any:
         counts = real(*args, **kwargs)
         if not second:  # a second attempt at exec-1 runs to completion while the first is in its pass
-            monkeypatch.setattr(job.run, "_stage_and_count", real)
+            monkeypatch.setattr(job.run, "stage_and_count", real)
             second["result"] = run_job(spec_from_ssm(PREFIX), RunOptions(run_id="exec-1", environment="dev"))
         return counts
 
-    monkeypatch.setattr(job.run, "_stage_and_count", stage)
+    monkeypatch.setattr(job.run, "stage_and_count", stage)
     monkeypatch.setattr(s3, "reset_clients", lambda: None)
     assert container_run() == ExitCode.OUTPUT_FAILED
     assert "another run published it" in capsys.readouterr().err
