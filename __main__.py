@@ -90,6 +90,7 @@ task = JobTask(
         input_bucket_arn=input_bucket.arn,
         output_bucket_arn=output_bucket.arn,
         store=store.location,
+        max_parallel_tasks=s.max_parallel_tasks,
     ),
     opts,
 )
@@ -112,6 +113,7 @@ pipeline = Orchestration(
         output_bucket_name=output_bucket.bucket_name,
         artifact_bucket_name=store.location.bucket_name,
         input_key=s.input_key,
+        max_parallel_tasks=s.max_parallel_tasks,
     ),
     opts,
 )

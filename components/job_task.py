@@ -51,6 +51,8 @@ class JobTaskArgs:
     output_bucket_arn: pulumi.Input[str]
     store: ModelStoreLocation
     """The artifact store: the boundary must allow reading models (the grant itself comes from the store)."""
+    max_parallel_tasks: int = 10
+    """How many batches the job's plan makes of a month given as a prefix (``DS_MAX_PARALLEL_TASKS``)."""
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,7 @@ class JobTask(pulumi.ComponentResource):
                     environment=args.environment,
                     region=args.region,
                     log_group=v["log_group"],
+                    max_parallel_tasks=args.max_parallel_tasks,
                 )
             )
         )

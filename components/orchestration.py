@@ -42,6 +42,8 @@ class OrchestrationArgs:
     artifact_bucket_name: pulumi.Input[str]
     input_key: str
     """The default input object, until ``dsctl run --input-key`` or a parameter update says otherwise."""
+    max_parallel_tasks: int = 10
+    """A prefix runs as at most this many batches, all at once (the Distributed Map's MaxConcurrency)."""
 
 
 class Orchestration(pulumi.ComponentResource):
@@ -103,6 +105,7 @@ class Orchestration(pulumi.ComponentResource):
                     task_role_arn=task.task_role_arn,
                     execution_role_arn=task.execution_role_arn,
                     topic_arn=self.topic.arn,
+                    output_bucket=args.output_bucket_name,
                 ),
             ),
             parent=self,
@@ -118,6 +121,8 @@ class Orchestration(pulumi.ComponentResource):
             topic_arn=self.topic.arn,
             environment=args.environment,
             timeout_seconds=args.task_timeout_minutes * 60,
+            output_bucket=args.output_bucket_name,
+            max_parallel_tasks=args.max_parallel_tasks,
         )
         return aws.sfn.StateMachine(
             f"{self._name}-state-machine",

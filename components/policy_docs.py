@@ -491,15 +491,38 @@ def state_machine_policy(
     task_role_arn: str,
     execution_role_arn: str,
     topic_arn: str,
+    output_bucket: str,
 ) -> Document:
-    """What ``ecs:runTask.sync`` needs (DESIGN.md section 4), the failure notification and logging.
+    """What ``ecs:runTask.sync`` needs (DESIGN.md section 4), the failure notification and logging, and what the
+    scale-out path's Distributed Map needs (``pipeline_definition.scale_out_states``).
 
     The definition's RunTask sets ``PropagateTags: TASK_DEFINITION``, so RunTask also needs ``ecs:TagResource``
-    on the new task with ``ecs:CreateAction = RunTask`` (ECS tag-on-create authorization).
+    on the new task with ``ecs:CreateAction = RunTask`` (ECS tag-on-create authorization). A Distributed Map runs
+    its batches as child executions of this same state machine: StartExecution on it (its ARN from the naming
+    module: the machine's own ARN would make the role's policy depend on the machine that depends on the role),
+    Describe/StopExecution on those children only (``execution:<machine>/<map run>:<id>``), and its ItemReader
+    reads the plan's ``items.json`` from the run's staging (GetObject on exactly that key pattern; ListBucket limited by
+    ``s3:prefix`` to it, so a missing plan reads as "no such key", not "access denied").
     """
     account = AccountArns(account_id, region)
     on_cluster = {"ArnEquals": {"ecs:cluster": cluster_arn}}
+    items = f"{naming.STAGING_PREFIX}*/{naming.BATCHES_DIR}{naming.BATCH_ITEMS_FILE}"
     return document(
+        statement("StartBatchExecutions", ["states:StartExecution"], [account.state_machine]),
+        # DescribeExecution also describes EXPRESS executions: both kinds named for the linter, the Map's children only
+        statement(
+            "FollowBatchExecutions",
+            ["states:DescribeExecution"],
+            [account.state_machine_map_executions, account.state_machine_map_express_executions],
+        ),
+        statement("StopBatchExecutions", ["states:StopExecution"], [account.state_machine_map_executions]),
+        statement("ReadBatchItems", ["s3:GetObject"], [f"{s3_bucket_arn(output_bucket)}/{items}"]),
+        statement(
+            "FindBatchItems",
+            ["s3:ListBucket"],
+            [s3_bucket_arn(output_bucket)],
+            conditions={"StringLike": {"s3:prefix": [items]}},
+        ),
         statement(
             "RunJobTask",
             ["ecs:RunTask"],
@@ -585,7 +608,7 @@ def operator_policy(
         statement("OperatorPromoteModels", ["ssm:LabelParameterVersion", "ssm:PutParameter"], promoted),
         statement("OperatorStartRuns", ["states:DescribeStateMachine", "states:StartExecution"], [arns.state_machine]),
         # ListExecutions also lists a Map state's child runs (mapRun), DescribeExecution also describes EXPRESS
-        # executions; named here for the linter, both limited to this (STANDARD, Map-free) state machine.
+        # executions; named here for the linter, both limited to this (STANDARD) state machine.
         statement(
             "OperatorListExecutions",
             ["states:ListExecutions"],
@@ -672,6 +695,7 @@ def workload_boundary(
             task_role_arn=arns.task_role,
             execution_role_arn=arns.execution_role,
             topic_arn=arns.alarm_topic,
+            output_bucket=naming.output_bucket(arns.environment, arns.account_id, arns.region),
         ),
         schedule_role_policy(arns.state_machine),
     )

@@ -164,6 +164,9 @@ class StackSettings:
     admin_principal_arns: tuple[str, ...]
     parameter_prefix: str
     input_key: str
+    max_parallel_tasks: int
+    """Batches (tasks at once) of a month given as a prefix: the plan's batch count and the Distributed Map's
+    MaxConcurrency."""
 
     @property
     def arns(self) -> StackArns:
@@ -452,6 +455,10 @@ def _check_schedule(c: _Checker) -> None:
         c.add("scheduleExpression", problem, "use e.g. cron(0 6 1 * ? *) or rate(30 days)")
 
 
+MAX_MAP_CONCURRENCY = 10_000
+"""The most child executions a Step Functions Distributed Map runs at once (its MaxConcurrency limit)."""
+
+
 def _check_task(c: _Checker) -> None:
     retention = c.get("logRetentionDays")
     if retention is not None and retention not in LOG_RETENTION_DAYS:
@@ -470,6 +477,9 @@ def _check_task(c: _Checker) -> None:
     timeout = c.get("taskTimeoutMinutes")
     if timeout is not None and not 1 <= timeout <= 24 * 60:
         c.add("taskTimeoutMinutes", "out of range", "use 1..1440 minutes")
+    parallel = c.get("maxParallelTasks")
+    if parallel is not None and not 1 <= parallel <= MAX_MAP_CONCURRENCY:
+        c.add("maxParallelTasks", "out of range", f"use 1..{MAX_MAP_CONCURRENCY} (a Distributed Map's concurrency)")
 
 
 def _check_network_and_access(c: _Checker) -> None:
@@ -628,6 +638,7 @@ def settings_from_config(stack: str, values: Mapping[str, Any], *, project_dir: 
         admin_principal_arns=tuple(v["adminPrincipalArns"]),
         parameter_prefix=v["parameterPrefix"],
         input_key=v["inputKey"],
+        max_parallel_tasks=v["maxParallelTasks"],
     )
 
 

@@ -35,7 +35,7 @@ from typing import Any
 
 DEFAULT_ROWS = 20_000
 FIRST, SECOND = "1.0.0", "1.1.0"
-STEPS = 19
+STEPS = 21
 """Steps with a two-stack chain; each stack between the owner and the target adds its two promotions."""
 
 
@@ -56,6 +56,13 @@ class RunSummary:
     rows_rejected: int
     output: str
     seconds: float
+    batches: int = 1
+    """Tasks the run used: 1, or the batches of a month given as a prefix (the scale-out path)."""
+
+
+MONTH_PREFIX = "raw/2026-10/"
+MONTH_FILES = 6
+"""The multi-file month: the sample split into this many objects under MONTH_PREFIX."""
 
 
 @dataclass(frozen=True)
@@ -228,13 +235,32 @@ class Demo:
         with self.step(f"aws s3 cp {data.name} {target} --profile {env}", f"upload the month's input to {env}"):
             conn.session.client("s3").upload_file(str(data), conn.env.input_bucket, conn.env.input_key)
 
-    def run(self, env: str, what: str) -> RunSummary:
+    def upload_parts(self, env: str, data: Path, prefix: str, parts: int) -> None:
+        """The month as ``parts`` CSV objects under ``prefix`` (each with the header), as a month of many files
+        arrives."""
+        from dsctl.envs import connect
+
+        conn = connect(env)
+        header, *lines = data.read_text().splitlines(keepends=True)
+        size = -(-len(lines) // parts)
+        target = f"s3://{conn.env.input_bucket}/{prefix}"
+        with self.step(
+            f"aws s3 cp --recursive month/ {target} --profile {env}", f"upload the month as {parts} files to {env}"
+        ) as notes:
+            client = conn.session.client("s3")
+            for i in range(parts):
+                body = "".join([header, *lines[i * size : (i + 1) * size]]).encode()
+                client.put_object(Bucket=conn.env.input_bucket, Key=f"{prefix}part-{i:02d}.csv", Body=body)
+            notes.append(f"{parts} objects of ~{size} rows")
+
+    def run(self, env: str, what: str, input_key: str | None = None) -> RunSummary:
         from dsctl import runs
         from dsctl.envs import connect
 
-        with self.step(f"dsctl run --env {env}", what) as notes:
+        key_args = ["--input-key", input_key] if input_key else []
+        with self.step(" ".join(["dsctl run --env", env, *key_args]), what) as notes:
             started = time.monotonic()
-            result = self.dsctl("run", "--env", env)
+            result = self.dsctl("run", "--env", env, *key_args)
             seconds = time.monotonic() - started
             self.expect(result.get("mode") == "local", f"dsctl run did not use the local runner: {result}")
             said = [line for line in self.last_stderr.splitlines() if line.startswith("local runner:")]
@@ -254,6 +280,7 @@ class Demo:
                 rows_rejected=int(manifest["rows_rejected"]),
                 output=str(result.get("output")),
                 seconds=seconds,
+                batches=len(manifest.get("batches") or [None]),
             )
             self.expect(
                 summary.rows_in == summary.rows_out + summary.rows_rejected,
@@ -264,6 +291,7 @@ class Demo:
             notes.append(
                 f"model {summary.model_version} from s3://{summary.model_bucket}, "
                 f"{summary.rows_out} rows out, {summary.rows_rejected} rejected"
+                + (f", {summary.batches} batches in parallel tasks" if summary.batches > 1 else "")
             )
         self.result.runs.append(summary)
         return summary
@@ -305,6 +333,15 @@ class Demo:
         self.upload(owner, month)
         upstream = self.run(owner, f"run {owner} with {FIRST}")
         self.expect(upstream.model_version == FIRST, f"{owner} ran {upstream.model_version}, expected {FIRST}")
+        self.upload_parts(owner, month, MONTH_PREFIX, MONTH_FILES)
+        what = f"run {owner} on the month as {MONTH_FILES} files: plan, batches in parallel, commit"
+        batched = self.run(owner, what, MONTH_PREFIX)
+        self.expect(batched.batches > 1, f"the {MONTH_FILES}-file month ran as {batched.batches} batch(es)")
+        self.expect(
+            (batched.rows_out, batched.rows_rejected) == (upstream.rows_out, upstream.rows_rejected),
+            f"the batched run published {batched.rows_out} + {batched.rows_rejected} rows, one task "
+            f"{upstream.rows_out} + {upstream.rows_rejected}",
+        )
         for env in self.cast.promoted_after_owner:
             self.promote(env, FIRST)
         self.upload(target, month)
@@ -352,11 +389,12 @@ def print_summary(result: DemoResult, out: Callable[[str], None]) -> None:
             run.rows_out,
             run.rows_rejected,
             run.output,
+            run.batches,
             f"{run.seconds:.1f} s",
         )
         for run in result.runs
     ]
-    columns = ["env", "model", "model read from", "rows in", "rows out", "rejected", "output", "time"]
+    columns = ["env", "model", "model read from", "rows in", "rows out", "rejected", "output", "tasks", "time"]
     summary = table("pipeline runs", columns, rows)
     for column in summary.columns:
         column.overflow = "fold"  # long bucket names wrap instead of being cut: they are the point of the table

@@ -90,6 +90,7 @@ DECLARED: tuple[Declared, ...] = (
     Declared("log retention", ("log_retention_days",), properties=("retentionInDays",)),
     Declared("task size", ("task_cpu", "task_memory"), properties=("cpu", "memory")),
     Declared("run timeout", ("task_timeout_minutes",), properties=("TimeoutSeconds",)),
+    Declared("parallel tasks", ("max_parallel_tasks",), properties=("MaxConcurrency", naming.MAX_PARALLEL_ENV)),
     Declared(
         "alarm e-mail",
         ("alarm_email",),

@@ -490,8 +490,9 @@ _RUN = (
     _aws(
         "aws:sfn/stateMachine:StateMachine",
         _CI,
-        "the pipeline's orchestration; iam:PassRole of the admin-made state-machine role only. Its logging needs "
-        "log-delivery actions on the machine's own role, not the caller's (role_star_only)",
+        "the pipeline's orchestration; iam:PassRole of the admin-made state-machine role only (whose admin-only "
+        "inline policy also lets its Distributed Map start and stop child executions of this machine alone). Its "
+        "logging needs log-delivery actions on the machine's own role, not the caller's (role_star_only)",
         create=(
             "states:ValidateStateMachineDefinition",
             "states:CreateStateMachine",

@@ -695,6 +695,59 @@ def _check_task_hardening(resource: Resource, ctx: RuleContext) -> Iterator[tupl
             yield (f"container {name} is privileged", 'remove "privileged": true')
 
 
+def _walk_states(definition: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """Every state of a definition, those of Map item processors (and their Maps) included."""
+    for name, state in (definition.get("States") or {}).items():
+        if not isinstance(state, Mapping):
+            continue
+        yield name, state
+        for inner in ("ItemProcessor", "Iterator"):
+            if isinstance(state.get(inner), Mapping):
+                yield from _walk_states(state[inner])
+
+
+def _check_state_machine_bounded(resource: Resource, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+    definition = _inputs(resource).get("definition")
+    if not isinstance(definition, Mapping):
+        return
+    for name, state in _walk_states(definition):
+        waits = state.get("Type") == "Task" and str(state.get("Resource", "")).endswith(".sync")
+        if waits and "TimeoutSeconds" not in state and "TimeoutSecondsPath" not in state:
+            yield (
+                f"task state {name} waits for its job with no TimeoutSeconds (a hung task runs until the execution's "
+                "own limit, unnotified)",
+                "set TimeoutSeconds from taskTimeoutMinutes",
+            )
+        processor = state.get("ItemProcessor") or {}
+        config = processor.get("ProcessorConfig") or {} if isinstance(processor, Mapping) else {}
+        if state.get("Type") != "Map" or config.get("Mode") != "DISTRIBUTED":
+            continue
+        bound = state.get("MaxConcurrency")
+        if _known(bound) and not (isinstance(bound, int | float) and not isinstance(bound, bool) and bound > 0):
+            yield (
+                f"Distributed Map {name} has no MaxConcurrency: it may start up to 10,000 tasks at once",
+                "set MaxConcurrency from maxParallelTasks",
+            )
+        if state.get("ToleratedFailureCount", 0) != 0 or state.get("ToleratedFailurePercentage", 0) != 0:
+            yield (
+                f"Distributed Map {name} tolerates failed items: a run could be published with batches missing",
+                "set ToleratedFailureCount 0 (and no ToleratedFailurePercentage)",
+            )
+        inner = [s for _, s in _walk_states(processor) if str(s.get("Resource", "")).endswith(".sync")]
+        if inner and config.get("ExecutionType") != "STANDARD":
+            yield (
+                f"Distributed Map {name} runs .sync tasks in {config.get('ExecutionType')} child workflows, "
+                "which support no .sync integration",
+                'set ProcessorConfig ExecutionType "STANDARD"',
+            )
+        if not state.get("Catch"):
+            yield (
+                f"Distributed Map {name} has no Catch: a batch failing for good ends the run unnotified, its "
+                "staged batches left behind",
+                "add a Catch that abandons the run (commit --abandon) and notifies",
+            )
+
+
 def _check_kms_rotation(resource: Resource, ctx: RuleContext) -> Iterator[tuple[str, str]]:
     if _inputs(resource).get("enableKeyRotation") is not True:
         yield ("customer-managed key does not rotate", "set enable_key_rotation=True")
@@ -840,6 +893,13 @@ RULES: tuple[Rule, ...] = (
         resource_check=_check_task_hardening,
     ),
     Rule("kms-key-rotation", "Customer-managed KMS keys rotate.", (KMS_KEY,), resource_check=_check_kms_rotation),
+    Rule(
+        "state-machine-bounded",
+        "State machine tasks that wait for a job time out; a Distributed Map is bounded (MaxConcurrency), "
+        "all-or-nothing (no tolerated failures), STANDARD for .sync children, and caught.",
+        (STATE_MACHINE,),
+        resource_check=_check_state_machine_bounded,
+    ),
     Rule(
         "production-failed-executions-alarm",
         "A production stack (config `production: true`) alarms on failed state machine executions.",

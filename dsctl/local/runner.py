@@ -20,13 +20,14 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
-from components import naming
+from components import naming, pipeline_definition
 from dsctl.envs import Environment, load_environment, session_for, verify_account
 from dsctl.local import state
 from dsctl.local.lifecycle import pointed_at
@@ -248,26 +249,61 @@ def run_job_locally(
         credentials = session.get_credentials()
         if credentials is None:
             raise CommandError(f"no credentials for {environment.name} in the local AWS config; run `dsctl local up`")
-        frozen = credentials.get_frozen_credentials()
         task_arn, container = task_container(session, local.endpoint)
-        argv = container_command(container)
+        task = LocalTask(environment, session, local.endpoint, container, credentials.get_frozen_credentials())
         overrides = {"DS_RUN_ID": run_id, "DS_INPUT_KEY": input_key or ""}
-        log(
-            f"{LOCAL_RUNNER}: no ECS here — running {task_arn.split('/')[-1]} container {container['name']} "
-            f"in a subprocess as account {environment.account_id}: {' '.join(task_argv(container))} "
-            f"(DS_RUN_ID={run_id})"
-        )
         started = time.monotonic()
-        with tempfile.TemporaryDirectory(prefix=f"dsctl-task-{environment.name}-") as scratch:
-            process_env = container_environment(container, overrides, frozen, local.endpoint, Path(scratch))
-            code, lines = _stream(argv, process_env, log)
-        _put_logs(session, local.endpoint, container, run_id, lines)
+        if input_key and pipeline_definition.is_prefix(input_key):  # the state machine's scale-out path
+            from dsctl.local.scale_out import run_batched
+
+            log(f"{LOCAL_RUNNER}: no ECS here — running {task_arn.split('/')[-1]}'s steps in subprocesses")
+            run_batched(task, overrides, log)
+        else:
+            log(
+                f"{LOCAL_RUNNER}: no ECS here — running {task_arn.split('/')[-1]} container {container['name']} "
+                f"in a subprocess as account {environment.account_id}: {' '.join(task_argv(container))} "
+                f"(DS_RUN_ID={run_id})"
+            )
+            code, lines = task.run(None, overrides, log)
+            task.check(code, lines, "the job")
+        log(f"{LOCAL_RUNNER}: job finished in {time.monotonic() - started:.1f} s")
+        return read_run_manifest(session, environment, local.endpoint, run_id)
+
+
+@dataclass(frozen=True)
+class LocalTask:
+    """What starting the job's container locally needs: a task definition's container in an environment."""
+
+    environment: Environment
+    session: boto3.Session
+    endpoint: str
+    container: Mapping[str, Any]
+    credentials: Any
+
+    def run(
+        self, command: list[str] | None, overrides: Mapping[str, str], log: Callable[[str], None], step: str = ""
+    ) -> tuple[int, list[str]]:
+        """One task: ``command`` replaces the container's (as ECS container overrides do; None keeps it), with a
+        fresh scratch directory; its output goes to the task definition's log group too (stream named after the
+        run id, and the ``step`` of a scaled-out run)."""
+        container = dict(self.container, command=command) if command is not None else self.container
+        with tempfile.TemporaryDirectory(prefix=f"dsctl-task-{self.environment.name}-") as scratch:
+            process_env = container_environment(container, overrides, self.credentials, self.endpoint, Path(scratch))
+            code, lines = _stream(container_command(container), process_env, log)
+        stream = overrides.get("DS_RUN_ID", "run") + (f"-{step}" if step else "")
+        _put_logs(self.session, self.endpoint, container, stream, lines)
+        return code, lines
+
+    def check(self, code: int, lines: list[str], what: str) -> None:
+        """CommandError (a failed run) naming the exit code and the job's last line unless ``code`` is 0."""
         if code != 0:
             last = next((message_of(line).strip() for line in reversed(lines) if line.strip()), "no output")
             raise CommandError(
-                f"{LOCAL_RUNNER}: the job failed in {environment.name} with exit code {code} ({_exit_name(code)}): "
-                f"{last}",
+                f"{LOCAL_RUNNER}: {what} failed in {self.environment.name} with exit code {code} "
+                f"({_exit_name(code)}): {last}",
                 EXIT_FAILED,
             )
-        log(f"{LOCAL_RUNNER}: job finished in {time.monotonic() - started:.1f} s")
-        return read_run_manifest(session, environment, local.endpoint, run_id)
+
+    def variable(self, name: str) -> str | None:
+        """A variable of the task definition's container environment."""
+        return next((e["value"] for e in self.container.get("environment", []) if e["name"] == name), None)

@@ -46,20 +46,22 @@ def test_demo_scenario_end_to_end(tmp_path: Path, clean_aws_env: None) -> None:
     dev_store = load_environment("dev")
     assert [(run.env, run.model_version) for run in result.runs] == [
         ("dev", demo.FIRST),
+        ("dev", demo.FIRST),  # the same month as several files under a prefix: plan, batches, commit
         ("prod", demo.FIRST),
         ("prod", demo.FIRST),  # after promoting 1.1.0 to prod and rolling back
     ]
+    assert [run.batches for run in result.runs] == [1, 3, 1, 1]  # dev's maxParallelTasks
     for run in result.runs:
         assert run.rows_in == ROWS
         assert run.rows_rejected > 0  # the sample's bad rows
         assert run.rows_out + run.rows_rejected == ROWS
         assert run.output.startswith(f"s3://{load_environment(run.env).output_bucket}/processed/{run.run_id}/")
-    prod_run = result.runs[1]
+    prod_run = result.runs[2]
     assert prod_run.model_bucket == dev_store.artifact_bucket
     assert dev_store.account_id in prod_run.model_bucket and dev_store.owns_artifact_store
     assert result.promoted == {"dev": demo.SECOND, "prod": demo.FIRST}
 
-    assert any("[19/19]" in line for line in lines)
+    assert any("[21/21]" in line for line in lines)
     assert not (tmp_path / "local").exists()  # local down removed the state directory
     assert state.ENV_DIR not in __import__("os").environ
 

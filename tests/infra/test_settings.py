@@ -324,6 +324,17 @@ def test_bad_cpu_memory_pair_for_fargate() -> None:
     assert "1024..4096 MiB in steps of 1024" in message
 
 
+@pytest.mark.parametrize("tasks", [0, 10_001])
+def test_parallel_tasks_fit_a_distributed_map(tasks: int) -> None:
+    message = only_error("dev", maxParallelTasks=tasks)
+    assert message.startswith(f"maxParallelTasks: {tasks}") and "1..10000" in message
+
+
+def test_parallel_tasks_default_and_dev() -> None:
+    assert settings_from_config("prod", values("prod")).max_parallel_tasks == 10
+    assert settings_from_config("dev", values("dev")).max_parallel_tasks == 3
+
+
 def test_unknown_fargate_cpu() -> None:
     message = only_error("dev", taskCpu=3000)
     assert message.startswith("taskCpu: 3000") and "256, 512, 1024" in message

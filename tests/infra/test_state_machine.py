@@ -26,8 +26,18 @@ def _machine(stack: SynthResult) -> dict[str, Any]:
     return machine.inputs
 
 
+def _states(definition: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every state, those of Map item processors (the scale-out path's batches) included."""
+    found = []
+    for state in definition["States"].values():
+        found.append(state)
+        if "ItemProcessor" in state:
+            found += _states(state["ItemProcessor"])
+    return found
+
+
 def _tasks(definition: dict[str, Any], resource: str) -> list[dict[str, Any]]:
-    return [state for state in definition["States"].values() if state.get("Resource") == resource]
+    return [state for state in _states(definition) if state.get("Resource") == resource]
 
 
 def test_definition_passes_asl_validator(any_stack: SynthResult) -> None:
@@ -44,16 +54,17 @@ def test_role_may_make_every_call_of_the_definition(any_stack: SynthResult, mode
     role, definition = machine["roleArn"], machine["definition"]
     (task_definition,) = any_stack.of_type("aws:ecs/taskDefinition:TaskDefinition")
     account, region = any_stack.settings.account_id, any_stack.settings.region
-    (run,) = _tasks(definition, RUN_TASK_SYNC)
-    cluster, family_arn = run["Parameters"]["Cluster"], run["Parameters"]["TaskDefinition"]
-    on_cluster = {"ecs:cluster": cluster}
+    runs = _tasks(definition, RUN_TASK_SYNC)
+    assert len(runs) == 5  # one task; or plan, each batch, abandon, commit
     task = f"arn:aws:ecs:{region}:{account}:task/ds-processing-cluster/0123456789abcdef0123456789abcdef"
     events_rule = f"arn:aws:events:{region}:{account}:rule/StepFunctionsGetEventsForECSTaskRule"
-
-    assert model.can(role, "ecs:RunTask", family_arn, on_cluster)
-    if run["Parameters"].get("PropagateTags"):
-        # tag-on-create: RunTask with PropagateTags is also authorized as ecs:TagResource on the new task
-        assert model.can(role, "ecs:TagResource", task, {"ecs:CreateAction": "RunTask"})
+    for run in runs:
+        cluster, family_arn = run["Parameters"]["Cluster"], run["Parameters"]["TaskDefinition"]
+        on_cluster = {"ecs:cluster": cluster}
+        assert model.can(role, "ecs:RunTask", family_arn, on_cluster)
+        if run["Parameters"].get("PropagateTags"):
+            # tag-on-create: RunTask with PropagateTags is also authorized as ecs:TagResource on the new task
+            assert model.can(role, "ecs:TagResource", task, {"ecs:CreateAction": "RunTask"})
     assert model.can(role, "ecs:DescribeTasks", task, on_cluster)
     assert model.can(role, "ecs:StopTask", task, on_cluster)
     for passed in (task_definition.inputs["taskRoleArn"], task_definition.inputs["executionRoleArn"]):
@@ -62,12 +73,22 @@ def test_role_may_make_every_call_of_the_definition(any_stack: SynthResult, mode
         assert model.can(role, action, events_rule)
     for notify in _tasks(definition, SNS_PUBLISH):
         assert model.can(role, "sns:Publish", notify["Parameters"]["TopicArn"])
+    # the Distributed Map: child executions of this machine, and its ItemReader's plan in the run's staging
+    (batches,) = [state for state in _states(definition) if state["Type"] == "Map"]
+    machine_arn = any_stack.outputs["stateMachineArn"]
+    child = f"arn:aws:states:{region}:{account}:execution:ds-preprocessing-pipeline/batches:0f6b7c3e-1d2a-4b5c"
+    assert model.can(role, "states:StartExecution", machine_arn)
+    assert model.can(role, "states:DescribeExecution", child) and model.can(role, "states:StopExecution", child)
+    reader = batches["ItemReader"]["Parameters"]
+    items = "_staging/run-1/batches/items.json"
+    assert model.can(role, "s3:GetObject", f"arn:aws:s3:::{reader['Bucket']}/{items}")
+    assert model.can(role, "s3:ListBucket", f"arn:aws:s3:::{reader['Bucket']}", {"s3:prefix": items})
 
 
 def test_role_may_do_nothing_beyond_its_job(any_stack: SynthResult, model: AccessModel) -> None:
     machine = _machine(any_stack)
     role = machine["roleArn"]
-    (run,) = _tasks(machine["definition"], RUN_TASK_SYNC)
+    run = machine["definition"]["States"]["RunPreprocessingJob"]
     account, region = any_stack.settings.account_id, any_stack.settings.region
     other_family = f"arn:aws:ecs:{region}:{account}:task-definition/something-else:1"
     task_role = any_stack.outputs["taskRoleArn"]
@@ -81,12 +102,20 @@ def test_role_may_do_nothing_beyond_its_job(any_stack: SynthResult, model: Acces
     assert not model.can(role, "ecs:TagResource", task)
     assert not model.can(role, "ecs:TagResource", task, {"ecs:CreateAction": "StartTask"})
     assert not model.can(role, "ecs:TagResource", any_stack.outputs["clusterArn"], {"ecs:CreateAction": "RunTask"})
+    # the Map's rights reach this machine's own children and the plan's item list, nothing else
+    machine_arn = any_stack.outputs["stateMachineArn"]
+    output = any_stack.outputs["outputBucketArn"]
+    assert not model.can(role, "states:StartExecution", machine_arn + "-other")
+    assert not model.can(role, "states:StopExecution", machine_arn.replace(":stateMachine:", ":execution:") + ":run-1")
+    assert not model.can(role, "s3:GetObject", f"{output}/processed/run-1/part-00000.parquet")
+    assert not model.can(role, "s3:GetObject", f"{output}/_staging/run-1/batches/plan.json")
+    assert not model.can(role, "s3:ListBucket", output, {"s3:prefix": "processed/"})
 
 
 def test_the_definition_propagates_task_definition_tags(any_stack: SynthResult) -> None:
     """The tag-on-create rows above matter because RunTask propagates tags; keep the two in step."""
-    (run,) = _tasks(_machine(any_stack)["definition"], RUN_TASK_SYNC)
-    assert run["Parameters"]["PropagateTags"] == "TASK_DEFINITION"
+    for run in _tasks(_machine(any_stack)["definition"], RUN_TASK_SYNC):
+        assert run["Parameters"]["PropagateTags"] == "TASK_DEFINITION"
 
 
 def test_the_schedule_may_start_only_this_machine(prod_stack: SynthResult, model: AccessModel) -> None:
@@ -180,7 +209,10 @@ def test_optional_input_key_defaults_from_a_json_object_merged_under_the_input(a
     merge = states[collect["Next"]]
     assert merge["Type"] == "Pass"
     assert merge["Parameters"] == {"args.$": "States.JsonMerge($.defaults, $.input, false)"}
-    run = states[merge["Next"]]
+    choice = states[merge["Next"]]  # a prefix takes the scale-out path; anything else runs as before
+    assert choice["Type"] == "Choice"
+    assert choice["Choices"] == [{"Variable": "$.args.inputKey", "StringMatches": "*/", "Next": "PlanBatches"}]
+    run = states[choice["Default"]]
     assert run["Resource"] == RUN_TASK_SYNC
     (override,) = run["Parameters"]["Overrides"]["ContainerOverrides"]
     environment = {item["Name"]: item for item in override["Environment"]}
@@ -194,9 +226,11 @@ def test_failure_notification_reads_only_fields_every_error_output_has(any_stack
     ``$.error.Cause``, so a timeout or a runtime error without a cause still reaches the topic.
     """
     definition = _machine(any_stack)["definition"]
-    (run,) = _tasks(definition, RUN_TASK_SYNC)
-    (catch,) = run["Catch"]
-    assert catch["ResultPath"] == "$.error"
+    for state in definition["States"].values():
+        for catch in state.get("Catch", []):  # every catcher leaves the error where the notification reads it
+            assert catch["ResultPath"] == (
+                "$.cleanup" if state is definition["States"]["AbandonBatches"] else "$.error"
+            )
     (notify,) = _tasks(definition, SNS_PUBLISH)
     message = notify["Parameters"]["Message.$"]
     assert "$.error." not in message

@@ -87,6 +87,30 @@ def secure_bucket(name: str, logical: str, extra_statements: list[dict[str, Any]
     ]
 
 
+def state_machine_definition() -> dict[str, Any]:
+    """One task, and a Distributed Map of batch tasks that is bounded, all-or-nothing and caught."""
+    task = {"Type": "Task", "Resource": "arn:aws:states:::ecs:runTask.sync", "Parameters": {}, "TimeoutSeconds": 60}
+    return {
+        "StartAt": "Run",
+        "States": {
+            "Run": {**task, "Next": "Batches"},
+            "Batches": {
+                "Type": "Map",
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Batch",
+                    "States": {"Batch": {**task, "End": True}},
+                },
+                "MaxConcurrency": 10,
+                "ToleratedFailureCount": 0,
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Done"}],
+                "Next": "Done",
+            },
+            "Done": {"Type": "Succeed"},
+        },
+    }
+
+
 def compliant_stack() -> list[dict[str, Any]]:
     """Resources of a dev stack that every rule accepts (with the prod-alarm rule also satisfied)."""
     task_role = f"arn:aws:iam::{DEV}:role/ds-preprocessing-task-dev"
@@ -156,6 +180,11 @@ def compliant_stack() -> list[dict[str, Any]]:
                     }
                 ],
             },
+        ),
+        res(
+            "aws:sfn/stateMachine:StateMachine",
+            "state-machine",
+            {"name": "ds-preprocessing-pipeline", "type": "STANDARD", "definition": state_machine_definition()},
         ),
         res(
             "aws:cloudwatch/metricAlarm:MetricAlarm",

@@ -233,6 +233,44 @@ BROKEN: list[tuple[str, str, Callable[[Stack], None], str]] = [
         "task",
     ),
     ("key not rotating", "kms-key-rotation", _set("artifacts-key", "enableKeyRotation", False), "artifacts-key"),
+    (
+        "task without timeout",
+        "state-machine-bounded",
+        lambda s: find(s, "state-machine")["inputs"]["definition"]["States"]["Run"].pop("TimeoutSeconds"),
+        "state-machine",
+    ),
+    (
+        "batch task without timeout",
+        "state-machine-bounded",
+        lambda s: find(s, "state-machine")["inputs"]["definition"]["States"]["Batches"]["ItemProcessor"]["States"][
+            "Batch"
+        ].pop("TimeoutSeconds"),
+        "state-machine",
+    ),
+    (
+        "unbounded map",
+        "state-machine-bounded",
+        lambda s: find(s, "state-machine")["inputs"]["definition"]["States"]["Batches"].pop("MaxConcurrency"),
+        "state-machine",
+    ),
+    (
+        "map tolerates failures",
+        "state-machine-bounded",
+        _set("state-machine", "definition.States.Batches.ToleratedFailurePercentage", 5),
+        "state-machine",
+    ),
+    (
+        "express children with .sync",
+        "state-machine-bounded",
+        _set("state-machine", "definition.States.Batches.ItemProcessor.ProcessorConfig.ExecutionType", "EXPRESS"),
+        "state-machine",
+    ),
+    (
+        "uncaught map",
+        "state-machine-bounded",
+        lambda s: find(s, "state-machine")["inputs"]["definition"]["States"]["Batches"].pop("Catch"),
+        "state-machine",
+    ),
 ]
 
 
