@@ -196,6 +196,7 @@ def test_the_state_machine_role_holds_exactly_the_log_delivery_the_table_names()
         task_role_arn="arn:aws:iam::123456789012:role/t",
         execution_role_arn="arn:aws:iam::123456789012:role/e",
         topic_arn="arn:aws:sns:us-east-1:123456789012:t",
+        output_bucket="ds-output-dev-123456789012-us-east-1",
     )
     (logs,) = [s for s in document["Statement"] if s["Sid"] == "DeliverExecutionLogs"]
     assert logs["Resource"] == "*"
