@@ -23,9 +23,15 @@ from dsctl.models import error_code, is_not_found
 from dsctl.output import EXIT_FAILED, CommandError
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
-FAILED = ("FAILED", "TIMED_OUT", "ABORTED")
+FAILED = ("FAILED", "TIMED_OUT", "ABORTED", "STOPPED")
+"""Run states that did not publish: an execution's, and the job record's STOPPED (ended by a signal)."""
 _sleep = time.sleep
-"""How ``wait_for`` waits between polls (looked up at call time, so tests can finish the run meanwhile)."""
+"""How following waits between polls (looked up at call time, so tests can finish the run meanwhile)."""
+
+
+def pause(seconds: float) -> None:
+    """Wait between two polls of a followed run (``_sleep``)."""
+    _sleep(seconds)
 
 
 def execution_name(now: datetime | None = None) -> str:
@@ -67,7 +73,7 @@ def wait_for(
             on_poll(description)
         if description["status"] in TERMINAL:
             return description
-        _sleep(poll_seconds)
+        pause(poll_seconds)
 
 
 def run_output_url(env: Environment, run_id: str) -> str:
@@ -264,3 +270,31 @@ def stop_run(conn: Connection, run_id: str, reason: str) -> dict[str, Any]:
         raise CommandError(f"run {run_id} is not running (it is {status}); nothing to stop", EXIT_FAILED)
     sfn.stop_execution(executionArn=arn, error="dsctl.Stopped", cause=reason)
     return {"run_id": run_id, "execution_arn": arn, "status": "ABORTED", "cause": reason}
+
+
+def stop_local_run(conn: Connection, local: Any, run_id: str, reason: str) -> dict[str, Any]:
+    """Stop local run ``run_id`` of the local environment ``local``: its job gets SIGTERM, as from ECS's StopTask,
+    removes its staging area and records the run as STOPPED; this returns once the job has exited."""
+    from dsctl.local.runner import stop_local_run as stop_job  # local mode only: moto is an optional extra
+
+    if not stop_job(local, run_id):
+        record = run_record(conn, run_id)
+        if record is None:
+            raise CommandError(
+                f"no run {run_id} in {conn.env.name}; list runs: dsctl runs list --env {conn.env.name}", EXIT_FAILED
+            )
+        if record.get("status") == "RUNNING":
+            raise CommandError(
+                f"run {run_id} is recorded RUNNING but no job process of it runs on this machine (killed, or "
+                f"started elsewhere); nothing to stop here",
+                EXIT_FAILED,
+            )
+        raise CommandError(f"run {run_id} is not running (it is {record.get('status')}); nothing to stop", EXIT_FAILED)
+    record = run_record(conn, run_id) or {}
+    return {
+        "run_id": run_id,
+        "mode": "local",
+        "status": record.get("status", "STOPPED"),
+        "exit_code": record.get("exit_code"),
+        "cause": reason,
+    }

@@ -17,7 +17,7 @@ from dsctl import runs
 from dsctl.envs import add_env_arguments, aws_errors, connect_args
 from dsctl.output import EXIT_FAILED, add_json_flag, console, print_json, table
 
-_FAILED = (*runs.FAILED, "STOPPED")
+_FAILED = runs.FAILED
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -74,10 +74,21 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _stop(args: argparse.Namespace) -> int:
+    from dsctl.commands.run import local_target  # where runs go is decided in one place
+
     conn = connect_args(args)
-    stopped = runs.stop_run(conn, args.run_id, args.reason)
+    local = local_target(conn)
+    if local is not None:
+        stopped = runs.stop_local_run(conn, local, args.run_id, args.reason)
+    else:
+        stopped = runs.stop_run(conn, args.run_id, args.reason)
     if args.json:
         print_json(stopped)
+    elif local is not None:
+        console.print(
+            f"stopped {args.run_id} (local job process): it removed its staging area and exited; "
+            f"recorded as {stopped['status']}"
+        )
     else:
         console.print(
             f"stopped {args.run_id} ({stopped['execution_arn']}); the task gets SIGTERM and drops its staging"
@@ -114,8 +125,10 @@ def register(subparsers: Any) -> None:
 
     p = sub.add_parser(
         "stop",
-        help="stop a running execution",
-        description="Stop the run's execution; ECS sends the task SIGTERM and the job removes its staging area.",
+        help="stop a running run (its execution, or locally its job process)",
+        description="Stop the run's execution; ECS sends the task SIGTERM and the job removes its staging area. "
+        "On the local environment, the local job process gets SIGTERM the same way; the command returns once it "
+        "has exited and the run is recorded as STOPPED.",
     )
     p.add_argument("run_id", metavar="RUN_ID")
     add_env_arguments(p)
