@@ -120,11 +120,11 @@ def counts(manifest: dict[str, Any] | None) -> dict[str, Any]:
     return {key: manifest.get(key) for key in ("run_id", "rows_in", "rows_out", "rows_rejected")}
 
 
-def recent_executions(conn: Connection, limit: int = 3) -> list[dict[str, Any]]:
-    """The newest runs (``list_runs``: failed and local ones included), as ``status`` shows them."""
+def as_executions(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Runs (``list_runs``: failed and local ones included) as ``status`` shows them in its executions column."""
     return [
         {"name": r["run_id"], "status": r["status"], "started": r.get("started"), "stopped": r.get("finished")}
-        for r in list_runs(conn, limit)
+        for r in found
     ]
 
 
@@ -251,7 +251,28 @@ def show_run(conn: Connection, run_id: str) -> dict[str, Any]:
         if shown.get("status") in (None, "RUNNING") and execution["status"] != "RUNNING":
             shown["status"] = execution["status"]
         shown.setdefault("status", execution["status"])
+        if not shown.get("log_stream"):  # the job in ECS cannot know its task id: the history names the task
+            shown.update(_task_of(conn, execution["executionArn"]))
     return shown
+
+
+def _task_of(conn: Connection, arn: str) -> dict[str, Any]:
+    """The execution's ECS task and its log stream (empty when not submitted, or when the calls are refused)."""
+    from dsctl.follow import TaskWatcher  # follow imports this module's neighbours: at call time
+
+    try:
+        view = TaskWatcher(conn, arn).poll()
+    except ClientError:
+        return {}
+    return {key: value for key, value in (("task_arn", view.task_arn), ("log_stream", view.log_stream)) if value}
+
+
+def log_tail(conn: Connection, stream: str, lines: int) -> list[str]:
+    """The last ``lines`` lines of the job's log stream ``stream`` (in the environment's job log group)."""
+    response = client(conn.session, "logs").get_log_events(
+        logGroupName=naming.log_group(conn.env.name), logStreamName=stream, startFromHead=False, limit=lines
+    )
+    return [str(event["message"]) for event in response.get("events", [])]
 
 
 def stop_run(conn: Connection, run_id: str, reason: str) -> dict[str, Any]:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from botocore.exceptions import ClientError
 from rich.table import Table
 
 from dsctl import runs
 from dsctl.envs import add_env_arguments, aws_errors, connect_args
+from dsctl.follow import readable
 from dsctl.output import EXIT_FAILED, add_json_flag, console, print_json, table
 
 _FAILED = runs.FAILED
@@ -36,9 +38,24 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_logs(args: argparse.Namespace, conn: Any, shown: dict[str, Any]) -> list[str] | None:
+    """The tail of the run's log stream with ``--logs`` (None without it; a note when the run has no stream)."""
+    if not args.logs:
+        return None
+    if not shown.get("log_stream"):
+        return ["(no log stream known for this run: no task was submitted, or its job did not record one)"]
+    try:
+        return [readable(line) for line in runs.log_tail(conn, shown["log_stream"], args.tail)]
+    except ClientError as err:
+        return [f"(log stream {shown['log_stream']} not readable: {err.response.get('Error', {}).get('Code')})"]
+
+
 def _show(args: argparse.Namespace) -> int:
     conn = connect_args(args)
     shown = runs.show_run(conn, args.run_id)
+    tail = _with_logs(args, conn, shown)
+    if tail is not None:
+        shown["log_tail"] = tail
     if args.json:
         print_json(shown)
     else:
@@ -70,6 +87,8 @@ def _show(args: argparse.Namespace) -> int:
             if value not in (None, "", {}):
                 summary.add_row(key, str(value))
         console.print(summary)
+        for line in tail or []:
+            console.print(f"  job | {line}", markup=False, highlight=False)
     return EXIT_FAILED if shown.get("status") in _FAILED else 0
 
 
@@ -116,10 +135,13 @@ def register(subparsers: Any) -> None:
         "show",
         help="one run: status, timings, model, input, rows, rejections, failure",
         description="Status, timings, model version and digest, input objects, rows in/out, rejected by reason, "
-        "output location, the failure's exit code and message, the execution. Exit 1 if the run failed.",
+        "output location, the failure's exit code and message, the execution, its ECS task and log stream; --logs "
+        "prints the stream's last lines. Exit 1 if the run failed.",
     )
     p.add_argument("run_id", metavar="RUN_ID")
     add_env_arguments(p)
+    p.add_argument("--logs", action="store_true", help="print the last lines of the run's log stream")
+    p.add_argument("--tail", type=int, default=50, metavar="N", help="with --logs: how many lines (default 50)")
     add_json_flag(p)
     p.set_defaults(func=aws_errors(_show))
 

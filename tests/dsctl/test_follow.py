@@ -184,6 +184,12 @@ def test_run_wait_shows_elapsed_time_task_state_and_the_jobs_log_lines(
         "  job | info    published run",
     ]
 
+    # runs show finds the task and its stream from the history (the job in ECS cannot record its task id)
+    shown = dsctl("runs", "show", report["name"], "--env", "dev", "--logs", "--tail", "2", "--json")
+    assert shown.code == 0, shown.err
+    assert shown.json()["task_arn"] == played["task"] and shown.json()["log_stream"] == report["log_stream"]
+    assert shown.json()["log_tail"] == ["info    rows 1000", "info    published run"]
+
     # Not a terminal and not asked: no progress, no log lines, stdout still the one document
     monkeypatch.setattr(runs, "_sleep", lambda seconds: _finish(two_accounts, "dev", "SUCCEEDED"))
     quiet = dsctl("run", "--env", "dev", "--wait", "--json")
@@ -307,6 +313,8 @@ def test_a_local_run_is_followed_with_its_logs_and_stopped_cleanly(
 
     shown = dsctl("runs", "show", run_id, "--env", "dev", "--json")
     assert shown.code == 1 and shown.json()["status"] == "STOPPED" and shown.json()["error"] == "STOPPED"
+    text = dsctl("runs", "show", run_id, "--env", "dev", "--logs")
+    assert f"job/{naming.CONTAINER_NAME}/{run_id}" in text.out and "  job | info    reading the month" in text.out
     again = dsctl("runs", "stop", run_id, "--env", "dev")
     assert again.code == 1 and "not running (it is STOPPED)" in again.err
     after = dsctl("run", "--env", "dev", "--attach", run_id, "--json")
