@@ -262,6 +262,6 @@ class Progress:
             self._console.print(f"  job | {readable(line)}", markup=False)
 
     def note(self, text: str) -> None:
-        """A one-off message of the runner (shown whenever progress is)."""
-        if self.show:
-            self._console.print(text, markup=False)
+        """A one-off statement, always printed: where the run goes (the local runner's first line), or why the
+        task's state is not shown. Not progress: an operator reading a CI log needs it most."""
+        self._console.print(text, markup=False)

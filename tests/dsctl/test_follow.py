@@ -257,6 +257,7 @@ def test_a_local_run_is_followed_with_its_logs_and_stopped_cleanly(
     run_id = "run-20261202-050000-abcd"
     ready = threading.Event()
     outcome: dict[str, Any] = {}
+    states: list[str] = []
 
     def dsctl_run() -> None:  # the `dsctl run --env dev` of another terminal: the local runner
         def job_line(line: str) -> None:
@@ -271,6 +272,7 @@ def test_a_local_run_is_followed_with_its_logs_and_stopped_cleanly(
                 local=local,
                 log=_ignore,
                 job_log=job_line,
+                on_state=states.append,
             )
         except Exception as err:  # the outcome is asserted below
             outcome["error"] = err
@@ -309,6 +311,7 @@ def test_a_local_run_is_followed_with_its_logs_and_stopped_cleanly(
     finally:
         started.join(60)
     assert type(outcome["error"]) is runner.JobStopped  # the runner reports a stopped run, not a failed one
+    assert states == ["PENDING", "RUNNING", "STOPPED"]  # what `dsctl run` shows as the task's state locally
     assert not runner.process_file(local, run_id).exists()
 
     shown = dsctl("runs", "show", run_id, "--env", "dev", "--json")
