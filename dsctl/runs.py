@@ -307,7 +307,7 @@ def stop_local_run(conn: Connection, local: Any, run_id: str, reason: str) -> di
         if record.get("status") == "RUNNING":
             raise CommandError(
                 f"run {run_id} is recorded RUNNING but no job process of it runs on this machine (killed, or "
-                f"started elsewhere); nothing to stop here",
+                f"started elsewhere): nothing to stop here; a new local run may start",
                 EXIT_FAILED,
             )
         raise CommandError(f"run {run_id} is not running (it is {record.get('status')}); nothing to stop", EXIT_FAILED)

@@ -48,7 +48,7 @@ def _progress(args: argparse.Namespace, name: str) -> follow.Progress:
     return follow.Progress(name, show=args.progress, logs=args.logs)
 
 
-def _run_locally(args: argparse.Namespace, conn: Connection) -> dict[str, Any]:
+def _run_locally(args: argparse.Namespace, conn: Connection, local: Any) -> dict[str, Any]:
     from dsctl.local.runner import JobStopped, run_job_locally  # the seam of CONTRACTS §10
 
     run_id = runs.execution_name()
@@ -62,6 +62,7 @@ def _run_locally(args: argparse.Namespace, conn: Connection) -> dict[str, Any]:
                 run_id=run_id,
                 input_key=args.input_key,
                 session=conn.session,
+                local=local,
                 log=progress.note,
                 job_log=lambda line: progress.job_lines([line]),
                 on_state=lambda state: progress.update(task=state),
@@ -121,9 +122,17 @@ def _attach_locally(args: argparse.Namespace, conn: Connection, local: Any, run_
     return result
 
 
-def _refuse_while_running(conn: Connection) -> None:
-    """One run per environment: a second one would publish the same month twice (the job's lease is the backstop)."""
+def _refuse_while_running(conn: Connection, local: Any | None = None) -> None:
+    """One run per environment: a second one would publish the same month twice (the job's lease is the backstop).
+
+    Locally a run has no execution: a RUNNING record whose job process is gone (killed with SIGKILL, the laptop
+    rebooted) blocks nothing, or no command could ever start or stop a run there again.
+    """
     active = runs.running(conn)
+    if local is not None:
+        from dsctl.local.runner import local_process
+
+        active = [run for run in active if "execution_status" in run or local_process(local, run["run_id"])]
     if active:
         run_id = active[0]["run_id"]
         raise CommandError(
@@ -197,13 +206,13 @@ def _run(args: argparse.Namespace) -> int:
     elif args.attach:
         result = _follow(args, conn, args.attach, runs.execution_arn(conn.env, args.attach))
     elif local is not None:
-        _refuse_while_running(conn)
+        _refuse_while_running(conn, local)
         if not args.json:
             console.print(
                 f"[yellow]local mode[/]: {conn.env.name} ({conn.env.account_id}) is the local environment at "
                 f"{endpoint_of(conn)}: running the job with the local runner"
             )
-        result = _run_locally(args, conn)
+        result = _run_locally(args, conn, local)
     else:
         _refuse_while_running(conn)
         if not args.json:

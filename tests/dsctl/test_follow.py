@@ -322,6 +322,18 @@ def test_a_local_run_is_followed_with_its_logs_and_stopped_cleanly(
     assert again.code == 1 and "not running (it is STOPPED)" in again.err
     after = dsctl("run", "--env", "dev", "--attach", run_id, "--json")
     assert after.code == 1 and after.json()["status"] == "STOPPED" and after.json()["exit_code"] == 143
+
+    # a local run killed with SIGKILL stays RUNNING in its record, with no process: it blocks nothing
+    killed = {"run_id": "run-killed", "status": "RUNNING", "started": "2026-12-02T05:00:00+00:00"}
+    two_accounts.dev_session.client("s3").put_object(
+        Bucket=two_accounts.dev.output_bucket, Key="runs/run-killed.json", Body=json.dumps(killed).encode()
+    )
+    gone = dsctl("runs", "stop", "run-killed", "--env", "dev")
+    assert gone.code == 1 and "no job process of it runs on this machine" in gone.err
+    monkeypatch.setattr(runner, "container_command", lambda c: [sys.executable, "-c", "pass"])
+    another = dsctl("run", "--env", "dev", "--json")
+    assert another.code == 1 and another.json()["status"] == "FAILED"  # it ran (and wrote no manifest): not refused
+
     logs = two_accounts.dev_session.client("logs")  # shipped while the job ran, as the awslogs driver does
     messages = [
         json.loads(event["message"])["message"]
