@@ -77,6 +77,7 @@ def _run_locally(args: argparse.Namespace, conn: Connection, local: Any) -> dict
     else:
         result.update(status="SUCCEEDED", counts=runs.counts(manifest))
     result["duration_seconds"] = round((datetime.now(UTC) - started).total_seconds(), 1)
+    result["log_stream"] = (runs.run_record(conn, run_id) or {}).get("log_stream")  # the runner named it
     return result
 
 

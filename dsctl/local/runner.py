@@ -235,13 +235,9 @@ class LogShipper:
             self._logs = None
 
 
-RUNS_DIR = "runs"
-"""Under the local environment's directory: one ``{run_id}.json`` per local run in progress (its job's pid)."""
-
-
 def process_file(local: state.LocalState, run_id: str) -> Path:
     """Where a local run in progress records its job's pid."""
-    return local.path / RUNS_DIR / f"{run_id}.json"
+    return local.path / state.RUNS_DIR / f"{run_id}.json"
 
 
 def _alive(pid: int) -> bool:

@@ -30,7 +30,7 @@ from moto.stepfunctions.models import stepfunctions_backends
 
 from components import naming
 from dsctl import follow, runs
-from dsctl.local import runner, state
+from dsctl.local import lifecycle, runner, state
 from tests.conftest import DEV_ACCOUNT, REGION
 from tests.dsctl.ops_stack import Dsctl, TwoAccounts, dsctl, two_accounts
 from tests.dsctl.test_run_status import _finish
@@ -342,6 +342,8 @@ def test_a_local_run_is_followed_with_its_logs_and_stopped_cleanly(
         )["events"]
     ]
     assert messages[:2] == ["reading the month", "ready"] and "nothing was published" in messages[-1]
+    monkeypatch.setenv(state.ENV_DIR, str(directory))
+    assert lifecycle.down().removed  # `dsctl local down` removes the (empty) directory of local runs too
 
 
 def _ignore(line: str) -> None:
