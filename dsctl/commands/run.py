@@ -56,7 +56,7 @@ def _run_locally(args: argparse.Namespace, conn: Connection, local: Any) -> dict
     result: dict[str, Any] = {"mode": "local", "name": run_id, "output": runs.run_output_url(conn.env, run_id)}
     try:
         with _progress(args, run_id) as progress:
-            progress.update("RUNNING")
+            progress.update("RUNNING", "PENDING")  # the runner reads the task definition before the job starts
             manifest = run_job_locally(
                 conn.env,
                 run_id=run_id,

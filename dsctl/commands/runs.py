@@ -15,11 +15,9 @@ from botocore.exceptions import ClientError
 from rich.table import Table
 
 from dsctl import runs
-from dsctl.envs import add_env_arguments, aws_errors, connect_args
+from dsctl.envs import Connection, add_env_arguments, aws_errors, connect_args
 from dsctl.follow import readable
 from dsctl.output import EXIT_FAILED, add_json_flag, console, print_json, table
-
-_FAILED = runs.FAILED
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -30,7 +28,8 @@ def _list(args: argparse.Namespace) -> int:
         return 0
     rows = []
     for run in found:
-        colour = "red" if run.get("status") in _FAILED else ("green" if run.get("status") == "SUCCEEDED" else "yellow")
+        status = run.get("status")
+        colour = "red" if status in runs.FAILED else ("green" if status == "SUCCEEDED" else "yellow")
         counts = "" if "rows_in" not in run else f"in {run['rows_in']} out {run['rows_out']} rej {run['rows_rejected']}"
         failure = f"exit {run['exit_code']} {run.get('error', '')}" if run.get("exit_code") else ""
         rows.append((run["run_id"], f"[{colour}]{run.get('status')}[/]", run.get("started") or "-", counts, failure))
@@ -38,7 +37,7 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _with_logs(args: argparse.Namespace, conn: Any, shown: dict[str, Any]) -> list[str] | None:
+def _with_logs(args: argparse.Namespace, conn: Connection, shown: dict[str, Any]) -> list[str] | None:
     """The tail of the run's log stream with ``--logs`` (None without it; a note when the run has no stream)."""
     if not args.logs:
         return None
@@ -89,7 +88,7 @@ def _show(args: argparse.Namespace) -> int:
         console.print(summary)
         for line in tail or []:
             console.print(f"  job | {line}", markup=False, highlight=False)
-    return EXIT_FAILED if shown.get("status") in _FAILED else 0
+    return EXIT_FAILED if shown.get("status") in runs.FAILED else 0
 
 
 def _stop(args: argparse.Namespace) -> int:
