@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from components import naming
 from dsctl.envs import Connection, Environment, client
+from dsctl.follow import TaskWatcher
 from dsctl.models import error_code, is_not_found
 from dsctl.output import EXIT_FAILED, CommandError
 
@@ -258,8 +259,6 @@ def show_run(conn: Connection, run_id: str) -> dict[str, Any]:
 
 def _task_of(conn: Connection, arn: str) -> dict[str, Any]:
     """The execution's ECS task and its log stream (empty when not submitted, or when the calls are refused)."""
-    from dsctl.follow import TaskWatcher  # follow imports this module's neighbours: at call time
-
     try:
         view = TaskWatcher(conn, arn).poll()
     except ClientError:
