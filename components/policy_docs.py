@@ -581,6 +581,8 @@ def operator_policy(
       label only ``model-key``, ``model-sha256`` and dsctl's promotion record (not the bucket parameters);
     - run/status: start, list and follow executions of the pipeline's state machine; read the run manifests
       (``processed/{run_id}/manifest.json``) and list ``processed/``; the alarms' state;
+    - following a run: its history (the task ARN), DescribeTasks in the project's cluster, GetLogEvents on the
+      job's log group (``dsctl run --wait/--attach --logs``);
     - doctor: the state machine, the cluster and the task definition (DescribeTaskDefinition takes no resource);
     - model validate: test data from the input bucket;
     - uploads (``make demo``, the README's workflow): PutObject of the month's input and of validation data under
@@ -620,6 +622,16 @@ def operator_policy(
             [arns.state_machine_executions, arns.state_machine_express_executions],
         ),
         statement("OperatorStopRuns", ["states:StopExecution"], [arns.state_machine_executions]),  # dsctl runs stop
+        # following a run (dsctl run --wait/--attach): the history's TaskSubmitted event names the ECS task, whose
+        # state comes from DescribeTasks (this cluster's tasks only) and whose lines from its awslogs stream
+        statement("OperatorFindRunTasks", ["states:GetExecutionHistory"], [arns.state_machine_executions]),
+        statement(
+            "OperatorFollowRunTasks",
+            ["ecs:DescribeTasks"],
+            [arns.tasks],
+            conditions={"ArnEquals": {"ecs:cluster": arns.cluster}},
+        ),
+        statement("OperatorReadJobLogs", ["logs:GetLogEvents"], [f"{arns.job_log_group}:log-stream:*"]),
         statement(
             "OperatorReadRunManifests",
             ["s3:GetObject"],

@@ -19,13 +19,20 @@ from botocore.exceptions import ClientError
 
 from components import naming
 from dsctl.envs import Connection, Environment, client
+from dsctl.follow import TaskWatcher
 from dsctl.models import error_code, is_not_found
 from dsctl.output import EXIT_FAILED, CommandError
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
-FAILED = ("FAILED", "TIMED_OUT", "ABORTED")
+FAILED = ("FAILED", "TIMED_OUT", "ABORTED", "STOPPED")
+"""Run states that did not publish: an execution's, and the job record's STOPPED (ended by a signal)."""
 _sleep = time.sleep
-"""How ``wait_for`` waits between polls (looked up at call time, so tests can finish the run meanwhile)."""
+"""How following waits between polls (looked up at call time, so tests can finish the run meanwhile)."""
+
+
+def pause(seconds: float) -> None:
+    """Wait between two polls of a followed run (``_sleep``)."""
+    _sleep(seconds)
 
 
 def execution_name(now: datetime | None = None) -> str:
@@ -67,7 +74,7 @@ def wait_for(
             on_poll(description)
         if description["status"] in TERMINAL:
             return description
-        _sleep(poll_seconds)
+        pause(poll_seconds)
 
 
 def run_output_url(env: Environment, run_id: str) -> str:
@@ -114,11 +121,11 @@ def counts(manifest: dict[str, Any] | None) -> dict[str, Any]:
     return {key: manifest.get(key) for key in ("run_id", "rows_in", "rows_out", "rows_rejected")}
 
 
-def recent_executions(conn: Connection, limit: int = 3) -> list[dict[str, Any]]:
-    """The newest runs (``list_runs``: failed and local ones included), as ``status`` shows them."""
+def as_executions(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Runs (``list_runs``: failed and local ones included) as ``status`` shows them in its executions column."""
     return [
         {"name": r["run_id"], "status": r["status"], "started": r.get("started"), "stopped": r.get("finished")}
-        for r in list_runs(conn, limit)
+        for r in found
     ]
 
 
@@ -245,7 +252,26 @@ def show_run(conn: Connection, run_id: str) -> dict[str, Any]:
         if shown.get("status") in (None, "RUNNING") and execution["status"] != "RUNNING":
             shown["status"] = execution["status"]
         shown.setdefault("status", execution["status"])
+        if not shown.get("log_stream"):  # the job in ECS cannot know its task id: the history names the task
+            shown.update(_task_of(conn, execution["executionArn"]))
     return shown
+
+
+def _task_of(conn: Connection, arn: str) -> dict[str, Any]:
+    """The execution's ECS task and its log stream (empty when not submitted, or when the calls are refused)."""
+    try:
+        view = TaskWatcher(conn, arn).poll()
+    except ClientError:
+        return {}
+    return {key: value for key, value in (("task_arn", view.task_arn), ("log_stream", view.log_stream)) if value}
+
+
+def log_tail(conn: Connection, stream: str, lines: int) -> list[str]:
+    """The last ``lines`` lines of the job's log stream ``stream`` (in the environment's job log group)."""
+    response = client(conn.session, "logs").get_log_events(
+        logGroupName=naming.log_group(conn.env.name), logStreamName=stream, startFromHead=False, limit=lines
+    )
+    return [str(event["message"]) for event in response.get("events", [])]
 
 
 def stop_run(conn: Connection, run_id: str, reason: str) -> dict[str, Any]:
@@ -264,3 +290,31 @@ def stop_run(conn: Connection, run_id: str, reason: str) -> dict[str, Any]:
         raise CommandError(f"run {run_id} is not running (it is {status}); nothing to stop", EXIT_FAILED)
     sfn.stop_execution(executionArn=arn, error="dsctl.Stopped", cause=reason)
     return {"run_id": run_id, "execution_arn": arn, "status": "ABORTED", "cause": reason}
+
+
+def stop_local_run(conn: Connection, local: Any, run_id: str, reason: str) -> dict[str, Any]:
+    """Stop local run ``run_id`` of the local environment ``local``: its job gets SIGTERM, as from ECS's StopTask,
+    removes its staging area and records the run as STOPPED; this returns once the job has exited."""
+    from dsctl.local.runner import stop_local_run as stop_job  # local mode only: moto is an optional extra
+
+    if not stop_job(local, run_id):
+        record = run_record(conn, run_id)
+        if record is None:
+            raise CommandError(
+                f"no run {run_id} in {conn.env.name}; list runs: dsctl runs list --env {conn.env.name}", EXIT_FAILED
+            )
+        if record.get("status") == "RUNNING":
+            raise CommandError(
+                f"run {run_id} is recorded RUNNING but no job process of it runs on this machine (killed, or "
+                f"started elsewhere): nothing to stop here; a new local run may start",
+                EXIT_FAILED,
+            )
+        raise CommandError(f"run {run_id} is not running (it is {record.get('status')}); nothing to stop", EXIT_FAILED)
+    record = run_record(conn, run_id) or {}
+    return {
+        "run_id": run_id,
+        "mode": "local",
+        "status": record.get("status", "STOPPED"),
+        "exit_code": record.get("exit_code"),
+        "cause": reason,
+    }

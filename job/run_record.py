@@ -3,7 +3,8 @@
 Step Functions lists finished executions for about 90 days, and a failed run publishes
 nothing under ``processed/``, so without this record a failed run leaves no trace an
 operator can list. The job writes it when the run starts (``RUNNING``) and again when it
-ends (``SUCCEEDED``, ``SKIPPED`` or ``FAILED`` with the exit code and message); the local
+ends (``SUCCEEDED``, ``SKIPPED``, ``FAILED`` with the exit code and message, or ``STOPPED`` when a signal
+ended it: ``dsctl runs stop``, ECS's StopTask, Ctrl-C); the local
 runner runs this same code, so ``dsctl runs list/show`` read one format everywhere. A run
 killed by SIGKILL or out-of-memory stays ``RUNNING`` here; ``dsctl`` then takes the final
 state from Step Functions while it still has it.
@@ -100,7 +101,8 @@ def recorded(
     try:
         result = run(spec, options)
     except BaseException as exc:
-        _write(root, {**record, "status": "FAILED", "finished": _now(), **_failure(exc)})
+        status = "STOPPED" if isinstance(exc, (KeyboardInterrupt, Stopped)) else "FAILED"
+        _write(root, {**record, "status": status, "finished": _now(), **_failure(exc)})
         raise
     status = "SUCCEEDED" if result.status == "published" else result.status.upper()
     _write(root, {**record, **_summary(result), "status": status, "finished": _now(), "exit_code": 0})

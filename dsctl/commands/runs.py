@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from botocore.exceptions import ClientError
 from rich.table import Table
 
 from dsctl import runs
-from dsctl.envs import add_env_arguments, aws_errors, connect_args
+from dsctl.envs import Connection, add_env_arguments, aws_errors, connect_args
+from dsctl.follow import readable
 from dsctl.output import EXIT_FAILED, add_json_flag, console, print_json, table
-
-_FAILED = (*runs.FAILED, "STOPPED")
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -28,7 +28,8 @@ def _list(args: argparse.Namespace) -> int:
         return 0
     rows = []
     for run in found:
-        colour = "red" if run.get("status") in _FAILED else ("green" if run.get("status") == "SUCCEEDED" else "yellow")
+        status = run.get("status")
+        colour = "red" if status in runs.FAILED else ("green" if status == "SUCCEEDED" else "yellow")
         counts = "" if "rows_in" not in run else f"in {run['rows_in']} out {run['rows_out']} rej {run['rows_rejected']}"
         failure = f"exit {run['exit_code']} {run.get('error', '')}" if run.get("exit_code") else ""
         rows.append((run["run_id"], f"[{colour}]{run.get('status')}[/]", run.get("started") or "-", counts, failure))
@@ -36,9 +37,24 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_logs(args: argparse.Namespace, conn: Connection, shown: dict[str, Any]) -> list[str] | None:
+    """The tail of the run's log stream with ``--logs`` (None without it; a note when the run has no stream)."""
+    if not args.logs:
+        return None
+    if not shown.get("log_stream"):
+        return ["(no log stream known for this run: no task was submitted, or its job did not record one)"]
+    try:
+        return [readable(line) for line in runs.log_tail(conn, shown["log_stream"], args.tail)]
+    except ClientError as err:
+        return [f"(log stream {shown['log_stream']} not readable: {err.response.get('Error', {}).get('Code')})"]
+
+
 def _show(args: argparse.Namespace) -> int:
     conn = connect_args(args)
     shown = runs.show_run(conn, args.run_id)
+    tail = _with_logs(args, conn, shown)
+    if tail is not None:
+        shown["log_tail"] = tail
     if args.json:
         print_json(shown)
     else:
@@ -70,14 +86,27 @@ def _show(args: argparse.Namespace) -> int:
             if value not in (None, "", {}):
                 summary.add_row(key, str(value))
         console.print(summary)
-    return EXIT_FAILED if shown.get("status") in _FAILED else 0
+        for line in tail or []:
+            console.print(f"  job | {line}", markup=False, highlight=False)
+    return EXIT_FAILED if shown.get("status") in runs.FAILED else 0
 
 
 def _stop(args: argparse.Namespace) -> int:
+    from dsctl.commands.run import local_target  # where runs go is decided in one place
+
     conn = connect_args(args)
-    stopped = runs.stop_run(conn, args.run_id, args.reason)
+    local = local_target(conn)
+    if local is not None:
+        stopped = runs.stop_local_run(conn, local, args.run_id, args.reason)
+    else:
+        stopped = runs.stop_run(conn, args.run_id, args.reason)
     if args.json:
         print_json(stopped)
+    elif local is not None:
+        console.print(
+            f"stopped {args.run_id} (local job process): it removed its staging area and exited; "
+            f"recorded as {stopped['status']}"
+        )
     else:
         console.print(
             f"stopped {args.run_id} ({stopped['execution_arn']}); the task gets SIGTERM and drops its staging"
@@ -105,17 +134,22 @@ def register(subparsers: Any) -> None:
         "show",
         help="one run: status, timings, model, input, rows, rejections, failure",
         description="Status, timings, model version and digest, input objects, rows in/out, rejected by reason, "
-        "output location, the failure's exit code and message, the execution. Exit 1 if the run failed.",
+        "output location, the failure's exit code and message, the execution, its ECS task and log stream; --logs "
+        "prints the stream's last lines. Exit 1 if the run failed.",
     )
     p.add_argument("run_id", metavar="RUN_ID")
     add_env_arguments(p)
+    p.add_argument("--logs", action="store_true", help="print the last lines of the run's log stream")
+    p.add_argument("--tail", type=int, default=50, metavar="N", help="with --logs: how many lines (default 50)")
     add_json_flag(p)
     p.set_defaults(func=aws_errors(_show))
 
     p = sub.add_parser(
         "stop",
-        help="stop a running execution",
-        description="Stop the run's execution; ECS sends the task SIGTERM and the job removes its staging area.",
+        help="stop a running run (its execution, or locally its job process)",
+        description="Stop the run's execution; ECS sends the task SIGTERM and the job removes its staging area. "
+        "On the local environment, the local job process gets SIGTERM the same way; the command returns once it "
+        "has exited and the run is recorded as STOPPED.",
     )
     p.add_argument("run_id", metavar="RUN_ID")
     add_env_arguments(p)

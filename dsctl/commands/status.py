@@ -80,27 +80,55 @@ def model_status(conn: Connection) -> dict[str, Any]:
 
 
 def is_healthy(report: dict[str, Any]) -> bool:
-    """An environment is healthy when it could be read, its promoted model verifies, no probe failed, its newest
-    run did not fail and no alarm is in ALARM."""
+    """An environment is healthy when it could be read, its promoted model verifies, no probe failed, no run has
+    failed since its newest successful one and no alarm is in ALARM."""
     if not report["available"]:
         return False
-    values = (report["model"], report["executions"], report["last_run"], report["alarms"])
+    values = (report["model"], report["executions"], report["failed_runs"], report["last_run"], report["alarms"])
     if any(isinstance(value, dict) and "error" in value for value in values):
         return False
-    newest = report["executions"][:1]
     return (
         report["model"]["digest"] == "verified"
-        and not any(e["status"] in runs.FAILED for e in newest)
+        and not report["failed_runs"]
         and "ALARM" not in report["alarms"].values()
     )
 
 
-def alarm_states(conn: Connection) -> dict[str, str]:
-    """State of the pipeline's alarms (INSUFFICIENT_DATA until they have data)."""
+RECENT_RUNS = 20
+"""How many of the newest runs ``status`` reads: enough to reach back to the last success after a bad week."""
+
+
+def alarms(conn: Connection) -> dict[str, dict[str, Any]]:
+    """The pipeline's alarms: state (INSUFFICIENT_DATA until they have data, MISSING when not deployed), since when,
+    and why."""
     names = [naming.failed_executions_alarm(conn.env.name), naming.rejected_rows_alarm(conn.env.name)]
     response = client(conn.session, "cloudwatch").describe_alarms(AlarmNames=names)
-    found = {alarm["AlarmName"]: alarm["StateValue"] for alarm in response["MetricAlarms"]}
-    return {name: found.get(name, "MISSING") for name in names}
+    found = {
+        alarm["AlarmName"]: {
+            "state": alarm["StateValue"],
+            "since": _iso(alarm.get("StateUpdatedTimestamp")),
+            "reason": alarm.get("StateReason"),
+        }
+        for alarm in response["MetricAlarms"]
+    }
+    return {name: found.get(name, {"state": "MISSING", "since": None, "reason": None}) for name in names}
+
+
+def _iso(moment: Any) -> str | None:
+    return moment.isoformat(timespec="seconds") if moment is not None else None
+
+
+def failed_runs(recent: list[dict[str, Any]], alarm: dict[str, Any]) -> list[dict[str, Any]]:
+    """Runs that failed since the newest successful one (newest first), each with how it failed and the alarm
+    that goes off for it (the failed-executions alarm: did it page anyone?). ``recent`` is newest first."""
+    found = []
+    for run in recent:
+        if run.get("status") == "SUCCEEDED":
+            break
+        if run.get("status") in runs.FAILED:
+            keys = ("run_id", "status", "started", "finished", "exit_code", "error", "message")
+            found.append({**{key: run.get(key) for key in keys}, "alarm": alarm})
+    return found
 
 
 def image_status(conn: Connection) -> dict[str, Any]:
@@ -126,10 +154,19 @@ def environment_status(conn: Connection) -> dict[str, Any]:
         "available": True,
         "model": _safely(lambda: model_status(conn)),
         "image": image_status(conn),
-        "executions": _safely(lambda: runs.recent_executions(conn)),
         "last_run": _safely(lambda: runs.counts(runs.latest_run_manifest(conn))),
-        "alarms": _safely(lambda: alarm_states(conn)),
     }
+    recent = _safely(lambda: runs.list_runs(conn, RECENT_RUNS))
+    found = _safely(lambda: alarms(conn))
+    unreadable = "error" in found
+    report["alarms"] = found if unreadable else {name: alarm["state"] for name, alarm in found.items()}
+    if isinstance(recent, dict):  # the runs could not be read: both views say why
+        report["executions"] = report["failed_runs"] = recent
+    else:
+        report["executions"] = runs.as_executions(recent[:3])
+        failed_alarm = naming.failed_executions_alarm(conn.env.name)
+        linked = {"name": failed_alarm, **({"state": "unknown"} if unreadable else found[failed_alarm])}
+        report["failed_runs"] = failed_runs(recent, linked)
     report["healthy"] = is_healthy(report)
     return report
 
@@ -166,6 +203,20 @@ def _run_cell(last: dict[str, Any]) -> str:
 def _alarms_cell(alarms: dict[str, str]) -> str:
     return "\n".join(
         f"{name.rsplit('-', 1)[0].removeprefix('ds-preprocessing-')}: {state}" for name, state in alarms.items()
+    )
+
+
+def _failed_run_line(env: str, run: dict[str, Any]) -> str:
+    """One failed run: how it failed, the alarm linked to it, and where to look next."""
+    how = (
+        f"exit {run['exit_code']} {run.get('error') or ''}: {run.get('message') or ''}" if run.get("exit_code") else ""
+    )
+    alarm = run["alarm"]
+    since = f" since {alarm['since']}" if alarm.get("since") else ""
+    return (
+        f"{env}: run {run['run_id']} {run['status']} {how}".rstrip(": ")
+        + f" (finished {run.get('finished') or '-'}); alarm {alarm['name']}: {alarm['state']}{since}; "
+        f"details: dsctl runs show {run['run_id']} --env {env} --logs"
     )
 
 
@@ -207,6 +258,10 @@ def _status(args: argparse.Namespace) -> int:
         for r in reports:
             if not r["available"]:
                 console.print(f"[yellow]{r['env']}[/]: {r['reason']}")
+        for r in reports:
+            failed = r.get("failed_runs")
+            for run in failed if isinstance(failed, list) else []:
+                console.print(_failed_run_line(r["env"], run), markup=False)
     return 0 if all(is_healthy(r) for r in reports) else EXIT_FAILED
 
 
@@ -216,9 +271,10 @@ def register(subparsers: Any) -> None:
         "status",
         help="promoted model, image digest, last runs and alarms of every environment",
         description="One table for all environments (each with its default credentials: the AWS profile named like "
-        "the environment, else the environment variables; environments without credentials are marked). Exit 1 "
-        "unless every environment is healthy: readable, its promoted model's digest verified (computed when S3 kept "
-        "none), no failed newest run, no alarm in ALARM.",
+        "the environment, else the environment variables; environments without credentials are marked), then "
+        "every run that failed since the environment's last success, with the failed-executions alarm's state. Exit "
+        "1 unless every environment is healthy: readable, its promoted model's digest verified (computed when S3 "
+        "kept none), no run failed since the last success, no alarm in ALARM.",
     )
     add_json_flag(parser)
     parser.set_defaults(func=aws_errors(_status))

@@ -157,6 +157,8 @@ def _remove_own_files(directory: Path) -> bool:
     for name in _OWN_FILES:
         with contextlib.suppress(FileNotFoundError):
             (directory / name).unlink()
+    with contextlib.suppress(OSError):  # empty unless a local run is still going: then it stays, and says so
+        (directory / state.RUNS_DIR).rmdir()
     with contextlib.suppress(OSError):
         directory.rmdir()
     return not directory.exists()

@@ -22,17 +22,22 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import ClientError
 
 from components import naming, pipeline_definition
 from dsctl.envs import Environment, load_environment, session_for, verify_account
+from dsctl.follow import job_container, log_location, message_of, readable
 from dsctl.local import state
 from dsctl.local.lifecycle import pointed_at
 from dsctl.output import EXIT_FAILED, CommandError
 from dsctl.ssm_parameters import read_parameters
+from job.run_record import LOG_STREAM_ENV
+
+if TYPE_CHECKING:
+    from mypy_boto3_logs.type_defs import InputLogEventTypeDef
 
 DEFAULT_ENTRYPOINT = ("python", "-m", "job")
 """The image's ENTRYPOINT (job/Dockerfile), used when the task definition sets only ``command``."""
@@ -55,9 +60,7 @@ def task_container(session: boto3.Session, endpoint: str) -> tuple[str, dict[str
             f"task definition {naming.TASK_FAMILY} is not registered locally ({err}); "
             "run `dsctl local down && dsctl local up` to provision from the current program"
         ) from err
-    containers = definition["containerDefinitions"]
-    chosen = next((c for c in containers if c["name"] == naming.CONTAINER_NAME), containers[0])
-    return str(definition["taskDefinitionArn"]), dict(chosen)
+    return str(definition["taskDefinitionArn"]), job_container(definition)
 
 
 def task_argv(container: Mapping[str, Any]) -> list[str]:
@@ -109,27 +112,6 @@ def container_environment(
     return environment
 
 
-def _record(line: str) -> dict[str, Any] | None:
-    """The job's JSON log record on ``line`` (it logs JSON when not on a terminal, as CloudWatch wants), or None."""
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return None
-    return record if isinstance(record, dict) and "message" in record else None
-
-
-def readable(line: str) -> str:
-    """A job log line for people: level and message of a JSON record, else the line itself."""
-    record = _record(line)
-    return line if record is None else f"{record.get('level', '').lower():7} {record['message']}"
-
-
-def message_of(line: str) -> str:
-    """Just the message of a job log line (for a one-line error)."""
-    record = _record(line)
-    return line if record is None else str(record["message"])
-
-
 def _exit_name(code: int) -> str:
     from job.errors import ExitCode
 
@@ -148,14 +130,27 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _stream(argv: list[str], environment: dict[str, str], log: Callable[[str], None]) -> tuple[int, list[str]]:
-    """Run ``argv``, forwarding each output line as it comes; return the exit code and every line.
+def _ignore(value: Any) -> None:
+    return None
 
-    The job runs in its own session, so a Ctrl-C in the terminal reaches dsctl only; dsctl (on Ctrl-C or SIGTERM)
-    forwards one SIGTERM to the job, which removes its staging area and exits, as ECS stops a task. Only a job that
-    does not finish within ``STOP_GRACE_SECONDS`` is killed.
+
+def _stream(
+    argv: list[str],
+    environment: dict[str, str],
+    on_line: Callable[[str], None],
+    on_state: Callable[[str], None] = _ignore,
+    on_start: Callable[[int], None] = _ignore,
+) -> tuple[int, list[str]]:
+    """Run ``argv``, handing each output line to ``on_line`` as it comes; return the exit code and every line.
+
+    ``on_state`` hears the process's life as the task states ``dsctl run`` shows (PENDING, RUNNING, STOPPING,
+    STOPPED); ``on_start`` gets the job's pid (``dsctl runs stop`` finds it there). The job runs in its own
+    session, so a Ctrl-C in the terminal reaches dsctl only; dsctl (on Ctrl-C or SIGTERM) forwards one SIGTERM to
+    the job, which removes its staging area and exits, as ECS stops a task. Only a job that does not finish
+    within ``STOP_GRACE_SECONDS`` is killed.
     """
     lines: list[str] = []
+    on_state("PENDING")
     process = subprocess.Popen(  # fixed argv from the task definition, no shell
         argv,
         env=environment,
@@ -170,44 +165,134 @@ def _stream(argv: list[str], environment: dict[str, str], log: Callable[[str], N
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt) if in_main else None
     try:
+        on_start(process.pid)
+        on_state("RUNNING")
         assert process.stdout is not None
         for line in process.stdout:
             line = line.rstrip("\n")
             lines.append(line)
-            log(f"  job | {readable(line)}")
+            on_line(line)
         return process.wait(), lines
     finally:
         if in_main:
             signal.signal(signal.SIGTERM, previous)
         if process.poll() is None:  # interrupted: stop the job the way ECS would, so it cleans up after itself
+            on_state("STOPPING")
             process.terminate()
             try:
                 process.wait(timeout=STOP_GRACE_SECONDS)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        on_state("STOPPED")
 
 
-def _put_logs(
-    session: boto3.Session, endpoint: str, container: Mapping[str, Any], run_id: str, lines: list[str]
-) -> None:
-    """Send the job's output to the task definition's log group, where `aws logs tail` finds it as on ECS."""
-    options = (container.get("logConfiguration") or {}).get("options") or {}
-    group = options.get("awslogs-group")
-    if not group or not lines:
-        return
-    stream = f"{options.get('awslogs-stream-prefix', 'local')}/{container['name']}/{run_id}"
-    logs = session.client("logs", endpoint_url=endpoint)
-    now = int(time.time() * 1000)
+class LogShipper:
+    """Sends the job's lines to the task's log stream while it runs, as the awslogs driver does on ECS.
+
+    Shipped as they come (in batches of at most ``FLUSH_LINES`` or ``FLUSH_SECONDS``), so that
+    ``dsctl run --attach --logs`` from another terminal and ``aws logs tail`` see a local run's lines during the
+    run, not after it. Logs are a convenience here: a failing log call switches shipping off, never the run.
+    """
+
+    FLUSH_LINES = 200
+    FLUSH_SECONDS = 1.0
+    MAX_BATCH = 10_000  # PutLogEvents' limit of events per call
+
+    def __init__(self, session: boto3.Session, endpoint: str, location: tuple[str, str] | None) -> None:
+        self.location = location
+        self._pending: list[InputLogEventTypeDef] = []
+        self._flushed = time.monotonic()
+        self._logs = session.client("logs", endpoint_url=endpoint) if location else None
+        if self._logs is not None and location is not None:
+            try:
+                self._logs.create_log_stream(logGroupName=location[0], logStreamName=location[1])
+            except ClientError as err:
+                if "ResourceAlreadyExists" not in str(err):
+                    self._logs = None
+
+    def add(self, line: str) -> None:
+        """Queue one line (CloudWatch refuses empty messages: a blank line is sent as one space)."""
+        if self._logs is None:
+            return
+        self._pending.append({"timestamp": int(time.time() * 1000), "message": line or " "})
+        if len(self._pending) >= self.FLUSH_LINES or time.monotonic() - self._flushed >= self.FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send what is queued."""
+        self._flushed = time.monotonic()
+        if self._logs is None or self.location is None or not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        try:
+            for start in range(0, len(pending), self.MAX_BATCH):
+                self._logs.put_log_events(
+                    logGroupName=self.location[0],
+                    logStreamName=self.location[1],
+                    logEvents=pending[start : start + self.MAX_BATCH],
+                )
+        except ClientError:
+            self._logs = None
+
+
+def process_file(local: state.LocalState, run_id: str) -> Path:
+    """Where a local run in progress records its job's pid."""
+    return local.path / state.RUNS_DIR / f"{run_id}.json"
+
+
+def _alive(pid: int) -> bool:
     try:
-        logs.create_log_stream(logGroupName=group, logStreamName=stream)
-        logs.put_log_events(
-            logGroupName=group,
-            logStreamName=stream,
-            logEvents=[{"timestamp": now, "message": line} for line in lines[-10_000:]],  # PutLogEvents limit
-        )
-    except ClientError:
-        pass  # logs are a convenience here; the run's outcome does not depend on them
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, but not ours: not a job this user started
+        return False
+    return True
+
+
+def local_process(local: state.LocalState, run_id: str) -> dict[str, Any] | None:
+    """The running job process of local run ``run_id`` (``pid``, ``env``, ``started``), or None.
+
+    A file left by a runner killed with SIGKILL names a process that is gone: it is removed, not reported.
+    """
+    path = process_file(local, run_id)
+    try:
+        found = dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return None
+    if _alive(int(found["pid"])):
+        return found
+    path.unlink(missing_ok=True)
+    return None
+
+
+class JobStopped(CommandError):
+    """The job ended because it was stopped (SIGTERM/SIGINT: ``dsctl runs stop``, Ctrl-C), not because it failed."""
+
+
+STOPPED_EXIT_CODES = (128 + signal.SIGINT, 128 + signal.SIGTERM)
+"""How the job exits when stopped by a signal (``job.cli.main``)."""
+
+
+def stop_local_run(local: state.LocalState, run_id: str, wait_seconds: float = STOP_GRACE_SECONDS) -> bool:
+    """Send the job of local run ``run_id`` SIGTERM, as ECS does on StopTask, and wait until it has exited.
+
+    The job removes its staging area, records the run as STOPPED and exits; its runner (the ``dsctl run`` that
+    started it) then reports the run as stopped. Returns False when no such job is running here; a job still
+    running after ``wait_seconds`` is killed, as ECS kills a task after its stop timeout.
+    """
+    found = local_process(local, run_id)
+    if found is None:
+        return False
+    pid = int(found["pid"])
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait_seconds
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    return True
 
 
 def read_run_manifest(session: boto3.Session, env: Environment, endpoint: str, run_id: str) -> dict[str, Any]:
@@ -231,13 +316,17 @@ def run_job_locally(
     session: boto3.Session | None = None,
     local: state.LocalState | None = None,
     log: Callable[[str], None] = _stderr,
+    job_log: Callable[[str], None] | None = None,
+    on_state: Callable[[str], None] = _ignore,
 ) -> dict[str, Any]:
     """Run the job of ``env`` once in a subprocess on the local environment; return its run manifest.
 
     ``session`` defaults to the env's own profile in the generated config (a stack outside moto's
     default account: the assumed operator role there). ``input_key`` empty/None means the ``input-key``
-    parameter, as with the state machine. Raises CommandError when the job fails, naming its
-    exit code and last line.
+    parameter, as with the state machine. The job's lines go to ``job_log`` as they come (default: to
+    ``log``, as ``  job | …``) and to the task's log stream, whose name the job records in its run record;
+    ``on_state`` hears the task states (PENDING … STOPPED). Raises CommandError when the job fails, naming its
+    exit code and last line, and JobStopped when it was stopped by a signal.
     """
     local = local or state.current()
     if local is None:
@@ -252,20 +341,29 @@ def run_job_locally(
         task_arn, container = task_container(session, local.endpoint)
         task = LocalTask(environment, session, local.endpoint, container, credentials.get_frozen_credentials())
         overrides = {"DS_RUN_ID": run_id, "DS_INPUT_KEY": input_key or ""}
-        started = time.monotonic()
-        if input_key and pipeline_definition.is_prefix(input_key):  # the state machine's scale-out path
-            from dsctl.local.scale_out import run_batched
 
-            log(f"{LOCAL_RUNNER}: no ECS here — running {task_arn.split('/')[-1]}'s steps in subprocesses")
-            run_batched(task, overrides, log)
-        else:
-            log(
-                f"{LOCAL_RUNNER}: no ECS here — running {task_arn.split('/')[-1]} container {container['name']} "
-                f"in a subprocess as account {environment.account_id}: {' '.join(task_argv(container))} "
-                f"(DS_RUN_ID={run_id})"
-            )
-            code, lines = task.run(None, overrides, log)
-            task.check(code, lines, "the job")
+        def on_start(pid: int) -> None:
+            path = process_file(local, run_id)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"pid": pid, "env": environment.name, "run_id": run_id}))
+
+        started = time.monotonic()
+        try:
+            if input_key and pipeline_definition.is_prefix(input_key):  # the state machine's scale-out path
+                from dsctl.local.scale_out import run_batched
+
+                log(f"{LOCAL_RUNNER}: no ECS here — running {task_arn.split('/')[-1]}'s steps in subprocesses")
+                run_batched(task, overrides, log)
+            else:
+                log(
+                    f"{LOCAL_RUNNER}: no ECS here — running {task_arn.split('/')[-1]} container {container['name']} "
+                    f"in a subprocess as account {environment.account_id}: {' '.join(task_argv(container))} "
+                    f"(DS_RUN_ID={run_id})"
+                )
+                code, lines = task.run(None, overrides, log, job_log=job_log, on_state=on_state, on_start=on_start)
+                task.check(code, lines, "the job")
+        finally:
+            process_file(local, run_id).unlink(missing_ok=True)
         log(f"{LOCAL_RUNNER}: job finished in {time.monotonic() - started:.1f} s")
         return read_run_manifest(session, environment, local.endpoint, run_id)
 
@@ -281,21 +379,54 @@ class LocalTask:
     credentials: Any
 
     def run(
-        self, command: list[str] | None, overrides: Mapping[str, str], log: Callable[[str], None], step: str = ""
+        self,
+        command: list[str] | None,
+        overrides: Mapping[str, str],
+        log: Callable[[str], None],
+        step: str = "",
+        *,
+        job_log: Callable[[str], None] | None = None,
+        on_state: Callable[[str], None] = _ignore,
+        on_start: Callable[[int], None] = _ignore,
     ) -> tuple[int, list[str]]:
         """One task: ``command`` replaces the container's (as ECS container overrides do; None keeps it), with a
-        fresh scratch directory; its output goes to the task definition's log group too (stream named after the
-        run id, and the ``step`` of a scaled-out run)."""
+        fresh scratch directory.
+
+        Its lines go to ``job_log`` as they come (default: to ``log``, as ``  job | …``) and, while it runs, to
+        the task definition's log group (stream named after the run id, and the ``step`` of a scaled-out run),
+        whose name the job records in its run record (``LOG_STREAM_ENV``). ``on_state`` and ``on_start`` are
+        ``_stream``'s.
+        """
         container = dict(self.container, command=command) if command is not None else self.container
-        with tempfile.TemporaryDirectory(prefix=f"dsctl-task-{self.environment.name}-") as scratch:
-            process_env = container_environment(container, overrides, self.credentials, self.endpoint, Path(scratch))
-            code, lines = _stream(container_command(container), process_env, log)
-        stream = overrides.get("DS_RUN_ID", "run") + (f"-{step}" if step else "")
-        _put_logs(self.session, self.endpoint, container, stream, lines)
-        return code, lines
+        location = log_location(container, overrides.get("DS_RUN_ID", "run") + (f"-{step}" if step else ""))
+        variables = dict(overrides)
+        if location:
+            variables[LOG_STREAM_ENV] = location[1]
+        shipper = LogShipper(self.session, self.endpoint, location)
+        show = job_log or (lambda line: log(f"  job | {readable(line)}"))
+
+        def on_line(line: str) -> None:
+            shipper.add(line)
+            show(line)
+
+        try:
+            with tempfile.TemporaryDirectory(prefix=f"dsctl-task-{self.environment.name}-") as scratch:
+                process_env = container_environment(
+                    container, variables, self.credentials, self.endpoint, Path(scratch)
+                )
+                return _stream(container_command(container), process_env, on_line, on_state, on_start)
+        finally:
+            shipper.flush()
 
     def check(self, code: int, lines: list[str], what: str) -> None:
-        """CommandError (a failed run) naming the exit code and the job's last line unless ``code`` is 0."""
+        """CommandError (a failed run) naming the exit code and the job's last line unless ``code`` is 0;
+        JobStopped when a signal stopped it."""
+        if code in STOPPED_EXIT_CODES:
+            raise JobStopped(
+                f"{LOCAL_RUNNER}: {what} in {self.environment.name} was stopped (exit code {code}); "
+                "nothing was published",
+                EXIT_FAILED,
+            )
         if code != 0:
             last = next((message_of(line).strip() for line in reversed(lines) if line.strip()), "no output")
             raise CommandError(

@@ -25,6 +25,8 @@ STATE_FILE = "state.json"
 AWS_CONFIG_FILE = "aws-config"
 AWS_CREDENTIALS_FILE = "aws-credentials"
 SERVER_LOG_FILE = "moto.log"
+RUNS_DIR = "runs"
+"""One ``{run_id}.json`` per local run in progress (its job's pid), written and removed by the local runner."""
 
 _PROJECT_DIR = Path(__file__).resolve().parents[2]
 

@@ -3,7 +3,7 @@
 ``provision`` creates, per environment and in its own account, what the stacks create
 and the operator commands touch: the buckets (the artifact store only in dev, versioned
 and SSE-KMS like the real one), the six SSM parameters with their initial values, the
-ECS cluster and task definition, the state machine and the alarms. Names come from the
+ECS cluster and task definition, the state machine, the job's log group and the alarms. Names come from the
 stack files through ``dsctl.envs`` and ``components.naming``, as in the real stacks. It
 is hand-written rather than built from ``dsctl synth`` so these tests do not depend on the
 Pulumi program or its mocks; ``dsctl local up`` provisions from synth for the e2e tests.
@@ -94,9 +94,24 @@ def provision(env: Environment, session: boto3.Session) -> None:
         cpu="512",
         memory="2048",
         containerDefinitions=[
-            {"name": naming.CONTAINER_NAME, "image": "ds-preprocessing:test", "command": ["run"], "essential": True}
+            {
+                "name": naming.CONTAINER_NAME,
+                "image": "ds-preprocessing:test",
+                "command": ["run"],
+                "essential": True,
+                "memory": 2048,  # moto's RunTask sums container memory (tests start the job's task directly)
+                "logConfiguration": {  # as components.pipeline_definition configures the awslogs driver
+                    "logDriver": "awslogs",
+                    "options": {
+                        "awslogs-group": naming.log_group(env.name),
+                        "awslogs-region": REGION,
+                        "awslogs-stream-prefix": "job",
+                    },
+                },
+            }
         ],
     )
+    client(session, "logs").create_log_group(logGroupName=naming.log_group(env.name))
     role = f"arn:aws:iam::{env.account_id}:role/{naming.state_machine_role(env.name)}"
     client(session, "stepfunctions").create_state_machine(
         name=naming.STATE_MACHINE,

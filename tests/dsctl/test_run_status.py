@@ -105,7 +105,7 @@ def test_run_uses_the_local_runner_when_the_local_environment_is_up(
 
     calls: list[dict[str, Any]] = []
 
-    def fake_runner(env: Any, *, run_id: str, input_key: str | None, session: Any) -> dict[str, Any]:
+    def fake_runner(env: Any, *, run_id: str, input_key: str | None, session: Any, **_: Any) -> dict[str, Any]:
         calls.append({"env": env.name, "run_id": run_id, "input_key": input_key, "session": session})
         return {"run_id": run_id, **MANIFEST}
 

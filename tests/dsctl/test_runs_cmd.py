@@ -60,9 +60,30 @@ def test_every_run_leaves_a_record_failed_ones_included(
     text = dsctl("runs", "list", "--env", "dev")
     assert text.code == 0 and "run-bad" in text.out and "FAILED" in text.out
 
-    # status shows the failed run (it is the newest) and exits 1
-    status = {r["env"]: r for r in dsctl("status", "--json").json()["environments"]}["dev"]
+    # status shows the failed run (it is the newest) with the alarm linked to it, and exits 1
+    alarm = "ds-preprocessing-failed-executions-dev"
+    two_accounts.dev_session.client("cloudwatch").set_alarm_state(
+        AlarmName=alarm, StateValue="ALARM", StateReason="1 failed execution"
+    )
+    result = dsctl("status", "--json")
+    assert result.code == 1
+    status = {r["env"]: r for r in result.json()["environments"]}["dev"]
     assert {"name": "run-bad", "status": "FAILED"}.items() <= status["executions"][0].items()
+    [failed] = status["failed_runs"]  # since the last success (run-good): only run-bad
+    assert {
+        "run_id": "run-bad",
+        "status": "FAILED",
+        "exit_code": 9,
+        "error": "INPUT_NOT_FOUND",
+    }.items() <= failed.items()
+    assert failed["alarm"]["name"] == alarm and failed["alarm"]["state"] == "ALARM" and failed["alarm"]["since"]
+    said = dsctl("status").out
+    assert "dev: run run-bad FAILED exit 9 INPUT_NOT_FOUND" in said
+    assert f"alarm {alarm}: ALARM since" in said and "dsctl runs show run-bad --env dev --logs" in said
+    no_stream = dsctl("runs", "show", "run-bad", "--env", "dev", "--logs", "--json").json()
+    assert no_stream["log_tail"] == [
+        "(no log stream known for this run: no task was submitted, or its job did not record one)"
+    ]
     missing = dsctl("runs", "show", "run-never", "--env", "dev", "--json")
     assert missing.code == 1 and "dsctl runs list --env dev" in missing.json()["error"]["fix"]
 

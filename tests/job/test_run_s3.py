@@ -238,7 +238,8 @@ def test_interrupted_publish_leaves_nothing_that_looks_published(
     assert container_run() == 130
     assert keys(env["s3"], OUTPUT) == []  # no data files, no manifest, no staging left behind
     record = json.loads(env["s3"].get_object(Bucket=OUTPUT, Key="runs/exec-1.json")["Body"].read())
-    assert record["status"] == "FAILED" and record["exit_code"] == 130  # but the interrupted run left its record
+    assert record["status"] == "STOPPED" and record["exit_code"] == 130  # but the interrupted run left its record
+    assert record["error"] == "STOPPED"  # stopped by a signal, not failed: `runs list`/`status` show it as such
     monkeypatch.setattr(S3Root, "put", real_put)
     assert container_run() == 0  # and the same run id can simply run again
     assert "processed/exec-1/_SUCCESS" in keys(env["s3"], OUTPUT)
