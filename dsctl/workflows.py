@@ -112,12 +112,18 @@ def stack_jobs(project: Project) -> list[StackJob]:
     ]
 
 
-_CHECKOUT = f"""\
+def _checkout(fetch_depth: int | None = None) -> str:
+    """The checkout step; ``fetch_depth=0`` fetches the whole history (for a comparison with an earlier commit)."""
+    depth = f"\n          fetch-depth: {fetch_depth}" if fetch_depth is not None else ""
+    return f"""\
       - uses: {ACTIONS["checkout"]}
         with:
           # no token left in .git/config for later steps (or a malicious dependency) to reuse
-          persist-credentials: false
+          persist-credentials: false{depth}
 """
+
+
+_CHECKOUT = _checkout()
 
 _READ_CONTENTS = """\
     permissions:
@@ -298,7 +304,8 @@ jobs:
     env:
       AWS_REGION: {jobs[0].region}
     steps:
-{_credential_steps("preview-${{ matrix.stack }}", "${{ matrix.preview-role }}")}\
+{_CHECKOUT}      - uses: ./.github/actions/setup
+{_aws_credentials("preview-${{ matrix.stack }}", "${{ matrix.preview-role }}")}\
       - name: pulumi preview (read-only role, with the policy pack)
         uses: {ACTIONS["pulumi"]}
         with:
@@ -314,9 +321,9 @@ jobs:
 """
 
 
-def _credential_steps(session: str, role: str) -> str:
-    """Checkout (no credential left in .git), setup, then OIDC straight into ``role`` in the stack's account."""
-    return f"""{_CHECKOUT}      - uses: ./.github/actions/setup
+def _aws_credentials(session: str, role: str) -> str:
+    """GitHub OIDC straight into ``role`` in the stack's account (no chaining, no long-lived keys)."""
+    return f"""\
       - name: AWS credentials (GitHub OIDC, the stack's own role, no chaining)
         uses: {ACTIONS["aws-credentials"]}
         with:
@@ -340,7 +347,16 @@ def _deploy_job(job: StackJob) -> str:
     env:
       AWS_REGION: {job.region}
     steps:
-{_credential_steps(job.job_id, job.deploy_role)}      - name: pulumi up {job.stack} (with the policy pack)
+{_checkout(fetch_depth=0)}      - uses: ./.github/actions/setup
+      - name: stop here if the change needs an admin deploy (who can access what)
+        # Offline, before any credential: synthesizes the stack at BASE and as checked out; exits 1 naming each
+        # admin-only resource added, changed or removed and the admin command (docs/infrastructure.md, "Admin
+        # deploys"). BASE is what main pointed at before this push (all history is fetched above for it).
+        run: .venv/bin/dsctl admin-changes --env "$STACK" --base "$BASE"
+        env:
+          STACK: {job.stack}
+          BASE: ${{{{ github.event.before }}}}
+{_aws_credentials(job.job_id, job.deploy_role)}      - name: pulumi up {job.stack} (with the policy pack)
         uses: {ACTIONS["pulumi"]}
         with:
           command: up

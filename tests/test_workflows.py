@@ -197,6 +197,13 @@ def test_deploy_ups_every_stack_in_order_each_in_its_github_environment() -> Non
         assert credentials["with"]["role-to-assume"] == settings.arns.deploy_role, "the stack's own role, no chain"
         (pulumi,) = steps_using(job, PULUMI)
         assert pulumi["with"]["command"] == "up"
+        names = [step.get("name") or step["uses"] for step in job["steps"]]
+        admin = steps_with_run(job, "dsctl admin-changes")
+        assert admin["run"] == '.venv/bin/dsctl admin-changes --env "$STACK" --base "$BASE"'
+        assert admin["env"] == {"STACK": stack, "BASE": "${{ github.event.before }}"}
+        assert names.index(admin["name"]) < names.index(credentials["name"]), "checked before any credential"
+        (checkout,) = steps_using(job, "actions/checkout@")
+        assert checkout["with"]["fetch-depth"] == 0, "the base commit must be in the clone"
         assert pulumi["with"]["stack-name"] == f"{settings.pulumi_organization}/{stack}"
         assert pulumi["with"]["policyPacks"] == "policy"
         # model-key/model-sha256 have ignore_changes=["value"]: without a refresh, an update of any other property
