@@ -62,7 +62,17 @@ ACTIONS: dict[str, Action] = {
         "aws-actions/configure-aws-credentials", "7474bc4690e29a8392af63c5b98e7449536d5c3a", "v4.3.1"
     ),
     "pulumi": Action("pulumi/actions", "8582a9e8cc630786854029b4e09281acd6794b58", "v6.6.1"),
+    "pulumi-auth": Action("pulumi/auth-actions", "141415910c3beb54e03b48e9057c204c97b956f2", "v2.1.0"),
 }
+
+SELF_MANAGED = "organization"
+"""``pulumiOrganization`` of a stack kept in a self-managed backend (the literal such backends use); any other value
+is a Pulumi Cloud organization."""
+BACKEND_URL = "vars.PULUMI_BACKEND_URL"
+"""Self-managed backends: the repository variable holding the state bucket's URL (``s3://<bucket>?region=...``)."""
+PREVIEW_TEAM = "ds-preprocessing-preview"
+"""Pulumi Cloud: the team whose token pull requests get by OIDC exchange; give it *Read* on the stacks, nothing more
+(docs/infrastructure.md, "CI credentials")."""
 
 
 @dataclass(frozen=True)
@@ -80,12 +90,22 @@ class StackJob:
     """The deploy job that must finish first: the ``promotesFrom`` stack's, else the store owner's, else verify."""
 
     @property
+    def backend(self) -> str:
+        """``self-managed`` (state in a bucket, reached with the role's AWS credentials) or ``pulumi-cloud``."""
+        return "self-managed" if self.organization == SELF_MANAGED else "pulumi-cloud"
+
+    @property
     def job_id(self) -> str:
         return f"up-{self.stack}"
 
     @property
     def matrix_entry(self) -> str:
-        entry = {"stack": self.stack, "organization": self.organization, "preview-role": self.preview_role}
+        entry = {
+            "stack": self.stack,
+            "organization": self.organization,
+            "backend": self.backend,
+            "preview-role": self.preview_role,
+        }
         return json.dumps(entry, separators=(", ", ": "))
 
 
@@ -251,13 +271,16 @@ def render_pull_request(project: Project) -> str:
 # stack in its own account, with the CrossGuard policy pack.
 #
 # A pull request runs code nobody has reviewed yet, so it holds no write credential of any kind: AWS credentials
-# are the stack's read-only preview role (trusted only for repo:<owner>/<repo>:pull_request), the Pulumi token is
-# the read-only one below, and the GitHub token can only read. Fork pull requests get no OIDC token from GitHub:
-# their preview is skipped with a notice (verify.yml still runs).
+# are the stack's read-only preview role (trusted only for repo:<owner>/<repo>:pull_request), the GitHub token can
+# only read, and the Pulumi credential cannot write state: on Pulumi Cloud a token of the team {PREVIEW_TEAM}
+# (stack permission Read), minted for this job by Pulumi's OIDC token exchange -- no stored Pulumi secret; on a
+# self-managed backend the preview role's read of the state bucket. Fork pull requests get no OIDC token from
+# GitHub: their preview is skipped with a notice (verify.yml still runs).
 #
-# Repository settings this workflow reads (docs/infrastructure.md, "CI credentials"):
-#   secrets.PULUMI_PREVIEW_TOKEN   a Pulumi Cloud token of a team with read access to the stacks only (never an
-#                                  organization or deploy token); a repository secret, as PR jobs have no environment
+# Settings this workflow reads (docs/infrastructure.md, "CI credentials"):
+#   Pulumi Cloud stacks: an OIDC issuer for GitHub in the organization whose policy lets
+#     repo:<owner>/<repo>:pull_request have a team token of {PREVIEW_TEAM}
+#   self-managed stacks: the repository variable PULUMI_BACKEND_URL (the state bucket, s3://<bucket>?region=...)
 name: pull-request
 on:
   pull_request:
@@ -306,18 +329,25 @@ jobs:
     steps:
 {_CHECKOUT}      - uses: ./.github/actions/setup
 {_aws_credentials("preview-${{ matrix.stack }}", "${{ matrix.preview-role }}")}\
-      - name: pulumi preview (read-only role, with the policy pack)
+      - name: Pulumi Cloud token (OIDC exchange for the read-only team's token; Pulumi Cloud stacks only)
+        if: matrix.backend == 'pulumi-cloud'
+        uses: {ACTIONS["pulumi-auth"]}
+        with:
+          organization: ${{{{ matrix.organization }}}}
+          requested-token-type: urn:pulumi:token-type:access_token:team
+          scope: team:{PREVIEW_TEAM}
+      - name: pulumi preview (read-only credentials, with the policy pack)
         uses: {ACTIONS["pulumi"]}
         with:
           command: preview
           stack-name: ${{{{ matrix.organization }}}}/${{{{ matrix.stack }}}}
+          # self-managed: log in to the state bucket with the preview role (empty: Pulumi Cloud, with the token above)
+          cloud-url: ${{{{ matrix.backend == 'self-managed' && {BACKEND_URL} || '' }}}}
           work-dir: .
           policyPacks: policy
           diff: true
           # preview what deploy.yml's `up --refresh` will do: against AWS as it is now (promotions included)
           refresh: true
-        env:
-          PULUMI_ACCESS_TOKEN: ${{{{ secrets.PULUMI_PREVIEW_TOKEN }}}}
 """
 
 
@@ -330,6 +360,21 @@ def _aws_credentials(session: str, role: str) -> str:
           role-to-assume: {role}
           role-session-name: {session}-${{{{ github.run_id }}}}
           aws-region: ${{{{ env.AWS_REGION }}}}
+"""
+
+
+def _deploy_backend(job: StackJob) -> str:
+    """How the deploy job reaches the stack's state: the state bucket with the deploy role's credentials, or Pulumi
+    Cloud with the token stored as a secret of the stack's GitHub environment (only that environment's job reads it)."""
+    if job.backend == "self-managed":
+        return f"""\
+          # the state bucket (repository variable), read and written with the deploy role's credentials
+          cloud-url: ${{{{ {BACKEND_URL} }}}}
+"""
+    return f"""\
+        env:
+          # an environment secret of the GitHub environment {job.stack}: only this job can read it
+          PULUMI_ACCESS_TOKEN: ${{{{ secrets.PULUMI_ACCESS_TOKEN }}}}
 """
 
 
@@ -366,10 +411,7 @@ def _deploy_job(job: StackJob) -> str:
           # --refresh: read model-key/model-sha256 from AWS first, or a promotion made by `dsctl model promote`
           # is reverted whenever another property of those parameters changes (ignore_changes sends the state's value)
           refresh: true
-        env:
-          # an environment secret of the GitHub environment {job.stack}: only this job can read it
-          PULUMI_ACCESS_TOKEN: ${{{{ secrets.PULUMI_ACCESS_TOKEN }}}}
-"""
+{_deploy_backend(job)}"""
 
 
 def render_deploy(project: Project) -> str:

@@ -147,10 +147,31 @@ def test_pull_request_previews_each_stack_with_the_policy_pack_and_no_write_cred
     assert pulumi["with"]["stack-name"] == "${{ matrix.organization }}/${{ matrix.stack }}"
     assert pulumi["with"]["policyPacks"] == "policy"
     assert pulumi["with"]["refresh"] is True, "preview against AWS as it is, like the deploy's up --refresh"
-    assert pulumi["env"] == {"PULUMI_ACCESS_TOKEN": "${{ secrets.PULUMI_PREVIEW_TOKEN }}"}
+    assert "env" not in pulumi, "no stored Pulumi token: Pulumi Cloud's comes from the OIDC exchange"
+    assert pulumi["with"]["cloud-url"] == "${{ matrix.backend == 'self-managed' && vars.PULUMI_BACKEND_URL || '' }}"
     text = (REPO / ".github" / "workflows" / "pull-request.yml").read_text()
-    for forbidden in ("secrets.PULUMI_ACCESS_TOKEN", "role/ds-preprocessing-deploy-", "role-chaining", "AWS_CI_ROLE"):
+    # no secret at all (PULUMI_ACCESS_TOKEN and any other), no deploy role, no chaining
+    for forbidden in ("secrets.", "role/ds-preprocessing-deploy-", "role-chaining", "AWS_CI_ROLE"):
         assert forbidden not in text, forbidden
+
+
+def test_pull_requests_get_only_a_read_only_team_token_from_pulumi_cloud() -> None:
+    """Pulumi Cloud: the job's GitHub OIDC token is exchanged for a token of the preview team (stack permission Read:
+    no state writes); never an organization or personal token, which cannot be scoped down."""
+    preview = workflow("pull-request.yml")["jobs"]["preview"]
+    (auth,) = steps_using(preview, workflows.ACTIONS["pulumi-auth"].repository + "@")
+    assert auth["if"] == "matrix.backend == 'pulumi-cloud'"
+    assert auth["with"] == {
+        "organization": "${{ matrix.organization }}",
+        "requested-token-type": "urn:pulumi:token-type:access_token:team",
+        "scope": f"team:{workflows.PREVIEW_TEAM}",
+    }
+    names = [step.get("name") or step["uses"] for step in preview["steps"]]
+    (pulumi,) = steps_using(preview, PULUMI)
+    assert names.index(auth["name"]) < names.index(pulumi["name"])
+    for entry in preview["strategy"]["matrix"]["include"]:
+        expected = "self-managed" if entry["organization"] == workflows.SELF_MANAGED else "pulumi-cloud"
+        assert entry["backend"] == expected, entry
 
 
 def test_pull_requests_assume_only_each_stacks_preview_role() -> None:
@@ -209,12 +230,26 @@ def test_deploy_ups_every_stack_in_order_each_in_its_github_environment() -> Non
         # model-key/model-sha256 have ignore_changes=["value"]: without a refresh, an update of any other property
         # sends the value from Pulumi's state and silently reverts a promotion made by `dsctl model promote`.
         assert pulumi["with"]["refresh"] is True, f"{stack}: pulumi up must refresh first (--refresh)"
+        assert deploy_backend(pulumi, settings.pulumi_organization) is True
     assert deploy["concurrency"]["cancel-in-progress"] is False, "never cancel a deployment half-way"
+
+
+def deploy_backend(pulumi: dict[str, Any], organization: str) -> bool:
+    """The deploy step reaches the stack's state the way its backend needs: the state bucket with the deploy role's
+    credentials (self-managed), else Pulumi Cloud with the token from the stack's GitHub environment secrets."""
+    if organization == workflows.SELF_MANAGED:
+        assert pulumi["with"]["cloud-url"] == "${{ vars.PULUMI_BACKEND_URL }}" and "env" not in pulumi
+    else:
+        assert "cloud-url" not in pulumi["with"]
+        assert pulumi["env"] == {"PULUMI_ACCESS_TOKEN": "${{ secrets.PULUMI_ACCESS_TOKEN }}"}
+    return True
 
 
 def test_a_third_stack_gets_checked_previewed_and_deployed_after_its_upstream() -> None:
     """What `dsctl workflows` makes of a chain it has not seen: data in, jobs out."""
-    third = dataclasses.replace(PROJECT.stacks["prod"], stack="qa", environment="qa", account_id="555555555555")
+    third = dataclasses.replace(
+        PROJECT.stacks["prod"], stack="qa", environment="qa", account_id="555555555555", pulumi_organization="acme"
+    )
     project = Project({**PROJECT.stacks, "qa": dataclasses.replace(third, promotes_from="prod")})
     rendered = {Path(name).name: yaml.safe_load(text) for name, text in workflows.render(project).items()}
     assert "qa" in rendered["verify.yml"]["jobs"]["check"]["strategy"]["matrix"]["stack"]
@@ -223,6 +258,14 @@ def test_a_third_stack_gets_checked_previewed_and_deployed_after_its_upstream() 
     assert (up["needs"], up["environment"]) == ("up-prod", "qa")
     (credentials,) = steps_using(up, AWS_CREDENTIALS)
     assert credentials["with"]["role-to-assume"] == "arn:aws:iam::555555555555:role/ds-preprocessing-deploy-qa"
+    (pulumi,) = steps_using(up, PULUMI)
+    assert deploy_backend(pulumi, "acme"), "a Pulumi Cloud stack beside self-managed ones"
+    qa = next(
+        e
+        for e in rendered["pull-request.yml"]["jobs"]["preview"]["strategy"]["matrix"]["include"]
+        if e["stack"] == "qa"
+    )
+    assert (qa["organization"], qa["backend"]) == ("acme", "pulumi-cloud")
 
 
 def test_referenced_local_paths_exist() -> None:
