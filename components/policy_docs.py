@@ -582,6 +582,7 @@ def operator_policy(
     - run/status: start, list and follow executions of the pipeline's state machine; read the run manifests
       (``processed/{run_id}/manifest.json``) and list ``processed/``; the alarms' state;
     - doctor: the state machine, the cluster and the task definition (DescribeTaskDefinition takes no resource);
+    - image promote: tag a pinned digest ``keep-…`` in this account's repository (BatchGetImage + PutImage);
     - model validate: test data from the input bucket;
     - uploads (``make demo``, the README's workflow): PutObject of the month's input and of validation data under
       ``raw/`` and ``validation/`` of the input bucket only (boto3's ``upload_file`` switches to a multipart upload
@@ -640,6 +641,12 @@ def operator_policy(
         statement("OperatorAlarmStates", ["cloudwatch:DescribeAlarms"], arns.alarms),
         statement("OperatorInspectCluster", ["ecs:DescribeClusters"], [arns.cluster]),
         statement("OperatorInspectTaskDefinition", ["ecs:DescribeTaskDefinition"], "*"),
+        # image promote: add the keep-<stack>-… tag that exempts a pinned digest from the lifecycle's count rule, by
+        # re-putting the manifest of an image already in this repository (BatchGetImage, then PutImage with a new
+        # tag). ECR has no condition key for the tag, so PutImage cannot be limited to keep- tags: the role can put
+        # any new tag (tags are immutable: none can be moved) and any manifest whose layers and config are already
+        # here; without the layer-upload actions it can push no new content.
+        statement("OperatorProtectPinnedImages", ["ecr:BatchGetImage", "ecr:PutImage"], [arns.repository]),
     ]
     if not owns_artifact_store:
         store = model_read_policy(
