@@ -422,9 +422,11 @@ def render_deploy(project: Project) -> str:
 # first, each stack after the one it promotes from. Each job runs in the GitHub environment named like its stack.
 # Production stacks ({", ".join(production) or "none"}): protect their GitHub environments with required reviewers.
 # Each job assumes the stack's deploy role by GitHub OIDC (trusted only for repo:<owner>/<repo>:environment:<stack>)
-# and reads PULUMI_ACCESS_TOKEN from that environment's secrets. Restrict every environment to the default branch
-# (scripts in docs/infrastructure.md). The deploy role cannot change who can access what: such changes are admin
-# deploys. Each `up` runs the CrossGuard policy pack, so a mandatory violation stops the deployment, and refreshes
+# and reaches the stack's state as its backend needs: Pulumi Cloud with PULUMI_ACCESS_TOKEN from that environment's
+# secrets, a self-managed backend (PULUMI_BACKEND_URL) with the deploy role. Restrict every environment to the
+# default branch (docs/infrastructure.md, "GitHub settings"; tools/check_github_settings.py checks). The deploy role
+# cannot change who can access what: each job first runs `dsctl admin-changes`, which stops a change that needs an
+# admin deploy before any credential is used. Each `up` runs the CrossGuard policy pack, so a mandatory violation stops the deployment, and refreshes
 # its state from AWS first, so it never reverts a model promotion (docs/infrastructure.md).
 name: deploy
 on:
