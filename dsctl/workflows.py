@@ -88,6 +88,9 @@ class StackJob:
     """The role the stack's deploy job assumes by OIDC, from the GitHub environment named like the stack."""
     needs: str
     """The deploy job that must finish first: the ``promotesFrom`` stack's, else the store owner's, else verify."""
+    registry: str | None = None
+    """The building stack's ECR registry host: its deploy job logs Docker in there (pulumi-docker pushes with the
+    Docker client's credentials, so no registry password sits in the stack's state)."""
 
     @property
     def backend(self) -> str:
@@ -126,6 +129,9 @@ def stack_jobs(project: Project) -> list[StackJob]:
             preview_role=settings.arns.preview_role,
             deploy_role=settings.arns.deploy_role,
             needs=upstream(settings),
+            registry=f"{settings.account_id}.dkr.ecr.{settings.region}.amazonaws.com"
+            if settings.builds_image
+            else None,
         )
         for name in project.deploy_order()
         for settings in [project.stacks[name]]
@@ -363,6 +369,21 @@ def _aws_credentials(session: str, role: str) -> str:
 """
 
 
+def _docker_login(registry: str | None) -> str:
+    """The building stack: log Docker in to its registry with the deploy role (the token stays in this runner's
+    Docker config, not in Pulumi's state); nothing for a stack that builds no image."""
+    if registry is None:
+        return ""
+    return f"""\
+      - name: docker login to the stack's registry (pulumi-docker pushes with these credentials)
+        run: >-
+          aws ecr get-login-password --region "$AWS_REGION"
+          | docker login --username AWS --password-stdin "$REGISTRY"
+        env:
+          REGISTRY: {registry}
+"""
+
+
 def _deploy_backend(job: StackJob) -> str:
     """How the deploy job reaches the stack's state: the state bucket with the deploy role's credentials, or Pulumi
     Cloud with the token stored as a secret of the stack's GitHub environment (only that environment's job reads it)."""
@@ -401,7 +422,8 @@ def _deploy_job(job: StackJob) -> str:
         env:
           STACK: {job.stack}
           BASE: ${{{{ github.event.before }}}}
-{_aws_credentials(job.job_id, job.deploy_role)}      - name: pulumi up {job.stack} (with the policy pack)
+{_aws_credentials(job.job_id, job.deploy_role)}{_docker_login(job.registry)}\
+      - name: pulumi up {job.stack} (with the policy pack)
         uses: {ACTIONS["pulumi"]}
         with:
           command: up
@@ -426,8 +448,9 @@ def render_deploy(project: Project) -> str:
 # secrets, a self-managed backend (PULUMI_BACKEND_URL) with the deploy role. Restrict every environment to the
 # default branch (docs/infrastructure.md, "GitHub settings"; tools/check_github_settings.py checks). The deploy role
 # cannot change who can access what: each job first runs `dsctl admin-changes`, which stops a change that needs an
-# admin deploy before any credential is used. Each `up` runs the CrossGuard policy pack, so a mandatory violation stops the deployment, and refreshes
-# its state from AWS first, so it never reverts a model promotion (docs/infrastructure.md).
+# admin deploy before any credential is used. Each `up` runs the CrossGuard policy pack, so a mandatory violation
+# stops the deployment, and refreshes its state from AWS first, so it never reverts a model promotion
+# (docs/infrastructure.md).
 name: deploy
 on:
   push:

@@ -225,6 +225,14 @@ def test_deploy_ups_every_stack_in_order_each_in_its_github_environment() -> Non
         assert names.index(admin["name"]) < names.index(credentials["name"]), "checked before any credential"
         (checkout,) = steps_using(job, "actions/checkout@")
         assert checkout["with"]["fetch-depth"] == 0, "the base commit must be in the clone"
+        logins = [step for step in job["steps"] if "docker login" in str(step.get("run", ""))]
+        if settings.builds_image:  # pulumi-docker pushes with the Docker client's login: no password in the state
+            (login,) = logins
+            assert names.index(credentials["name"]) < names.index(login["name"]) < names.index(pulumi["name"])
+            assert login["env"] == {"REGISTRY": f"{settings.account_id}.dkr.ecr.{settings.region}.amazonaws.com"}
+            assert "aws ecr get-login-password" in login["run"] and "--password-stdin" in login["run"]
+        else:
+            assert logins == [], f"{stack} builds nothing and pushes nothing"
         assert pulumi["with"]["stack-name"] == f"{settings.pulumi_organization}/{stack}"
         assert pulumi["with"]["policyPacks"] == "policy"
         # model-key/model-sha256 have ignore_changes=["value"]: without a refresh, an update of any other property
