@@ -106,7 +106,8 @@ class JobImage(pulumi.ComponentResource):
         )
 
     def _build(self, name: str, args: JobImageArgs) -> docker.Image:
-        """Build on preview (a PR sees a broken build), push on up, and replicate each push to the readers."""
+        """Build on preview (a PR sees a broken build), push on up (with the host's Docker credentials), and
+        replicate each push to the readers."""
         context = args.context
         root = context if context.is_absolute() else PROJECT_DIR / context
         tag = image_tag(BuildInputs(root, root / "Dockerfile", PLATFORM, {}, provider_version()))
@@ -145,11 +146,12 @@ class JobImage(pulumi.ComponentResource):
                     context=str(context), dockerfile=str(context / "Dockerfile"), platform=PLATFORM
                 ),
                 build_on_preview=True,
-                registry=docker.RegistryArgs(
-                    server=token.proxy_endpoint,
-                    username=token.user_name,
-                    password=pulumi.Output.secret(token.password),
-                ),
+                # The server only: pulumi-docker then pushes with the Docker client's own credentials for it
+                # (`docker login` with `aws ecr get-login-password` before `pulumi up`: the deploy workflow does it),
+                # so no registry password is an input, and none is kept in the stack's state, where every credential
+                # that can preview (pull requests included) could decrypt it: an ECR token is a push credential for
+                # 12 hours. pulumi-docker's Diff ignores username/password, so dropping them rebuilds nothing.
+                registry=docker.RegistryArgs(server=token.proxy_endpoint),
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -584,6 +584,7 @@ def operator_policy(
     - following a run: its history (the task ARN), DescribeTasks in the project's cluster, GetLogEvents on the
       job's log group (``dsctl run --wait/--attach --logs``);
     - doctor: the state machine, the cluster and the task definition (DescribeTaskDefinition takes no resource);
+    - image promote: tag a pinned digest ``keep-…`` in this account's repository (BatchGetImage + PutImage);
     - model validate: test data from the input bucket;
     - uploads (``make demo``, the README's workflow): PutObject of the month's input and of validation data under
       ``raw/`` and ``validation/`` of the input bucket only (boto3's ``upload_file`` switches to a multipart upload
@@ -652,6 +653,12 @@ def operator_policy(
         statement("OperatorAlarmStates", ["cloudwatch:DescribeAlarms"], arns.alarms),
         statement("OperatorInspectCluster", ["ecs:DescribeClusters"], [arns.cluster]),
         statement("OperatorInspectTaskDefinition", ["ecs:DescribeTaskDefinition"], "*"),
+        # image promote: add the keep-<stack>-… tag that exempts a pinned digest from the lifecycle's count rule, by
+        # re-putting the manifest of an image already in this repository (BatchGetImage, then PutImage with a new
+        # tag). ECR has no condition key for the tag, so PutImage cannot be limited to keep- tags: the role can put
+        # any new tag (tags are immutable: none can be moved) and any manifest whose layers and config are already
+        # here; without the layer-upload actions it can push no new content.
+        statement("OperatorProtectPinnedImages", ["ecr:BatchGetImage", "ecr:PutImage"], [arns.repository]),
     ]
     if not owns_artifact_store:
         store = model_read_policy(

@@ -145,6 +145,8 @@ class StackSettings:
     """The pinned digest a non-building stack runs (None when it builds)."""
     image_digest_previous: str | None
     image_promotion_evidence: str | None
+    image_promotion_evidence_previous: str | None
+    """The evidence of ``image_digest_previous``: a rollback restores it with the pin."""
     artifact_reader_accounts: tuple[str, ...]
     artifact_reader_role_patterns: tuple[str, ...]
     artifact_source: ArtifactSource | None
@@ -421,7 +423,7 @@ def _check_artifact_source(c: _Checker, sources: dict[str, str]) -> None:
 
 def _check_image(c: _Checker) -> None:
     """The building stack pins nothing; every other stack runs a well-formed pinned digest (refused when empty)."""
-    pin_keys = ("imageDigest", "imageDigestPrevious", "imagePromotionEvidence")
+    pin_keys = ("imageDigest", "imageDigestPrevious", "imagePromotionEvidence", "imagePromotionEvidencePrevious")
     if c.get("buildsImage"):
         for key in pin_keys:
             if c.get(key):
@@ -440,13 +442,14 @@ def _check_image(c: _Checker) -> None:
         value = c.get(key)
         if value and not IMAGE_DIGEST.match(value):
             c.add(key, "not an image digest", "use sha256:<64 lowercase hex> as `dsctl image promote` writes it")
-    evidence = c.get("imagePromotionEvidence")
-    if evidence and not _EVIDENCE.match(evidence):
-        c.add(
-            "imagePromotionEvidence",
-            "not a run manifest location",
-            "use s3://<output bucket>/processed/<run>/manifest.json as `dsctl image promote` writes it",
-        )
+    for key in ("imagePromotionEvidence", "imagePromotionEvidencePrevious"):
+        evidence = c.get(key)
+        if evidence and not _EVIDENCE.match(evidence):
+            c.add(
+                key,
+                "not a run manifest location",
+                "use s3://<output bucket>/processed/<run>/manifest.json as `dsctl image promote` writes it",
+            )
 
 
 def _check_schedule(c: _Checker) -> None:
@@ -619,6 +622,7 @@ def settings_from_config(stack: str, values: Mapping[str, Any], *, project_dir: 
         image_digest=v["imageDigest"] or None,
         image_digest_previous=v["imageDigestPrevious"] or None,
         image_promotion_evidence=v["imagePromotionEvidence"] or None,
+        image_promotion_evidence_previous=v["imagePromotionEvidencePrevious"] or None,
         artifact_reader_accounts=tuple(v["artifactReaderAccounts"]) if v["ownsArtifactStore"] else (),
         artifact_reader_role_patterns=tuple(v["artifactReaderRolePatterns"]),
         artifact_source=source,

@@ -5,7 +5,14 @@ file, never a deploy: the pull request that carries it is the review, and mergin
 digest must have a published run (``processed/<run>/manifest.json`` with ``_SUCCESS``) in the ``promotesFrom``
 stack's output bucket whose manifest records that ``image_digest``: what reaches prod ran in dev. The edit keeps
 the previous pin (``imageDigestPrevious``, the rollback target) and where the evidence is
-(``imagePromotionEvidence``, which ``dsctl check`` reads offline).
+(``imagePromotionEvidence``, which ``dsctl check`` reads offline, and ``imagePromotionEvidencePrevious``, the
+previous pin's, so a rollback restores a pin with its evidence).
+
+The pinned digest is tagged ``keep-<stack>-…`` in every registry that holds a copy someone relies on: the upstream
+registry it is promoted from and the pinned stack's own registry, which it runs from. Tagging only upstream is not
+enough: ECR documents that replication copies what is *pushed* and keeps destinations "synchronized", but not
+that a tag-only ``PutImage`` of an image the destination already holds adds the tag there, so the pinned stack's
+copy is tagged directly, with that stack's credentials.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from dsctl.output import CommandError
 
 PREVIOUS = "PREVIOUS"
 """``--to PREVIOUS``: roll back to the pin before the current one."""
-PIN_KEYS = ("imageDigest", "imageDigestPrevious", "imagePromotionEvidence")
+PIN_KEYS = ("imageDigest", "imageDigestPrevious", "imagePromotionEvidence", "imagePromotionEvidencePrevious")
 
 
 @dataclass(frozen=True)
@@ -77,18 +84,18 @@ def keep_tag(stack: str, digest: str) -> str:
     return f"keep-{stack}-{digest.removeprefix('sha256:')[:12]}"
 
 
-def protect(ecr: Any, digest: str, stack: str) -> str:
-    """Tag ``digest`` ``keep-<stack>-…`` in the upstream repository (a new tag: allowed on an IMMUTABLE repository).
+def protect(ecr: Any, digest: str, stack: str, where: str = "upstream", fix: str = "") -> str:
+    """Tag ``digest`` ``keep-<stack>-…`` in ``ecr``'s repository (a new tag: allowed on an IMMUTABLE repository).
 
-    The lifecycle's rule 1 never expires ``keep-`` images. In the building stack's registry the tag is a push that
-    replication carries to the readers' copies (ECR keeps destinations in sync with the source).
+    The lifecycle's rule 1 never expires ``keep-`` images. ``where`` names the registry in the error when the digest
+    is not there (``fix`` says what to do then).
     """
     tag = keep_tag(stack, digest)
     found = ecr.batch_get_image(repositoryName=naming.ECR_REPOSITORY, imageIds=[{"imageDigest": digest}])
     if not found.get("images"):
         raise CommandError(
-            f"{digest} is not in the upstream {naming.ECR_REPOSITORY} repository (expired or never pushed); "
-            "promote a digest that is there (dsctl status shows what runs)"
+            f"{digest} is not in the {where} {naming.ECR_REPOSITORY} repository; "
+            + (fix or "promote a digest that is there (expired or never pushed; dsctl status shows what runs)")
         )
     image = found["images"][0]
     try:
@@ -146,11 +153,13 @@ def promote_image(
     find: Callable[[str], Evidence | None],
     ecs: Any = None,
     ecr: Any = None,
+    target_ecr: Any = None,
 ) -> dict[str, str]:
     """Pin ``digest`` (default: what upstream runs) into ``Pulumi.<stack>.yaml`` after checking it ran upstream.
 
     ``find`` searches the upstream output bucket (``find_successful_run`` bound to its client and bucket); with
-    ``ecr`` (the upstream registry) the digest is also tagged ``keep-<stack>-…`` so no lifecycle rule expires it.
+    ``ecr`` (the upstream registry) and ``target_ecr`` (the pinned stack's own) the digest is tagged
+    ``keep-<stack>-…`` in each, so no lifecycle rule expires it there.
     """
     settings, upstream = _target(project_dir, stack)
     if digest is None:
@@ -165,20 +174,47 @@ def promote_image(
             "--wait), then promote again"
         )
     protected = protect(ecr, digest, stack) if ecr is not None else ""
+    if target_ecr is not None:
+        replication = (
+            f"it has not replicated into {stack}'s registry yet: deploy {stack} once (its registry policy lets "
+            f"{upstream} replicate), then push again upstream, and promote when it is there"
+        )
+        protected = protect(target_ecr, digest, stack, where=f"{stack}'s", fix=replication)
     current = settings.image_digest or ""
-    previous = current if current != digest else settings.image_digest_previous or ""
-    values = {"imageDigest": digest, "imageDigestPrevious": previous, "imagePromotionEvidence": evidence.url}
+    moved = current != digest
+    values = {
+        "imageDigest": digest,
+        "imageDigestPrevious": current if moved else settings.image_digest_previous or "",
+        "imagePromotionEvidence": evidence.url,
+        "imagePromotionEvidencePrevious": (
+            (settings.image_promotion_evidence or "") if moved else settings.image_promotion_evidence_previous or ""
+        ),
+    }
     set_stack_values(project_dir / f"Pulumi.{stack}.yaml", values)
-    return {"env": stack, "from": upstream, "run_id": evidence.run_id, "protected_by": protected, **values}
+    registries = ", ".join(r for r, c in ((upstream, ecr), (stack, target_ecr)) if c is not None)
+    return {
+        "env": stack,
+        "from": upstream,
+        "run_id": evidence.run_id,
+        "protected_by": protected,
+        "protected_in": registries,
+        **values,
+    }
 
 
 def rollback_image(project_dir: Path, stack: str) -> dict[str, str]:
-    """Swap the pin and the previous pin (the previous one ran here before; its upstream evidence is not kept)."""
+    """Swap the pin and the previous pin, each with its evidence (the restored pin keeps the upstream run that
+    justified it; it was protected by its keep- tag when it was promoted, and tags never move)."""
     settings, _ = _target(project_dir, stack)
     previous = settings.image_digest_previous
     if not previous:
         raise CommandError(f"{stack} has no previous image pin (imageDigestPrevious) to roll back to; pin a DIGEST")
-    values = {"imageDigest": previous, "imageDigestPrevious": settings.image_digest or "", "imagePromotionEvidence": ""}
+    values = {
+        "imageDigest": previous,
+        "imageDigestPrevious": settings.image_digest or "",
+        "imagePromotionEvidence": settings.image_promotion_evidence_previous or "",
+        "imagePromotionEvidencePrevious": settings.image_promotion_evidence or "",
+    }
     set_stack_values(project_dir / f"Pulumi.{stack}.yaml", values)
     return {"env": stack, "rolled_back_from": settings.image_digest or "", **values}
 

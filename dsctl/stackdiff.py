@@ -84,7 +84,13 @@ DECLARED: tuple[Declared, ...] = (
     ),
     Declared(
         "image build",
-        ("builds_image", "image_digest", "image_digest_previous", "image_promotion_evidence"),
+        (
+            "builds_image",
+            "image_digest",
+            "image_digest_previous",
+            "image_promotion_evidence",
+            "image_promotion_evidence_previous",
+        ),
         types=(tokens.DOCKER_IMAGE, tokens.ECR_REPLICATION, tokens.ECR_REGISTRY_POLICY),
     ),
     Declared("log retention", ("log_retention_days",), properties=("retentionInDays",)),

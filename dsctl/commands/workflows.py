@@ -1,4 +1,4 @@
-"""``dsctl workflows``: rewrite .github/workflows from the stack files (``--check``: only say which are stale).
+"""``dsctl workflows``: rewrite .github/workflows and the setup action from the stack files (``--check``: list stale).
 
 Run it after adding, removing or re-chaining a stack (``Pulumi.<stack>.yaml``); CI's tests fail while the
 committed workflows differ from the stack files.
@@ -17,9 +17,10 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "workflows",
         help="regenerate the GitHub workflows from the Pulumi.<stack>.yaml files",
-        description="Render .github/workflows/{verify,pull-request,deploy}.yml from the stacks: every stack checked "
-        "and previewed, deployed in order (store owner first, each after its promotesFrom) in the GitHub "
-        "environment named like it. Writes the files that differ; --check only lists them (exit 1 if any).",
+        description="Render .github/workflows/{verify,pull-request,deploy}.yml (and the setup action) from the "
+        "stacks: every stack checked and previewed, deployed in order (store owner first, each after its "
+        "promotesFrom) in the GitHub environment named like it, every third-party action pinned by commit SHA. "
+        "Writes the files that differ; --check only lists them (exit 1 if any).",
     )
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 when a file is stale")
     add_json_flag(parser)
@@ -41,5 +42,5 @@ def run(args: argparse.Namespace) -> int:
     elif args.check:
         console.print(f"stale: {', '.join(changed)}; regenerate with: {workflows.REGENERATE}")
     else:
-        console.print(f"rewrote {', '.join(str(workflows.WORKFLOWS_DIR / name) for name in changed)}")
+        console.print(f"rewrote {', '.join(str(workflows.GITHUB_DIR / name) for name in changed)}")
     return EXIT_FAILED if args.check and changed else EXIT_OK

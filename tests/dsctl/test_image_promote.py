@@ -93,6 +93,28 @@ def test_a_chain_of_three_promotes_step_by_step_and_rolls_back(project: Path) ->
     assert pins(project, "prod")[:2] == (before[0], D2)
 
 
+def test_rollback_restores_the_previous_pin_with_its_evidence(project: Path) -> None:
+    """Evidence follows its digest: promote D2 then D3 into stage, roll back to D2 with D2's upstream run, and
+    forward again to D3 with D3's."""
+    first = promote_image(project, "stage", D2, ran("dev", D2))["imagePromotionEvidence"]
+    second = promote_image(project, "stage", D3, ran("dev", D3))["imagePromotionEvidence"]
+    assert first != second
+    settings = load_stack_settings("stage", project_dir=project)
+    assert (settings.image_promotion_evidence, settings.image_promotion_evidence_previous) == (second, first)
+    rollback_image(project, "stage")
+    assert pins(project, "stage") == (D2, D3, first)
+    assert load_stack_settings("stage", project_dir=project).image_promotion_evidence_previous == second
+    level_free = pin_evidence_problem(
+        load_stack_settings("stage", project_dir=project), load_stack_settings("dev", project_dir=project)
+    )
+    assert level_free is None, "the restored pin still has its upstream evidence"
+    rollback_image(project, "stage")
+    assert pins(project, "stage") == (D3, D2, second)
+    # promoting the pin again keeps the previous pin and its evidence as they are
+    promote_image(project, "stage", D3, ran("dev", D3))
+    assert load_stack_settings("stage", project_dir=project).image_promotion_evidence_previous == first
+
+
 def test_an_explicit_digest_without_an_upstream_run_is_refused_and_nothing_is_written(project: Path) -> None:
     before = (project / "Pulumi.stage.yaml").read_text()
     with pytest.raises(CommandError, match=r"no successful run of it in dev"):
@@ -161,3 +183,28 @@ def test_promotion_tags_the_pin_so_the_lifecycle_keeps_it(aws: str, project: Pat
     assert promote_image(project, "stage", digest, ran("dev", digest), ecr=ecr)["imageDigest"] == digest
     with pytest.raises(CommandError, match=r"is not in the upstream ds-preprocessing repository"):
         promote_image(project, "stage", D3, ran("dev", D3), ecr=ecr)
+
+
+def test_promotion_tags_the_pin_in_the_pinned_stacks_own_registry_too(
+    aws: str, project: Path, prod_credentials: Any
+) -> None:
+    """The pinned stack runs its own copy (replicated, same digest): that copy gets the keep- tag as well, with the
+    pinned stack's credentials; a copy not replicated yet refuses the promotion with the fix."""
+    upstream = boto3.client("ecr", endpoint_url=aws, region_name="us-east-1")
+    target = prod_credentials.session(aws).client("ecr", endpoint_url=aws)
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "layers": []})
+    for registry in (upstream, target):
+        registry.create_repository(repositoryName="ds-preprocessing", imageTagMutability="IMMUTABLE")
+    digest = upstream.put_image(repositoryName="ds-preprocessing", imageManifest=manifest, imageTag="src-1")["image"][
+        "imageId"
+    ]["imageDigest"]
+    with pytest.raises(CommandError, match=r"is not in the stage's ds-preprocessing repository; it has not replicated"):
+        promote_image(project, "stage", digest, ran("dev", digest), ecr=upstream, target_ecr=target)
+    before = (project / "Pulumi.stage.yaml").read_text()
+    assert pins(project, "stage")[0] == D1 and "src-1" not in before, "nothing written when refused"
+    target.put_image(repositoryName="ds-preprocessing", imageManifest=manifest, imageTag="replicated-copy")
+    result = promote_image(project, "stage", digest, ran("dev", digest), ecr=upstream, target_ecr=target)
+    assert result["protected_in"] == "dev, stage"
+    for registry in (upstream, target):
+        tags = {i.get("imageTag") for i in registry.list_images(repositoryName="ds-preprocessing")["imageIds"]}
+        assert keep_tag("stage", digest) in tags

@@ -88,6 +88,8 @@ PROD_BOUNDARY = f"arn:aws:iam::{PROD}:policy/{naming.role_boundary('prod')}"
 PROD_OPERATOR_BOUNDARY = f"arn:aws:iam::{PROD}:policy/{naming.operator_boundary('prod')}"
 OTHER_BOUNDARY = f"arn:aws:iam::{PROD}:policy/some-wider-boundary"
 STORE = ("dev", "artifactBucketArn")
+DEV_REPOSITORY = f"arn:aws:ecr:{REGION}:{DEV}:repository/{naming.ECR_REPOSITORY}"
+PROD_REPOSITORY = f"arn:aws:ecr:{REGION}:{PROD}:repository/{naming.ECR_REPOSITORY}"
 KEY = ("dev", "artifactKmsKeyArn", "")
 
 
@@ -257,6 +259,17 @@ MATRIX = [
     Request(PROD_OPERATOR, "s3:PutObject", ("prod", "outputBucketArn", "/raw/x.csv"), False),
     Request(PROD_OPERATOR, "s3:PutObject", ("dev", "inputBucketArn", "/raw/x.csv"), False),
     Request(PROD_OPERATOR, "iam:PassRole", ("prod", "taskRoleArn", ""), False),
+    # each operator role may protect a pinned image in its own account's repository (a keep- tag: BatchGetImage +
+    # PutImage of an existing manifest), and push no image content nor change the repository
+    Request(DEV_OPERATOR, "ecr:BatchGetImage", ("dev", "", DEV_REPOSITORY), True),
+    Request(DEV_OPERATOR, "ecr:PutImage", ("dev", "", DEV_REPOSITORY), True),
+    Request(PROD_OPERATOR, "ecr:PutImage", ("prod", "", PROD_REPOSITORY), True),
+    Request(PROD_OPERATOR, "ecr:PutImage", ("dev", "", DEV_REPOSITORY), False),
+    Request(DEV_OPERATOR, "ecr:PutImage", ("dev", "", f"arn:aws:ecr:{REGION}:{DEV}:repository/other"), False),
+    Request(DEV_OPERATOR, "ecr:InitiateLayerUpload", ("dev", "", DEV_REPOSITORY), False),
+    Request(DEV_OPERATOR, "ecr:BatchDeleteImage", ("dev", "", DEV_REPOSITORY), False),
+    Request(DEV_OPERATOR, "ecr:SetRepositoryPolicy", ("dev", "", DEV_REPOSITORY), False),
+    Request(DEV_OPERATOR, "ecr:PutLifecyclePolicy", ("dev", "", DEV_REPOSITORY), False),
     # dev's operator role publishes: conditional PutObject of models and validation reports, the key through S3
     Request(DEV_OPERATOR, "s3:PutObject", _store(f"/{MODEL}"), True, CREATE_IF_NONE_MATCH),
     Request(DEV_OPERATOR, "s3:PutObject", _store("/models/1.2.3/validations/x.json"), True, CREATE_IF_NONE_MATCH),
