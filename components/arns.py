@@ -189,7 +189,7 @@ class StackArns(_AccountResources):
     def alarms(self) -> list[str]:
         return [
             f"arn:aws:cloudwatch:{self._regional}:alarm:{name(self.environment)}"
-            for name in (naming.failed_executions_alarm, naming.rejected_rows_alarm)
+            for name in (naming.failed_executions_alarm, naming.rejected_rows_alarm, naming.drifted_features_alarm)
         ]
 
     @property

@@ -21,6 +21,10 @@ IMAGE_PLATFORM = "linux/amd64"
 """The job image's platform (Fargate x86_64): the build and the verify workflow's docker build use it."""
 """The task tells the job its image digest through this variable; every run manifest records it."""
 METRIC_NAMESPACE = "DS/Pipeline"
+METRIC_DIMENSION = "Environment"
+"""The dimension every aggregate job metric carries (its value: the stack's environment)."""
+DRIFTED_FEATURES_METRIC = "DriftedFeatures"
+"""The job's per-run count of features whose PSI reached the model's drift threshold (job/metrics.py)."""
 DEFAULT_PARAMETER_PREFIX = "/ds/preprocessing"
 
 # Keys under the parameter prefix (CONTRACTS.md section 3).
@@ -152,6 +156,11 @@ def rejected_rows_alarm(env: str) -> str:
     return f"{PROJECT}-rows-rejected-{env}"
 
 
+def drifted_features_alarm(env: str) -> str:
+    """CloudWatch alarm on a run whose input drifted from the model's training data."""
+    return f"{PROJECT}-drifted-features-{env}"
+
+
 def schedule_rule(env: str) -> str:
     """EventBridge rule that starts the pipeline on schedule."""
     return f"{PROJECT}-schedule-{env}"
@@ -238,6 +247,7 @@ def environment_names(env: str) -> tuple[str, ...]:
         alarm_topic(env),
         failed_executions_alarm(env),
         rejected_rows_alarm(env),
+        drifted_features_alarm(env),
         schedule_rule(env),
         security_group(env),
         artifact_key_alias(env),

@@ -3,7 +3,8 @@
 The Step Functions state machine (runTask.sync, retries, catch to an SNS notification,
 timeout, logging) with its role and log group; the optional EventBridge schedule; the SNS
 topic (and e-mail subscription) that failures and alarms go to; alarms on unsuccessful
-executions and on a high share of rejected rows; and the SSM parameters the job reads,
+executions, on a high share of rejected rows and on a run whose input drifted from the
+model's training data; and the SSM parameters the job reads,
 whose model entries ``dsctl model promote`` owns after creation.
 """
 
@@ -56,6 +57,7 @@ class Orchestration(pulumi.ComponentResource):
     schedule_rule: aws.cloudwatch.EventRule | None
     failed_alarm: aws.cloudwatch.MetricAlarm
     rejected_alarm: aws.cloudwatch.MetricAlarm
+    drift_alarm: aws.cloudwatch.MetricAlarm
     parameters: dict[str, aws.ssm.Parameter]
 
     def __init__(self, name: str, args: OrchestrationArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -83,6 +85,7 @@ class Orchestration(pulumi.ComponentResource):
             self._schedule(args, args.schedule_expression) if args.schedule_expression is not None else None
         )
         self.failed_alarm, self.rejected_alarm = self._alarms(args.environment)
+        self.drift_alarm = self._drift_alarm(args.environment)
         self.parameters = self._parameters(args)
         self.register_outputs({"stateMachineArn": self.state_machine.arn, "alarmTopicArn": self.topic.arn})
 
@@ -208,6 +211,20 @@ class Orchestration(pulumi.ComponentResource):
         )
         return failed, rejected
 
+    def _drift_alarm(self, environment: str) -> aws.cloudwatch.MetricAlarm:
+        """Any feature drifted in a run (the job's aggregate ``DriftedFeatures``; per-feature metrics change with
+        every model, so no alarm can name them). The run still published: this says the model may need retraining."""
+        return self._alarm(
+            "drifted-features",
+            naming.drifted_features_alarm(environment),
+            "A run's input drifted from the model's training data (a feature's PSI reached the drift threshold): "
+            "read the run's report.html and consider retraining",
+            [_job_metric("drifted", naming.DRIFTED_FEATURES_METRIC, environment)],
+            ("drift", "drifted", "Drifted features"),
+            "GreaterThanThreshold",
+            0,
+        )
+
     def _alarm(
         self,
         suffix: str,
@@ -292,4 +309,4 @@ def _state_machine_metric(
 
 def _job_metric(metric_id: str, metric: str, environment: str) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
     """What the job itself reports per run (job/metrics.py), by environment."""
-    return _metric(metric_id, naming.METRIC_NAMESPACE, metric, {"Environment": environment}, period=3600)
+    return _metric(metric_id, naming.METRIC_NAMESPACE, metric, {naming.METRIC_DIMENSION: environment}, period=3600)

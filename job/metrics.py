@@ -41,6 +41,26 @@ def drift_metrics(environment: str, drift: Mapping[str, Any]) -> list[MetricDatu
     return data
 
 
+def run_metrics(
+    environment: str,
+    seconds: float,
+    rows_in: int,
+    rows_out: int,
+    rows_rejected: int,
+    drift: Mapping[str, Any] | None = None,
+) -> list[MetricDatumTypeDef]:
+    """ProcessingTime, RowsIn, RowsOut, RowsRejected and the drift metrics of one run (what the stack's alarms and
+    the contract test read: the alarms must name exactly these)."""
+    dimensions: list[DimensionTypeDef] = [{"Name": "Environment", "Value": environment}]
+    return [
+        {"MetricName": "ProcessingTime", "Value": seconds, "Unit": "Seconds", "Dimensions": dimensions},
+        {"MetricName": "RowsIn", "Value": rows_in, "Unit": "Count", "Dimensions": dimensions},
+        {"MetricName": "RowsOut", "Value": rows_out, "Unit": "Count", "Dimensions": dimensions},
+        {"MetricName": "RowsRejected", "Value": rows_rejected, "Unit": "Count", "Dimensions": dimensions},
+        *drift_metrics(environment, drift or {}),
+    ]
+
+
 def put_run_metrics(
     environment: str,
     seconds: float,
@@ -49,15 +69,8 @@ def put_run_metrics(
     rows_rejected: int,
     drift: Mapping[str, Any] | None = None,
 ) -> bool:
-    """Send ProcessingTime, RowsIn, RowsOut, RowsRejected and the drift metrics; return whether CloudWatch took them."""
-    dimensions: list[DimensionTypeDef] = [{"Name": "Environment", "Value": environment}]
-    data: list[MetricDatumTypeDef] = [
-        {"MetricName": "ProcessingTime", "Value": seconds, "Unit": "Seconds", "Dimensions": dimensions},
-        {"MetricName": "RowsIn", "Value": rows_in, "Unit": "Count", "Dimensions": dimensions},
-        {"MetricName": "RowsOut", "Value": rows_out, "Unit": "Count", "Dimensions": dimensions},
-        {"MetricName": "RowsRejected", "Value": rows_rejected, "Unit": "Count", "Dimensions": dimensions},
-        *drift_metrics(environment, drift or {}),
-    ]
+    """Send ``run_metrics``; return whether CloudWatch took them."""
+    data = run_metrics(environment, seconds, rows_in, rows_out, rows_rejected, drift)
     try:
         for start in range(0, len(data), BATCH):
             s3.cloudwatch_client().put_metric_data(Namespace=NAMESPACE, MetricData=data[start : start + BATCH])

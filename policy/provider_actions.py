@@ -563,7 +563,7 @@ _OBSERVE = (
     _aws(
         "aws:cloudwatch/metricAlarm:MetricAlarm",
         _CI,
-        "alarms on failed runs and rejected rows",
+        "alarms on failed runs, rejected rows and drift",
         create=("cloudwatch:PutMetricAlarm", "cloudwatch:TagResource", "cloudwatch:DescribeAlarms"),
         read=("cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource"),
         update=("cloudwatch:PutMetricAlarm", "cloudwatch:TagResource", "cloudwatch:UntagResource"),

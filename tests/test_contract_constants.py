@@ -11,9 +11,10 @@ import ast
 from pathlib import Path
 
 from components import naming
-from job import lease, outputs, params, plan, run, run_record
+from job import lease, metrics, outputs, params, plan, run, run_record
 
 JOB_DIR = Path(__file__).resolve().parent.parent / "job"
+_DRIFTED = {"available": True, "max_psi": 0.5, "drifted_features": ["amount"], "features": {}}
 
 
 def test_the_job_reads_exactly_the_parameters_the_stack_creates() -> None:
@@ -41,6 +42,13 @@ def test_the_plan_is_where_the_state_machine_reads_it() -> None:
 
 def test_the_job_records_the_digest_the_task_definition_passes() -> None:
     assert run.IMAGE_DIGEST_ENV == naming.IMAGE_DIGEST_ENV
+
+
+def test_the_job_sends_metrics_where_the_stack_alarms_and_grants() -> None:
+    assert metrics.NAMESPACE == naming.METRIC_NAMESPACE
+    sent = {datum["MetricName"] for datum in metrics.run_metrics("dev", 1.0, 1, 1, 0, _DRIFTED)}
+    assert naming.DRIFTED_FEATURES_METRIC in sent
+    assert all(d["Name"] == naming.METRIC_DIMENSION for d in metrics.run_metrics("dev", 1.0, 1, 1, 0)[0]["Dimensions"])
 
 
 def test_the_job_imports_nothing_outside_its_build_context() -> None:

@@ -11,6 +11,7 @@ from components import naming
 from components.pipeline_definition import JOB_USER
 from components.policy_docs import STAR_ONLY_ACTIONS
 from dsctl.synth import SynthResource, SynthResult
+from job import metrics as job_metrics
 
 DEV = "123456789012"
 PROD = "987654321098"
@@ -72,6 +73,7 @@ EXPECTED_IN_BOTH = [
     ("aws:sns/topic:Topic", "pipeline-alarms"),
     ("aws:cloudwatch/metricAlarm:MetricAlarm", "pipeline-failed-executions"),
     ("aws:cloudwatch/metricAlarm:MetricAlarm", "pipeline-rows-rejected"),
+    ("aws:cloudwatch/metricAlarm:MetricAlarm", "pipeline-drifted-features"),
     (ROLE, "task-role"),
     (ROLE, "task-execution-role"),
     (ROLE, "pipeline-state-machine-role"),
@@ -477,6 +479,37 @@ def test_failed_executions_alarm_notifies_the_topic(any_stack: SynthResult) -> N
     metrics = {q["metric"]["metricName"]: q["metric"] for q in alarm["metricQueries"] if "metric" in q}
     assert "ExecutionsFailed" in metrics
     assert metrics["ExecutionsFailed"]["dimensions"] == {"StateMachineArn": any_stack.outputs["stateMachineArn"]}
+
+
+def test_drift_alarm_fires_on_any_drifted_feature(any_stack: SynthResult) -> None:
+    env = any_stack.outputs["environment"]
+    alarm = any_stack.get("aws:cloudwatch/metricAlarm:MetricAlarm", "pipeline-drifted-features").inputs
+    assert alarm["name"] == f"ds-preprocessing-drifted-features-{env}"
+    assert alarm["alarmActions"] == [any_stack.outputs["alarmTopicArn"]]
+    assert (alarm["comparisonOperator"], alarm["threshold"]) == ("GreaterThanThreshold", 0)
+    assert alarm["treatMissingData"] == "notBreaching"  # no run (or a model without a baseline): no alarm
+    (metric,) = [q["metric"] for q in alarm["metricQueries"] if "metric" in q]
+    assert metric["metricName"] == "DriftedFeatures" and metric["dimensions"] == {"Environment": env}
+    (value,) = [q for q in alarm["metricQueries"] if q.get("returnData")]
+    assert value["expression"] == "drifted"
+
+
+def test_job_metric_alarms_watch_what_the_job_sends(any_stack: SynthResult) -> None:
+    """Every alarm on the job's namespace names a metric and dimensions the job really sends (job/metrics.py)."""
+    env = any_stack.outputs["environment"]
+    drift = {"available": True, "max_psi": 0.5, "drifted_features": ["amount"], "features": {}}
+    sent = {
+        (datum["MetricName"], frozenset((d["Name"], d["Value"]) for d in datum["Dimensions"]))
+        for datum in job_metrics.run_metrics(env, 1.0, 10, 9, 1, drift)
+    }
+    watched = [
+        (query["metric"]["metricName"], frozenset(query["metric"]["dimensions"].items()))
+        for alarm in any_stack.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+        for query in alarm.inputs.get("metricQueries", [])
+        if query.get("metric", {}).get("namespace") == job_metrics.NAMESPACE
+    ]
+    assert {name for name, _ in watched} == {"RowsRejected", "RowsIn", "DriftedFeatures"}
+    assert set(watched) <= sent
 
 
 def test_alarm_email_subscription_only_when_configured(dev_stack: SynthResult, prod_stack: SynthResult) -> None:
