@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import joblib
 import polars as pl
 
 from job.errors import ExitCode, JobError
@@ -149,6 +148,8 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
 
 def library_versions() -> dict[str, str]:
     """Versions recorded in a manifest, so a model can be traced to what built it."""
+    import joblib  # training only: joblib imports numpy (~0.5 s), which loading a model (plain pickle) never needs
+
     return {"python": platform.python_version(), "polars": pl.__version__, "joblib": joblib.__version__}
 
 
@@ -173,6 +174,8 @@ def save_model(
     check_version(model.version)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    import joblib  # see library_versions
+
     buffer = io.BytesIO()
     joblib.dump(model, buffer)
     data = buffer.getvalue()
