@@ -10,7 +10,8 @@ pays anything. Only then does ``find_malformed`` read the input once more, in Py
 
 - a block of input holding no quote character is checked with C-speed byte operations
   (delete every byte except the separator and newline, compare with the expected
-  pattern); only a block that differs is split into lines;
+  pattern); a block that differs is bisected at line ends, each half checked the same
+  way, and only a differing piece of at most SPLIT_BYTES is split into lines;
 - a block with quotes goes through the ``csv`` module, so quoted separators and quoted
   newlines count as the scan counts them, and the raw text of each record is kept.
 
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 MALFORMED_PREFIX = "malformed_row"
 BLOCK_BYTES = 1 << 23  # 8 MiB: large enough for C-speed checks, small enough to stay out of the memory budget
+SPLIT_BYTES = 1 << 16  # a differing quote-free block is bisected down to this size before it is split into lines
 MAX_RECORD_BYTES = 1 << 26  # a record (quoted newlines included) longer than 64 MiB is an unterminated quote
 _QUOTE = b'"'
 _NEWLINE = b"\n"
@@ -168,6 +170,13 @@ class _Checker:
         lines = data.count(_NEWLINE)
         if data.translate(None, self._keep_only) == self._line * lines:  # every line has m - 1 separators
             self.index += lines
+            return
+        middle = data.find(_NEWLINE, len(data) // 2) + 1
+        if len(data) > SPLIT_BYTES and 0 < middle < len(data):
+            # bisect: only the halves holding a malformed line go on, instead of a Python loop over the block's
+            # ~100k lines (measured on a month with a bad line in every block: ~7 % less CPU for the whole check)
+            self._plain(data[:middle])
+            self._plain(data[middle:])
             return
         sep = self.separator.encode()
         for line in data.split(_NEWLINE)[:-1]:

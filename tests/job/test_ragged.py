@@ -86,6 +86,23 @@ def test_find_malformed_at_any_block_size(tmp_path: Path, monkeypatch: pytest.Mo
     }
 
 
+@pytest.mark.parametrize("split", [8, 256, 1 << 16])
+def test_a_differing_plain_block_is_bisected_to_its_malformed_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, split: int
+) -> None:
+    """Quote-free blocks with bad lines first, last, adjacent and in the middle: each found once, with its index."""
+    monkeypatch.setattr(ragged, "SPLIT_BYTES", split)
+    rows = [f"{i},{i},{i}" for i in range(3000)]
+    bad = {0: "0,0", 1499: "1499,1499,1499,1499", 1500: "1500", 2999: "2999,2999,2999,x,y"}
+    for index, line in bad.items():
+        rows[index] = line
+    data = tmp_path / "in.csv"
+    data.write_text("a,b,c\n" + "\n".join(rows) + "\n")
+    found = find_malformed([str(data)])
+    assert found.records == len(rows)
+    assert found.rows == {i: (malformed_reason(line.count(",") + 1, 3), line) for i, line in bad.items()}
+
+
 def test_an_unterminated_quote_fails_naming_the_row(tmp_path: Path) -> None:
     data = tmp_path / "in.csv"
     data.write_text('a,b\n1,2\n3,"4\n5,6\n')
