@@ -7,7 +7,7 @@ is logged as a warning and never fails a run whose data was published.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -61,16 +61,8 @@ def run_metrics(
     ]
 
 
-def put_run_metrics(
-    environment: str,
-    seconds: float,
-    rows_in: int,
-    rows_out: int,
-    rows_rejected: int,
-    drift: Mapping[str, Any] | None = None,
-) -> bool:
-    """Send ``run_metrics``; return whether CloudWatch took them."""
-    data = run_metrics(environment, seconds, rows_in, rows_out, rows_rejected, drift)
+def put_run_metrics(data: Sequence[MetricDatumTypeDef]) -> bool:
+    """Send a run's metrics (``run_metrics``); return whether CloudWatch took them."""
     try:
         for start in range(0, len(data), BATCH):
             s3.cloudwatch_client().put_metric_data(Namespace=NAMESPACE, MetricData=data[start : start + BATCH])

@@ -24,7 +24,7 @@ from job import s3
 from job.drift import measure, summary_line
 from job.errors import ExitCode, JobError, Stopped
 from job.lease import leased
-from job.metrics import put_run_metrics
+from job.metrics import put_run_metrics, run_metrics
 from job.model_source import LoadedModel, fetch_model
 from job.outputs import (
     MANIFEST,
@@ -323,7 +323,9 @@ def after_publish(
     )
     send = options.metrics if options.metrics is not None else spec.artifact_store
     if send:
-        put_run_metrics(options.environment, elapsed, counts.rows_in, counts.rows_out, counts.rows_rejected, drift)
+        put_run_metrics(
+            run_metrics(options.environment, elapsed, counts.rows_in, counts.rows_out, counts.rows_rejected, drift)
+        )
 
 
 def clean_failed(attempt: Attempt) -> None:
