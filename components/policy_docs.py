@@ -580,7 +580,8 @@ def operator_policy(
     - params/promote/rollback/doctor/status: read every parameter under the prefix and its history; write and
       label only ``model-key``, ``model-sha256`` and dsctl's promotion record (not the bucket parameters);
     - run/status: start, list and follow executions of the pipeline's state machine; read the run manifests
-      (``processed/{run_id}/manifest.json``) and list ``processed/``; the alarms' state;
+      (``processed/{run_id}/manifest.json``), whether a run published (``processed/{run_id}/_SUCCESS``: the gate of
+      a promotion into the next stack) and list ``processed/``; the alarms' state;
     - following a run: its history (the task ARN), DescribeTasks in the project's cluster, GetLogEvents on the
       job's log group (``dsctl run --wait/--attach --logs``);
     - doctor: the state machine, the cluster and the task definition (DescribeTaskDefinition takes no resource);
@@ -636,7 +637,12 @@ def operator_policy(
         statement(
             "OperatorReadRunManifests",
             ["s3:GetObject"],
-            [f"{output}/{naming.PROCESSED_PREFIX}*/manifest.json", objects_arn(output, naming.RUNS_PREFIX)],
+            [
+                f"{output}/{naming.PROCESSED_PREFIX}*/manifest.json",
+                # published (the run's _SUCCESS): the evidence `model promote` / `image promote` downstream require
+                f"{output}/{naming.PROCESSED_PREFIX}*/_SUCCESS",
+                objects_arn(output, naming.RUNS_PREFIX),
+            ],
         ),
         statement(
             "OperatorListRuns",

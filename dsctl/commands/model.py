@@ -49,22 +49,37 @@ def _require_owner(conn: Connection, action: str) -> None:
         )
 
 
+def _other_connection(conn: Connection, name: str, profile: str | None, needed_for: str) -> Connection:
+    """Credentials for stack ``name``, which a change in ``conn.env`` also touches: ``profile``, else that stack's own
+    profile (named like it), else the default chain; ``conn`` itself when ``name`` is ``conn.env``."""
+    if name == conn.env.name:
+        return conn
+    try:
+        return connect(name, profile)
+    except CommandError as err:
+        raise CommandError(f"{needed_for}, which needs credentials for {name}: {err.message}", err.exit_code) from err
+
+
 def _store_connection(conn: Connection, store_profile: str | None) -> Connection:
     """Credentials of the stack that owns the store, which alone may append to a version's history.
 
     A promotion into a reading stack acts there with that stack's credentials and records itself in the store with
     the owner's: ``--store-profile``, else the owner's own profile (named like it), else the default chain.
     """
-    if conn.env.owns_artifact_store:
-        return conn
-    owner = store_owner(conn.env)
-    try:
-        return connect(owner, store_profile)
-    except CommandError as err:
-        raise CommandError(
-            f"the promotion is recorded in the store, which needs credentials for {owner}: {err.message}",
-            err.exit_code,
-        ) from err
+    return _other_connection(conn, store_owner(conn.env), store_profile, "the promotion is recorded in the store")
+
+
+def _source_connection(conn: Connection, store: Connection, source_profile: str | None) -> Connection | None:
+    """Credentials of the ``promotesFrom`` stack, whose parameters and runs the promotion gate reads (None: no gate).
+
+    The store owner's connection serves when it is that stack (prod promoting from dev) and no other profile is given.
+    """
+    source = conn.env.promotes_from
+    if not source:
+        return None
+    if source == store.env.name and source_profile is None:
+        return store
+    return _other_connection(conn, source, source_profile, f"the promotion gate reads {source}'s runs")
 
 
 def _publish(args: argparse.Namespace) -> int:
@@ -183,9 +198,9 @@ def _promote(args: argparse.Namespace) -> int:
     version = check_version(args.version)
     conn = connect_args(args)
     with console.status(f"checking {version} from {conn.env.name}", spinner="dots"):
-        result = promote(
-            conn, version, args.reason.strip() if args.force else None, _store_connection(conn, args.store_profile)
-        )
+        store = _store_connection(conn, args.store_profile)
+        source = _source_connection(conn, store, args.source_profile)
+        result = promote(conn, version, args.reason.strip() if args.force else None, store, source)
     _print_change(args, result, "promoted")
     return 0
 
@@ -274,14 +289,25 @@ def register(subparsers: Any) -> None:
     p = sub.add_parser(
         "promote",
         help="point an environment's model-key/model-sha256 at a version",
-        description="Refuses unless VERSION exists, its stored digest matches its manifest, its validation passed "
-        "(or --force --reason), and this environment's own credentials can read it. Then sets model-key and "
-        "model-sha256 and labels both parameter versions with the model version.",
+        description="Refuses unless VERSION exists, its stored digest matches its manifest, its validation passed, "
+        "this environment's own credentials can read it and, in a stack with promotesFrom, it was promoted in that "
+        "stack and has a published run there with the same digest (the gate; --force --reason overrides validation "
+        "and the gate, and is recorded). Then records the promotion in the store, sets model-key and model-sha256 "
+        "and labels both parameter versions with the model version.",
     )
     p.add_argument("version", metavar="VERSION")
-    p.add_argument("--force", action="store_true", help="promote even if validation did not pass (needs --reason)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="promote even if validation did not pass or the promotesFrom gate is not met (needs --reason)",
+    )
     p.add_argument("--reason", help="why --force is justified; recorded in the promotion record")
     _add_store_profile(p)
+    p.add_argument(
+        "--source-profile",
+        help="AWS profile for the promotesFrom stack, whose promotions and runs the gate reads "
+        "(default: its own profile)",
+    )
     add_env_arguments(p)
     add_json_flag(p)
     p.set_defaults(func=aws_errors(_promote))

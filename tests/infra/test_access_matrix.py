@@ -319,6 +319,9 @@ MATRIX = [
     Request(DEV_OPERATOR, "s3:PutObject", ("dev", "inputBucketArn", "/processed/x.csv"), False),
     Request(DEV_OPERATOR, "s3:DeleteObject", ("dev", "inputBucketArn", "/raw/monthly_data.csv"), False),
     Request(DEV_OPERATOR, "s3:PutObject", ("dev", "outputBucketArn", "/processed/run-1/manifest.json"), False),
+    # the promotion gate downstream: whether a dev run published (its _SUCCESS), not the run's data
+    Request(DEV_OPERATOR, "s3:GetObject", ("dev", "outputBucketArn", "/processed/run-1/_SUCCESS"), True),
+    Request(DEV_OPERATOR, "s3:GetObject", ("dev", "outputBucketArn", "/processed/run-1/part-0.parquet"), False),
     Request(DEV_OPERATOR, "s3:PutObject", ("prod", "inputBucketArn", "/raw/x.csv"), False),
     Request(DEV_OPERATOR, "ssm:PutParameter", _param("dev", "model-key"), True),
     Request(DEV_OPERATOR, "ssm:PutParameter", _param("dev", "output-bucket"), False),
