@@ -26,6 +26,7 @@ from dsctl.envs import (
 from dsctl.models import ModelStore, StoredVersion, check_version, error_code
 from dsctl.output import EXIT_FAILED, CommandError, add_json_flag, console, print_json, table
 from dsctl.promotion import promote, rollback
+from dsctl.registry import OUTSIDE, promotion_history, show_version
 from dsctl.validation import validate_version
 
 
@@ -227,6 +228,92 @@ def _print_change(args: argparse.Namespace, result: dict[str, Any], verb: str) -
         )
 
 
+def _show(args: argparse.Namespace) -> int:
+    version = check_version(args.version)
+    conn = connect_args(args)
+    with console.status(f"reading {version} from s3://{conn.env.artifact_bucket}/models/", spinner="dots"):
+        running, unknown = _running_versions(conn)
+        shown = show_version(conn, version, running)
+    if args.json:
+        print_json({**shown, "unknown_environments": unknown})
+        return 0 if shown["digest"] == "verified" else EXIT_FAILED
+    lineage = shown["training_input"] or {}
+    console.print(f"[bold]model {version}[/] sha256 {shown['sha256']} created {shown['created']}")
+    console.print(f"  {shown['model']}: digest {shown['digest']} ({shown['digest_detail']})")
+    console.print(f"  replication: {shown['replication'] or 'none (the store does not replicate)'}")
+    if lineage:
+        objects = lineage.get("objects", [])
+        console.print(
+            f"  trained on {lineage.get('location')} ({len(objects)} object(s), {lineage.get('rows')} rows): "
+            + ", ".join(
+                f"{o.get('url')} {o.get('size')} B {o.get('sha256') or o.get('etag') or ''}".strip() for o in objects
+            )
+        )
+    else:
+        console.print("  trained on: not recorded (a manifest from before job train kept its input)")
+    console.print(
+        table(
+            f"validations of {version} (the latest decides: {shown['validation']})",
+            ["at", "result", "by", "test data", "test data sha256"],
+            [
+                (
+                    v.get("validated_at"),
+                    "passed" if v.get("passed") else "FAILED",
+                    v.get("validated_by"),
+                    v.get("test_data"),
+                    str(v.get("test_data_sha256") or "")[:12],
+                )
+                for v in shown["validations"]
+            ],
+        )
+    )
+    console.print(table(f"promotions of {version}", _CHANGE_COLUMNS, [_change_row(r) for r in shown["promotions"]]))
+    console.print(f"running in: {', '.join(shown['environments']) or '-'}")
+    for name, problem in unknown.items():
+        console.print(f"[yellow]{name}: not checked[/] ({problem})")
+    return 0 if shown["digest"] == "verified" else EXIT_FAILED
+
+
+_CHANGE_COLUMNS = ["at", "stack", "action", "version", "sha256", "by", "forced / reason", "gate"]
+
+
+def _change_row(change: dict[str, Any]) -> tuple[Any, ...]:
+    gate = change.get("gate")
+    gate_text = "-" if not gate else ("passed" if gate.get("passed") else "BYPASSED")
+    reason = f"forced: {change.get('reason')}" if change.get("forced") else ""
+    return (
+        change.get("at"),
+        change.get("stack", ""),
+        change.get("action"),
+        change.get("version"),
+        str(change.get("sha256") or "")[:12],
+        change.get("by"),
+        reason,
+        gate_text,
+    )
+
+
+def _history(args: argparse.Namespace) -> int:
+    conn = connect_args(args)
+    with console.status(f"reading {conn.env.name}'s promotion history", spinner="dots"):
+        history = promotion_history(conn)
+    newest_first = list(reversed(history.entries))
+    if args.json:
+        print_json({"env": conn.env.name, "history": newest_first, "unapplied": history.unapplied})
+        return 0
+    rows = [(*_change_row({**entry, "stack": conn.env.name}), entry["source"]) for entry in newest_first]
+    console.print(table(f"promotions in {conn.env.name}, newest first", [*_CHANGE_COLUMNS, "source"], rows))
+    for entry in newest_first:
+        if entry["source"] == OUTSIDE:
+            console.print(
+                f"[red]parameter version {entry['parameter_version']} ({entry['model_key']}, by {entry['by']}) "
+                "was set outside dsctl: no promotion record, no gate[/]"
+            )
+    for record in history.unapplied:
+        console.print(f"[yellow]{record.get('stored_at')}: recorded, but no model-key version matches it[/]")
+    return 0
+
+
 def _add_store_profile(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store-profile",
@@ -266,6 +353,30 @@ def register(subparsers: Any) -> None:
     add_env_arguments(p)
     add_json_flag(p)
     p.set_defaults(func=aws_errors(_list))
+
+    p = sub.add_parser(
+        "show",
+        help="one version: manifest, training data, validations, promotions, where it runs",
+        description="Everything the store knows about VERSION: its manifest and training-data lineage, whether "
+        "model.pkl still has the manifest's digest (computed when S3 kept no SHA-256), its replication state, every "
+        "validation report, every promotion and rollback record, and the environments running it now. Exit 1 if "
+        "the digest does not verify.",
+    )
+    p.add_argument("version", metavar="VERSION")
+    add_env_arguments(p)
+    add_json_flag(p)
+    p.set_defaults(func=aws_errors(_show))
+
+    p = sub.add_parser(
+        "history",
+        help="every promotion and rollback in an environment: version, digest, when, who, why",
+        description="Every change of the environment's promoted model, newest first: SSM's model-key history (what "
+        "the job read), each entry explained by its promotion record in the store (who, when, why, the gate), "
+        "else dsctl's audit parameter (older promotions), else marked as set outside dsctl.",
+    )
+    add_env_arguments(p)
+    add_json_flag(p)
+    p.set_defaults(func=aws_errors(_history))
 
     p = sub.add_parser(
         "validate",

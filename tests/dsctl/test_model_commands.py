@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import boto3
 import pytest
 
 from dsctl import ssm_parameters
@@ -498,3 +499,56 @@ def test_the_gate_reads_dev_parameter_history_where_no_record_exists(
     assert promoted.code == 0, promoted.err
     assert promoted.json()["gate"]["promoted_in_source"] == "/ds/preprocessing/model-key version 2"
     assert promoted.json()["gate"]["passed"] is True
+
+
+def test_a_chain_dev_stage_prod_promotes_step_by_step(
+    two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path, test_csv: Path
+) -> None:
+    """dev -> stage -> prod (a third account, 555555555555, between them): each stack takes a version only from the
+    stack it promotes from, once promoted and run there. Unit level: the shipped stack files have no stage, so the
+    chain is built from prod's settings (the e2e third-account test runs one added stack file end to end)."""
+    from dataclasses import replace
+
+    from dsctl.envs import Connection
+    from dsctl.output import CommandError
+    from dsctl.promotion import promote
+    from tests.dsctl.ops_stack import provision
+
+    creds = client(two_accounts.dev_session, "sts").assume_role(
+        RoleArn="arn:aws:iam::555555555555:role/ds-preprocessing-operator", RoleSessionName="stage"
+    )["Credentials"]
+    stage_session = boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name="us-east-1",
+    )
+    stage_env = replace(
+        two_accounts.prod, stack="stage", environment="stage", account_id="555555555555", promotes_from="dev"
+    )
+    provision(stage_env, stage_session)
+    prod_env = replace(two_accounts.prod, promotes_from="stage")
+
+    def connection(env: object, session: object) -> Connection:
+        return Connection(env, session, client(session, "sts").get_caller_identity()["Arn"])  # type: ignore[arg-type]
+
+    dev = connection(two_accounts.dev, two_accounts.dev_session)
+    stage = connection(stage_env, stage_session)
+    prod = connection(prod_env, two_accounts.prod_session)
+    directory = _published(dsctl, tmp_path, "12.0.0")
+    sha = json.loads((directory / "manifest.json").read_text())["sha256"]
+    assert dsctl("model", "validate", "--env", "dev", "12.0.0", "--test-data", str(test_csv)).code == 0
+    assert dsctl("model", "promote", "--env", "dev", "12.0.0").code == 0
+
+    with pytest.raises(CommandError, match=r"12\.0\.0 .* was never promoted in stage, the stack prod promotes from"):
+        promote(prod, "12.0.0", None, dev, stage)  # dev's promotion and run do not count for prod
+    with pytest.raises(CommandError, match="has no successful run in dev"):
+        promote(stage, "12.0.0", None, dev, dev)
+    publish_run(two_accounts.dev_session, two_accounts.dev, "12.0.0", sha, "run-dev")
+    assert promote(stage, "12.0.0", None, dev, dev)["gate"]["run_in_source"] == "run-dev"
+    with pytest.raises(CommandError, match=r"has no successful run in stage .*dsctl run --env stage --wait"):
+        promote(prod, "12.0.0", None, dev, stage)
+    publish_run(stage_session, stage_env, "12.0.0", sha, "run-stage")
+    result = promote(prod, "12.0.0", None, dev, stage)
+    assert result["gate"]["source"] == "stage" and result["gate"]["run_in_source"] == "run-stage"
+    assert _parameter(two_accounts, "prod", "model-sha256")["Value"] == sha
