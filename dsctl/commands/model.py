@@ -20,6 +20,7 @@ from dsctl.envs import (
     aws_errors,
     connect,
     connect_args,
+    connect_promoter,
     store_owner,
     try_connect_all,
 )
@@ -197,7 +198,7 @@ def _promote(args: argparse.Namespace) -> int:
     if args.reason and not args.force:
         raise CommandError("--reason is only used with --force; drop it or add --force")
     version = check_version(args.version)
-    conn = connect_args(args)
+    conn = connect_promoter(args)
     with console.status(f"checking {version} from {conn.env.name}", spinner="dots"):
         store = _store_connection(conn, args.store_profile)
         source = _source_connection(conn, store, args.source_profile)
@@ -209,7 +210,7 @@ def _promote(args: argparse.Namespace) -> int:
 def _rollback(args: argparse.Namespace) -> int:
     if args.to is not None:
         check_version(args.to)
-    conn = connect_args(args)
+    conn = connect_promoter(args)
     with console.status(f"rolling back {conn.env.name}", spinner="dots"):
         result = rollback(conn, args.to, _store_connection(conn, args.store_profile))
     _print_change(args, result, "rolled back")

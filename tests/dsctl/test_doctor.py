@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from job.synthetic import write_month
-from tests.dsctl.ops_stack import Dsctl, TwoAccounts, dsctl, train_model, two_accounts
+from tests.dsctl.ops_stack import Dsctl, TwoAccounts, dsctl, publish_run, train_model, two_accounts
 
 __all__ = ["dsctl", "two_accounts"]  # fixtures used by the tests below
 
@@ -19,8 +20,10 @@ def promoted(two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path) -> TwoAcco
     data = write_month(tmp_path / "test.csv", 200, seed=3)
     assert dsctl("model", "publish", "--env", "dev", "1.0.0", str(directory)).code == 0
     assert dsctl("model", "validate", "--env", "dev", "1.0.0", "--test-data", str(data)).code == 0
-    for env in ("dev", "prod"):
-        assert dsctl("model", "promote", "--env", env, "1.0.0").code == 0
+    assert dsctl("model", "promote", "--env", "dev", "1.0.0").code == 0
+    sha256 = json.loads((directory / "manifest.json").read_text())["sha256"]
+    publish_run(two_accounts.dev_session, two_accounts.dev, "1.0.0", sha256, "run-dev")  # prod's promotion gate
+    assert dsctl("model", "promote", "--env", "prod", "1.0.0").code == 0
     return two_accounts
 
 

@@ -48,7 +48,7 @@ def test_show_and_history_tell_the_whole_story(
     publish_run(two_accounts.dev_session, two_accounts.dev, "1.1.0", sha2, "run-b")
     assert dsctl("model", "promote", "--env", "prod", "1.1.0").code == 0
     assert dsctl("model", "rollback", "--env", "prod").code == 0
-    prod_operator = "arn:aws:sts::987654321098:assumed-role/ds-preprocessing-operator/"  # a session per command
+    prod_promoter = "arn:aws:sts::987654321098:assumed-role/ds-preprocessing-promoter/dsctl-prod-"  # dsctl assumed it
 
     shown = dsctl("model", "show", "1.0.0", "--env", "prod", "--json")
     assert shown.code == 0, shown.err
@@ -77,7 +77,7 @@ def test_show_and_history_tell_the_whole_story(
         ("promote", "1.1.0", sha2, "store record"),
         ("promote", "1.0.0", sha1, "store record"),
     ]
-    assert all(e["by"].startswith(prod_operator) and e["at"] for e in entries)
+    assert all(e["by"].startswith(prod_promoter) and e["at"] for e in entries)
     assert entries[2]["reason"] == "INC-1" and entries[2]["forced"] is True
     assert entries[1]["gate"]["passed"] is True and entries[1]["gate"]["run_in_source"] == "run-b"
     assert [e["parameter_version"] for e in entries] == [4, 3, 2]

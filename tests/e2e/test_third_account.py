@@ -40,6 +40,7 @@ config:
   ds-preprocessing:operatorPrincipalArns:
     - arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_DataScience_0123456789abcdef
   ds-preprocessing:production: true
+  ds-preprocessing:promoterPermissionSet: ModelApprovers
   ds-preprocessing:imageDigest: {PINNED}
 """
 
