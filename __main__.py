@@ -14,7 +14,7 @@ from components.ci_access import CiAccess, CiAccessArgs
 from components.cross_account import CrossAccountAccess, CrossAccountAccessArgs
 from components.job_image import JobImage, JobImageArgs
 from components.job_task import JobTask, JobTaskArgs
-from components.operator import OperatorRole, OperatorRoleArgs
+from components.operator import OperatorRole, OperatorRoleArgs, PromoterRole, PromoterRoleArgs
 from components.orchestration import Orchestration, OrchestrationArgs
 from components.provider import aws_provider, with_provider
 from components.secure_bucket import SecureBucket, SecureBucketArgs
@@ -131,10 +131,30 @@ operator = (
             s.operator_permission_set,
             s.owns_artifact_store,
             store.location,
+            promotes=not s.has_promoter,
         ),
         opts,
     )
     if s.has_operators
+    else None
+)
+
+# Production stacks: the one role that may change the promoted model, for promoterPermissionSet (not the operators).
+promoter = (
+    PromoterRole(
+        "promoter",
+        PromoterRoleArgs(
+            env,
+            s.account_id,
+            s.region,
+            s.parameter_prefix,
+            s.promoter_permission_set,
+            s.owns_artifact_store,
+            store.location,
+        ),
+        opts,
+    )
+    if s.has_promoter and s.promoter_permission_set
     else None
 )
 
@@ -169,6 +189,7 @@ pulumi.export("executionRoleArn", task.execution_role.arn)
 pulumi.export("stateMachineRoleArn", pipeline.state_machine_role.arn)
 pulumi.export("scheduleRuleName", pipeline.schedule_rule.name if pipeline.schedule_rule else None)
 pulumi.export("operatorRoleArn", operator.role.arn if operator else None)
+pulumi.export("promoterRoleArn", promoter.role.arn if promoter else None)
 pulumi.export("previewRoleArn", ci.preview_role.arn if ci.preview_role else None)
 pulumi.export("deployRoleArn", ci.deploy_role.arn if ci.deploy_role else None)
 if isinstance(store, ArtifactStore):

@@ -46,6 +46,10 @@ class _AccountResources:
         return self.role(naming.operator_role())
 
     @property
+    def promoter_role(self) -> str:
+        return self.role(naming.promoter_role())
+
+    @property
     def state_machine(self) -> str:
         return f"arn:aws:states:{self._regional}:stateMachine:{naming.STATE_MACHINE}"
 
@@ -146,8 +150,9 @@ class StackArns(_AccountResources):
 
     @property
     def bounded_roles(self) -> list[str]:
-        """Every role held under a permissions boundary: workload roles, operator (CI's deploy role only reads them)."""
-        return [*self.workload_roles, self.operator_role]
+        """Every role held under a permissions boundary: workload roles, operator, promoter (CI's deploy role only
+        reads them)."""
+        return [*self.workload_roles, self.operator_role, self.promoter_role]
 
     @property
     def deploy_role(self) -> str:
@@ -164,6 +169,10 @@ class StackArns(_AccountResources):
     @property
     def operator_boundary(self) -> str:
         return self.managed_policy(naming.operator_boundary(self.environment))
+
+    @property
+    def promoter_boundary(self) -> str:
+        return self.managed_policy(naming.promoter_boundary(self.environment))
 
     @property
     def input_bucket(self) -> str:
@@ -195,3 +204,7 @@ class StackArns(_AccountResources):
     @property
     def schedule_rule(self) -> str:
         return f"arn:aws:events:{self._regional}:rule/{naming.schedule_rule(self.environment)}"
+
+    @property
+    def model_parameter_rule(self) -> str:
+        return f"arn:aws:events:{self._regional}:rule/{naming.model_parameter_rule(self.environment)}"

@@ -105,7 +105,7 @@ def _scopes(p: ProjectArns) -> dict[str, Scope]:
     buckets, roles, repository = Scope(p.buckets), Scope(p.roles), Scope((a.repository,))
     log_groups, rule, topic, anything = (
         Scope(p.log_groups),
-        Scope((a.schedule_rule,)),
+        Scope((a.schedule_rule, a.model_parameter_rule)),
         Scope((a.alarm_topic,)),
         Scope(()),
     )
@@ -116,7 +116,7 @@ def _scopes(p: ProjectArns) -> dict[str, Scope]:
         "aws:iam/role:Role": roles,
         "aws:iam/rolePolicy:RolePolicy": roles,
         "aws:iam/rolePolicyAttachment:RolePolicyAttachment": roles,
-        "aws:iam/policy:Policy": Scope((a.role_boundary, a.operator_boundary)),
+        "aws:iam/policy:Policy": Scope((a.role_boundary, a.operator_boundary, a.promoter_boundary)),
         "aws:iam/openIdConnectProvider:OpenIdConnectProvider": Scope((oidc_provider_arn(a.account_id),)),
         # The store's key ARN holds a generated id: only keys tagged as this project's.
         "aws:kms/key:Key": Scope((f"arn:aws:kms:{a.region}:{a.account_id}:key/*",), tag=_TAG_KEY),

@@ -131,6 +131,12 @@ def operator_role() -> str:
     return f"{PROJECT}-operator"
 
 
+def promoter_role() -> str:
+    """Role that alone may change a production stack's promoted model (``promoterPermissionSet``), distinct from the
+    operator role that publishes; also a default reader pattern of the store (promote reads the model as the job)."""
+    return f"{PROJECT}-promoter"
+
+
 def log_group(env: str) -> str:
     """Log group of the job's containers."""
     return f"/ecs/{PROJECT}-{env}"
@@ -189,6 +195,16 @@ def role_boundary(env: str) -> str:
 def operator_boundary(env: str) -> str:
     """Managed policy used as permissions boundary of the operator role: exactly its own policy."""
     return f"{PROJECT}-operator-boundary-{env}"
+
+
+def promoter_boundary(env: str) -> str:
+    """Managed policy used as permissions boundary of the promoter role: exactly its own policy."""
+    return f"{PROJECT}-promoter-boundary-{env}"
+
+
+def model_parameter_rule(env: str) -> str:
+    """EventBridge rule that alerts on a change of the model parameters by anyone but the promoting role."""
+    return f"{PROJECT}-model-parameter-changes-{env}"
 
 
 def stack_label(env: str) -> str:
@@ -253,6 +269,8 @@ def environment_names(env: str) -> tuple[str, ...]:
         artifact_key_alias(env),
         role_boundary(env),
         operator_boundary(env),
+        promoter_boundary(env),
+        model_parameter_rule(env),
     )
     return tuple(sorted(set(names), key=len, reverse=True))
 
@@ -269,6 +287,6 @@ def too_long_names(env: str, account_id: str, region: str) -> list[str]:
     limits = [
         *((name, MAX_BUCKET_NAME) for name in regional_names(env, account_id, region)),
         *((name, MAX_ROLE_NAME) for name in roles),
-        *((name, MAX_POLICY_NAME) for name in (role_boundary(env), operator_boundary(env))),
+        *((name, MAX_POLICY_NAME) for name in (role_boundary(env), operator_boundary(env), promoter_boundary(env))),
     ]
     return [name for name, limit in limits if len(name) > limit]

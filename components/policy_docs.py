@@ -348,11 +348,23 @@ def sso_role_patterns(account_id: str, permission_set: str) -> list[str]:
     return [f"{base}/{role}", f"{base}/*/{role}"]
 
 
-def operator_trust(principal_arns: Sequence[str], *, account_id: str, permission_set: str | None) -> Document:
+ASSUME_WITH_SOURCE_IDENTITY = ["sts:AssumeRole", "sts:SetSourceIdentity"]
+"""What a person's trust allows: dsctl sets ``sts:SourceIdentity`` (the caller) when it assumes the role itself, so
+CloudTrail names the person behind every call of the session -- and of any role assumed from it, which keeps it."""
+
+
+def operator_trust(
+    principal_arns: Sequence[str],
+    *,
+    account_id: str,
+    permission_set: str | None,
+    sid: str = "OperatorPermissionSetAssumes",
+) -> Document:
     """Trust for the configured operators: named roles or users, and the SSO permission set's roles by pattern.
 
     The pattern goes through the account root with an ``ArnLike aws:PrincipalArn`` condition, so the trust holds
-    across re-provisioning (a trust naming one SSO role ARN breaks when its suffix changes).
+    across re-provisioning (a trust naming one SSO role ARN breaks when its suffix changes). The promoter role's
+    trust is the same shape for its own permission set (``sid`` tells them apart).
     """
     if not principal_arns and not permission_set:
         raise ValueError("the operator role needs operatorPrincipalArns or operatorPermissionSet")
@@ -363,16 +375,16 @@ def operator_trust(principal_arns: Sequence[str], *, account_id: str, permission
                 "Sid": "OperatorsAssume",
                 "Effect": "Allow",
                 "Principal": {"AWS": sorted(set(principal_arns))},
-                "Action": "sts:AssumeRole",
+                "Action": ASSUME_WITH_SOURCE_IDENTITY,
             }
         )
     if permission_set:
         statements.append(
             {
-                "Sid": "OperatorPermissionSetAssumes",
+                "Sid": sid,
                 "Effect": "Allow",
                 "Principal": {"AWS": account_root(account_id)},
-                "Action": "sts:AssumeRole",
+                "Action": ASSUME_WITH_SOURCE_IDENTITY,
                 "Condition": {"ArnLike": {"aws:PrincipalArn": sso_role_patterns(account_id, permission_set)}},
             }
         )
@@ -574,13 +586,16 @@ def operator_policy(
     artifact_bucket_arn: str,
     artifact_key_arn: str,
     owns_artifact_store: bool,
+    promotes: bool = True,
 ) -> Document:
     """What ``dsctl`` does as ``ds-preprocessing-operator`` in this account, and nothing more.
 
     - params/promote/rollback/doctor/status: read every parameter under the prefix and its history; write and
-      label only ``model-key``, ``model-sha256`` and dsctl's promotion record (not the bucket parameters);
+      label only ``model-key``, ``model-sha256`` and dsctl's promotion record (not the bucket parameters) -- unless
+      ``promotes`` is false: in a stack with a promoter role only that role changes them (``promoter_policy``);
     - run/status: start, list and follow executions of the pipeline's state machine; read the run manifests
-      (``processed/{run_id}/manifest.json``) and list ``processed/``; the alarms' state;
+      (``processed/{run_id}/manifest.json``), whether a run published (``processed/{run_id}/_SUCCESS``: the gate of
+      a promotion into the next stack) and list ``processed/``; the alarms' state;
     - following a run: its history (the task ARN), DescribeTasks in the project's cluster, GetLogEvents on the
       job's log group (``dsctl run --wait/--attach --logs``);
     - doctor: the state machine, the cluster and the task definition (DescribeTaskDefinition takes no resource);
@@ -597,18 +612,9 @@ def operator_policy(
       side of the store's cross-account grant, which names this role).
     ``sts:GetCallerIdentity`` needs no permission.
     """
-    promoted = [
-        arns.parameter(naming.parameter_name(parameter_prefix, key))
-        for key in (*naming.PROMOTED_PARAMETER_KEYS, naming.PROMOTION_RECORD_KEY)
-    ]
     output = arns.output_bucket
     common = [
-        statement(
-            "OperatorReadParameters",
-            ["ssm:GetParameter", "ssm:GetParameterHistory", "ssm:GetParameters", "ssm:GetParametersByPath"],
-            arns.parameter_path(parameter_prefix),
-        ),
-        statement("OperatorPromoteModels", ["ssm:LabelParameterVersion", "ssm:PutParameter"], promoted),
+        *_parameter_statements("Operator", arns, parameter_prefix, promotes=promotes),
         statement("OperatorStartRuns", ["states:DescribeStateMachine", "states:StartExecution"], [arns.state_machine]),
         # ListExecutions also lists a Map state's child runs (mapRun), DescribeExecution also describes EXPRESS
         # executions; named here for the linter, both limited to this (STANDARD) state machine.
@@ -636,7 +642,12 @@ def operator_policy(
         statement(
             "OperatorReadRunManifests",
             ["s3:GetObject"],
-            [f"{output}/{naming.PROCESSED_PREFIX}*/manifest.json", objects_arn(output, naming.RUNS_PREFIX)],
+            [
+                f"{output}/{naming.PROCESSED_PREFIX}*/manifest.json",
+                # published (the run's _SUCCESS): the evidence `model promote` / `image promote` downstream require
+                f"{output}/{naming.PROCESSED_PREFIX}*/_SUCCESS",
+                objects_arn(output, naming.RUNS_PREFIX),
+            ],
         ),
         statement(
             "OperatorListRuns",
@@ -675,6 +686,70 @@ def operator_policy(
         statement("OperatorListStore", ["s3:ListBucket"], [artifact_bucket_arn]),
         statement(
             "OperatorUseStoreKeyThroughS3",
+            ["kms:Decrypt", "kms:GenerateDataKey"],
+            [artifact_key_arn],
+            conditions={"StringEquals": {"kms:ViaService": s3_via_service(arns.region)}},
+        ),
+    )
+
+
+def model_parameter_arns(arns: StackArns, parameter_prefix: str) -> list[str]:
+    """The parameters a promotion writes: ``model-key``, ``model-sha256`` and dsctl's promotion record."""
+    return [
+        arns.parameter(naming.parameter_name(parameter_prefix, key))
+        for key in (*naming.PROMOTED_PARAMETER_KEYS, naming.PROMOTION_RECORD_KEY)
+    ]
+
+
+def _parameter_statements(who: str, arns: StackArns, parameter_prefix: str, *, promotes: bool) -> list[Statement]:
+    """Read every parameter under the prefix (and its history); with ``promotes``, write and label the model ones."""
+    read = statement(
+        f"{who}ReadParameters",
+        ["ssm:GetParameter", "ssm:GetParameterHistory", "ssm:GetParameters", "ssm:GetParametersByPath"],
+        arns.parameter_path(parameter_prefix),
+    )
+    if not promotes:
+        return [read]
+    write = statement(
+        f"{who}PromoteModels",
+        ["ssm:LabelParameterVersion", "ssm:PutParameter"],
+        model_parameter_arns(arns, parameter_prefix),
+    )
+    return [read, write]
+
+
+def promoter_policy(
+    *,
+    arns: StackArns,
+    parameter_prefix: str,
+    artifact_bucket_arn: str,
+    artifact_key_arn: str,
+    owns_artifact_store: bool,
+) -> Document:
+    """What ``dsctl model promote/rollback`` does as ``ds-preprocessing-promoter`` in a production stack, no more.
+
+    Read the parameters and their history, write and label the model parameters (which the operator role may not
+    here), and read the model as the job will (promote's checks: the store's read grant names this role too). In
+    the account that owns the store, the promotion record is appended with these credentials as well (under
+    ``models/*/promotions/``; the store's bucket policy requires If-None-Match of every write there).
+    """
+    statements = _parameter_statements("Promoter", arns, parameter_prefix, promotes=True)
+    if not owns_artifact_store:
+        store = model_read_policy(
+            region=arns.region, artifact_bucket_arn=artifact_bucket_arn, artifact_key_arn=artifact_key_arn
+        )["Statement"]
+        return document(*statements, *store)
+    return document(
+        *statements,
+        statement("PromoterReadModels", ["s3:GetObject"], [objects_arn(artifact_bucket_arn, naming.MODELS_PREFIX)]),
+        statement(
+            "PromoterRecordPromotions",
+            ["s3:PutObject"],
+            [f"{artifact_bucket_arn}/{naming.MODELS_PREFIX}*/promotions/*"],
+        ),
+        statement("PromoterListStore", ["s3:ListBucket"], [artifact_bucket_arn]),
+        statement(
+            "PromoterUseStoreKeyThroughS3",
             ["kms:Decrypt", "kms:GenerateDataKey"],
             [artifact_key_arn],
             conditions={"StringEquals": {"kms:ViaService": s3_via_service(arns.region)}},

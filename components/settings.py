@@ -161,6 +161,8 @@ class StackSettings:
     alarm_email: str | None
     operator_principal_arns: tuple[str, ...]
     operator_permission_set: str | None
+    promoter_permission_set: str | None
+    """Production stacks: whose SSO roles may assume the promoter role, the only one that changes the promoted model."""
     github_repository: str | None
     github_oidc_provider_arn: str | None
     admin_principal_arns: tuple[str, ...]
@@ -183,6 +185,18 @@ class StackSettings:
     def has_operators(self) -> bool:
         """Whether anyone may assume the operator role (named principals or an SSO permission set)."""
         return bool(self.operator_principal_arns or self.operator_permission_set)
+
+    @property
+    def has_promoter(self) -> bool:
+        """Whether the stack has a promoter role: then only it may change the promoted model (the operator may not)."""
+        return self.production and bool(self.promoter_permission_set)
+
+    @property
+    def promoting_role(self) -> str | None:
+        """The role whose changes of the model parameters are promotions (dsctl's); anyone else's are a bypass."""
+        if self.has_promoter:
+            return naming.promoter_role()
+        return naming.operator_role() if self.has_operators else None
 
     @property
     def artifact_bucket_name(self) -> str | None:
@@ -572,12 +586,36 @@ def _check_ci_access(c: _Checker) -> None:
             "KMS refuses a key policy that locks out the principal deploying it)",
             "list the role ARNs of the account's administrators, who deploy this stack",
         )
-    permission_set = c.get("operatorPermissionSet")
-    if permission_set and not _PERMISSION_SET.match(permission_set):
+    for key in ("operatorPermissionSet", "promoterPermissionSet"):
+        permission_set = c.get(key)
+        if permission_set and not _PERMISSION_SET.match(permission_set):
+            c.add(
+                key,
+                "not an IAM Identity Center permission set name",
+                "use the permission set's name (letters, digits and +=,.@-), e.g. DataScience",
+            )
+    _check_promoters(c)
+
+
+def _check_promoters(c: _Checker) -> None:
+    """Who may promote into a production stack is declared apart from who operates it; elsewhere the operator does."""
+    promoters = c.get("promoterPermissionSet")
+    has_operators = bool(c.get("operatorPrincipalArns") or c.get("operatorPermissionSet"))
+    if c.get("production") and has_operators and c.has("promoterPermissionSet") and not promoters:
         c.add(
-            "operatorPermissionSet",
-            "not an IAM Identity Center permission set name",
-            "use the permission set's name (letters, digits and +=,.@-), e.g. DataScience",
+            "promoterPermissionSet",
+            "empty on a production stack with operators (who may promote a model into production is declared apart "
+            "from who may publish one: the operator role cannot change the model parameters here)",
+            "name the IAM Identity Center permission set of the people who approve production models, e.g. "
+            "ModelApprovers (a small team may name its operatorPermissionSet deliberately)",
+            value="",
+        )
+    elif promoters and c.has("production") and not c.get("production"):
+        c.add(
+            "promoterPermissionSet",
+            "set on a stack that is not production (there the operator role promotes; only production stacks have "
+            "a promoter role)",
+            "remove it, or set production: true",
         )
 
 
@@ -637,6 +675,7 @@ def settings_from_config(stack: str, values: Mapping[str, Any], *, project_dir: 
         alarm_email=v["alarmEmail"] or None,
         operator_principal_arns=tuple(v["operatorPrincipalArns"]),
         operator_permission_set=v["operatorPermissionSet"] or None,
+        promoter_permission_set=v["promoterPermissionSet"] or None,
         github_repository=v["githubRepository"] or None,
         github_oidc_provider_arn=v["githubOidcProviderArn"] or None,
         admin_principal_arns=tuple(v["adminPrincipalArns"]),

@@ -35,7 +35,7 @@ from typing import Any
 
 DEFAULT_ROWS = 20_000
 FIRST, SECOND = "1.0.0", "1.1.0"
-STEPS = 21
+STEPS = 22
 """Steps with a two-stack chain; each stack between the owner and the target adds its two promotions."""
 
 
@@ -354,6 +354,9 @@ class Demo:
         second = self.train(SECOND, month)
         self.publish_validate(SECOND, second, holdout)
         self.promote(owner, SECOND)
+        # The gate of every stack with promotesFrom: a version goes on only after a published run where it came from.
+        again = self.run(owner, f"run {owner} with {SECOND} (what goes on down the chain ran here first)")
+        self.expect(again.model_version == SECOND, f"{owner} ran {again.model_version}, expected {SECOND}")
         for env in self.cast.promoted_after_owner:
             self.promote(env, SECOND)
         self.rollback(target, FIRST)

@@ -20,6 +20,7 @@ from dsctl import ssm_parameters
 from dsctl.envs import Connection, Environment, client, session_for, store_owner, verify_account
 from dsctl.models import MODEL_FILE, ModelStore, access_fix, error_code, interpret_failed_read, object_key
 from dsctl.output import CommandError
+from dsctl.registry import bypass_problem
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,16 @@ def check_promoted_model(ctx: _Context) -> Outcome:
     return _passed(f"{version} at {store.url(version)}, {detail}")
 
 
+def check_promotion_recorded(ctx: _Context) -> Outcome:
+    """The promoted model got there through dsctl: a promotion record explains the current ``model-key`` (a direct
+    ``ssm:PutParameter`` skips the gate and leaves none; the EventBridge rule alerts on it as it happens)."""
+    assert ctx.conn is not None
+    problem = bypass_problem(ctx.conn)
+    if problem:
+        return _failed(*_problem_and_fix(problem))
+    return _passed(f"{ctx.model_version}: promoted by dsctl (dsctl model history --env {ctx.env.name})")
+
+
 def check_kms_decrypt(ctx: _Context) -> Outcome:
     """A one-byte GET of the model: with SSE-KMS, only this (not HEAD) needs kms:Decrypt on the store's key."""
     assert ctx.conn is not None and ctx.model_version is not None
@@ -224,6 +235,7 @@ _CHECKS: list[tuple[str, Callable[[_Context], Outcome], Callable[[_Context], boo
         check_promoted_model,
         lambda ctx: ctx.store_ok and naming.PARAM_MODEL_KEY in ctx.parameters,
     ),
+    ("promotion recorded", check_promotion_recorded, lambda ctx: ctx.model_version is not None),
     ("KMS decrypt", check_kms_decrypt, lambda ctx: ctx.model_version is not None),
     ("state machine present", check_state_machine, lambda ctx: True),
     ("task definition present", check_task_definition, lambda ctx: True),

@@ -27,6 +27,7 @@ import botocore.loaders
 import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from components import naming
 from components.project import load_project, stack_names
 from components.settings import PROJECT_DIR, SettingsError, StackSettings, load_stack_settings
 from dsctl.output import EXIT_FAILED, CommandError
@@ -188,14 +189,33 @@ def session_for(env: Environment, profile: str | None = None, role_arn: str | No
             f"--role-arn {role_arn!r} is not an IAM role ARN; write arn:aws:iam::ACCOUNT:role/NAME, "
             f"e.g. {env.operator_role_arn}"
         )
+    return assume(session, env, role_arn, "check the role's trust policy allows your identity")
+
+
+def source_identity(caller_arn: str | None) -> str:
+    """``sts:SourceIdentity`` for a role dsctl assumes: the person behind the credentials (an SSO session's name is
+    the user's e-mail, an IAM user's its name), else the local user. CloudTrail records it on every call of the
+    session and of any role assumed from it, and it cannot be changed later in the chain."""
+    name = caller_arn.rsplit("/", 1)[-1] if caller_arn and "/" in caller_arn else _session_user()
+    cleaned = re.sub(r"[^\w+=,.@-]", "-", name)[:64]
+    return cleaned if len(cleaned) >= 2 else f"{cleaned}--"[:2]
+
+
+def assume(session: boto3.Session, env: Environment, role_arn: str, fix: str) -> boto3.Session:
+    """Assume ``role_arn`` with ``session``'s credentials, naming the person (session name and SourceIdentity)."""
+    sts = client(session, "sts")
     try:
-        creds = client(session, "sts").assume_role(
-            RoleArn=role_arn, RoleSessionName=f"dsctl-{env.name}-{_session_user()}"[:64]
+        caller = sts.get_caller_identity()["Arn"]
+    except (ClientError, BotoCoreError):
+        caller = None  # the assume call below reports what is wrong with the credentials
+    try:
+        creds = sts.assume_role(
+            RoleArn=role_arn,
+            RoleSessionName=f"dsctl-{env.name}-{_session_user()}"[:64],
+            SourceIdentity=source_identity(caller),
         )["Credentials"]
     except (ClientError, BotoCoreError) as err:
-        raise CommandError(
-            f"cannot assume {role_arn} for {env.name}: {err}; check the role's trust policy allows your identity"
-        ) from err
+        raise CommandError(f"cannot assume {role_arn} for {env.name}: {err}; {fix}") from err
     return new_session(
         region=env.region,
         credentials={
@@ -267,6 +287,30 @@ def connect(name: str, profile: str | None = None, role_arn: str | None = None) 
 def connect_args(args: argparse.Namespace) -> Connection:
     """``connect`` with the standard ``--env/--profile/--role-arn`` arguments."""
     return connect(args.env, args.profile, args.role_arn)
+
+
+def connect_promoter(args: argparse.Namespace) -> Connection:
+    """The connection a promotion or rollback into ``args.env`` runs with.
+
+    In a stack with a promoter role (a production stack's ``promoterPermissionSet``) only that role may change the
+    model parameters, so dsctl assumes it with the given credentials (the person's SSO role), unless they already
+    are it or ``--role-arn`` names a role; elsewhere it is ``connect_args``.
+    """
+    env = load_environment(args.env)
+    if args.role_arn or not env.has_promoter:
+        return connect_args(args)
+    base = session_for(env, args.profile)
+    caller = verify_account(base, env)
+    if caller.split(":assumed-role/", 1)[-1].split("/", 1)[0] == naming.promoter_role():
+        return Connection(env, base, caller)
+    session = assume(
+        base,
+        env,
+        env.arns.promoter_role,
+        f"promotions into {env.name} run as {naming.promoter_role()}, which trusts the IAM Identity Center roles of "
+        f"promoterPermissionSet {env.promoter_permission_set} in {env.account_id}: use those credentials (--profile)",
+    )
+    return Connection(env, session, verify_account(session, env))
 
 
 def try_connect_all(skip: str | None = None) -> Iterator[tuple[Environment, Connection | None, str | None]]:

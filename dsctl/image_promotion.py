@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,44 +28,18 @@ from botocore.exceptions import ClientError
 
 from components import naming
 from components.settings import IMAGE_DIGEST, StackSettings, load_stack_settings, project_name
-from dsctl.models import error_code, is_not_found
+from dsctl.models import error_code
 from dsctl.output import CommandError
+from dsctl.runs import Evidence, find_published_run
 
 PREVIOUS = "PREVIOUS"
 """``--to PREVIOUS``: roll back to the pin before the current one."""
 PIN_KEYS = ("imageDigest", "imageDigestPrevious", "imagePromotionEvidence", "imagePromotionEvidencePrevious")
 
 
-@dataclass(frozen=True)
-class Evidence:
-    """A published upstream run that ran the digest."""
-
-    run_id: str
-    url: str
-    """``s3://<output bucket>/processed/<run>/manifest.json``."""
-
-
 def find_successful_run(s3: Any, bucket: str, digest: str) -> Evidence | None:
-    """The newest published run (``_SUCCESS`` beside its manifest) in ``bucket`` whose manifest ran ``digest``."""
-    found: list[tuple[str, Evidence]] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=bucket, Prefix=naming.PROCESSED_PREFIX, Delimiter="/"
-    ):
-        for prefix in page.get("CommonPrefixes", []):
-            run_prefix = prefix["Prefix"]
-            try:
-                s3.head_object(Bucket=bucket, Key=f"{run_prefix}_SUCCESS")
-                body = s3.get_object(Bucket=bucket, Key=f"{run_prefix}manifest.json")["Body"].read()
-            except ClientError as err:
-                if is_not_found(error_code(err)):
-                    continue  # a run in progress, or one that never published
-                raise
-            manifest = json.loads(body)
-            if manifest.get("image_digest") == digest:
-                run_id = run_prefix[len(naming.PROCESSED_PREFIX) :].rstrip("/")
-                evidence = Evidence(run_id, f"s3://{bucket}/{run_prefix}manifest.json")
-                found.append((str(manifest.get("finished", "")), evidence))
-    return max(found, key=lambda item: item[0])[1] if found else None
+    """The newest published run in ``bucket`` whose manifest ran the image ``digest``."""
+    return find_published_run(s3, bucket, lambda manifest: manifest.get("image_digest") == digest)
 
 
 def digest_of_task_definition(ecs: Any) -> str:

@@ -360,6 +360,13 @@ class ModelStore:
         except (binascii.Error, ValueError):
             return None
 
+    def replication_status(self, version: str) -> str | None:
+        """S3's ``ReplicationStatus`` of model.pkl: ``COMPLETED``/``PENDING``/``FAILED`` in a replicated store,
+        ``REPLICA`` on a replica, None where the store does not replicate (a lost region then loses the version)."""
+        head = self.s3.head_object(Bucket=self.bucket, Key=object_key(version, MODEL_FILE))
+        status = head.get("ReplicationStatus")
+        return str(status) if status else None
+
     def computed_sha256(self, version: str) -> str:
         """Hex SHA-256 of model.pkl computed from its bytes, streamed in 1 MiB chunks (bounded memory)."""
         body = self.s3.get_object(Bucket=self.bucket, Key=object_key(version, MODEL_FILE))["Body"]

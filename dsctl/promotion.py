@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from components import naming
 from dsctl import ssm_parameters
-from dsctl.envs import Connection, store_owner
+from dsctl.envs import Connection, client, store_owner
 from dsctl.models import (
     MANIFEST_FILE,
     PROMOTIONS_DIR,
@@ -31,6 +31,7 @@ from dsctl.models import (
     record_stamp,
 )
 from dsctl.output import CommandError
+from dsctl.runs import Evidence, find_published_run
 from job import artifact
 
 
@@ -124,6 +125,89 @@ def verify_model(conn: Connection, version: str, expected_sha256: str | None = N
     return VerifiedModel(version, digest, status, store.bucket)
 
 
+@dataclass(frozen=True)
+class Gate:
+    """What the ``promotesFrom`` stack holds about a version: the gate a promotion into the next stack must pass.
+
+    A version reaches a stack only if it was promoted in the stack it promotes from and ran there successfully with
+    the same digest (DESIGN §3, "promotions follow the stack chain"): what reaches prod is what dev promoted and ran.
+    """
+
+    source: str
+    runs_searched: str
+    """The ``processed/`` prefix of ``source``'s output bucket, where its published runs are."""
+    promoted: str | None
+    """Where the promotion in ``source`` is recorded: a store record's URL, else a ``model-key`` parameter version."""
+    run: Evidence | None
+    """A published run in ``source`` whose manifest recorded the version's digest."""
+
+    @property
+    def passed(self) -> bool:
+        return self.promoted is not None and self.run is not None
+
+    def record(self) -> dict[str, Any]:
+        """The gate as the promotion record keeps it (CONTRACTS §5)."""
+        return {
+            "source": self.source,
+            "promoted_in_source": self.promoted,
+            "run_in_source": self.run.run_id if self.run else None,
+            "run_manifest": self.run.url if self.run else None,
+            "passed": self.passed,
+        }
+
+
+def _promoted_in(source: Connection, verified: VerifiedModel) -> str | None:
+    """Where ``source`` recorded promoting ``verified`` (same digest): its records in the store, which dsctl keeps for
+    good, else its ``model-key`` history (promotions made before the store kept records; SSM keeps 100 versions)."""
+    store = ModelStore(source.session, verified.bucket)
+    try:
+        records = store.records(verified.version, f"{PROMOTIONS_DIR}/{source.env.name}")
+    except ClientError as err:
+        if not is_denied(error_code(err)):
+            raise
+        records = []
+    for record in records:
+        if record.get("sha256") == verified.sha256 and "stored_at" in record:
+            return str(record["stored_at"])
+    for entry in ssm_parameters.promotion_history(source.session, source.env):
+        if entry.version == verified.version and entry.sha256 == verified.sha256:
+            name = source.env.parameter_name(naming.PARAM_MODEL_KEY)
+            return f"{name} version {entry.parameter_version}"
+    return None
+
+
+def check_gate(source: Connection, verified: VerifiedModel) -> Gate:
+    """The gate of ``verified`` as the ``promotesFrom`` stack ``source`` holds it, read with ``source``'s credentials
+    (its parameters and its output bucket are its own)."""
+    run = find_published_run(
+        client(source.session, "s3"),
+        source.env.output_bucket,
+        lambda manifest: isinstance(manifest.get("model"), dict) and manifest["model"].get("sha256") == verified.sha256,
+    )
+    searched = f"s3://{source.env.output_bucket}/{naming.PROCESSED_PREFIX}"
+    return Gate(source.env.name, searched, _promoted_in(source, verified), run)
+
+
+def _gate_problem(conn: Connection, gate: Gate, verified: VerifiedModel) -> tuple[str, str]:
+    """The refusal for a gate that did not pass: the problem and the steps that pass it."""
+    source, version = gate.source, verified.version
+    what = f"{version} (sha256 {verified.sha256[:12]})"
+    steps = (
+        f"run it there (dsctl run --env {source} --wait), then promote again"
+        if gate.promoted is not None
+        else f"promote it there first (dsctl model promote --env {source} {version}), run it (dsctl run --env "
+        f"{source} --wait), then promote again"
+    )
+    if gate.promoted is None:
+        problem = f"{what} was never promoted in {source}, the stack {conn.env.name} promotes from"
+    else:
+        problem = (
+            f"{what} has no successful run in {source} (no published run under {gate.runs_searched} recorded "
+            "that digest)"
+        )
+    return problem, f"{steps}; or pass --force --reason TEXT (recorded)"
+
+
 def _record(conn: Connection, action: str, verified: VerifiedModel, reason: str | None) -> dict[str, Any]:
     return {
         "action": action,
@@ -168,28 +252,39 @@ def record_in_store(
 
 
 def promote(
-    conn: Connection, version: str, force_reason: str | None = None, store_conn: Connection | None = None
+    conn: Connection,
+    version: str,
+    force_reason: str | None = None,
+    store_conn: Connection | None = None,
+    source_conn: Connection | None = None,
 ) -> dict[str, Any]:
-    """Promote ``version`` into ``conn.env`` after every check; ``force_reason`` overrides only validation.
+    """Promote ``version`` into ``conn.env`` after every check; ``force_reason`` overrides validation and the gate.
 
-    The promotion is recorded in the store with ``store_conn`` (the store owner's credentials; ``conn`` itself when
-    ``conn.env`` owns the store)."""
+    Into a stack with ``promotesFrom``, the version must pass the gate (``check_gate``) read with ``source_conn``
+    (that stack's credentials). The promotion is recorded in the store with ``store_conn`` (the store owner's
+    credentials; ``conn`` itself when ``conn.env`` owns the store), the gate's evidence or its bypass included."""
     check_store_parameter(conn)
     verified = verify_model(conn, version)
-    if verified.validation != "passed" and force_reason is None:
+    refusals: list[tuple[str, str]] = []
+    if verified.validation != "passed":
         problem = (
             f"validation of {version} failed" if verified.validation == "failed" else f"{version} is not validated"
         )
-        raise _refuse(
-            conn,
-            problem,
-            f"run dsctl model validate --env {store_owner(conn.env)} {version} --test-data ..., "
-            "or pass --force --reason TEXT (recorded)",
-        )
+        fix = f"run dsctl model validate --env {store_owner(conn.env)} {version} --test-data ..., "
+        refusals.append((problem, fix + "or pass --force --reason TEXT (recorded)"))
+    gate: Gate | None = None
+    if conn.env.promotes_from:  # checked even with --force: the record says what was bypassed
+        if source_conn is None or source_conn.env.name != conn.env.promotes_from:
+            raise ValueError(f"promoting into {conn.env.name} needs a connection to {conn.env.promotes_from}")
+        gate = check_gate(source_conn, verified)
+        if not gate.passed:
+            refusals.append(_gate_problem(conn, gate, verified))
+    if refusals and force_reason is None:
+        raise _refuse(conn, *refusals[0])
     current_key, current_sha = ssm_parameters.current_model(conn.session, conn.env)
     if current_key == ssm_parameters.model_key(version) and current_sha == verified.sha256:
         return {"env": conn.env.name, "version": version, "sha256": verified.sha256, "changed": False}
-    record = _record(conn, "promote", verified, force_reason)
+    record = {**_record(conn, "promote", verified, force_reason), "gate": gate.record() if gate else None}
     stored_at = record_in_store(store_conn or conn, conn, verified, record, (current_key, current_sha))
     result = ssm_parameters.set_promoted_model(
         conn.session, conn.env, version, verified.sha256, record, previous=(current_key, current_sha)
@@ -198,6 +293,7 @@ def promote(
         **asdict(result),
         "changed": True,
         "validation": verified.validation,
+        "gate": record["gate"],
         "forced": force_reason is not None,
         "record": stored_at,
     }

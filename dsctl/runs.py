@@ -12,6 +12,7 @@ import json
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -318,3 +319,42 @@ def stop_local_run(conn: Connection, local: Any, run_id: str, reason: str) -> di
         "exit_code": record.get("exit_code"),
         "cause": reason,
     }
+
+
+# --------------------------------------------------------------------------- evidence of a successful run
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A published upstream run that ran the digest."""
+
+    run_id: str
+    url: str
+    """``s3://<output bucket>/processed/<run>/manifest.json``."""
+
+
+def find_published_run(s3: Any, bucket: str, ran: Callable[[dict[str, Any]], bool]) -> Evidence | None:
+    """The newest published run (``_SUCCESS`` beside its manifest) in ``bucket`` whose manifest satisfies ``ran``.
+
+    Published is the job's own test of success (CONTRACTS §6): a manifest without ``_SUCCESS`` is a run in progress
+    or one that never published. Image promotion asks for an ``image_digest``, model promotion for a model digest.
+    """
+    found: list[tuple[str, Evidence]] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=naming.PROCESSED_PREFIX, Delimiter="/"
+    ):
+        for prefix in page.get("CommonPrefixes", []):
+            run_prefix = prefix["Prefix"]
+            try:
+                s3.head_object(Bucket=bucket, Key=f"{run_prefix}_SUCCESS")
+                body = s3.get_object(Bucket=bucket, Key=f"{run_prefix}manifest.json")["Body"].read()
+            except ClientError as err:
+                if is_not_found(error_code(err)):
+                    continue  # a run in progress, or one that never published
+                raise
+            manifest = json.loads(body)
+            if isinstance(manifest, dict) and ran(manifest):
+                run_id = run_prefix[len(naming.PROCESSED_PREFIX) :].rstrip("/")
+                evidence = Evidence(run_id, f"s3://{bucket}/{run_prefix}manifest.json")
+                found.append((str(manifest.get("finished", "")), evidence))
+    return max(found, key=lambda item: item[0])[1] if found else None

@@ -75,6 +75,8 @@ class Promotion:
     parameter_version: int
     modified: datetime | None
     labels: tuple[str, ...] = field(default_factory=tuple)
+    modified_by: str | None = None
+    """Who wrote this parameter version (SSM's ``LastModifiedUser``): the only "who" of a change made outside dsctl."""
 
 
 def _history(ssm: Any, name: str) -> list[dict[str, Any]]:
@@ -112,7 +114,15 @@ def promotion_history(session: boto3.Session, env: Environment) -> list[Promotio
             earlier = [d for d in digests if when is None or d.get("LastModifiedDate", when) <= when]
             digest = earlier[-1]["Value"] if earlier else None
         history.append(
-            Promotion(version, entry["Value"], digest, entry["Version"], entry.get("LastModifiedDate"), labels)
+            Promotion(
+                version,
+                entry["Value"],
+                digest,
+                entry["Version"],
+                entry.get("LastModifiedDate"),
+                labels,
+                entry.get("LastModifiedUser"),
+            )
         )
     return history
 

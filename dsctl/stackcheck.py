@@ -293,10 +293,11 @@ def access_probes(
     else:
         reader_accounts = (account,)
         readers = [policy_docs.role_arn(account, naming.task_role(settings.environment))]
-        operator = policy_docs.role_arn(account, naming.operator_role())
         own = {_role_arn(account, r) for r in document["resources"] if r["type"] == ROLE_TYPE}
-        if operator in own and _named_by(operator, store_settings.artifact_reader_role_patterns):
-            readers.append(operator)  # dsctl's role reads models as the task role does (promote checks it)
+        for person in (naming.operator_role(), naming.promoter_role()):
+            role = policy_docs.role_arn(account, person)
+            if role in own and _named_by(role, store_settings.artifact_reader_role_patterns):
+                readers.append(role)  # dsctl's roles read models as the task role does (promote checks it)
     outsiders = [policy_docs.role_arn(reader, name) for reader in reader_accounts for name in OUTSIDER_ROLE_NAMES]
     if not settings.owns_artifact_store:
         patterns = store_settings.artifact_reader_role_patterns

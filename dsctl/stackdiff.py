@@ -118,6 +118,13 @@ DECLARED: tuple[Declared, ...] = (
         types=(tokens.OPERATOR_ROLE_COMPONENT,),
         markers=(OPERATOR_PRINCIPAL, naming.operator_role()),
     ),
+    Declared(
+        "promoters",
+        ("promoter_permission_set",),
+        types=(tokens.PROMOTER_ROLE_COMPONENT,),
+        # where the promoter exists the operator loses its promotion statement (and says so in its description)
+        markers=(naming.promoter_role(), "OperatorPromoteModels", "the promoter role promotes"),
+    ),
     # A production stack must alarm on failed runs (policy/rules.py); it may have alarms and subscriptions the
     # other stack does not.
     Declared("production", ("production",), types=(tokens.METRIC_ALARM, tokens.TOPIC_SUBSCRIPTION)),

@@ -697,6 +697,7 @@ _OTHER = (
     _none("ds:storage:ArtifactStore", "a ComponentResource: its children are classified, it makes no call"),
     _none("ds:access:CrossAccountAccess", "a ComponentResource: its children are classified, it makes no call"),
     _none("ds:access:OperatorRole", "a ComponentResource: its children are classified, it makes no call"),
+    _none("ds:access:PromoterRole", "a ComponentResource: its children are classified, it makes no call"),
     _none("ds:runtime:JobImage", "a ComponentResource: its children are classified, it makes no call"),
     _none("ds:runtime:JobTask", "a ComponentResource: its children are classified, it makes no call"),
     _none("ds:runtime:Orchestration", "a ComponentResource: its children are classified, it makes no call"),

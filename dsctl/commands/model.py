@@ -20,12 +20,14 @@ from dsctl.envs import (
     aws_errors,
     connect,
     connect_args,
+    connect_promoter,
     store_owner,
     try_connect_all,
 )
 from dsctl.models import ModelStore, StoredVersion, check_version, error_code
 from dsctl.output import EXIT_FAILED, CommandError, add_json_flag, console, print_json, table
 from dsctl.promotion import promote, rollback
+from dsctl.registry import OUTSIDE, promotion_history, show_version
 from dsctl.validation import validate_version
 
 
@@ -49,22 +51,37 @@ def _require_owner(conn: Connection, action: str) -> None:
         )
 
 
+def _other_connection(conn: Connection, name: str, profile: str | None, needed_for: str) -> Connection:
+    """Credentials for stack ``name``, which a change in ``conn.env`` also touches: ``profile``, else that stack's own
+    profile (named like it), else the default chain; ``conn`` itself when ``name`` is ``conn.env``."""
+    if name == conn.env.name:
+        return conn
+    try:
+        return connect(name, profile)
+    except CommandError as err:
+        raise CommandError(f"{needed_for}, which needs credentials for {name}: {err.message}", err.exit_code) from err
+
+
 def _store_connection(conn: Connection, store_profile: str | None) -> Connection:
     """Credentials of the stack that owns the store, which alone may append to a version's history.
 
     A promotion into a reading stack acts there with that stack's credentials and records itself in the store with
     the owner's: ``--store-profile``, else the owner's own profile (named like it), else the default chain.
     """
-    if conn.env.owns_artifact_store:
-        return conn
-    owner = store_owner(conn.env)
-    try:
-        return connect(owner, store_profile)
-    except CommandError as err:
-        raise CommandError(
-            f"the promotion is recorded in the store, which needs credentials for {owner}: {err.message}",
-            err.exit_code,
-        ) from err
+    return _other_connection(conn, store_owner(conn.env), store_profile, "the promotion is recorded in the store")
+
+
+def _source_connection(conn: Connection, store: Connection, source_profile: str | None) -> Connection | None:
+    """Credentials of the ``promotesFrom`` stack, whose parameters and runs the promotion gate reads (None: no gate).
+
+    The store owner's connection serves when it is that stack (prod promoting from dev) and no other profile is given.
+    """
+    source = conn.env.promotes_from
+    if not source:
+        return None
+    if source == store.env.name and source_profile is None:
+        return store
+    return _other_connection(conn, source, source_profile, f"the promotion gate reads {source}'s runs")
 
 
 def _publish(args: argparse.Namespace) -> int:
@@ -181,11 +198,11 @@ def _promote(args: argparse.Namespace) -> int:
     if args.reason and not args.force:
         raise CommandError("--reason is only used with --force; drop it or add --force")
     version = check_version(args.version)
-    conn = connect_args(args)
+    conn = connect_promoter(args)
     with console.status(f"checking {version} from {conn.env.name}", spinner="dots"):
-        result = promote(
-            conn, version, args.reason.strip() if args.force else None, _store_connection(conn, args.store_profile)
-        )
+        store = _store_connection(conn, args.store_profile)
+        source = _source_connection(conn, store, args.source_profile)
+        result = promote(conn, version, args.reason.strip() if args.force else None, store, source)
     _print_change(args, result, "promoted")
     return 0
 
@@ -193,7 +210,7 @@ def _promote(args: argparse.Namespace) -> int:
 def _rollback(args: argparse.Namespace) -> int:
     if args.to is not None:
         check_version(args.to)
-    conn = connect_args(args)
+    conn = connect_promoter(args)
     with console.status(f"rolling back {conn.env.name}", spinner="dots"):
         result = rollback(conn, args.to, _store_connection(conn, args.store_profile))
     _print_change(args, result, "rolled back")
@@ -210,6 +227,92 @@ def _print_change(args: argparse.Namespace, result: dict[str, Any], verb: str) -
             f"[green]{verb}[/] {result['env']}: {result['previous_key']} -> {result['model_key']} "
             f"(sha256 {result['sha256'][:12]}, label {result['label']})"
         )
+
+
+def _show(args: argparse.Namespace) -> int:
+    version = check_version(args.version)
+    conn = connect_args(args)
+    with console.status(f"reading {version} from s3://{conn.env.artifact_bucket}/models/", spinner="dots"):
+        running, unknown = _running_versions(conn)
+        shown = show_version(conn, version, running)
+    if args.json:
+        print_json({**shown, "unknown_environments": unknown})
+        return 0 if shown["digest"] == "verified" else EXIT_FAILED
+    lineage = shown["training_input"] or {}
+    console.print(f"[bold]model {version}[/] sha256 {shown['sha256']} created {shown['created']}")
+    console.print(f"  {shown['model']}: digest {shown['digest']} ({shown['digest_detail']})")
+    console.print(f"  replication: {shown['replication'] or 'none (the store does not replicate)'}")
+    if lineage:
+        objects = lineage.get("objects", [])
+        console.print(
+            f"  trained on {lineage.get('location')} ({len(objects)} object(s), {lineage.get('rows')} rows): "
+            + ", ".join(
+                f"{o.get('url')} {o.get('size')} B {o.get('sha256') or o.get('etag') or ''}".strip() for o in objects
+            )
+        )
+    else:
+        console.print("  trained on: not recorded (a manifest from before job train kept its input)")
+    console.print(
+        table(
+            f"validations of {version} (the latest decides: {shown['validation']})",
+            ["at", "result", "by", "test data", "test data sha256"],
+            [
+                (
+                    v.get("validated_at"),
+                    "passed" if v.get("passed") else "FAILED",
+                    v.get("validated_by"),
+                    v.get("test_data"),
+                    str(v.get("test_data_sha256") or "")[:12],
+                )
+                for v in shown["validations"]
+            ],
+        )
+    )
+    console.print(table(f"promotions of {version}", _CHANGE_COLUMNS, [_change_row(r) for r in shown["promotions"]]))
+    console.print(f"running in: {', '.join(shown['environments']) or '-'}")
+    for name, problem in unknown.items():
+        console.print(f"[yellow]{name}: not checked[/] ({problem})")
+    return 0 if shown["digest"] == "verified" else EXIT_FAILED
+
+
+_CHANGE_COLUMNS = ["at", "stack", "action", "version", "sha256", "by", "forced / reason", "gate"]
+
+
+def _change_row(change: dict[str, Any]) -> tuple[Any, ...]:
+    gate = change.get("gate")
+    gate_text = "-" if not gate else ("passed" if gate.get("passed") else "BYPASSED")
+    reason = f"forced: {change.get('reason')}" if change.get("forced") else ""
+    return (
+        change.get("at"),
+        change.get("stack", ""),
+        change.get("action"),
+        change.get("version"),
+        str(change.get("sha256") or "")[:12],
+        change.get("by"),
+        reason,
+        gate_text,
+    )
+
+
+def _history(args: argparse.Namespace) -> int:
+    conn = connect_args(args)
+    with console.status(f"reading {conn.env.name}'s promotion history", spinner="dots"):
+        history = promotion_history(conn)
+    newest_first = list(reversed(history.entries))
+    if args.json:
+        print_json({"env": conn.env.name, "history": newest_first, "unapplied": history.unapplied})
+        return 0
+    rows = [(*_change_row({**entry, "stack": conn.env.name}), entry["source"]) for entry in newest_first]
+    console.print(table(f"promotions in {conn.env.name}, newest first", [*_CHANGE_COLUMNS, "source"], rows))
+    for entry in newest_first:
+        if entry["source"] == OUTSIDE:
+            console.print(
+                f"[red]parameter version {entry['parameter_version']} ({entry['model_key']}, by {entry['by']}) "
+                "was set outside dsctl: no promotion record, no gate[/]"
+            )
+    for record in history.unapplied:
+        console.print(f"[yellow]{record.get('stored_at')}: recorded, but no model-key version matches it[/]")
+    return 0
 
 
 def _add_store_profile(parser: argparse.ArgumentParser) -> None:
@@ -253,6 +356,30 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=aws_errors(_list))
 
     p = sub.add_parser(
+        "show",
+        help="one version: manifest, training data, validations, promotions, where it runs",
+        description="Everything the store knows about VERSION: its manifest and training-data lineage, whether "
+        "model.pkl still has the manifest's digest (computed when S3 kept no SHA-256), its replication state, every "
+        "validation report, every promotion and rollback record, and the environments running it now. Exit 1 if "
+        "the digest does not verify.",
+    )
+    p.add_argument("version", metavar="VERSION")
+    add_env_arguments(p)
+    add_json_flag(p)
+    p.set_defaults(func=aws_errors(_show))
+
+    p = sub.add_parser(
+        "history",
+        help="every promotion and rollback in an environment: version, digest, when, who, why",
+        description="Every change of the environment's promoted model, newest first: SSM's model-key history (what "
+        "the job read), each entry explained by its promotion record in the store (who, when, why, the gate), "
+        "else dsctl's audit parameter (older promotions), else marked as set outside dsctl.",
+    )
+    add_env_arguments(p)
+    add_json_flag(p)
+    p.set_defaults(func=aws_errors(_history))
+
+    p = sub.add_parser(
         "validate",
         help="run the job's validation on a stored version and append the report to its history",
         description="Download VERSION (digest-checked), run job validation on --test-data and append the report "
@@ -274,14 +401,25 @@ def register(subparsers: Any) -> None:
     p = sub.add_parser(
         "promote",
         help="point an environment's model-key/model-sha256 at a version",
-        description="Refuses unless VERSION exists, its stored digest matches its manifest, its validation passed "
-        "(or --force --reason), and this environment's own credentials can read it. Then sets model-key and "
-        "model-sha256 and labels both parameter versions with the model version.",
+        description="Refuses unless VERSION exists, its stored digest matches its manifest, its validation passed, "
+        "this environment's own credentials can read it and, in a stack with promotesFrom, it was promoted in that "
+        "stack and has a published run there with the same digest (the gate; --force --reason overrides validation "
+        "and the gate, and is recorded). Then records the promotion in the store, sets model-key and model-sha256 "
+        "and labels both parameter versions with the model version.",
     )
     p.add_argument("version", metavar="VERSION")
-    p.add_argument("--force", action="store_true", help="promote even if validation did not pass (needs --reason)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="promote even if validation did not pass or the promotesFrom gate is not met (needs --reason)",
+    )
     p.add_argument("--reason", help="why --force is justified; recorded in the promotion record")
     _add_store_profile(p)
+    p.add_argument(
+        "--source-profile",
+        help="AWS profile for the promotesFrom stack, whose promotions and runs the gate reads "
+        "(default: its own profile)",
+    )
     add_env_arguments(p)
     add_json_flag(p)
     p.set_defaults(func=aws_errors(_promote))

@@ -20,6 +20,7 @@ from dsctl.envs import Connection, aws_errors, client, try_connect_all
 from dsctl.image_promotion import digest_of_task_definition
 from dsctl.models import MODEL_FILE, ModelStore, error_code, interpret_failed_read, is_denied, is_not_found
 from dsctl.output import EXIT_FAILED, CommandError, add_json_flag, console, print_json, table
+from dsctl.registry import bypass_problem
 from job.s3 import MISSING_BUCKET_CODE
 
 
@@ -76,7 +77,8 @@ def model_status(conn: Connection) -> dict[str, Any]:
         if failed.missing is True:
             return {**found, "digest": "MISSING from the store", "detail": failed.problem}
         raise CommandError(f"{failed.problem}; {failed.fix} (dsctl doctor --env {conn.env.name})") from err
-    return {**found, "digest": verdict, "detail": detail}
+    unrecorded = bypass_problem(conn)  # set outside dsctl: the promotion gate was bypassed
+    return {**found, "digest": verdict, "detail": detail, **({"unrecorded": unrecorded} if unrecorded else {})}
 
 
 def is_healthy(report: dict[str, Any]) -> bool:
@@ -89,6 +91,7 @@ def is_healthy(report: dict[str, Any]) -> bool:
         return False
     return (
         report["model"]["digest"] == "verified"
+        and not report["model"].get("unrecorded")
         and not report["failed_runs"]
         and "ALARM" not in report["alarms"].values()
     )
@@ -179,7 +182,8 @@ def _cell(value: Any, render: Callable[[Any], str]) -> str:
 
 def _model_cell(model: dict[str, Any]) -> str:
     colour = "green" if model["digest"] == "verified" else "red"
-    return f"{model['version'] or '-'} [{colour}]{model['digest']}[/]"
+    unrecorded = " [red]NO PROMOTION RECORD (set outside dsctl)[/]" if model.get("unrecorded") else ""
+    return f"{model['version'] or '-'} [{colour}]{model['digest']}[/]{unrecorded}"
 
 
 def _image_cell(image: dict[str, Any]) -> str:

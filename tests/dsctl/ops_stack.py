@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -209,3 +210,26 @@ def train_model(directory: Path, version: str, seed: int = 1, rows: int = 400) -
     out = directory / f"model-{version}"
     shutil.copytree(_TRAINED[key], out)
     return out
+
+
+def publish_run(session: boto3.Session, env: Environment, version: str, sha256: str, run_id: str) -> str:
+    """Play a successful run of ``version`` in ``env``: the job's published output (CONTRACTS §6), as far as the
+    promotion gate reads it -- ``processed/{run_id}/manifest.json`` recording the model, then ``_SUCCESS``."""
+    s3 = client(session, "s3")
+    manifest = {
+        "run_id": run_id,
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": {
+            "version": version,
+            "sha256": sha256,
+            "bucket": env.artifact_bucket,
+            "key": f"models/{version}/model.pkl",
+        },
+        "rows_in": 10,
+        "rows_out": 10,
+        "rows_rejected": 0,
+    }
+    prefix = f"{naming.PROCESSED_PREFIX}{run_id}/"
+    s3.put_object(Bucket=env.output_bucket, Key=f"{prefix}manifest.json", Body=json.dumps(manifest).encode())
+    s3.put_object(Bucket=env.output_bucket, Key=f"{prefix}_SUCCESS", Body=b"")
+    return f"s3://{env.output_bucket}/{prefix}manifest.json"

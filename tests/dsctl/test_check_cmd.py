@@ -113,11 +113,13 @@ def test_access_probes_follow_the_config() -> None:
     assert readers == {
         "arn:aws:iam::987654321098:role/ds-preprocessing-task-probe",
         "arn:aws:iam::987654321098:role/ds-preprocessing-operator",
+        "arn:aws:iam::987654321098:role/ds-preprocessing-promoter",
     }
     prod_probes = access_probes(prod.settings, prod.to_dict(), dev.to_dict(), dev.settings)
     assert {p.principal for p in prod_probes if p.expected} == {
         "arn:aws:iam::987654321098:role/ds-preprocessing-task-prod",
         "arn:aws:iam::987654321098:role/ds-preprocessing-operator",
+        "arn:aws:iam::987654321098:role/ds-preprocessing-promoter",  # promote reads the model as the job will
     }
     denied = {p.principal for p in prod_probes if not p.expected and p.action == "s3:GetObject"}
     assert "arn:aws:iam::987654321098:role/ds-preprocessing-sfn-prod" in denied

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from job.synthetic import write_month
-from tests.dsctl.ops_stack import Dsctl, TwoAccounts, dsctl, train_model, two_accounts
+from tests.dsctl.ops_stack import Dsctl, TwoAccounts, dsctl, publish_run, train_model, two_accounts
 
 __all__ = ["dsctl", "two_accounts"]  # fixtures used by the tests below
 
@@ -19,8 +20,10 @@ def promoted(two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path) -> TwoAcco
     data = write_month(tmp_path / "test.csv", 200, seed=3)
     assert dsctl("model", "publish", "--env", "dev", "1.0.0", str(directory)).code == 0
     assert dsctl("model", "validate", "--env", "dev", "1.0.0", "--test-data", str(data)).code == 0
-    for env in ("dev", "prod"):
-        assert dsctl("model", "promote", "--env", env, "1.0.0").code == 0
+    assert dsctl("model", "promote", "--env", "dev", "1.0.0").code == 0
+    sha256 = json.loads((directory / "manifest.json").read_text())["sha256"]
+    publish_run(two_accounts.dev_session, two_accounts.dev, "1.0.0", sha256, "run-dev")  # prod's promotion gate
+    assert dsctl("model", "promote", "--env", "prod", "1.0.0").code == 0
     return two_accounts
 
 
@@ -38,6 +41,7 @@ def test_doctor_passes_on_a_good_setup(promoted: TwoAccounts, dsctl: Dsctl) -> N
         "parameters match the stack",
         "artifact store reachable",
         "promoted model readable",
+        "promotion recorded",
         "KMS decrypt",
         "state machine present",
         "task definition present",
@@ -93,7 +97,7 @@ def test_doctor_with_wrong_credentials_fails_first_and_skips_the_rest(two_accoun
     first = checks["credentials and account"]
     assert first["ok"] is False and "belong to account 123456789012" in first["detail"]
     assert "--role-arn arn:aws:iam::987654321098:role/ds-preprocessing-operator" in first["fix"]
-    assert [check["ok"] for name, check in checks.items() if name != "credentials and account"] == [None] * 7
+    assert [check["ok"] for name, check in checks.items() if name != "credentials and account"] == [None] * 8
 
 
 def test_doctor_checks_the_store_the_job_reads_when_the_bucket_parameter_drifted(
@@ -144,3 +148,20 @@ def test_doctor_fails_a_model_replaced_without_a_stored_checksum(promoted: TwoAc
     assert "dsctl model rollback --env prod" in model["fix"]
     table = dsctl("doctor", "--env", "prod")
     assert table.code == 1 and "broken: promoted model readable" in table.out
+
+
+def test_doctor_and_status_flag_a_model_set_outside_dsctl(promoted: TwoAccounts, dsctl: Dsctl) -> None:
+    """A direct ssm:PutParameter (the guide's way) skips the promotion gate and leaves no record: both commands say so.
+
+    The EventBridge rule that alerts as it happens (CloudTrail management events) cannot run on moto."""
+    ssm = promoted.prod_session.client("ssm")
+    current = ssm.get_parameter(Name="/ds/preprocessing/model-key")["Parameter"]["Value"]
+    ssm.put_parameter(Name="/ds/preprocessing/model-key", Value=current, Overwrite=True)  # same value, by hand
+    code, checks = _checks(dsctl)
+    assert code == 1 and checks["promotion recorded"]["ok"] is False
+    assert "has no promotion record" in checks["promotion recorded"]["detail"]
+    assert "dsctl model history --env prod" in checks["promotion recorded"]["fix"]
+    status = dsctl("status", "--json")
+    assert status.code == 1
+    (prod,) = [env for env in status.json()["environments"] if env["env"] == "prod"]
+    assert "has no promotion record" in prod["model"]["unrecorded"]

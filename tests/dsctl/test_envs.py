@@ -100,3 +100,51 @@ def test_a_role_arn_that_is_not_one_is_a_one_line_usage_error(two_accounts: TwoA
 def test_error_messages_with_embedded_newlines_still_print_as_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert die(CommandError("AWS said: Parameter validation failed:\nInvalid length; fix it")) == 2
     assert capsys.readouterr().err == "dsctl: error: AWS said: Parameter validation failed: Invalid length; fix it\n"
+
+
+def test_promotions_into_a_production_stack_run_as_the_promoter_named_by_source_identity(
+    two_accounts: TwoAccounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """prod has promoterPermissionSet: dsctl assumes ds-preprocessing-promoter with the person's credentials and sets
+    sts:SourceIdentity to the person (the session name of their role); dev (not production) keeps the operator.
+
+    moto neither enforces the promoter's trust policy nor records SourceIdentity: the AssumeRole parameters are
+    captured on the client, and tests/infra/test_access_matrix.py proves with principalmapper who may assume the role
+    (and sts:SetSourceIdentity on it) and that only it may write the model parameters in prod."""
+    import argparse
+
+    from dsctl import envs
+
+    calls: list[dict[str, object]] = []
+    make = envs._core_session
+
+    def core() -> object:
+        session = make()
+        session.register("provide-client-params.sts.AssumeRole", lambda params, **_: calls.append(dict(params)))
+        return session
+
+    monkeypatch.setattr(envs, "_core_session", core)
+    config = write_aws_config(two_accounts.config_file.parent / "config-ana")
+    config.write_text(config.read_text() + "role_session_name = ana@example.com\n")  # the prod profile's session
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    args = argparse.Namespace(env="prod", profile=None, role_arn=None)
+    conn = envs.connect_promoter(args)
+    assert conn.caller_arn.startswith(f"arn:aws:sts::{PROD_ACCOUNT}:assumed-role/ds-preprocessing-promoter/dsctl-prod-")
+    (call,) = [c for c in calls if str(c["RoleArn"]).endswith("role/ds-preprocessing-promoter")]
+    assert call["SourceIdentity"] == "ana@example.com"  # the person behind the prod profile
+    again = envs.connect_promoter(argparse.Namespace(env="prod", profile=None, role_arn=OPERATOR_ROLE))
+    assert "assumed-role/ds-preprocessing-operator/" in again.caller_arn  # --role-arn: the caller's choice
+    dev = envs.connect_promoter(argparse.Namespace(env="dev", profile=None, role_arn=None))
+    assert "promoter" not in dev.caller_arn  # not production: the operator promotes there
+    assert len([c for c in calls if str(c["RoleArn"]).endswith("role/ds-preprocessing-promoter")]) == 1
+
+
+def test_source_identity_is_the_person_within_sts_limits() -> None:
+    from dsctl.envs import source_identity
+
+    assert source_identity("arn:aws:sts::1:assumed-role/AWSReservedSSO_DataScience_0a/ana@example.com") == (
+        "ana@example.com"
+    )
+    assert source_identity("arn:aws:iam::1:user/ops/bob") == "bob"
+    assert len(source_identity("arn:aws:sts::1:assumed-role/r/" + "x" * 80)) == 64
+    assert source_identity("arn:aws:sts::1:assumed-role/r/a b") == "a-b"

@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import boto3
 import pytest
 
 from dsctl import ssm_parameters
 from dsctl.envs import client
 from job import artifact
 from job.synthetic import write_month
-from tests.dsctl.ops_stack import Dsctl, TwoAccounts, dsctl, train_model, two_accounts
+from tests.dsctl.ops_stack import Dsctl, TwoAccounts, dsctl, publish_run, train_model, two_accounts
 
 __all__ = ["dsctl", "two_accounts"]  # fixtures used by the tests below
 
@@ -71,9 +72,12 @@ def test_publish_validate_promote_rollback_flow(
     ]
 
     assert dsctl("model", "promote", "--env", "dev", "1.0.0").code == 0
+    _ran_in_dev(two_accounts, "1.0.0", sha1)
     promoted = dsctl("model", "promote", "--env", "prod", "1.0.0", "--json")
     assert promoted.code == 0, promoted.err
-    assert promoted.json()["previous_key"] == "NONE"
+    assert promoted.json()["previous_key"] == "NONE" and promoted.json()["gate"]["passed"] is True
+    assert dsctl("model", "promote", "--env", "dev", "1.1.0").code == 0
+    _ran_in_dev(two_accounts, "1.1.0", sha2)
     assert dsctl("model", "promote", "--env", "prod", "1.1.0").code == 0
     assert _parameter(two_accounts, "prod", "model-key")["Value"] == "models/1.1.0/model.pkl"
     assert _parameter(two_accounts, "prod", "model-sha256")["Value"] == sha2
@@ -81,7 +85,7 @@ def test_publish_validate_promote_rollback_flow(
     assert again["changed"] is False  # idempotent: no new parameter version
 
     listing = dsctl("model", "list", "--env", "dev", "--json").json()
-    assert {v["version"]: v["environments"] for v in listing["versions"]} == {"1.0.0": ["dev"], "1.1.0": ["prod"]}
+    assert {v["version"]: v["environments"] for v in listing["versions"]} == {"1.0.0": [], "1.1.0": ["dev", "prod"]}
 
     back = dsctl("model", "rollback", "--env", "prod", "--json")
     assert back.code == 0, back.err
@@ -121,6 +125,11 @@ def test_publish_validate_promote_rollback_flow(
     ]
     (dev_record,) = _history(two_accounts, "1.0.0", "promotions/dev")
     assert dev_record["by"] == dev_record["recorded_by"] and dev_record["forced"] is False
+
+
+def _ran_in_dev(accounts: TwoAccounts, version: str, sha256: str) -> str:
+    """A published run of ``version`` in dev (the gate prod's promotion reads), named after the version."""
+    return publish_run(accounts.dev_session, accounts.dev, version, sha256, f"run-{version.replace('.', '')}")
 
 
 def _history(two_accounts: TwoAccounts, version: str, directory: str) -> list[dict[str, object]]:
@@ -337,7 +346,7 @@ def test_rollback_refusals(two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Pa
     assert nothing.code == 2 and "no earlier promoted version" in nothing.err
     _published(dsctl, tmp_path, "6.0.0")
     assert dsctl("model", "validate", "--env", "dev", "6.0.0", "--test-data", str(test_csv)).code == 0
-    assert dsctl("model", "promote", "--env", "prod", "6.0.0").code == 0
+    assert dsctl("model", "promote", "--env", "prod", "6.0.0", "--force", "--reason", "rollback test").code == 0
     only_one = dsctl("model", "rollback", "--env", "prod")
     assert only_one.code == 2 and "no earlier promoted version" in only_one.err
     never = dsctl("model", "rollback", "--env", "prod", "--to", "1.0.0")
@@ -416,3 +425,130 @@ def test_model_list_computes_the_digest_when_s3_kept_no_sha256(
     assert row["digest"] == "MISMATCH" and "(computed)" in row["problem"] and row["sha256"] in row["problem"]
     table = dsctl("model", "list", "--env", "dev")
     assert table.code == 1 and "MISMATCH" in table.out
+
+
+def test_promotion_into_prod_needs_the_version_promoted_and_run_in_dev(
+    two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path, test_csv: Path
+) -> None:
+    """prod promotesFrom dev: a validated version reaches prod only once dev promoted it and a dev run published with
+    its digest; --force --reason passes the gate and the record says what was bypassed."""
+    directory = _published(dsctl, tmp_path, "10.0.0")
+    sha = json.loads((directory / "manifest.json").read_text())["sha256"]
+    assert dsctl("model", "validate", "--env", "dev", "10.0.0", "--test-data", str(test_csv)).code == 0
+
+    never = dsctl("model", "promote", "--env", "prod", "10.0.0")
+    assert never.code == 2 and never.err.count("\n") == 1
+    assert "10.0.0 (sha256 " in never.err and "was never promoted in dev" in never.err
+    assert "dsctl model promote --env dev 10.0.0" in never.err and "--force --reason" in never.err
+
+    assert dsctl("model", "promote", "--env", "dev", "10.0.0").code == 0
+    other = _published(dsctl, tmp_path, "10.0.1", seed=4)
+    _ran_in_dev(two_accounts, "10.0.1", json.loads((other / "manifest.json").read_text())["sha256"])  # another digest
+    s3 = two_accounts.dev_session.client("s3")
+    claimed = {"run_id": "run-claimed", "model": {"version": "10.0.0", "sha256": sha}}  # claimed, never published
+    s3.put_object(
+        Bucket=two_accounts.dev.output_bucket,
+        Key="processed/run-claimed/manifest.json",
+        Body=json.dumps(claimed).encode(),
+    )
+    not_run = dsctl("model", "promote", "--env", "prod", "10.0.0")
+    assert not_run.code == 2 and "has no successful run in dev" in not_run.err
+    assert f"s3://{two_accounts.dev.output_bucket}/processed/" in not_run.err
+    assert "dsctl run --env dev --wait" in not_run.err
+    assert _parameter(two_accounts, "prod", "model-key")["Value"] == "NONE"
+
+    manifest_url = _ran_in_dev(two_accounts, "10.0.0", sha)
+    promoted = dsctl("model", "promote", "--env", "prod", "10.0.0", "--json")
+    assert promoted.code == 0, promoted.err
+    (dev_record,) = _history(two_accounts, "10.0.0", "promotions/dev")
+    gate = {
+        "source": "dev",
+        "promoted_in_source": dev_record["stored_at"],
+        "run_in_source": "run-1000",
+        "run_manifest": manifest_url,
+        "passed": True,
+    }
+    assert promoted.json()["gate"] == gate
+    (prod_record,) = _history(two_accounts, "10.0.0", "promotions/prod")
+    assert prod_record["gate"] == gate and prod_record["forced"] is False
+    assert dev_record["gate"] is None  # dev promotes from no stack: no gate
+
+    forced = dsctl("model", "promote", "--env", "prod", "10.0.1", "--force", "--reason", "INC-9 hotfix", "--json")
+    assert forced.code == 0, forced.err
+    (record,) = _history(two_accounts, "10.0.1", "promotions/prod")
+    assert record["forced"] is True and record["reason"] == "INC-9 hotfix"
+    assert record["gate"]["passed"] is False and record["gate"]["promoted_in_source"] is None
+    assert record["gate"]["run_in_source"] == "run-1001"  # it ran in dev, but dev never promoted it
+
+
+def test_the_gate_reads_dev_parameter_history_where_no_record_exists(
+    two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path
+) -> None:
+    """A promotion made in dev before the store kept records (or by hand, labelled as dsctl labels) counts through
+    dev's parameter history."""
+    directory = _published(dsctl, tmp_path, "11.0.0")
+    sha = json.loads((directory / "manifest.json").read_text())["sha256"]
+    ssm = two_accounts.dev_session.client("ssm")
+    for key, value in (("model-key", "models/11.0.0/model.pkl"), ("model-sha256", sha)):
+        version = ssm.put_parameter(Name=f"/ds/preprocessing/{key}", Value=value, Type="String", Overwrite=True)
+        ssm.label_parameter_version(
+            Name=f"/ds/preprocessing/{key}", ParameterVersion=version["Version"], Labels=["v11.0.0"]
+        )
+    _ran_in_dev(two_accounts, "11.0.0", sha)
+    promoted = dsctl("model", "promote", "--env", "prod", "11.0.0", "--force", "--reason", "not validated", "--json")
+    assert promoted.code == 0, promoted.err
+    assert promoted.json()["gate"]["promoted_in_source"] == "/ds/preprocessing/model-key version 2"
+    assert promoted.json()["gate"]["passed"] is True
+
+
+def test_a_chain_dev_stage_prod_promotes_step_by_step(
+    two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path, test_csv: Path
+) -> None:
+    """dev -> stage -> prod (a third account, 555555555555, between them): each stack takes a version only from the
+    stack it promotes from, once promoted and run there. Unit level: the shipped stack files have no stage, so the
+    chain is built from prod's settings (the e2e third-account test runs one added stack file end to end)."""
+    from dataclasses import replace
+
+    from dsctl.envs import Connection
+    from dsctl.output import CommandError
+    from dsctl.promotion import promote
+    from tests.dsctl.ops_stack import provision
+
+    creds = client(two_accounts.dev_session, "sts").assume_role(
+        RoleArn="arn:aws:iam::555555555555:role/ds-preprocessing-operator", RoleSessionName="stage"
+    )["Credentials"]
+    stage_session = boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name="us-east-1",
+    )
+    stage_env = replace(
+        two_accounts.prod, stack="stage", environment="stage", account_id="555555555555", promotes_from="dev"
+    )
+    provision(stage_env, stage_session)
+    prod_env = replace(two_accounts.prod, promotes_from="stage")
+
+    def connection(env: object, session: object) -> Connection:
+        return Connection(env, session, client(session, "sts").get_caller_identity()["Arn"])  # type: ignore[arg-type]
+
+    dev = connection(two_accounts.dev, two_accounts.dev_session)
+    stage = connection(stage_env, stage_session)
+    prod = connection(prod_env, two_accounts.prod_session)
+    directory = _published(dsctl, tmp_path, "12.0.0")
+    sha = json.loads((directory / "manifest.json").read_text())["sha256"]
+    assert dsctl("model", "validate", "--env", "dev", "12.0.0", "--test-data", str(test_csv)).code == 0
+    assert dsctl("model", "promote", "--env", "dev", "12.0.0").code == 0
+
+    with pytest.raises(CommandError, match=r"12\.0\.0 .* was never promoted in stage, the stack prod promotes from"):
+        promote(prod, "12.0.0", None, dev, stage)  # dev's promotion and run do not count for prod
+    with pytest.raises(CommandError, match="has no successful run in dev"):
+        promote(stage, "12.0.0", None, dev, dev)
+    publish_run(two_accounts.dev_session, two_accounts.dev, "12.0.0", sha, "run-dev")
+    assert promote(stage, "12.0.0", None, dev, dev)["gate"]["run_in_source"] == "run-dev"
+    with pytest.raises(CommandError, match=r"has no successful run in stage .*dsctl run --env stage --wait"):
+        promote(prod, "12.0.0", None, dev, stage)
+    publish_run(stage_session, stage_env, "12.0.0", sha, "run-stage")
+    result = promote(prod, "12.0.0", None, dev, stage)
+    assert result["gate"]["source"] == "stage" and result["gate"]["run_in_source"] == "run-stage"
+    assert _parameter(two_accounts, "prod", "model-sha256")["Value"] == sha

@@ -12,6 +12,7 @@ every read of a version is denied, to show that real denials are still reported 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ from botocore.exceptions import ClientError
 
 from dsctl import models
 from job.synthetic import write_month
-from tests.dsctl.ops_stack import Dsctl, TwoAccounts, dsctl, train_model, two_accounts
+from tests.conftest import PROD_ACCOUNT
+from tests.dsctl.ops_stack import Dsctl, TwoAccounts, dsctl, publish_run, train_model, two_accounts
 
 __all__ = ["dsctl", "two_accounts"]  # fixtures used by the tests below
 
@@ -71,6 +73,15 @@ class ReaderS3:
         return self._real.list_objects_v2(**kwargs)
 
 
+def _acts_in_prod(session: boto3.Session) -> bool:
+    """prod's sessions: profile ``prod``, and the promoter role dsctl assumes from it for promotions."""
+    if session.profile_name == "prod":
+        return True
+    return bool(session.profile_name in (None, "default") and session.get_credentials()) and (
+        models.client(session, "sts").get_caller_identity()["Account"] == PROD_ACCOUNT
+    )
+
+
 @pytest.fixture
 def reader_403(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
     """Install the 403 behaviour for prod's sessions (profile ``prod``) in dsctl's artifact store."""
@@ -80,7 +91,7 @@ def reader_403(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
     def install(deny_listing: bool = False, deny_prefix: str | None = None) -> None:
         def client(session: boto3.Session, service: str) -> Any:
             real = real_client(session, service)
-            if service == "s3" and session.profile_name == "prod":
+            if service == "s3" and _acts_in_prod(session):
                 return ReaderS3(real, deny_listing, deny_prefix)
             return real
 
@@ -89,11 +100,18 @@ def reader_403(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
     return install
 
 
-def _publish(dsctl: Dsctl, tmp_path: Path, version: str, validate: bool) -> None:
-    assert dsctl("model", "publish", "--env", "dev", version, str(train_model(tmp_path, version))).code == 0
+def _publish(dsctl: Dsctl, tmp_path: Path, version: str, validate: bool, accounts: TwoAccounts | None = None) -> None:
+    """Publish (and validate) ``version``; with ``accounts``, also promote it in dev and play a published dev run
+    with it, so prod's promotion gate passes."""
+    directory = train_model(tmp_path, version)
+    assert dsctl("model", "publish", "--env", "dev", version, str(directory)).code == 0
     if validate:
         data = write_month(tmp_path / "test.csv", 200, seed=3)
         assert dsctl("model", "validate", "--env", "dev", version, "--test-data", str(data)).code == 0
+    if accounts is not None:
+        assert dsctl("model", "promote", "--env", "dev", version).code == 0
+        sha256 = json.loads((directory / "manifest.json").read_text())["sha256"]
+        publish_run(accounts.dev_session, accounts.dev, version, sha256, f"run-{version.replace('.', '')}")
 
 
 def test_a_missing_validation_report_is_absent_not_denied(
@@ -101,7 +119,7 @@ def test_a_missing_validation_report_is_absent_not_denied(
 ) -> None:
     """Even with the listing denied: the manifest next to it was readable, so the 403 means "no report"."""
     _publish(dsctl, tmp_path, "6.0.0", validate=False)
-    _publish(dsctl, tmp_path, "6.1.0", validate=True)
+    _publish(dsctl, tmp_path, "6.1.0", validate=True, accounts=two_accounts)
     reader_403(deny_listing=True)
 
     unvalidated = dsctl("model", "promote", "--env", "prod", "6.0.0")
@@ -160,7 +178,7 @@ def test_a_real_denial_is_still_reported_with_the_grants_to_fix(
 def test_doctor_and_status_call_a_403_for_a_deleted_model_missing(
     two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path, reader_403: Callable[..., None]
 ) -> None:
-    _publish(dsctl, tmp_path, "6.5.0", validate=True)
+    _publish(dsctl, tmp_path, "6.5.0", validate=True, accounts=two_accounts)
     assert dsctl("model", "promote", "--env", "prod", "6.5.0").code == 0
     two_accounts.dev_session.client("s3").delete_object(
         Bucket=two_accounts.dev.artifact_bucket, Key="models/6.5.0/model.pkl"

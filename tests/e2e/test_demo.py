@@ -48,9 +48,10 @@ def test_demo_scenario_end_to_end(tmp_path: Path, clean_aws_env: None) -> None:
         ("dev", demo.FIRST),
         ("dev", demo.FIRST),  # the same month as several files under a prefix: plan, batches, commit
         ("prod", demo.FIRST),
+        ("dev", demo.SECOND),  # the gate: 1.1.0 reaches prod only after a published run in dev
         ("prod", demo.FIRST),  # after promoting 1.1.0 to prod and rolling back
     ]
-    assert [run.batches for run in result.runs] == [1, 3, 1, 1]  # dev's maxParallelTasks
+    assert [run.batches for run in result.runs] == [1, 3, 1, 1, 1]  # dev's maxParallelTasks
     for run in result.runs:
         assert run.rows_in == ROWS
         assert run.rows_rejected > 0  # the sample's bad rows
@@ -61,7 +62,7 @@ def test_demo_scenario_end_to_end(tmp_path: Path, clean_aws_env: None) -> None:
     assert dev_store.account_id in prod_run.model_bucket and dev_store.owns_artifact_store
     assert result.promoted == {"dev": demo.SECOND, "prod": demo.FIRST}
 
-    assert any("[21/21]" in line for line in lines)
+    assert any("[22/22]" in line for line in lines)
     assert not (tmp_path / "local").exists()  # local down removed the state directory
     assert state.ENV_DIR not in __import__("os").environ
 

@@ -40,6 +40,7 @@ config:
   ds-preprocessing:operatorPrincipalArns:
     - arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_DataScience_0123456789abcdef
   ds-preprocessing:production: true
+  ds-preprocessing:promoterPermissionSet: ModelApprovers
   ds-preprocessing:imageDigest: {PINNED}
 """
 
@@ -151,8 +152,20 @@ def test_local_three_accounts_publish_promote_and_run_in_the_third(project: Copy
         project.json("model", "publish", "--env", "dev", VERSION, str(model))
         project.json("model", "validate", "--env", "dev", VERSION, "--test-data", str(month))
         project.json("model", "promote", "--env", "dev", VERSION)
+        # The gate of a stack with promotesFrom: refused until the version ran (published) in dev, then taken.
+        refused = project.run("model", "promote", "--env", THIRD, VERSION)
+        assert refused.returncode == 2 and "has no successful run in dev" in refused.stderr, refused.stderr
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            for name, value in up["exports"].items():
+                monkeypatch.setenv(name, value)
+            boto3.Session(profile_name="dev").client("s3").upload_file(
+                str(month), "ds-input-dev-123456789012-us-east-1", "raw/monthly_data.csv"
+            )
+        upstream = project.json("run", "--env", "dev", "--wait")
+        assert upstream["status"] == "SUCCEEDED", upstream
         promoted = project.json("model", "promote", "--env", THIRD, VERSION)
         assert promoted.get("version", VERSION) == VERSION
+        assert promoted["gate"]["run_in_source"] == upstream["name"], promoted
 
         with pytest.MonkeyPatch.context() as monkeypatch:
             for name, value in up["exports"].items():

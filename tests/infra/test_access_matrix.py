@@ -37,6 +37,7 @@ PROD_PREVIEW = _role(PROD, "ds-preprocessing-preview-prod")
 DEV_TASK = _role(DEV, "ds-preprocessing-task-dev")
 # dsctl's role in each account (created by the stacks: operatorPermissionSet), and the SSO roles it trusts
 PROD_OPERATOR = _role(PROD, "ds-preprocessing-operator")
+PROD_PROMOTER = _role(PROD, "ds-preprocessing-promoter")  # promoterPermissionSet (ModelApprovers) in Pulumi.prod.yaml
 DEV_OPERATOR = _role(DEV, "ds-preprocessing-operator")
 OUTSIDERS = {
     "prod-analytics": _role(PROD, "analytics"),
@@ -48,6 +49,7 @@ OUTSIDERS = {
     "prod-sso-data-science": _role(
         PROD, "aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_DataScience_fedcba9876"
     ),
+    "prod-sso-approvers": _role(PROD, "aws-reserved/sso.amazonaws.com/AWSReservedSSO_ModelApprovers_0123456789abcdef"),
     "prod-sso-admin": _role(PROD, "aws-reserved/sso.amazonaws.com/AWSReservedSSO_DataScienceAdmin_0123456789abcdef"),
     "foreign-sso-data-science": _role(
         FOREIGN, "aws-reserved/sso.amazonaws.com/AWSReservedSSO_DataScience_0123456789abcdef"
@@ -149,12 +151,34 @@ MATRIX = [
     Request(PROD_OPERATOR, "s3:GetObject", _store("/staging/draft.pkl"), False),
     Request(PROD_OPERATOR, "kms:Decrypt", KEY, False),
     Request(PROD_OPERATOR, "kms:GenerateDataKey", KEY, False, VIA_S3),
-    # ... promotes in prod: the promoted parameters and dsctl's record, labels, history; not the bucket parameters
-    Request(PROD_OPERATOR, "ssm:PutParameter", _param("prod", "model-key"), True),
-    Request(PROD_OPERATOR, "ssm:PutParameter", _param("prod", "model-sha256"), True),
-    Request(PROD_OPERATOR, "ssm:PutParameter", _param("prod", "dsctl/promotion"), True),
-    Request(PROD_OPERATOR, "ssm:LabelParameterVersion", _param("prod", "model-key"), True),
+    # ... does not promote in prod (promoterPermissionSet: only the promoter role changes the model parameters)
+    Request(PROD_OPERATOR, "ssm:PutParameter", _param("prod", "model-key"), False),
+    Request(PROD_OPERATOR, "ssm:PutParameter", _param("prod", "model-sha256"), False),
+    Request(PROD_OPERATOR, "ssm:PutParameter", _param("prod", "dsctl/promotion"), False),
+    Request(PROD_OPERATOR, "ssm:LabelParameterVersion", _param("prod", "model-key"), False),
     Request(PROD_OPERATOR, "ssm:GetParameterHistory", _param("prod", "model-sha256"), True),
+    # the promoter role: the model parameters, dsctl's record, labels and history, and the model read promote makes
+    Request(PROD_PROMOTER, "ssm:PutParameter", _param("prod", "model-key"), True),
+    Request(PROD_PROMOTER, "ssm:PutParameter", _param("prod", "model-sha256"), True),
+    Request(PROD_PROMOTER, "ssm:PutParameter", _param("prod", "dsctl/promotion"), True),
+    Request(PROD_PROMOTER, "ssm:LabelParameterVersion", _param("prod", "model-sha256"), True),
+    Request(PROD_PROMOTER, "ssm:GetParameterHistory", _param("prod", "model-key"), True),
+    Request(PROD_PROMOTER, "s3:GetObject", _store(f"/{MODEL}"), True),
+    Request(PROD_PROMOTER, "kms:Decrypt", KEY, True, VIA_S3),
+    # ... and nothing else: not the bucket parameters, not another stack's, no runs, no writes to the store
+    Request(PROD_PROMOTER, "ssm:PutParameter", _param("prod", "artifact-bucket"), False),
+    Request(PROD_PROMOTER, "ssm:DeleteParameter", _param("prod", "model-key"), False),
+    Request(PROD_PROMOTER, "ssm:PutParameter", _param("dev", "model-key"), False),
+    Request(PROD_PROMOTER, "states:StartExecution", ("prod", "stateMachineArn", ""), False),
+    Request(PROD_PROMOTER, "s3:PutObject", _store(f"/{MODEL}"), False),
+    # only the promoter permission set's SSO roles assume it (and set their source identity); not the operators
+    Request(OUTSIDERS["prod-sso-approvers"], "sts:AssumeRole", ("prod", "promoterRoleArn", ""), True),
+    Request(OUTSIDERS["prod-sso-approvers"], "sts:SetSourceIdentity", ("prod", "promoterRoleArn", ""), True),
+    Request(OUTSIDERS["prod-sso-data-science"], "sts:AssumeRole", ("prod", "promoterRoleArn", ""), False),
+    Request(OUTSIDERS["prod-sso-approvers"], "sts:AssumeRole", ("prod", "operatorRoleArn", ""), False),
+    Request(PROD_OPERATOR, "sts:AssumeRole", ("prod", "promoterRoleArn", ""), False),
+    Request(OUTSIDERS["dev-ci"], "sts:AssumeRole", ("prod", "promoterRoleArn", ""), False),
+    Request(OUTSIDERS["prod-sso-data-science"], "sts:SetSourceIdentity", ("prod", "operatorRoleArn", ""), True),
     Request(
         PROD_OPERATOR,
         "ssm:GetParametersByPath",
@@ -319,6 +343,9 @@ MATRIX = [
     Request(DEV_OPERATOR, "s3:PutObject", ("dev", "inputBucketArn", "/processed/x.csv"), False),
     Request(DEV_OPERATOR, "s3:DeleteObject", ("dev", "inputBucketArn", "/raw/monthly_data.csv"), False),
     Request(DEV_OPERATOR, "s3:PutObject", ("dev", "outputBucketArn", "/processed/run-1/manifest.json"), False),
+    # the promotion gate downstream: whether a dev run published (its _SUCCESS), not the run's data
+    Request(DEV_OPERATOR, "s3:GetObject", ("dev", "outputBucketArn", "/processed/run-1/_SUCCESS"), True),
+    Request(DEV_OPERATOR, "s3:GetObject", ("dev", "outputBucketArn", "/processed/run-1/part-0.parquet"), False),
     Request(DEV_OPERATOR, "s3:PutObject", ("prod", "inputBucketArn", "/raw/x.csv"), False),
     Request(DEV_OPERATOR, "ssm:PutParameter", _param("dev", "model-key"), True),
     Request(DEV_OPERATOR, "ssm:PutParameter", _param("dev", "output-bucket"), False),
@@ -435,6 +462,7 @@ def test_every_workload_role_of_both_stacks_is_in_the_model(
     for stack in (dev_stack, prod_stack):
         for output in ("taskRoleArn", "executionRoleArn", "stateMachineRoleArn", "operatorRoleArn"):
             assert stack.outputs[output] in model.principals
+    assert prod_stack.outputs["promoterRoleArn"] in model.principals
 
 
 def test_the_matrix_catches_a_widened_store_policy(dev_stack: SynthResult, prod_stack: SynthResult) -> None:

@@ -57,11 +57,14 @@ EXPECTED: dict[str, dict[str, tuple[str, str]]] = {
     "dev": {
         **COMMON,
         "scheduleRuleName": ("null", ""),  # dev runs on demand only
+        "promoterRoleArn": ("null", ""),  # not production: the operator role promotes
         "artifactReaderPrincipalPatterns": ("list[str]", rf"arn:aws:iam::{ACCOUNT}:role/[\w+=,.@*-]+"),
     },
     "prod": {
         **COMMON,
         "scheduleRuleName": ("str", "ds-preprocessing-schedule-prod"),
+        # production: the one role that changes the promoted model (promoterPermissionSet); null elsewhere
+        "promoterRoleArn": ("str", rf"arn:aws:iam::{ACCOUNT}:role/ds-preprocessing-promoter"),
     },
 }
 for _stack, _expected in EXPECTED.items():

@@ -101,7 +101,7 @@ def test_operator_trust_needs_principals_and_names_each_once() -> None:
         policy_docs.operator_trust([], account_id="123456789012", permission_set=None)
     role = "arn:aws:iam::123456789012:role/ops"
     named, sso = policy_docs.operator_trust([role, role], account_id="123456789012", permission_set="Ops")["Statement"]
-    assert named["Principal"] == {"AWS": [role]} and named["Action"] == "sts:AssumeRole"
+    assert named["Principal"] == {"AWS": [role]} and named["Action"] == ["sts:AssumeRole", "sts:SetSourceIdentity"]
     assert sso["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
     assert sso["Condition"]["ArnLike"]["aws:PrincipalArn"] == [
         "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Ops_*",

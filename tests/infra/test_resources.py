@@ -27,6 +27,7 @@ COMPONENT_TYPES = {
     "ds:access:CrossAccountAccess",
     "ds:access:CiAccess",
     "ds:access:OperatorRole",
+    "ds:access:PromoterRole",
     "ds:runtime:JobImage",
     "ds:runtime:JobTask",
     "ds:runtime:Orchestration",
@@ -115,7 +116,9 @@ def test_components_parent_their_resources(any_stack: SynthResult) -> None:
     # Every stack has every component but one kind of store: its own, or access to another account's.
     stores = {"ds:storage:ArtifactStore", "ds:access:CrossAccountAccess"}
     found = {r.type for r in components.values()}
-    assert found - stores == COMPONENT_TYPES - stores and len(found & stores) == 1
+    promoter = {"ds:access:PromoterRole"} if any_stack.settings.has_promoter else set()  # production stacks only
+    assert found - stores == COMPONENT_TYPES - stores - {"ds:access:PromoterRole"} | promoter
+    assert len(found & stores) == 1
     for resource in any_stack.resources:
         if resource.type.startswith(("aws:", "docker:")):
             assert resource.parent in components, f"{resource.name} is not inside a component"
@@ -223,6 +226,7 @@ def test_artifact_store_grants_readers_only_models(dev_stack: SynthResult) -> No
     patterns = [
         f"arn:aws:iam::{PROD}:role/ds-preprocessing-task-*",
         f"arn:aws:iam::{PROD}:role/ds-preprocessing-operator",
+        f"arn:aws:iam::{PROD}:role/ds-preprocessing-promoter",  # promote reads the model as the job will
     ]
     by_action = {tuple(s["Action"]): s for s in allows}
     assert set(by_action) == {("s3:GetObject",), ("s3:ListBucket",)}
@@ -620,7 +624,7 @@ def test_workload_roles_carry_the_boundary_and_it_grants_nothing_more(any_stack:
     boundary = any_stack.get("aws:iam/policy:Policy", "task-role-boundary")
     env, account = any_stack.settings.environment, any_stack.settings.account_id
     assert boundary.id == f"arn:aws:iam::{account}:policy/ds-preprocessing-boundary-{env}"
-    others = (naming.deploy_role(env), naming.preview_role(env), naming.operator_role())
+    others = (naming.deploy_role(env), naming.preview_role(env), naming.operator_role(), naming.promoter_role())
     workload = [r for r in any_stack.of_type(ROLE) if r.id not in others]
     assert len(workload) == (4 if any_stack.settings.schedule_enabled else 3)
     assert all(role.inputs["permissionsBoundary"] == boundary.id for role in workload)
@@ -652,7 +656,7 @@ def test_operator_role_trusts_the_permission_sets_sso_roles_by_pattern(any_stack
         "Sid": "OperatorPermissionSetAssumes",
         "Effect": "Allow",
         "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-        "Action": "sts:AssumeRole",
+        "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],  # dsctl names the person (sts:SourceIdentity)
         "Condition": {
             "ArnLike": {
                 "aws:PrincipalArn": [f"{sso}/AWSReservedSSO_DataScience_*", f"{sso}/*/AWSReservedSSO_DataScience_*"]
@@ -673,14 +677,41 @@ def test_operator_role_carries_its_own_boundary_which_is_exactly_its_policy(any_
 
 
 def test_operator_writes_parameters_only_for_promotions(any_stack: SynthResult) -> None:
+    """The promoting role (the promoter in a production stack, else the operator) writes the model parameters and
+    dsctl's record, nothing else; in a production stack the operator writes no parameter at all."""
     account = any_stack.settings.account_id
-    (policy,) = role_policies(any_stack, naming.operator_role()).values()
-    writes = [s for s in statements(policy) if "ssm:PutParameter" in s["Action"]]
-    assert [s["Action"] for s in writes] == [["ssm:LabelParameterVersion", "ssm:PutParameter"]]
-    assert sorted(writes[0]["Resource"]) == [
-        f"arn:aws:ssm:us-east-1:{account}:parameter/ds/preprocessing/{key}"
-        for key in ("dsctl/promotion", "model-key", "model-sha256")
+    promoting = any_stack.settings.promoting_role
+    assert promoting == (naming.promoter_role() if any_stack.settings.production else naming.operator_role())
+    for role in (naming.operator_role(), naming.promoter_role()):
+        policies = role_policies(any_stack, role)
+        writes = [s for p in policies.values() for s in statements(p) if "ssm:PutParameter" in s["Action"]]
+        if role != promoting:
+            assert writes == [], role
+            continue
+        assert [s["Action"] for s in writes] == [["ssm:LabelParameterVersion", "ssm:PutParameter"]]
+        assert sorted(writes[0]["Resource"]) == [
+            f"arn:aws:ssm:us-east-1:{account}:parameter/ds/preprocessing/{key}"
+            for key in ("dsctl/promotion", "model-key", "model-sha256")
+        ]
+
+
+def test_promoter_role_exists_in_production_only_trusted_by_its_own_permission_set(any_stack: SynthResult) -> None:
+    settings = any_stack.settings
+    if not settings.production:
+        assert not any_stack.of_type("ds:access:PromoterRole") and any_stack.outputs["promoterRoleArn"] is None
+        return
+    role = any_stack.get(ROLE, "promoter-role")
+    boundary = any_stack.get("aws:iam/policy:Policy", "promoter-boundary")
+    assert role.inputs["permissionsBoundary"] == boundary.id
+    assert role_policies(any_stack, naming.promoter_role()) == {"promote-models": boundary.inputs["policy"]}
+    (trust,) = statements(role.inputs["assumeRolePolicy"])
+    sso = f"arn:aws:iam::{settings.account_id}:role/aws-reserved/sso.amazonaws.com"
+    assert settings.promoter_permission_set == "ModelApprovers" != settings.operator_permission_set
+    assert trust["Condition"]["ArnLike"]["aws:PrincipalArn"] == [
+        f"{sso}/AWSReservedSSO_ModelApprovers_*",
+        f"{sso}/*/AWSReservedSSO_ModelApprovers_*",
     ]
+    assert trust["Action"] == ["sts:AssumeRole", "sts:SetSourceIdentity"]
 
 
 def test_operator_publishes_models_only_in_the_owning_stack(dev_stack: SynthResult, prod_stack: SynthResult) -> None:

@@ -119,7 +119,11 @@ def test_defaults_come_from_pulumi_yaml() -> None:
     }
     settings = settings_from_config("dev", minimal)
     assert settings.region == "us-east-1"
-    assert settings.artifact_reader_role_patterns == ("ds-preprocessing-task-*", "ds-preprocessing-operator")
+    assert settings.artifact_reader_role_patterns == (
+        "ds-preprocessing-task-*",
+        "ds-preprocessing-operator",
+        "ds-preprocessing-promoter",
+    )
     assert settings.schedule_expression == "cron(0 6 1 * ? *)"
     assert (settings.task_cpu, settings.task_memory) == (1024, 4096)
     assert settings.alarm_email is None and settings.github_repository is None
@@ -396,6 +400,24 @@ def test_admin_principals_are_role_arns_listed_once() -> None:
 
 def test_operator_permission_set_is_a_name() -> None:
     assert "not an IAM Identity Center permission set name" in only_error("prod", operatorPermissionSet="Data Science")
+
+
+def test_a_production_stack_with_operators_names_its_promoters_apart() -> None:
+    """promoterPermissionSet: required where production and operators meet, refused where nothing is production."""
+    prod = load_stack_settings("prod")
+    assert prod.has_promoter and prod.promoting_role == "ds-preprocessing-promoter"
+    assert prod.promoter_permission_set != prod.operator_permission_set  # the shipped default keeps them apart
+    missing = only_error("prod", promoterPermissionSet=None)
+    assert missing.startswith("promoterPermissionSet: '' — empty on a production stack with operators"), missing
+    assert "operatorPermissionSet deliberately" in missing
+    same = settings_from_config("prod", values("prod", promoterPermissionSet="DataScience"))  # a small team, on purpose
+    assert same.has_promoter and same.promoter_permission_set == same.operator_permission_set
+    assert "set on a stack that is not production" in only_error("dev", promoterPermissionSet="ModelApprovers")
+    assert "not an IAM Identity Center permission set name" in only_error(
+        "prod", promoterPermissionSet="Model Approvers"
+    )
+    dev = load_stack_settings("dev")
+    assert not dev.has_promoter and dev.promoting_role == "ds-preprocessing-operator"
 
 
 SSO_OPERATOR = f"arn:aws:iam::{DEV}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_DataScience_0123456789abcdef"
