@@ -10,6 +10,7 @@ import pulumi
 
 from components import naming
 from components.artifact_store import ArtifactStore, ArtifactStoreArgs
+from components.audit import Audit, AuditArgs, AuditedStore
 from components.ci_access import CiAccess, CiAccessArgs
 from components.cross_account import CrossAccountAccess, CrossAccountAccessArgs
 from components.job_image import JobImage, JobImageArgs
@@ -112,6 +113,24 @@ pipeline = Orchestration(
         output_bucket_name=output_bucket.bucket_name,
         artifact_bucket_name=store.location.bucket_name,
         input_key=s.input_key,
+    ),
+    opts,
+)
+
+# The account's trail and access analyzer; on the owning stack the store's data events, denied-access alarm and alerts.
+audit = Audit(
+    "audit",
+    AuditArgs(
+        environment=env,
+        account_id=s.account_id,
+        region=s.region,
+        alarm_topic_arn=pipeline.topic.arn,
+        log_retention_days=s.log_retention_days,
+        own_trail=not s.organization_trail,
+        store=AuditedStore(naming.artifact_bucket(env, s.account_id, s.region), store.key.arn)
+        if isinstance(store, ArtifactStore)
+        else None,
+        admin_principal_arns=s.admin_principal_arns,
     ),
     opts,
 )

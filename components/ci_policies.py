@@ -83,15 +83,15 @@ class ProjectArns:
         a = self.arns
         store_name = naming.artifact_bucket(a.environment, a.account_id, a.region)
         store = (policy_docs.s3_bucket_arn(store_name),) if self.owns_artifact_store else ()
-        return (a.input_bucket, a.output_bucket, *store)
+        return (a.input_bucket, a.output_bucket, a.audit_log_bucket, *store)
 
     @property
     def roles(self) -> tuple[str, ...]:
-        return (*self.arns.bounded_roles, self.arns.deploy_role, self.arns.preview_role)
+        return (*self.arns.bounded_roles, self.arns.audit_trail_role, self.arns.deploy_role, self.arns.preview_role)
 
     @property
     def log_groups(self) -> tuple[str, ...]:
-        groups = (self.arns.job_log_group, self.arns.state_machine_log_group)
+        groups = (self.arns.job_log_group, self.arns.state_machine_log_group, self.arns.audit_trail_log_group)
         return tuple(arn + suffix for arn in groups for suffix in ("", ":*"))
 
     def project_pattern(self, service: str, kind: str) -> str:
@@ -105,7 +105,7 @@ def _scopes(p: ProjectArns) -> dict[str, Scope]:
     buckets, roles, repository = Scope(p.buckets), Scope(p.roles), Scope((a.repository,))
     log_groups, rule, topic, anything = (
         Scope(p.log_groups),
-        Scope((a.schedule_rule,)),
+        Scope((a.schedule_rule, *a.alert_rules)),
         Scope((a.alarm_topic,)),
         Scope(()),
     )
@@ -137,6 +137,7 @@ def _scopes(p: ProjectArns) -> dict[str, Scope]:
         "aws:cloudwatch/metricAlarm:MetricAlarm": Scope(tuple(a.alarms)),
         "aws:sns/topic:Topic": topic,
         "aws:sns/topicSubscription:TopicSubscription": topic,
+        "aws:sns/topicPolicy:TopicPolicy": topic,
         "aws:ssm/parameter:Parameter": Scope(tuple(a.parameter_path(p.parameter_prefix)[1:])),
         # Security group ids are generated: the project's tag limits every call on an existing group.
         "aws:ec2/securityGroup:SecurityGroup": Scope((a.security_groups,), tag=_TAG_KEY),

@@ -229,6 +229,93 @@ def store_immutability_statements(bucket_arn: str, admin_principal_arns: Sequenc
     ]
 
 
+# ----------------------------------------------------------------------------- audit
+
+CLOUDTRAIL = "cloudtrail.amazonaws.com"
+
+
+def audit_log_bucket_statements(
+    bucket_arn: str, *, account_id: str, trail_arn: str, admin_principal_arns: Sequence[str]
+) -> list[Statement]:
+    """The CloudTrail log bucket's own statements: only our trail may write, nobody but the admins may delete.
+
+    CloudTrail checks the bucket ACL and writes ``AWSLogs/<account>/...`` with ``bucket-owner-full-control``;
+    ``aws:SourceArn`` names our trail, so no other trail (of any account) can use the bucket (confused deputy).
+    Deleting log objects or versions is denied to all but the administrators: the lifecycle expires old logs
+    (S3 lifecycle actions are not subject to the bucket policy), and log file validation detects any other change.
+    """
+    from_trail = {"StringEquals": {"aws:SourceArn": trail_arn}}
+    return [
+        statement(
+            "CloudTrailChecksBucketAcl",
+            ["s3:GetBucketAcl"],
+            [bucket_arn],
+            principal={"Service": CLOUDTRAIL},
+            conditions=from_trail,
+        ),
+        statement(
+            "CloudTrailWritesLogs",
+            ["s3:PutObject"],
+            [objects_arn(bucket_arn, f"{naming.AUDIT_TRAIL_LOG_PREFIX}{account_id}/")],
+            principal={"Service": CLOUDTRAIL},
+            conditions={"StringEquals": {**from_trail["StringEquals"], "s3:x-amz-acl": "bucket-owner-full-control"}},
+        ),
+        statement(
+            "DenyAuditLogDeletes",
+            list(MODEL_DELETE_ACTIONS),
+            [objects_arn(bucket_arn)],
+            effect="Deny",
+            principal="*",
+            conditions=_unless_admin(admin_principal_arns),
+        ),
+    ]
+
+
+def trail_delivery_policy(log_group_arn: str) -> Document:
+    """What CloudTrail's delivery role does: write the trail's events into its one log group."""
+    return document(
+        statement(
+            "DeliverTrailEvents",
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            [f"{log_group_arn}:log-stream:*"],
+        )
+    )
+
+
+def alarm_topic_policy(*, topic_arn: str, arns: StackArns) -> Document:
+    """Who may publish to the alarm topic besides the account's own roles (which their IAM policies allow).
+
+    - EventBridge, only for this stack's alert rules (``aws:SourceArn``): the rules on changes to the store's
+      bucket and key, and any later rule named with ``naming.ALERT_RULE_PREFIX``;
+    - CloudWatch, only for this account's alarms (``aws:SourceArn`` + ``aws:SourceAccount``).
+    A topic policy replaces SNS's default one, so without these statements the services could not publish.
+    """
+    regional = f"{arns.region}:{arns.account_id}"
+    return document(
+        statement(
+            "AlertRulesPublish",
+            ["sns:Publish"],
+            [topic_arn],
+            principal={"Service": "events.amazonaws.com"},
+            conditions={
+                "ArnLike": {
+                    "aws:SourceArn": f"arn:aws:events:{regional}:rule/{naming.ALERT_RULE_PREFIX}*-{arns.environment}"
+                }
+            },
+        ),
+        statement(
+            "AlarmsPublish",
+            ["sns:Publish"],
+            [topic_arn],
+            principal={"Service": "cloudwatch.amazonaws.com"},
+            conditions={
+                "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{regional}:alarm:*"},
+                "StringEquals": {"aws:SourceAccount": arns.account_id},
+            },
+        ),
+    )
+
+
 # ----------------------------------------------------------------------------- KMS
 
 KEY_ADMIN_ACTIONS = (

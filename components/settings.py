@@ -162,6 +162,8 @@ class StackSettings:
     github_repository: str | None
     github_oidc_provider_arn: str | None
     admin_principal_arns: tuple[str, ...]
+    organization_trail: bool
+    """The organization's trail records the account: no account trail of ours (the store's data events still)."""
     parameter_prefix: str
     input_key: str
 
@@ -626,6 +628,7 @@ def settings_from_config(stack: str, values: Mapping[str, Any], *, project_dir: 
         github_repository=v["githubRepository"] or None,
         github_oidc_provider_arn=v["githubOidcProviderArn"] or None,
         admin_principal_arns=tuple(v["adminPrincipalArns"]),
+        organization_trail=v["organizationTrail"],
         parameter_prefix=v["parameterPrefix"],
         input_key=v["inputKey"],
     )

@@ -300,6 +300,14 @@ _RESOURCE_HANDLERS: dict[str, _Handler] = {
     tokens.TOPIC_SUBSCRIPTION: AwsMocks.sns_subscription,
     tokens.TOPIC_POLICY: lambda self, args: (str(args.inputs["arn"]), {}),
     tokens.METRIC_ALARM: AwsMocks.metric_alarm,
+    tokens.TRAIL: lambda self, args: (
+        self._arn("cloudtrail", f"trail/{args.inputs['name']}"),
+        {"arn": self._arn("cloudtrail", f"trail/{args.inputs['name']}"), "homeRegion": self.region},
+    ),
+    tokens.ACCESS_ANALYZER: lambda self, args: (
+        str(args.inputs["analyzerName"]),
+        {"arn": self._arn("access-analyzer", f"analyzer/{args.inputs['analyzerName']}")},
+    ),
     tokens.AWS_PROVIDER: AwsMocks.provider,
     tokens.DOCKER_PROVIDER: AwsMocks.provider,
 }

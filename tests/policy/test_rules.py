@@ -233,6 +233,39 @@ BROKEN: list[tuple[str, str, Callable[[Stack], None], str]] = [
         "task",
     ),
     ("key not rotating", "kms-key-rotation", _set("artifacts-key", "enableKeyRotation", False), "artifacts-key"),
+    ("no trail", "audit-trail", _drop("audit-trail"), "stack"),
+    ("single-region trail", "audit-trail", _set("audit-trail", "isMultiRegionTrail", False), "stack"),
+    ("trail without log validation", "audit-trail", _set("audit-trail", "enableLogFileValidation", False), "stack"),
+    ("trail logs no management events", "audit-trail", _set("audit-trail", "advancedEventSelectors.0", {}), "stack"),
+    ("log bucket without lifecycle", "audit-trail", _drop("audit-logs-lifecycle"), "stack"),
+    ("log bucket open to any trail", "audit-trail", _statement("audit-logs-policy", 2, Condition={}), "stack"),
+    (
+        "no data events on the store",
+        "store-data-events",
+        _set("audit-trail", "advancedEventSelectors.1", {}),
+        "artifacts",
+    ),
+    (
+        "data events on another prefix",
+        "store-data-events",
+        _set(
+            "audit-trail", "advancedEventSelectors.1.fieldSelectors.2.startsWiths", [f"arn:aws:s3:::{ARTIFACTS}/raw/"]
+        ),
+        "artifacts",
+    ),
+    (
+        "data events for writes only",
+        "store-data-events",
+        lambda s: find(s, "audit-trail")["inputs"]["advancedEventSelectors"][1]["fieldSelectors"].append(
+            {"field": "readOnly", "equals": ["false"]}
+        ),
+        "artifacts",
+    ),
+    ("no analyzer", "access-analyzer", _drop("audit-analyzer"), "stack"),
+    ("no alert on key changes", "store-alerts", _drop("store-key-alert-target"), "artifacts"),
+    ("no alert on bucket policy changes", "store-alerts", _drop("store-bucket-alert"), "artifacts"),
+    ("no denied-access alarm", "store-alerts", _set("store-access-denied-alarm", "alarmActions", []), "artifacts"),
+    ("topic refuses EventBridge", "store-alerts", _drop("alarm-topic-policy"), "artifacts"),
 ]
 
 
@@ -361,6 +394,13 @@ def test_operator_role_may_trust_only_the_configured_operators_across_accounts()
     assert "trust only the configured operatorPrincipalArns" in ci.fix
     (other,) = evaluate(_trusting("ds-preprocessing-deploy-prod", sso), context, cross_account)
     assert "trust no other account" in other.fix
+
+
+def test_an_organization_trail_exempts_the_account_trail_not_the_store_data_events() -> None:
+    stack = compliant_stack()
+    stack.remove(find(stack, "audit-trail"))
+    organization = dataclasses.replace(DEV_CONTEXT, organization_trail=True)
+    assert {v.rule for v in evaluate(stack, organization)} == {"store-data-events"}
 
 
 def test_the_alarm_rule_follows_the_production_declaration_not_the_name() -> None:
