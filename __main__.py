@@ -36,10 +36,19 @@ ci = CiAccess(
     opts,
 )
 
-input_bucket = SecureBucket("input", SecureBucketArgs(bucket_name=s.input_bucket_name), opts)
+# dataRetentionDays (non-production stacks only): the data expires; production keeps it.
+input_bucket = SecureBucket(
+    "input", SecureBucketArgs(bucket_name=s.input_bucket_name, expire_after_days=s.data_retention_days), opts
+)
 # The job stages work under _staging/{run_id}/ and removes it; expire leftovers of crashed runs.
 output_bucket = SecureBucket(
-    "output", SecureBucketArgs(s.output_bucket_name, expire_prefixes={naming.STAGING_PREFIX: 7}), opts
+    "output",
+    SecureBucketArgs(
+        s.output_bucket_name,
+        expire_prefixes={naming.STAGING_PREFIX: 7},
+        expire_after_days=s.data_retention_days,
+    ),
+    opts,
 )
 
 store: ArtifactStore | CrossAccountAccess

@@ -56,7 +56,9 @@ STAGING_PREFIX = "_staging/"
 
 MODELS_PREFIX = "models/"
 """The only prefix of the artifact store that reader accounts may read."""
-INPUT_UPLOAD_PREFIXES = ("raw/", "validation/")
+VALIDATION_PREFIX = "validation/"
+"""Input bucket: validation test data, the only input the owning stack's operator reads (``dsctl model validate``)."""
+INPUT_UPLOAD_PREFIXES = ("raw/", VALIDATION_PREFIX)
 """Prefixes of the input bucket the operator uploads to: the month's input (``raw/monthly_data.csv``, the default
 ``inputKey``) and validation test data (``validation/…``, read by ``dsctl model validate``)."""
 

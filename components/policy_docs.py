@@ -646,7 +646,8 @@ def operator_policy(
     - run/status: start, list and follow executions of the pipeline's state machine; read the run manifests
       (``processed/{run_id}/manifest.json``) and list ``processed/``; the alarms' state;
     - doctor: the state machine, the cluster and the task definition (DescribeTaskDefinition takes no resource);
-    - model validate: test data from the input bucket;
+    - model validate (owning account only: its report is appended to the store): test data under ``validation/`` of
+      the input bucket. Nothing else of the input: a production operator never reads the raw data the job processes;
     - uploads (``make demo``, the README's workflow): PutObject of the month's input and of validation data under
       ``raw/`` and ``validation/`` of the input bucket only (boto3's ``upload_file`` switches to a multipart upload
       for large files: Create/UploadPart/Complete need ``s3:PutObject``, and its clean-up on failure
@@ -695,7 +696,6 @@ def operator_policy(
             [output],
             conditions={"StringLike": {"s3:prefix": [f"{naming.PROCESSED_PREFIX}*", f"{naming.RUNS_PREFIX}*"]}},
         ),
-        statement("OperatorReadTestData", ["s3:GetObject"], [objects_arn(arns.input_bucket)]),
         statement(
             "OperatorUploadInputs",
             ["s3:AbortMultipartUpload", "s3:PutObject"],
@@ -712,6 +712,7 @@ def operator_policy(
         return document(*common, *store)
     return document(
         *common,
+        statement("OperatorReadTestData", ["s3:GetObject"], [objects_arn(arns.input_bucket, naming.VALIDATION_PREFIX)]),
         statement(
             "OperatorPublishModels",
             ["s3:GetObject", "s3:PutObject"],

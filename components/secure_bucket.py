@@ -31,6 +31,8 @@ class SecureBucketArgs:
     expire_prefixes: Mapping[str, int] = field(default_factory=dict)
     """Prefix -> days after which current objects under it expire (scratch data)."""
     abort_multipart_days: int = 7
+    expire_after_days: int = 0
+    """Expire every current object (and noncurrent version) after this many days; 0 = keep (``dataRetentionDays``)."""
 
 
 class SecureBucket(pulumi.ComponentResource):
@@ -127,10 +129,21 @@ def _lifecycle_rules(args: SecureBucketArgs) -> list[aws.s3.BucketLifecycleConfi
             status="Enabled",
             filter=everything,
             noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                noncurrent_days=args.noncurrent_version_days
+                noncurrent_days=min(
+                    args.noncurrent_version_days, args.expire_after_days or args.noncurrent_version_days
+                )
             ),
         ),
     ]
+    if args.expire_after_days:
+        rules.append(
+            aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="expire-data",
+                status="Enabled",
+                filter=everything,
+                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=args.expire_after_days),
+            )
+        )
     for prefix, days in sorted(args.expire_prefixes.items()):
         rules.append(
             aws.s3.BucketLifecycleConfigurationRuleArgs(

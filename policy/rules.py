@@ -142,6 +142,8 @@ class RuleContext:
     require_failed_execution_alarm: bool = False
     operator_principal_arns: tuple[str, ...] = ()
     organization_trail: bool = False
+    production: bool = False
+    """A production stack (config ``production``): its data is kept (no lifecycle expiry beyond scratch prefixes)."""
     """The organization's trail records the account (config ``organizationTrail``): no account trail required."""
 
     @property
@@ -161,6 +163,7 @@ def context_from_settings(settings: StackSettings) -> RuleContext:
         require_failed_execution_alarm=settings.production,
         operator_principal_arns=tuple(settings.operator_principal_arns),
         organization_trail=settings.organization_trail,
+        production=settings.production,
     )
 
 
@@ -935,6 +938,28 @@ def _check_store_alerts(resources: Sequence[Resource], ctx: RuleContext) -> Iter
         )
 
 
+SCRATCH_PREFIXES: Mapping[str, str] = {
+    naming.STAGING_PREFIX: "a run's work in progress, removed by the job; leftovers of crashed runs expire",
+    naming.AUDIT_TRAIL_LOG_PREFIX: "the audit trail's log files (not data), kept a year",
+}
+"""The only prefixes a production stack's lifecycle may expire, with the reason."""
+
+
+def _check_production_keeps_data(resource: Resource, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+    if not ctx.production:
+        return
+    for rule in _as_list(_inputs(resource).get("rules")):
+        if not isinstance(rule, Mapping) or not rule.get("expiration") or rule.get("status") == "Disabled":
+            continue
+        prefix = (rule.get("filter") or {}).get("prefix", "") if isinstance(rule.get("filter"), Mapping) else ""
+        if _known(prefix) and prefix not in SCRATCH_PREFIXES:
+            yield (
+                f"lifecycle rule {rule.get('id')!r} expires objects under {prefix or 'the whole bucket'!r} in a "
+                "production stack (production keeps its data)",
+                "remove dataRetentionDays from the production stack's config (expiry is for non-production data)",
+            )
+
+
 # ----------------------------------------------------------------------------------------------- registry
 _IAM_TYPES = (
     ROLE,
@@ -1049,6 +1074,12 @@ RULES: tuple[Rule, ...] = (
         resource_check=_check_task_hardening,
     ),
     Rule("kms-key-rotation", "Customer-managed KMS keys rotate.", (KMS_KEY,), resource_check=_check_kms_rotation),
+    Rule(
+        "production-keeps-data",
+        "A production stack's buckets expire nothing but scratch prefixes (dataRetentionDays is for other stacks).",
+        (BUCKET_LIFECYCLE,),
+        resource_check=_check_production_keeps_data,
+    ),
     Rule(
         "audit-trail",
         "Every account is recorded by a multi-region trail with log file validation into a hardened log bucket.",

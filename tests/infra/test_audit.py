@@ -112,9 +112,7 @@ def _rule_patterns_to_topic(stack: SynthResult) -> dict[str, dict[str, Any]]:
     topic = stack.outputs["alarmTopicArn"]
     targeted = {t.inputs["rule"] for t in stack.of_type(EVENT_TARGET) if t.inputs["arn"] == topic}
     return {
-        r.inputs["name"]: r.inputs["eventPattern"]
-        for r in stack.of_type(EVENT_RULE)
-        if r.inputs["name"] in targeted
+        r.inputs["name"]: r.inputs["eventPattern"] for r in stack.of_type(EVENT_RULE) if r.inputs["name"] in targeted
     }
 
 

@@ -205,6 +205,33 @@ def test_output_bucket_expires_staging_leftovers(any_stack: SynthResult) -> None
     assert staging["expiration"]["days"] == 7
 
 
+def test_data_expires_only_where_the_stack_declares_retention(any_stack: SynthResult) -> None:
+    """dataRetentionDays (dev 30, prod 0): current objects and old versions of the input and output data expire."""
+    days = any_stack.settings.data_retention_days
+    for bucket in (any_stack.outputs["inputBucketName"], any_stack.outputs["outputBucketName"]):
+        lifecycle = bucket_child(any_stack, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", bucket)
+        rules = {rule["id"]: rule for rule in lifecycle["rules"]}
+        noncurrent = rules["expire-noncurrent-versions"]["noncurrentVersionExpiration"]["noncurrentDays"]
+        if days:
+            assert rules["expire-data"] == {
+                "id": "expire-data",
+                "status": "Enabled",
+                "filter": {"prefix": ""},
+                "expiration": {"days": days},
+            }
+            assert noncurrent == days
+        else:
+            assert "expire-data" not in rules and noncurrent == 90
+    # The store is never expired by it: models are kept whatever the stack's data retention.
+    if any_stack.settings.owns_artifact_store:
+        store = bucket_child(
+            any_stack,
+            "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+            any_stack.outputs["artifactBucketName"],
+        )
+        assert not [rule for rule in store["rules"] if "expiration" in rule]
+
+
 def test_artifact_store_uses_its_rotating_customer_managed_key(dev_stack: SynthResult) -> None:
     key = dev_stack.get("aws:kms/key:Key", "artifacts-key")
     assert key.inputs["enableKeyRotation"] is True

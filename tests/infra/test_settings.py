@@ -190,6 +190,15 @@ def test_administrators_are_named_roles_of_the_account(admin: str, problem: str)
     assert problem in only_error("dev", adminPrincipalArns=[admin])
 
 
+def test_data_retention_is_refused_on_a_production_stack() -> None:
+    message = only_error("prod", dataRetentionDays=30)
+    assert message.startswith("dataRetentionDays: 30 — set on a production stack")
+    assert "remove it (0 keeps everything)" in message
+    assert "negative" in only_error("dev", dataRetentionDays=-1)
+    assert load_stack_settings("dev").data_retention_days == 30
+    assert load_stack_settings("prod").data_retention_days == 0
+
+
 def test_account_id_must_be_12_digits() -> None:
     message = only_error("dev", accountId="12345")
     assert message.startswith("accountId: '12345'")

@@ -39,6 +39,7 @@ PROD_CONTEXT = RuleContext(
     account_id=PROD,
     region=REGION,
     require_failed_execution_alarm=True,
+    production=True,
 )
 
 
@@ -138,7 +139,17 @@ def audit_resources() -> list[dict[str, Any]]:
         res(
             "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
             "audit-logs-lifecycle",
-            {"bucket": AUDIT_LOGS, "rules": [{"id": "expire-logs", "status": "Enabled", "expiration": {"days": 365}}]},
+            {
+                "bucket": AUDIT_LOGS,
+                "rules": [
+                    {
+                        "id": "expire-logs",
+                        "status": "Enabled",
+                        "filter": {"prefix": "AWSLogs/"},
+                        "expiration": {"days": 365},
+                    }
+                ],
+            },
         ),
         res(
             "aws:cloudtrail/trail:Trail",

@@ -12,7 +12,17 @@ import pytest
 from components.settings import load_stack_settings
 from policy import rules
 from policy.rules import UNKNOWN, RuleContext, context_from_settings, evaluate
-from tests.policy.stack_fixture import ARTIFACTS, DEV, DEV_CONTEXT, PROD, PROD_CONTEXT, compliant_stack, find, res
+from tests.policy.stack_fixture import (
+    ARTIFACTS,
+    DEV,
+    DEV_CONTEXT,
+    INPUT,
+    PROD,
+    PROD_CONTEXT,
+    compliant_stack,
+    find,
+    res,
+)
 
 Stack = list[dict[str, Any]]
 
@@ -278,7 +288,11 @@ def test_rule_fails_on_broken_fixture(rule: str, mutate: Callable[[Stack], None]
 
 def test_every_rule_has_a_broken_fixture() -> None:
     # ci-roles-change-no-access is broken on the real synthesized stack: tests/infra/test_ci_access.py
-    tested = {b[1] for b in BROKEN} | {"production-failed-executions-alarm", "ci-roles-change-no-access"}
+    tested = {b[1] for b in BROKEN} | {
+        "production-failed-executions-alarm",
+        "ci-roles-change-no-access",
+        "production-keeps-data",
+    }
     assert tested == set(rules.rule_names())
 
 
@@ -394,6 +408,33 @@ def test_operator_role_may_trust_only_the_configured_operators_across_accounts()
     assert "trust only the configured operatorPrincipalArns" in ci.fix
     (other,) = evaluate(_trusting("ds-preprocessing-deploy-prod", sso), context, cross_account)
     assert "trust no other account" in other.fix
+
+
+def test_a_production_stack_may_expire_only_scratch_prefixes() -> None:
+    stack = compliant_stack()
+    lifecycle = res(
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+        "input-lifecycle",
+        {
+            "bucket": INPUT,
+            "rules": [
+                {
+                    "id": "expire-staging",
+                    "status": "Enabled",
+                    "filter": {"prefix": "_staging/"},
+                    "expiration": {"days": 7},
+                },
+                {"id": "expire-data", "status": "Enabled", "filter": {"prefix": ""}, "expiration": {"days": 30}},
+            ],
+        },
+    )
+    stack.append(lifecycle)
+    fired = [v for v in evaluate(stack, PROD_CONTEXT) if v.rule == "production-keeps-data"]
+    assert [(v.resource, "'expire-data'" in v.message) for v in fired] == [("input-lifecycle", True)]
+    assert not [v for v in evaluate(stack, DEV_CONTEXT) if v.rule == "production-keeps-data"]
+    # The audit log bucket's one-year expiry (AWSLogs/) is allowed in production: it is in the compliant fixture.
+    stack.remove(lifecycle)
+    assert not [v for v in evaluate(stack, PROD_CONTEXT) if v.rule == "production-keeps-data"]
 
 
 def test_an_organization_trail_exempts_the_account_trail_not_the_store_data_events() -> None:
