@@ -62,6 +62,7 @@ if s.owns_artifact_store:
             s.artifact_reader_accounts,
             s.artifact_reader_role_patterns,
             s.admin_principal_arns,
+            s.artifact_replica_region,
         ),
         opts,
     )
@@ -199,3 +200,7 @@ pulumi.export("previewRoleArn", ci.preview_role.arn if ci.preview_role else None
 pulumi.export("deployRoleArn", ci.deploy_role.arn if ci.deploy_role else None)
 if isinstance(store, ArtifactStore):
     pulumi.export("artifactReaderPrincipalPatterns", store.reader_principal_patterns)
+    if store.replica:
+        pulumi.export("artifactReplicaBucketName", store.replica.bucket_name)
+        pulumi.export("artifactReplicaKmsKeyArn", store.replica.kms_key_arn)
+        pulumi.export("artifactReplicaRegion", store.replica.region)

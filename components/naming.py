@@ -82,6 +82,16 @@ def artifact_bucket(env: str, account_id: str, region: str) -> str:
     return _regional("artifacts", env, account_id, region)
 
 
+def artifact_replica_bucket(env: str, account_id: str, replica_region: str) -> str:
+    """The store's replica in ``artifactReplicaRegion``: the store's name with the replica's region."""
+    return artifact_bucket(env, account_id, replica_region)
+
+
+def store_replication_role(env: str) -> str:
+    """Role S3 assumes to replicate the store's ``models/`` into the replica."""
+    return f"{PROJECT}-store-replication-{env}"
+
+
 def audit_log_bucket(env: str, account_id: str, region: str) -> str:
     """The audit trail's log bucket, e.g. ``ds-audit-dev-123456789012-us-east-1``."""
     return _regional("audit", env, account_id, region)
@@ -273,6 +283,7 @@ def _environment_roles(env: str) -> tuple[str, ...]:
         state_machine_role(env),
         schedule_role(env),
         audit_trail_role(env),
+        store_replication_role(env),
         deploy_role(env),
         preview_role(env),
     )

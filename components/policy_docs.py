@@ -316,6 +316,50 @@ def alarm_topic_policy(*, topic_arn: str, arns: StackArns) -> Document:
     )
 
 
+def store_replication_policy(
+    *,
+    source_bucket_arn: str,
+    replica_bucket_arn: str,
+    source_key_arn: str,
+    replica_key_arn: str,
+    region: str,
+    replica_region: str,
+) -> Document:
+    """What S3 replication does as the store's replication role: read ``models/`` versions, write them to the replica.
+
+    Objects are SSE-KMS: decrypt with the store's key and encrypt with the replica's own key, each only through S3
+    in its region. No ``s3:ReplicateDelete``: delete markers are not replicated (the replication rule says so, and
+    the role could not write them anyway), so a delete in the store never hides a model in the replica.
+    """
+    return document(
+        statement(
+            "ReadReplicationConfiguration", ["s3:GetReplicationConfiguration", "s3:ListBucket"], [source_bucket_arn]
+        ),
+        statement(
+            "ReadModelVersions",
+            ["s3:GetObjectVersionAcl", "s3:GetObjectVersionForReplication", "s3:GetObjectVersionTagging"],
+            [objects_arn(source_bucket_arn, naming.MODELS_PREFIX)],
+        ),
+        statement(
+            "WriteReplicaModels",
+            ["s3:ReplicateObject", "s3:ReplicateTags"],
+            [objects_arn(replica_bucket_arn, naming.MODELS_PREFIX)],
+        ),
+        statement(
+            "DecryptWithStoreKey",
+            ["kms:Decrypt"],
+            [source_key_arn],
+            conditions={"StringEquals": {"kms:ViaService": s3_via_service(region)}},
+        ),
+        statement(
+            "EncryptWithReplicaKey",
+            ["kms:Encrypt", "kms:GenerateDataKey"],
+            [replica_key_arn],
+            conditions={"StringEquals": {"kms:ViaService": s3_via_service(replica_region)}},
+        ),
+    )
+
+
 # ----------------------------------------------------------------------------- KMS
 
 KEY_ADMIN_ACTIONS = (

@@ -31,6 +31,8 @@ class SecureBucketArgs:
     expire_prefixes: Mapping[str, int] = field(default_factory=dict)
     """Prefix -> days after which current objects under it expire (scratch data)."""
     abort_multipart_days: int = 7
+    region: str | None = None
+    """Region of the bucket and its settings when not the provider's (the store's replica); None = the provider's."""
     expire_after_days: int = 0
     """Expire every current object (and noncurrent version) after this many days; 0 = keep (``dataRetentionDays``)."""
 
@@ -39,18 +41,23 @@ class SecureBucket(pulumi.ComponentResource):
     """A private, encrypted, versioned, TLS-only bucket with lifecycle rules."""
 
     bucket: aws.s3.Bucket
+    versioning: aws.s3.BucketVersioning
+    """Exposed so replication (which S3 refuses on an unversioned bucket) can wait for it."""
     bucket_name: pulumi.Output[str]
     arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: SecureBucketArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(tokens.SECURE_BUCKET_COMPONENT, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.bucket = aws.s3.Bucket(name, aws.s3.BucketArgs(bucket=args.bucket_name, force_destroy=False), opts=child)
+        self.bucket = aws.s3.Bucket(
+            name, aws.s3.BucketArgs(bucket=args.bucket_name, force_destroy=False, region=args.region), opts=child
+        )
         bucket_id = self.bucket.id
         aws.s3.BucketOwnershipControls(
             f"{name}-ownership",
             aws.s3.BucketOwnershipControlsArgs(
                 bucket=bucket_id,
+                region=args.region,
                 rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
             ),
             opts=child,
@@ -59,6 +66,7 @@ class SecureBucket(pulumi.ComponentResource):
             f"{name}-public-access-block",
             aws.s3.BucketPublicAccessBlockArgs(
                 bucket=bucket_id,
+                region=args.region,
                 block_public_acls=True,
                 block_public_policy=True,
                 ignore_public_acls=True,
@@ -70,6 +78,7 @@ class SecureBucket(pulumi.ComponentResource):
             f"{name}-versioning",
             aws.s3.BucketVersioningInitArgs(
                 bucket=bucket_id,
+                region=args.region,
                 versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
             ),
             opts=child,
@@ -82,6 +91,7 @@ class SecureBucket(pulumi.ComponentResource):
             f"{name}-encryption",
             aws.s3.BucketServerSideEncryptionConfigurationInitArgs(
                 bucket=bucket_id,
+                region=args.region,
                 rules=[
                     aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
                         apply_server_side_encryption_by_default=encryption,
@@ -93,7 +103,7 @@ class SecureBucket(pulumi.ComponentResource):
         )
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle",
-            aws.s3.BucketLifecycleConfigurationArgs(bucket=bucket_id, rules=_lifecycle_rules(args)),
+            aws.s3.BucketLifecycleConfigurationArgs(bucket=bucket_id, rules=_lifecycle_rules(args), region=args.region),
             # Noncurrent-version rules: versioning first (the provider's documented order for versioned buckets).
             opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
         )
@@ -101,6 +111,7 @@ class SecureBucket(pulumi.ComponentResource):
             f"{name}-policy",
             aws.s3.BucketPolicyArgs(
                 bucket=bucket_id,
+                region=args.region,
                 policy=document_json(
                     policy_docs.bucket_policy, bucket_arn=self.bucket.arn, extra=list(args.policy_statements)
                 ),
@@ -108,6 +119,7 @@ class SecureBucket(pulumi.ComponentResource):
             # A policy with cross-account grants is refused while the public access block is being set up.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access_block]),
         )
+        self.versioning = versioning
         self.bucket_name = self.bucket.bucket
         self.arn = self.bucket.arn
         self.register_outputs({"bucketName": self.bucket_name, "arn": self.arn})

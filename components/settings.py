@@ -164,6 +164,8 @@ class StackSettings:
     admin_principal_arns: tuple[str, ...]
     organization_trail: bool
     data_retention_days: int
+    artifact_replica_region: str | None
+    """Owning stack: the region of the store's replica (None = none)."""
     """Days after which input/output objects expire; 0 = kept (always 0 in production)."""
     """The organization's trail records the account: no account trail of ours (the store's data events still)."""
     parameter_prefix: str
@@ -471,6 +473,13 @@ def _check_task(c: _Checker) -> None:
             f"not a Fargate memory size for taskCpu {cpu}",
             f"use {sizes[0]}..{sizes[-1]} MiB in steps of {sizes[1] - sizes[0]}",
         )
+    replica = c.get("artifactReplicaRegion")
+    if replica and not c.get("ownsArtifactStore"):
+        c.add("artifactReplicaRegion", "set on a stack that does not own the store", "set it on the owning stack")
+    elif replica and not _REGION.match(replica):
+        c.add("artifactReplicaRegion", "not an AWS region name", "use a region such as us-west-2")
+    elif replica and replica == c.get("region"):
+        c.add("artifactReplicaRegion", "is the store's own region", "use another region (a replica guards a region)")
     retention = c.get("dataRetentionDays")
     if retention is not None and retention < 0:
         c.add("dataRetentionDays", "negative", "use a number of days, or 0 to keep the data")
@@ -641,6 +650,7 @@ def settings_from_config(stack: str, values: Mapping[str, Any], *, project_dir: 
         admin_principal_arns=tuple(v["adminPrincipalArns"]),
         organization_trail=v["organizationTrail"],
         data_retention_days=v["dataRetentionDays"],
+        artifact_replica_region=v["artifactReplicaRegion"] or None,
         parameter_prefix=v["parameterPrefix"],
         input_key=v["inputKey"],
     )

@@ -15,6 +15,7 @@ BUCKET_PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessB
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 BUCKET_OWNERSHIP = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
 BUCKET_LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+BUCKET_REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
 KMS_KEY = "aws:kms/key:Key"
 KMS_ALIAS = "aws:kms/alias:Alias"
 KMS_KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"

@@ -29,6 +29,7 @@ from components.tokens import (
     BUCKET,
     BUCKET_LIFECYCLE,
     BUCKET_POLICY,
+    BUCKET_REPLICATION,
     BUCKET_SSE,
     BUCKET_VERSIONING,
     ECR_REPOSITORY,
@@ -143,6 +144,8 @@ class RuleContext:
     operator_principal_arns: tuple[str, ...] = ()
     organization_trail: bool = False
     production: bool = False
+    artifact_replica_region: str | None = None
+    """Owning stack: where the store's replica must be (config ``artifactReplicaRegion``)."""
     """A production stack (config ``production``): its data is kept (no lifecycle expiry beyond scratch prefixes)."""
     """The organization's trail records the account (config ``organizationTrail``): no account trail required."""
 
@@ -150,6 +153,14 @@ class RuleContext:
     def artifact_bucket(self) -> str:
         """The name the artifact store has when this stack owns it (the bucket that holds models)."""
         return naming.artifact_bucket(self.environment, self.account_id, self.region)
+
+    @property
+    def model_buckets(self) -> tuple[str, ...]:
+        """The store and, when configured, its replica: both hold models and carry the same protections."""
+        replica = self.artifact_replica_region
+        return (self.artifact_bucket,) + (
+            (naming.artifact_replica_bucket(self.environment, self.account_id, replica),) if replica else ()
+        )
 
 
 def context_from_settings(settings: StackSettings) -> RuleContext:
@@ -164,6 +175,7 @@ def context_from_settings(settings: StackSettings) -> RuleContext:
         operator_principal_arns=tuple(settings.operator_principal_arns),
         organization_trail=settings.organization_trail,
         production=settings.production,
+        artifact_replica_region=settings.artifact_replica_region,
     )
 
 
@@ -414,7 +426,7 @@ def _check_model_bucket_versioned(
     versionings = _of_type(resources, BUCKET_VERSIONING)
     buckets = _of_type(resources, BUCKET)
     for bucket in buckets:
-        if _bucket_name(bucket) != ctx.artifact_bucket:
+        if _bucket_name(bucket) not in ctx.model_buckets:
             continue
         attached = _attached(bucket, versionings, buckets)
         if attached is None:
@@ -474,7 +486,7 @@ def _check_store_immutable(resources: Sequence[Resource], ctx: RuleContext) -> I
     buckets = _of_type(resources, BUCKET)
     for bucket in buckets:
         name = _bucket_name(bucket)
-        if name != ctx.artifact_bucket:
+        if name not in ctx.model_buckets:
             continue
         attached = _attached(bucket, policies, buckets)
         if attached is None or any(_contains_unknown(_inputs(p).get("policy")) for p in attached):
@@ -938,6 +950,56 @@ def _check_store_alerts(resources: Sequence[Resource], ctx: RuleContext) -> Iter
         )
 
 
+def _replication_problems(config: Mapping[str, Any], replica: str, store_key: Any) -> list[str]:
+    """What a replication configuration of the store lacks for the replica to be a recovery copy."""
+    rules = [r for r in _as_list(config.get("rules")) if isinstance(r, Mapping) and r.get("status") == "Enabled"]
+    models = [
+        r
+        for r in rules
+        if naming.MODELS_PREFIX.startswith(str((r.get("filter") or {}).get("prefix", r.get("prefix", ""))))
+        and (r.get("destination") or {}).get("bucket") == s3_bucket_arn(replica)
+    ]
+    if not models:
+        return [f"no enabled rule replicating models/ to {replica}"]
+    rule = models[0]
+    problems = []
+    if (rule.get("deleteMarkerReplication") or {}).get("status") != "Disabled":
+        problems.append("delete markers are replicated (a delete in the store would hide the replica's model)")
+    criteria = (rule.get("sourceSelectionCriteria") or {}).get("sseKmsEncryptedObjects") or {}
+    key = ((rule.get("destination") or {}).get("encryptionConfiguration") or {}).get("replicaKmsKeyId")
+    if criteria.get("status") != "Enabled" or not key:
+        problems.append("SSE-KMS objects are not replicated with a replica key (the store's objects are all SSE-KMS)")
+    elif key == store_key:
+        problems.append("the replica uses the store's own key (losing that key would lose both)")
+    return problems
+
+
+def _check_store_replicated(
+    resources: Sequence[Resource], ctx: RuleContext
+) -> Iterator[tuple[Resource | None, str, str]]:
+    store = _store_bucket(resources, ctx)
+    if store is None or not ctx.artifact_replica_region:
+        return
+    (replica,) = ctx.model_buckets[1:]
+    configs = _attached(store, _of_type(resources, BUCKET_REPLICATION), _of_type(resources, BUCKET))
+    if configs is None or _contains_unknown([_inputs(c) for c in configs]):
+        return
+    store_keys = [
+        ((rule.get("applyServerSideEncryptionByDefault") or {}).get("kmsMasterKeyId"))
+        for sse in (_attached(store, _of_type(resources, BUCKET_SSE), _of_type(resources, BUCKET)) or [])
+        for rule in _as_list(_inputs(sse).get("rules"))
+    ]
+    problems = [p for c in configs for p in _replication_problems(_inputs(c), replica, next(iter(store_keys), None))]
+    if not configs or problems or not any(_bucket_name(b) == replica for b in _of_type(resources, BUCKET)):
+        found = problems or [f"no replication configuration on the store, or no bucket {replica}"]
+        yield (
+            store,
+            f"the model store is not replicated to {ctx.artifact_replica_region} as configured: {'; '.join(found)}",
+            "replicate models/ to the replica bucket with its own KMS key, delete markers not replicated "
+            "(components.artifact_store builds it from artifactReplicaRegion)",
+        )
+
+
 SCRATCH_PREFIXES: Mapping[str, str] = {
     naming.STAGING_PREFIX: "a run's work in progress, removed by the job; leftovers of crashed runs expire",
     naming.AUDIT_TRAIL_LOG_PREFIX: "the audit trail's log files (not data), kept a year",
@@ -1074,6 +1136,11 @@ RULES: tuple[Rule, ...] = (
         resource_check=_check_task_hardening,
     ),
     Rule("kms-key-rotation", "Customer-managed KMS keys rotate.", (KMS_KEY,), resource_check=_check_kms_rotation),
+    Rule(
+        "store-replicated",
+        "With artifactReplicaRegion, the store's models/ replicate to a replica with its own key (no delete markers).",
+        stack_check=_check_store_replicated,
+    ),
     Rule(
         "production-keeps-data",
         "A production stack's buckets expire nothing but scratch prefixes (dataRetentionDays is for other stacks).",

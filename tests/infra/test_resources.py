@@ -94,6 +94,7 @@ def test_every_expected_resource_exists(any_stack: SynthResult, token: str, name
 def test_dev_buckets_include_the_artifact_store(dev_stack: SynthResult) -> None:
     assert bucket_names(dev_stack) == [
         f"ds-artifacts-dev-{DEV}-us-east-1",
+        f"ds-artifacts-dev-{DEV}-us-west-2",  # the store's replica (artifactReplicaRegion)
         f"ds-audit-dev-{DEV}-us-east-1",
         f"ds-input-dev-{DEV}-us-east-1",
         f"ds-output-dev-{DEV}-us-east-1",
@@ -625,8 +626,15 @@ def test_workload_roles_carry_the_boundary_and_it_grants_nothing_more(any_stack:
     boundary = any_stack.get("aws:iam/policy:Policy", "task-role-boundary")
     env, account = any_stack.settings.environment, any_stack.settings.account_id
     assert boundary.id == f"arn:aws:iam::{account}:policy/ds-preprocessing-boundary-{env}"
-    # CloudTrail's delivery role is no workload role: admin-only, it writes only the trail's log group.
-    others = (naming.deploy_role(env), naming.preview_role(env), naming.operator_role(), naming.audit_trail_role(env))
+    # CloudTrail's delivery role and S3's replication role are no workload roles: admin-only service roles, each
+    # limited to its one job (the trail's log group; the store's models/ into the replica).
+    others = (
+        naming.deploy_role(env),
+        naming.preview_role(env),
+        naming.operator_role(),
+        naming.audit_trail_role(env),
+        naming.store_replication_role(env),
+    )
     workload = [r for r in any_stack.of_type(ROLE) if r.id not in others]
     assert len(workload) == (4 if any_stack.settings.schedule_enabled else 3)
     assert all(role.inputs["permissionsBoundary"] == boundary.id for role in workload)

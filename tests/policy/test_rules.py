@@ -12,6 +12,7 @@ import pytest
 from components.settings import load_stack_settings
 from policy import rules
 from policy.rules import UNKNOWN, RuleContext, context_from_settings, evaluate
+from tests.policy.handwritten_stacks import KEY_ARN
 from tests.policy.stack_fixture import (
     ARTIFACTS,
     DEV,
@@ -22,6 +23,7 @@ from tests.policy.stack_fixture import (
     compliant_stack,
     find,
     res,
+    secure_bucket,
 )
 
 Stack = list[dict[str, Any]]
@@ -292,6 +294,7 @@ def test_every_rule_has_a_broken_fixture() -> None:
         "production-failed-executions-alarm",
         "ci-roles-change-no-access",
         "production-keeps-data",
+        "store-replicated",
     }
     assert tested == set(rules.rule_names())
 
@@ -435,6 +438,69 @@ def test_a_production_stack_may_expire_only_scratch_prefixes() -> None:
     # The audit log bucket's one-year expiry (AWSLogs/) is allowed in production: it is in the compliant fixture.
     stack.remove(lifecycle)
     assert not [v for v in evaluate(stack, PROD_CONTEXT) if v.rule == "production-keeps-data"]
+
+
+REPLICA_REGION = "us-west-2"
+REPLICA = f"ds-artifacts-dev-{DEV}-{REPLICA_REGION}"
+REPLICA_KEY = f"arn:aws:kms:{REPLICA_REGION}:{DEV}:key/0f9e8d7c-6b5a-4c3d-8e2f-1a0b9c8d7e6f"
+
+
+def _replicated_stack() -> Stack:
+    """The compliant stack with the store's replica (another region, its own key) and the replication rule."""
+    stack = compliant_stack()
+    replica = [dict(r, name=r["name"].replace("artifacts", "replica")) for r in secure_bucket(REPLICA, "artifacts")]
+    for resource in replica:
+        if resource["type"] == "aws:s3/bucketPolicy:BucketPolicy":
+            store_policy = json.dumps(find(stack, "artifacts-policy")["inputs"]["policy"])
+            resource["inputs"]["policy"] = json.loads(store_policy.replace(ARTIFACTS, REPLICA))
+    rule = {
+        "id": "models-to-replica",
+        "status": "Enabled",
+        "filter": {"prefix": "models/"},
+        "deleteMarkerReplication": {"status": "Disabled"},
+        "sourceSelectionCriteria": {"sseKmsEncryptedObjects": {"status": "Enabled"}},
+        "destination": {
+            "bucket": f"arn:aws:s3:::{REPLICA}",
+            "encryptionConfiguration": {"replicaKmsKeyId": REPLICA_KEY},
+        },
+    }
+    config = res(
+        "aws:s3/bucketReplicationConfig:BucketReplicationConfig", "replication", {"bucket": ARTIFACTS, "rules": [rule]}
+    )
+    return [*stack, *replica, config]
+
+
+REPLICATED = dataclasses.replace(DEV_CONTEXT, artifact_replica_region=REPLICA_REGION)
+
+
+def test_a_replicated_store_passes_and_its_replica_is_held_to_the_store_rules() -> None:
+    assert evaluate(_replicated_stack(), REPLICATED) == []
+    stack = _replicated_stack()
+    policy = find(stack, "replica-policy")["inputs"]["policy"]
+    policy["Statement"] = policy["Statement"][:1]
+    assert ("store-models-immutable", "replica") in _fired(stack, REPLICATED)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "problem"),
+    [
+        (lambda s: s.remove(find(s, "replication")), "no replication configuration"),
+        (_set("replication", "rules.0.deleteMarkerReplication.status", "Enabled"), "delete markers are replicated"),
+        (_set("replication", "rules.0.destination.encryptionConfiguration", {}), "SSE-KMS objects are not replicated"),
+        (
+            _set("replication", "rules.0.destination.encryptionConfiguration.replicaKmsKeyId", KEY_ARN),
+            "store's own key",
+        ),
+        (_set("replication", "rules.0.filter.prefix", "raw/"), "no enabled rule replicating models/"),
+        (_set("replication", "rules.0.status", "Disabled"), "no enabled rule replicating models/"),
+    ],
+)
+def test_store_replicated_fails_on_broken_replication(mutate: Callable[[Stack], None], problem: str) -> None:
+    stack = _replicated_stack()
+    mutate(stack)
+    fired = [v for v in evaluate(stack, REPLICATED) if v.rule == "store-replicated"]
+    assert [v.resource for v in fired] == ["artifacts"] and problem in fired[0].message
+    assert not [v for v in evaluate(stack, DEV_CONTEXT) if v.rule == "store-replicated"]  # not configured: not required
 
 
 def test_an_organization_trail_exempts_the_account_trail_not_the_store_data_events() -> None:
