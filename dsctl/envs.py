@@ -27,6 +27,7 @@ import botocore.loaders
 import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from components import naming
 from components.project import load_project, stack_names
 from components.settings import PROJECT_DIR, SettingsError, StackSettings, load_stack_settings
 from dsctl.output import EXIT_FAILED, CommandError
@@ -110,6 +111,18 @@ def load_environment(name: str, project_dir: Path = PROJECT_DIR) -> Environment:
 def all_environments(project_dir: Path = PROJECT_DIR) -> list[Environment]:
     """Every environment of the project, in name order."""
     return [load_environment(name, project_dir) for name in environment_names(project_dir)]
+
+
+def store_replica(env: Environment, project_dir: Path = PROJECT_DIR) -> tuple[str, str] | None:
+    """(bucket, region) of the replica of ``env``'s store, when its owning stack declares ``artifactReplicaRegion``."""
+    try:
+        owner = env if env.owns_artifact_store else load_project(project_dir).store_owner(env)
+    except SettingsError:
+        return None
+    if owner is None or not owner.artifact_replica_region:
+        return None
+    region = owner.artifact_replica_region
+    return naming.artifact_replica_bucket(owner.environment, owner.account_id, region), region
 
 
 def store_owner(env: Environment, project_dir: Path = PROJECT_DIR) -> str:
