@@ -96,8 +96,11 @@ class ArtifactStore(pulumi.ComponentResource):
         )
         aws.kms.Alias(
             f"{name}-key-alias",
+            # Aliases are regional, but one name per key keeps them apart wherever regions are not (the local env).
             aws.kms.AliasArgs(
-                name=naming.artifact_key_alias(args.environment), target_key_id=key.key_id, region=region
+                name=naming.artifact_key_alias(args.environment) + ("-replica" if region else ""),
+                target_key_id=key.key_id,
+                region=region,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

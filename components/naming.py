@@ -197,8 +197,8 @@ def access_analyzer(env: str) -> str:
 
 
 ALERT_RULE_PREFIX = f"{PROJECT}-alert-"
-"""EventBridge rules whose target is the alarm topic are named with this prefix: the topic's policy lets exactly
-these rules publish (``aws:SourceArn``), so a new alert needs no policy change and no other rule can publish."""
+"""EventBridge rules whose target is the alarm topic are named with this prefix; the topic's policy lets exactly the
+rules of ``ALERTS`` publish (``aws:SourceArn``)."""
 
 
 ALERT_STORE_BUCKET = "store-bucket"

@@ -285,8 +285,8 @@ def trail_delivery_policy(log_group_arn: str) -> Document:
 def alarm_topic_policy(*, topic_arn: str, arns: StackArns) -> Document:
     """Who may publish to the alarm topic besides the account's own roles (which their IAM policies allow).
 
-    - EventBridge, only for this stack's alert rules (``aws:SourceArn``): the rules on changes to the store's
-      bucket and key, and any later rule named with ``naming.ALERT_RULE_PREFIX``;
+    - EventBridge, only for this stack's alert rules (``aws:SourceArn``, ``naming.ALERTS``: the rules on changes to
+      the store's bucket and key; a new alert adds its name there);
     - CloudWatch, only for this account's alarms (``aws:SourceArn`` + ``aws:SourceAccount``).
     A topic policy replaces SNS's default one, so without these statements the services could not publish.
     """
@@ -297,11 +297,7 @@ def alarm_topic_policy(*, topic_arn: str, arns: StackArns) -> Document:
             ["sns:Publish"],
             [topic_arn],
             principal={"Service": "events.amazonaws.com"},
-            conditions={
-                "ArnLike": {
-                    "aws:SourceArn": f"arn:aws:events:{regional}:rule/{naming.ALERT_RULE_PREFIX}*-{arns.environment}"
-                }
-            },
+            conditions={"ArnEquals": {"aws:SourceArn": arns.alert_rules}},
         ),
         statement(
             "AlarmsPublish",
@@ -690,8 +686,8 @@ def operator_policy(
     - run/status: start, list and follow executions of the pipeline's state machine; read the run manifests
       (``processed/{run_id}/manifest.json``) and list ``processed/``; the alarms' state;
     - doctor: the state machine, the cluster and the task definition (DescribeTaskDefinition takes no resource);
-    - model validate (owning account only: its report is appended to the store): test data under ``validation/`` of
-      the input bucket. Nothing else of the input: a production operator never reads the raw data the job processes;
+    - model validate: test data under ``validation/`` of the input bucket. Nothing else of the input: an operator
+      (a production one included) never reads the raw data the job processes;
     - uploads (``make demo``, the README's workflow): PutObject of the month's input and of validation data under
       ``raw/`` and ``validation/`` of the input bucket only (boto3's ``upload_file`` switches to a multipart upload
       for large files: Create/UploadPart/Complete need ``s3:PutObject``, and its clean-up on failure
@@ -740,6 +736,7 @@ def operator_policy(
             [output],
             conditions={"StringLike": {"s3:prefix": [f"{naming.PROCESSED_PREFIX}*", f"{naming.RUNS_PREFIX}*"]}},
         ),
+        statement("OperatorReadTestData", ["s3:GetObject"], [objects_arn(arns.input_bucket, naming.VALIDATION_PREFIX)]),
         statement(
             "OperatorUploadInputs",
             ["s3:AbortMultipartUpload", "s3:PutObject"],
@@ -756,7 +753,6 @@ def operator_policy(
         return document(*common, *store)
     return document(
         *common,
-        statement("OperatorReadTestData", ["s3:GetObject"], [objects_arn(arns.input_bucket, naming.VALIDATION_PREFIX)]),
         statement(
             "OperatorPublishModels",
             ["s3:GetObject", "s3:PutObject"],

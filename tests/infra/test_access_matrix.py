@@ -197,9 +197,9 @@ MATRIX = [
     Request(PROD_OPERATOR, "s3:PutObject", ("prod", "inputBucketArn", "/x.csv"), False),
     Request(PROD_OPERATOR, "s3:PutObject", ("prod", "inputBucketArn", "/rawdata/x.csv"), False),
     Request(PROD_OPERATOR, "s3:DeleteObject", ("prod", "inputBucketArn", "/raw/x.csv"), False),
-    # ... and reads none of prod's input: validation (the only dsctl read of input data) happens in the store owner
+    # ... and reads none of prod's raw input: only validation/ (test data, the only dsctl read of input data)
     Request(PROD_OPERATOR, "s3:GetObject", ("prod", "inputBucketArn", "/raw/monthly_data.csv"), False),
-    Request(PROD_OPERATOR, "s3:GetObject", ("prod", "inputBucketArn", "/validation/test_data.csv"), False),
+    Request(PROD_OPERATOR, "s3:GetObject", ("prod", "inputBucketArn", "/validation/test_data.csv"), True),
     Request(PROD_OPERATOR, "s3:DeleteObjectVersion", ("prod", "inputBucketArn", "/raw/x.csv"), False),
     Request(PROD_OPERATOR, "s3:PutObjectAcl", ("prod", "inputBucketArn", "/raw/x.csv"), False),
     Request(PROD_OPERATOR, "s3:PutObject", ("prod", "outputBucketArn", "/processed/run-1/part-0.parquet"), False),

@@ -7,7 +7,6 @@ against real calls, and has no Access Analyzer findings); these tests prove what
 
 from __future__ import annotations
 
-import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -134,13 +133,13 @@ def test_the_topic_policy_lets_exactly_the_alert_rules_and_alarms_publish(any_st
     by_sid = {s["Sid"]: s for s in policy["policy"]["Statement"]}
     events = by_sid["AlertRulesPublish"]
     assert events["Principal"] == {"Service": "events.amazonaws.com"} and events["Resource"] == [topic]
-    pattern = events["Condition"]["ArnLike"]["aws:SourceArn"]
+    allowed = events["Condition"]["ArnEquals"]["aws:SourceArn"]
     rules = [
         f"arn:aws:events:us-east-1:{any_stack.settings.account_id}:rule/{n}" for n in _rule_patterns_to_topic(any_stack)
     ]
-    assert all(fnmatch.fnmatchcase(arn, pattern) for arn in rules)
+    assert set(rules) <= set(allowed) and len(allowed) == len(naming.ALERTS)
     schedule = f"arn:aws:events:us-east-1:{any_stack.settings.account_id}:rule/{naming.schedule_rule('prod')}"
-    assert not fnmatch.fnmatchcase(schedule, pattern)
+    assert schedule not in allowed
     alarms = by_sid["AlarmsPublish"]
     assert alarms["Condition"]["StringEquals"] == {"aws:SourceAccount": any_stack.settings.account_id}
 

@@ -33,7 +33,17 @@ from tests.policy.handwritten_stacks import resource as res
 INPUT = bucket_name("input", "dev", DEV)
 STATE_MACHINE_ARN = f"arn:aws:states:{REGION}:{DEV}:stateMachine:ds-preprocessing-pipeline"
 
-DEV_CONTEXT = RuleContext(environment="dev", account_id=DEV, region=REGION, reader_accounts=(PROD,))
+REPLICA_REGION = "us-west-2"
+REPLICA = f"ds-artifacts-dev-{DEV}-{REPLICA_REGION}"
+REPLICA_KEY = f"arn:aws:kms:{REPLICA_REGION}:{DEV}:key/0f9e8d7c-6b5a-4c3d-8e2f-1a0b9c8d7e6f"
+
+DEV_CONTEXT = RuleContext(
+    environment="dev",
+    account_id=DEV,
+    region=REGION,
+    reader_accounts=(PROD,),
+    artifact_replica_region=REPLICA_REGION,
+)
 PROD_CONTEXT = RuleContext(
     environment="prod",
     account_id=PROD,
@@ -314,7 +324,31 @@ def compliant_stack() -> list[dict[str, Any]]:
         ),
         *audit_resources(),
     ]
-    return copy.deepcopy(resources)
+    return copy.deepcopy([*resources, *replica_resources(resources)])
+
+
+def replica_resources(stack: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The store's replica (another region, its own key, the store's policy) and the replication rule."""
+    store_policy = json.dumps(find(stack, "artifacts-policy")["inputs"]["policy"])
+    replica = secure_bucket(REPLICA, "replica")
+    for resource in replica:
+        if resource["type"] == "aws:s3/bucketPolicy:BucketPolicy":
+            resource["inputs"]["policy"] = json.loads(store_policy.replace(ARTIFACTS, REPLICA))
+    rule = {
+        "id": "models-to-replica",
+        "status": "Enabled",
+        "filter": {"prefix": "models/"},
+        "deleteMarkerReplication": {"status": "Disabled"},
+        "sourceSelectionCriteria": {"sseKmsEncryptedObjects": {"status": "Enabled"}},
+        "destination": {
+            "bucket": f"arn:aws:s3:::{REPLICA}",
+            "encryptionConfiguration": {"replicaKmsKeyId": REPLICA_KEY},
+        },
+    }
+    config = res(
+        "aws:s3/bucketReplicationConfig:BucketReplicationConfig", "replication", {"bucket": ARTIFACTS, "rules": [rule]}
+    )
+    return [*replica, config]
 
 
 def find(resources: list[dict[str, Any]], name: str) -> dict[str, Any]:

@@ -23,7 +23,6 @@ from tests.policy.stack_fixture import (
     compliant_stack,
     find,
     res,
-    secure_bucket,
 )
 
 Stack = list[dict[str, Any]]
@@ -440,37 +439,13 @@ def test_a_production_stack_may_expire_only_scratch_prefixes() -> None:
     assert not [v for v in evaluate(stack, PROD_CONTEXT) if v.rule == "production-keeps-data"]
 
 
-REPLICA_REGION = "us-west-2"
-REPLICA = f"ds-artifacts-dev-{DEV}-{REPLICA_REGION}"
-REPLICA_KEY = f"arn:aws:kms:{REPLICA_REGION}:{DEV}:key/0f9e8d7c-6b5a-4c3d-8e2f-1a0b9c8d7e6f"
-
-
 def _replicated_stack() -> Stack:
-    """The compliant stack with the store's replica (another region, its own key) and the replication rule."""
-    stack = compliant_stack()
-    replica = [dict(r, name=r["name"].replace("artifacts", "replica")) for r in secure_bucket(REPLICA, "artifacts")]
-    for resource in replica:
-        if resource["type"] == "aws:s3/bucketPolicy:BucketPolicy":
-            store_policy = json.dumps(find(stack, "artifacts-policy")["inputs"]["policy"])
-            resource["inputs"]["policy"] = json.loads(store_policy.replace(ARTIFACTS, REPLICA))
-    rule = {
-        "id": "models-to-replica",
-        "status": "Enabled",
-        "filter": {"prefix": "models/"},
-        "deleteMarkerReplication": {"status": "Disabled"},
-        "sourceSelectionCriteria": {"sseKmsEncryptedObjects": {"status": "Enabled"}},
-        "destination": {
-            "bucket": f"arn:aws:s3:::{REPLICA}",
-            "encryptionConfiguration": {"replicaKmsKeyId": REPLICA_KEY},
-        },
-    }
-    config = res(
-        "aws:s3/bucketReplicationConfig:BucketReplicationConfig", "replication", {"bucket": ARTIFACTS, "rules": [rule]}
-    )
-    return [*stack, *replica, config]
+    """The compliant stack holds the store's replica (stack_fixture.replica_resources); DEV_CONTEXT declares it."""
+    return compliant_stack()
 
 
-REPLICATED = dataclasses.replace(DEV_CONTEXT, artifact_replica_region=REPLICA_REGION)
+REPLICATED = DEV_CONTEXT
+UNREPLICATED = dataclasses.replace(DEV_CONTEXT, artifact_replica_region=None)
 
 
 def test_a_replicated_store_passes_and_its_replica_is_held_to_the_store_rules() -> None:
@@ -500,7 +475,9 @@ def test_store_replicated_fails_on_broken_replication(mutate: Callable[[Stack], 
     mutate(stack)
     fired = [v for v in evaluate(stack, REPLICATED) if v.rule == "store-replicated"]
     assert [v.resource for v in fired] == ["artifacts"] and problem in fired[0].message
-    assert not [v for v in evaluate(stack, DEV_CONTEXT) if v.rule == "store-replicated"]  # not configured: not required
+    assert not [
+        v for v in evaluate(stack, UNREPLICATED) if v.rule == "store-replicated"
+    ]  # not configured: not required
 
 
 def test_an_organization_trail_exempts_the_account_trail_not_the_store_data_events() -> None:
