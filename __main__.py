@@ -10,6 +10,7 @@ import pulumi
 
 from components import naming
 from components.artifact_store import ArtifactStore, ArtifactStoreArgs
+from components.audit import Audit, AuditArgs, AuditedStore
 from components.ci_access import CiAccess, CiAccessArgs
 from components.cross_account import CrossAccountAccess, CrossAccountAccessArgs
 from components.job_image import JobImage, JobImageArgs
@@ -35,10 +36,19 @@ ci = CiAccess(
     opts,
 )
 
-input_bucket = SecureBucket("input", SecureBucketArgs(bucket_name=s.input_bucket_name), opts)
+# dataRetentionDays (non-production stacks only): the data expires; production keeps it.
+input_bucket = SecureBucket(
+    "input", SecureBucketArgs(bucket_name=s.input_bucket_name, expire_after_days=s.data_retention_days), opts
+)
 # The job stages work under _staging/{run_id}/ and removes it; expire leftovers of crashed runs.
 output_bucket = SecureBucket(
-    "output", SecureBucketArgs(s.output_bucket_name, expire_prefixes={naming.STAGING_PREFIX: 7}), opts
+    "output",
+    SecureBucketArgs(
+        s.output_bucket_name,
+        expire_prefixes={naming.STAGING_PREFIX: 7},
+        expire_after_days=s.data_retention_days,
+    ),
+    opts,
 )
 
 store: ArtifactStore | CrossAccountAccess
@@ -52,6 +62,7 @@ if s.owns_artifact_store:
             s.artifact_reader_accounts,
             s.artifact_reader_role_patterns,
             s.admin_principal_arns,
+            s.artifact_replica_region,
         ),
         opts,
     )
@@ -114,6 +125,24 @@ pipeline = Orchestration(
         artifact_bucket_name=store.location.bucket_name,
         input_key=s.input_key,
         max_parallel_tasks=s.max_parallel_tasks,
+    ),
+    opts,
+)
+
+# The account's trail and access analyzer; on the owning stack the store's data events, denied-access alarm and alerts.
+audit = Audit(
+    "audit",
+    AuditArgs(
+        environment=env,
+        account_id=s.account_id,
+        region=s.region,
+        alarm_topic_arn=pipeline.topic.arn,
+        log_retention_days=s.log_retention_days,
+        own_trail=not s.organization_trail,
+        store=AuditedStore(naming.artifact_bucket(env, s.account_id, s.region), store.key.arn)
+        if isinstance(store, ArtifactStore)
+        else None,
+        admin_principal_arns=s.admin_principal_arns,
     ),
     opts,
 )
@@ -194,3 +223,7 @@ pulumi.export("previewRoleArn", ci.preview_role.arn if ci.preview_role else None
 pulumi.export("deployRoleArn", ci.deploy_role.arn if ci.deploy_role else None)
 if isinstance(store, ArtifactStore):
     pulumi.export("artifactReaderPrincipalPatterns", store.reader_principal_patterns)
+    if store.replica:
+        pulumi.export("artifactReplicaBucketName", store.replica.bucket_name)
+        pulumi.export("artifactReplicaKmsKeyArn", store.replica.kms_key_arn)
+        pulumi.export("artifactReplicaRegion", store.replica.region)

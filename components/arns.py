@@ -198,8 +198,34 @@ class StackArns(_AccountResources):
     def alarms(self) -> list[str]:
         return [
             f"arn:aws:cloudwatch:{self._regional}:alarm:{name(self.environment)}"
-            for name in (naming.failed_executions_alarm, naming.rejected_rows_alarm, naming.drifted_features_alarm)
+            for name in (
+                naming.failed_executions_alarm,
+                naming.rejected_rows_alarm,
+                naming.drifted_features_alarm,
+                naming.store_access_denied_alarm,
+            )
         ]
+
+    @property
+    def audit_trail(self) -> str:
+        return f"arn:aws:cloudtrail:{self._regional}:trail/{naming.audit_trail(self.environment)}"
+
+    @property
+    def audit_trail_role(self) -> str:
+        return self.role(naming.audit_trail_role(self.environment))
+
+    @property
+    def audit_trail_log_group(self) -> str:
+        return f"arn:aws:logs:{self._regional}:log-group:{naming.audit_trail_log_group(self.environment)}"
+
+    @property
+    def audit_log_bucket(self) -> str:
+        return f"arn:aws:s3:::{naming.audit_log_bucket(self.environment, self.account_id, self.region)}"
+
+    @property
+    def alert_rules(self) -> list[str]:
+        """The rules that may publish to the alarm topic: every ``naming.ALERT_RULE_PREFIX`` rule of the stack."""
+        return [f"arn:aws:events:{self._regional}:rule/{naming.alert_rule(self.environment, w)}" for w in naming.ALERTS]
 
     @property
     def schedule_rule(self) -> str:

@@ -82,16 +82,25 @@ class ProjectArns:
     def buckets(self) -> tuple[str, ...]:
         a = self.arns
         store_name = naming.artifact_bucket(a.environment, a.account_id, a.region)
-        store = (policy_docs.s3_bucket_arn(store_name),) if self.owns_artifact_store else ()
-        return (a.input_bucket, a.output_bucket, *store)
+        # The store and its replica (same name, the replica's region in place of ours; every S3 type is admin-only, so
+        # the CI roles only read these).
+        replica = f"{policy_docs.s3_bucket_arn(naming.artifact_bucket(a.environment, a.account_id, ''))}*"
+        store = (policy_docs.s3_bucket_arn(store_name), replica) if self.owns_artifact_store else ()
+        return (a.input_bucket, a.output_bucket, a.audit_log_bucket, *store)
 
     @property
     def roles(self) -> tuple[str, ...]:
-        return (*self.arns.bounded_roles, self.arns.deploy_role, self.arns.preview_role)
+        return (
+            *self.arns.bounded_roles,
+            self.arns.audit_trail_role,
+            self.arns.role(naming.store_replication_role(self.arns.environment)),
+            self.arns.deploy_role,
+            self.arns.preview_role,
+        )
 
     @property
     def log_groups(self) -> tuple[str, ...]:
-        groups = (self.arns.job_log_group, self.arns.state_machine_log_group)
+        groups = (self.arns.job_log_group, self.arns.state_machine_log_group, self.arns.audit_trail_log_group)
         return tuple(arn + suffix for arn in groups for suffix in ("", ":*"))
 
     def project_pattern(self, service: str, kind: str) -> str:
@@ -105,7 +114,7 @@ def _scopes(p: ProjectArns) -> dict[str, Scope]:
     buckets, roles, repository = Scope(p.buckets), Scope(p.roles), Scope((a.repository,))
     log_groups, rule, topic, anything = (
         Scope(p.log_groups),
-        Scope((a.schedule_rule, a.model_parameter_rule)),
+        Scope((a.schedule_rule, a.model_parameter_rule, *a.alert_rules)),
         Scope((a.alarm_topic,)),
         Scope(()),
     )
@@ -119,8 +128,9 @@ def _scopes(p: ProjectArns) -> dict[str, Scope]:
         "aws:iam/policy:Policy": Scope((a.role_boundary, a.operator_boundary, a.promoter_boundary)),
         "aws:iam/openIdConnectProvider:OpenIdConnectProvider": Scope((oidc_provider_arn(a.account_id),)),
         # The store's key ARN holds a generated id: only keys tagged as this project's.
-        "aws:kms/key:Key": Scope((f"arn:aws:kms:{a.region}:{a.account_id}:key/*",), tag=_TAG_KEY),
-        "aws:kms/alias:Alias": Scope((f"arn:aws:kms:{a.region}:{a.account_id}:alias/{naming.PROJECT}-*",)),
+        # Any region: the store's replica key lives in artifactReplicaRegion (the key is admin-only: CI only reads).
+        "aws:kms/key:Key": Scope((f"arn:aws:kms:*:{a.account_id}:key/*",), tag=_TAG_KEY),
+        "aws:kms/alias:Alias": Scope((f"arn:aws:kms:*:{a.account_id}:alias/{naming.PROJECT}-*",)),
         "aws:ecr/repository:Repository": repository,
         "aws:ecr/lifecyclePolicy:LifecyclePolicy": repository,
         "aws:ecr/repositoryPolicy:RepositoryPolicy": repository,
@@ -137,6 +147,7 @@ def _scopes(p: ProjectArns) -> dict[str, Scope]:
         "aws:cloudwatch/metricAlarm:MetricAlarm": Scope(tuple(a.alarms)),
         "aws:sns/topic:Topic": topic,
         "aws:sns/topicSubscription:TopicSubscription": topic,
+        "aws:sns/topicPolicy:TopicPolicy": topic,
         "aws:ssm/parameter:Parameter": Scope(tuple(a.parameter_path(p.parameter_prefix)[1:])),
         # Security group ids are generated: the project's tag limits every call on an existing group.
         "aws:ec2/securityGroup:SecurityGroup": Scope((a.security_groups,), tag=_TAG_KEY),

@@ -66,7 +66,9 @@ MAX_PARALLEL_ENV = "DS_MAX_PARALLEL_TASKS"
 
 MODELS_PREFIX = "models/"
 """The only prefix of the artifact store that reader accounts may read."""
-INPUT_UPLOAD_PREFIXES = ("raw/", "validation/")
+VALIDATION_PREFIX = "validation/"
+"""Input bucket: validation test data, the only input the owning stack's operator reads (``dsctl model validate``)."""
+INPUT_UPLOAD_PREFIXES = ("raw/", VALIDATION_PREFIX)
 """Prefixes of the input bucket the operator uploads to: the month's input (``raw/monthly_data.csv``, the default
 ``inputKey``) and validation test data (``validation/…``, read by ``dsctl model validate``)."""
 
@@ -88,6 +90,21 @@ def output_bucket(env: str, account_id: str, region: str) -> str:
 def artifact_bucket(env: str, account_id: str, region: str) -> str:
     """Artifact store bucket of the owning stack, e.g. ``ds-artifacts-dev-123456789012-us-east-1``."""
     return _regional("artifacts", env, account_id, region)
+
+
+def artifact_replica_bucket(env: str, account_id: str, replica_region: str) -> str:
+    """The store's replica in ``artifactReplicaRegion``: the store's name with the replica's region."""
+    return artifact_bucket(env, account_id, replica_region)
+
+
+def store_replication_role(env: str) -> str:
+    """Role S3 assumes to replicate the store's ``models/`` into the replica."""
+    return f"{PROJECT}-store-replication-{env}"
+
+
+def audit_log_bucket(env: str, account_id: str, region: str) -> str:
+    """The audit trail's log bucket, e.g. ``ds-audit-dev-123456789012-us-east-1``."""
+    return _regional("audit", env, account_id, region)
 
 
 def task_role(env: str) -> str:
@@ -172,6 +189,56 @@ def schedule_rule(env: str) -> str:
     return f"{PROJECT}-schedule-{env}"
 
 
+AUDIT_METRIC_NAMESPACE = "DS/Audit"
+"""Metrics the audit trail's log group yields; apart from ``METRIC_NAMESPACE`` so the job's role (which may put
+metrics there) cannot write a number into an audit alarm."""
+STORE_ACCESS_DENIED_METRIC = "StoreAccessDenied"
+AUDIT_TRAIL_LOG_PREFIX = "AWSLogs/"
+"""Where CloudTrail writes in its bucket (``AWSLogs/<account>/CloudTrail/...``): the lifecycle expires it."""
+
+
+def audit_trail(env: str) -> str:
+    """The stack's CloudTrail trail (the CI roles' scope matches ``ds-preprocessing-*`` trails)."""
+    return f"{PROJECT}-audit-{env}"
+
+
+def audit_trail_log_group(env: str) -> str:
+    """CloudWatch Logs group the trail delivers to, for the metric filter on denied store access."""
+    return f"/aws/cloudtrail/{PROJECT}-audit-{env}"
+
+
+def audit_trail_role(env: str) -> str:
+    """Role CloudTrail assumes to deliver events to ``audit_trail_log_group``."""
+    return f"{PROJECT}-audit-trail-{env}"
+
+
+def access_analyzer(env: str) -> str:
+    """The account's IAM Access Analyzer (external access findings)."""
+    return f"{PROJECT}-access-{env}"
+
+
+ALERT_RULE_PREFIX = f"{PROJECT}-alert-"
+"""EventBridge rules whose target is the alarm topic are named with this prefix; the topic's policy lets exactly the
+rules of ``ALERTS`` publish (``aws:SourceArn``)."""
+
+
+ALERT_STORE_BUCKET = "store-bucket"
+"""Changes to the store's bucket policy, replication, versioning, lifecycle or encryption."""
+ALERT_STORE_KEY = "store-key"
+"""Changes to the store's KMS key: its policy, disabling it, scheduling its deletion."""
+ALERTS = (ALERT_STORE_BUCKET, ALERT_STORE_KEY)
+
+
+def alert_rule(env: str, what: str) -> str:
+    """EventBridge rule that forwards ``what`` (e.g. ``store-bucket``) to the alarm topic."""
+    return f"{ALERT_RULE_PREFIX}{what}-{env}"
+
+
+def store_access_denied_alarm(env: str) -> str:
+    """CloudWatch alarm on requests to the artifact store that AWS denied."""
+    return f"{PROJECT}-store-access-denied-{env}"
+
+
 def security_group(env: str) -> str:
     """Security group of the job's tasks."""
     return f"{PROJECT}-task-{env}"
@@ -235,6 +302,7 @@ def regional_names(env: str, account_id: str, region: str) -> tuple[str, ...]:
         input_bucket(env, account_id, region),
         output_bucket(env, account_id, region),
         artifact_bucket(env, account_id, region),
+        audit_log_bucket(env, account_id, region),
     )
 
 
@@ -245,6 +313,8 @@ def _environment_roles(env: str) -> tuple[str, ...]:
         execution_role(env),
         state_machine_role(env),
         schedule_role(env),
+        audit_trail_role(env),
+        store_replication_role(env),
         deploy_role(env),
         preview_role(env),
     )
@@ -265,6 +335,11 @@ def environment_names(env: str) -> tuple[str, ...]:
         rejected_rows_alarm(env),
         drifted_features_alarm(env),
         schedule_rule(env),
+        audit_trail(env),
+        audit_trail_log_group(env),
+        access_analyzer(env),
+        store_access_denied_alarm(env),
+        *(alert_rule(env, what) for what in ALERTS),
         security_group(env),
         artifact_key_alias(env),
         role_boundary(env),

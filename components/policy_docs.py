@@ -229,6 +229,133 @@ def store_immutability_statements(bucket_arn: str, admin_principal_arns: Sequenc
     ]
 
 
+# ----------------------------------------------------------------------------- audit
+
+CLOUDTRAIL = "cloudtrail.amazonaws.com"
+
+
+def audit_log_bucket_statements(
+    bucket_arn: str, *, account_id: str, trail_arn: str, admin_principal_arns: Sequence[str]
+) -> list[Statement]:
+    """The CloudTrail log bucket's own statements: only our trail may write, nobody but the admins may delete.
+
+    CloudTrail checks the bucket ACL and writes ``AWSLogs/<account>/...`` with ``bucket-owner-full-control``;
+    ``aws:SourceArn`` names our trail, so no other trail (of any account) can use the bucket (confused deputy).
+    Deleting log objects or versions is denied to all but the administrators: the lifecycle expires old logs
+    (S3 lifecycle actions are not subject to the bucket policy), and log file validation detects any other change.
+    """
+    from_trail = {"StringEquals": {"aws:SourceArn": trail_arn}}
+    return [
+        statement(
+            "CloudTrailChecksBucketAcl",
+            ["s3:GetBucketAcl"],
+            [bucket_arn],
+            principal={"Service": CLOUDTRAIL},
+            conditions=from_trail,
+        ),
+        statement(
+            "CloudTrailWritesLogs",
+            ["s3:PutObject"],
+            [objects_arn(bucket_arn, f"{naming.AUDIT_TRAIL_LOG_PREFIX}{account_id}/")],
+            principal={"Service": CLOUDTRAIL},
+            conditions={"StringEquals": {**from_trail["StringEquals"], "s3:x-amz-acl": "bucket-owner-full-control"}},
+        ),
+        statement(
+            "DenyAuditLogDeletes",
+            list(MODEL_DELETE_ACTIONS),
+            [objects_arn(bucket_arn)],
+            effect="Deny",
+            principal="*",
+            conditions=_unless_admin(admin_principal_arns),
+        ),
+    ]
+
+
+def trail_delivery_policy(log_group_arn: str) -> Document:
+    """What CloudTrail's delivery role does: write the trail's events into its one log group."""
+    return document(
+        statement(
+            "DeliverTrailEvents",
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            [f"{log_group_arn}:log-stream:*"],
+        )
+    )
+
+
+def alarm_topic_policy(*, topic_arn: str, arns: StackArns) -> Document:
+    """Who may publish to the alarm topic besides the account's own roles (which their IAM policies allow).
+
+    - EventBridge, only for this stack's alert rules (``aws:SourceArn``, ``naming.ALERTS``: the rules on changes to
+      the store's bucket and key; a new alert adds its name there);
+    - CloudWatch, only for this account's alarms (``aws:SourceArn`` + ``aws:SourceAccount``).
+    A topic policy replaces SNS's default one, so without these statements the services could not publish.
+    """
+    regional = f"{arns.region}:{arns.account_id}"
+    return document(
+        statement(
+            "AlertRulesPublish",
+            ["sns:Publish"],
+            [topic_arn],
+            principal={"Service": "events.amazonaws.com"},
+            conditions={"ArnEquals": {"aws:SourceArn": arns.alert_rules}},
+        ),
+        statement(
+            "AlarmsPublish",
+            ["sns:Publish"],
+            [topic_arn],
+            principal={"Service": "cloudwatch.amazonaws.com"},
+            conditions={
+                "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{regional}:alarm:*"},
+                "StringEquals": {"aws:SourceAccount": arns.account_id},
+            },
+        ),
+    )
+
+
+def store_replication_policy(
+    *,
+    source_bucket_arn: str,
+    replica_bucket_arn: str,
+    source_key_arn: str,
+    replica_key_arn: str,
+    region: str,
+    replica_region: str,
+) -> Document:
+    """What S3 replication does as the store's replication role: read ``models/`` versions, write them to the replica.
+
+    Objects are SSE-KMS: decrypt with the store's key and encrypt with the replica's own key, each only through S3
+    in its region. No ``s3:ReplicateDelete``: delete markers are not replicated (the replication rule says so, and
+    the role could not write them anyway), so a delete in the store never hides a model in the replica.
+    """
+    return document(
+        statement(
+            "ReadReplicationConfiguration", ["s3:GetReplicationConfiguration", "s3:ListBucket"], [source_bucket_arn]
+        ),
+        statement(
+            "ReadModelVersions",
+            ["s3:GetObjectVersionAcl", "s3:GetObjectVersionForReplication", "s3:GetObjectVersionTagging"],
+            [objects_arn(source_bucket_arn, naming.MODELS_PREFIX)],
+        ),
+        statement(
+            "WriteReplicaModels",
+            ["s3:ReplicateObject", "s3:ReplicateTags"],
+            [objects_arn(replica_bucket_arn, naming.MODELS_PREFIX)],
+        ),
+        statement(
+            "DecryptWithStoreKey",
+            ["kms:Decrypt"],
+            [source_key_arn],
+            conditions={"StringEquals": {"kms:ViaService": s3_via_service(region)}},
+        ),
+        statement(
+            "EncryptWithReplicaKey",
+            ["kms:Encrypt", "kms:GenerateDataKey"],
+            [replica_key_arn],
+            conditions={"StringEquals": {"kms:ViaService": s3_via_service(replica_region)}},
+        ),
+    )
+
+
 # ----------------------------------------------------------------------------- KMS
 
 KEY_ADMIN_ACTIONS = (
@@ -600,7 +727,8 @@ def operator_policy(
       job's log group (``dsctl run --wait/--attach --logs``);
     - doctor: the state machine, the cluster and the task definition (DescribeTaskDefinition takes no resource);
     - image promote: tag a pinned digest ``keep-…`` in this account's repository (BatchGetImage + PutImage);
-    - model validate: test data from the input bucket;
+    - model validate: test data under ``validation/`` of the input bucket. Nothing else of the input: an operator
+      (a production one included) never reads the raw data the job processes;
     - uploads (``make demo``, the README's workflow): PutObject of the month's input and of validation data under
       ``raw/`` and ``validation/`` of the input bucket only (boto3's ``upload_file`` switches to a multipart upload
       for large files: Create/UploadPart/Complete need ``s3:PutObject``, and its clean-up on failure
@@ -655,7 +783,7 @@ def operator_policy(
             [output],
             conditions={"StringLike": {"s3:prefix": [f"{naming.PROCESSED_PREFIX}*", f"{naming.RUNS_PREFIX}*"]}},
         ),
-        statement("OperatorReadTestData", ["s3:GetObject"], [objects_arn(arns.input_bucket)]),
+        statement("OperatorReadTestData", ["s3:GetObject"], [objects_arn(arns.input_bucket, naming.VALIDATION_PREFIX)]),
         statement(
             "OperatorUploadInputs",
             ["s3:AbortMultipartUpload", "s3:PutObject"],

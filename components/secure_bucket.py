@@ -31,24 +31,33 @@ class SecureBucketArgs:
     expire_prefixes: Mapping[str, int] = field(default_factory=dict)
     """Prefix -> days after which current objects under it expire (scratch data)."""
     abort_multipart_days: int = 7
+    region: str | None = None
+    """Region of the bucket and its settings when not the provider's (the store's replica); None = the provider's."""
+    expire_after_days: int = 0
+    """Expire every current object (and noncurrent version) after this many days; 0 = keep (``dataRetentionDays``)."""
 
 
 class SecureBucket(pulumi.ComponentResource):
     """A private, encrypted, versioned, TLS-only bucket with lifecycle rules."""
 
     bucket: aws.s3.Bucket
+    versioning: aws.s3.BucketVersioning
+    """Exposed so replication (which S3 refuses on an unversioned bucket) can wait for it."""
     bucket_name: pulumi.Output[str]
     arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: SecureBucketArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(tokens.SECURE_BUCKET_COMPONENT, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.bucket = aws.s3.Bucket(name, aws.s3.BucketArgs(bucket=args.bucket_name, force_destroy=False), opts=child)
+        self.bucket = aws.s3.Bucket(
+            name, aws.s3.BucketArgs(bucket=args.bucket_name, force_destroy=False, region=args.region), opts=child
+        )
         bucket_id = self.bucket.id
         aws.s3.BucketOwnershipControls(
             f"{name}-ownership",
             aws.s3.BucketOwnershipControlsArgs(
                 bucket=bucket_id,
+                region=args.region,
                 rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
             ),
             opts=child,
@@ -57,6 +66,7 @@ class SecureBucket(pulumi.ComponentResource):
             f"{name}-public-access-block",
             aws.s3.BucketPublicAccessBlockArgs(
                 bucket=bucket_id,
+                region=args.region,
                 block_public_acls=True,
                 block_public_policy=True,
                 ignore_public_acls=True,
@@ -68,6 +78,7 @@ class SecureBucket(pulumi.ComponentResource):
             f"{name}-versioning",
             aws.s3.BucketVersioningInitArgs(
                 bucket=bucket_id,
+                region=args.region,
                 versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
             ),
             opts=child,
@@ -80,6 +91,7 @@ class SecureBucket(pulumi.ComponentResource):
             f"{name}-encryption",
             aws.s3.BucketServerSideEncryptionConfigurationInitArgs(
                 bucket=bucket_id,
+                region=args.region,
                 rules=[
                     aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
                         apply_server_side_encryption_by_default=encryption,
@@ -91,7 +103,7 @@ class SecureBucket(pulumi.ComponentResource):
         )
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle",
-            aws.s3.BucketLifecycleConfigurationArgs(bucket=bucket_id, rules=_lifecycle_rules(args)),
+            aws.s3.BucketLifecycleConfigurationArgs(bucket=bucket_id, rules=_lifecycle_rules(args), region=args.region),
             # Noncurrent-version rules: versioning first (the provider's documented order for versioned buckets).
             opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
         )
@@ -99,6 +111,7 @@ class SecureBucket(pulumi.ComponentResource):
             f"{name}-policy",
             aws.s3.BucketPolicyArgs(
                 bucket=bucket_id,
+                region=args.region,
                 policy=document_json(
                     policy_docs.bucket_policy, bucket_arn=self.bucket.arn, extra=list(args.policy_statements)
                 ),
@@ -106,6 +119,7 @@ class SecureBucket(pulumi.ComponentResource):
             # A policy with cross-account grants is refused while the public access block is being set up.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access_block]),
         )
+        self.versioning = versioning
         self.bucket_name = self.bucket.bucket
         self.arn = self.bucket.arn
         self.register_outputs({"bucketName": self.bucket_name, "arn": self.arn})
@@ -127,10 +141,21 @@ def _lifecycle_rules(args: SecureBucketArgs) -> list[aws.s3.BucketLifecycleConfi
             status="Enabled",
             filter=everything,
             noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                noncurrent_days=args.noncurrent_version_days
+                noncurrent_days=min(
+                    args.noncurrent_version_days, args.expire_after_days or args.noncurrent_version_days
+                )
             ),
         ),
     ]
+    if args.expire_after_days:
+        rules.append(
+            aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="expire-data",
+                status="Enabled",
+                filter=everything,
+                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=args.expire_after_days),
+            )
+        )
     for prefix, days in sorted(args.expire_prefixes.items()):
         rules.append(
             aws.s3.BucketLifecycleConfigurationRuleArgs(

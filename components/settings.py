@@ -166,6 +166,12 @@ class StackSettings:
     github_repository: str | None
     github_oidc_provider_arn: str | None
     admin_principal_arns: tuple[str, ...]
+    organization_trail: bool
+    data_retention_days: int
+    artifact_replica_region: str | None
+    """Owning stack: the region of the store's replica (None = none)."""
+    """Days after which input/output objects expire; 0 = kept (always 0 in production)."""
+    """The organization's trail records the account: no account trail of ours (the store's data events still)."""
     parameter_prefix: str
     input_key: str
     max_parallel_tasks: int
@@ -491,6 +497,22 @@ def _check_task(c: _Checker) -> None:
             f"not a Fargate memory size for taskCpu {cpu}",
             f"use {sizes[0]}..{sizes[-1]} MiB in steps of {sizes[1] - sizes[0]}",
         )
+    replica = c.get("artifactReplicaRegion")
+    if replica and not c.get("ownsArtifactStore"):
+        c.add("artifactReplicaRegion", "set on a stack that does not own the store", "set it on the owning stack")
+    elif replica and not _REGION.match(replica):
+        c.add("artifactReplicaRegion", "not an AWS region name", "use a region such as us-west-2")
+    elif replica and replica == c.get("region"):
+        c.add("artifactReplicaRegion", "is the store's own region", "use another region (a replica guards a region)")
+    retention = c.get("dataRetentionDays")
+    if retention is not None and retention < 0:
+        c.add("dataRetentionDays", "negative", "use a number of days, or 0 to keep the data")
+    elif retention and c.get("production"):
+        c.add(
+            "dataRetentionDays",
+            "set on a production stack (production keeps its input and output data)",
+            "remove it (0 keeps everything), or declare the stack production: false",
+        )
     timeout = c.get("taskTimeoutMinutes")
     if timeout is not None and not 1 <= timeout <= 24 * 60:
         c.add("taskTimeoutMinutes", "out of range", "use 1..1440 minutes")
@@ -679,6 +701,9 @@ def settings_from_config(stack: str, values: Mapping[str, Any], *, project_dir: 
         github_repository=v["githubRepository"] or None,
         github_oidc_provider_arn=v["githubOidcProviderArn"] or None,
         admin_principal_arns=tuple(v["adminPrincipalArns"]),
+        organization_trail=v["organizationTrail"],
+        data_retention_days=v["dataRetentionDays"],
+        artifact_replica_region=v["artifactReplicaRegion"] or None,
         parameter_prefix=v["parameterPrefix"],
         input_key=v["inputKey"],
         max_parallel_tasks=v["maxParallelTasks"],

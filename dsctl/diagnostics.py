@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from components import naming
 from dsctl import ssm_parameters
-from dsctl.envs import Connection, Environment, client, session_for, store_owner, verify_account
+from dsctl.envs import Connection, Environment, client, session_for, store_owner, store_replica, verify_account
 from dsctl.models import MODEL_FILE, ModelStore, access_fix, error_code, interpret_failed_read, object_key
 from dsctl.output import CommandError
 from dsctl.registry import bypass_problem
@@ -191,6 +191,39 @@ def check_kms_decrypt(ctx: _Context) -> Outcome:
     return _passed(f"decrypted with {head.get('SSEKMSKeyId', 'the store key')}")
 
 
+def check_model_replicated(ctx: _Context) -> Outcome:
+    """S3's replication status of the promoted model: is there a second copy to fail over to?
+
+    It does not decide whether tonight's run works, so only a FAILED replication fails the check; a model without a
+    status (no replica configured, or written before replication was switched on) is reported as such.
+    """
+    assert ctx.conn is not None and ctx.model_version is not None
+    store = ModelStore(ctx.conn.session, ctx.store_bucket)
+    replica = store_replica(ctx.env)
+    try:
+        head = store.s3.head_object(Bucket=store.bucket, Key=object_key(ctx.model_version, MODEL_FILE))
+    except (ClientError, BotoCoreError) as err:
+        return _failed(f"{store.url(ctx.model_version)}: {_aws_error(err)}", "see the checks above")
+    status = head.get("ReplicationStatus")
+    owner = store_owner(ctx.env)
+    if status == "FAILED":
+        return _failed(
+            f"replication of {ctx.model_version} to {replica[0] if replica else 'the replica'} FAILED",
+            "check the replication role's KMS grants (kms:Encrypt on the replica key via S3) and re-copy the object "
+            f"with S3 Batch Replication (admin of {owner})",
+        )
+    if status == "REPLICA":
+        return _passed(f"reading the replica's copy in {store.bucket} (failed over)")
+    if status in ("COMPLETED", "PENDING"):
+        return _passed(f"{ctx.model_version}: replication {status} to {replica[0] if replica else 'the replica'}")
+    if replica is None:
+        return _passed(f"no replica: a region or bucket loss has no second copy (artifactReplicaRegion on {owner})")
+    return _passed(
+        f"{ctx.model_version} has no replication status: written before replication to {replica[0]} was on (an "
+        f"admin of {owner} copies it with S3 Batch Replication)"
+    )
+
+
 def check_state_machine(ctx: _Context) -> Outcome:
     assert ctx.conn is not None
     try:
@@ -237,6 +270,7 @@ _CHECKS: list[tuple[str, Callable[[_Context], Outcome], Callable[[_Context], boo
     ),
     ("promotion recorded", check_promotion_recorded, lambda ctx: ctx.model_version is not None),
     ("KMS decrypt", check_kms_decrypt, lambda ctx: ctx.model_version is not None),
+    ("promoted model replicated", check_model_replicated, lambda ctx: ctx.model_version is not None),
     ("state machine present", check_state_machine, lambda ctx: True),
     ("task definition present", check_task_definition, lambda ctx: True),
 ]

@@ -113,6 +113,18 @@ def all_environments(project_dir: Path = PROJECT_DIR) -> list[Environment]:
     return [load_environment(name, project_dir) for name in environment_names(project_dir)]
 
 
+def store_replica(env: Environment, project_dir: Path = PROJECT_DIR) -> tuple[str, str] | None:
+    """(bucket, region) of the replica of ``env``'s store, when its owning stack declares ``artifactReplicaRegion``."""
+    try:
+        owner = env if env.owns_artifact_store else load_project(project_dir).store_owner(env)
+    except SettingsError:
+        return None
+    if owner is None or not owner.artifact_replica_region:
+        return None
+    region = owner.artifact_replica_region
+    return naming.artifact_replica_bucket(owner.environment, owner.account_id, region), region
+
+
 def store_owner(env: Environment, project_dir: Path = PROJECT_DIR) -> str:
     """The environment whose stack creates ``env``'s artifact store (``env`` itself, or the one owning that bucket)."""
     if env.owns_artifact_store:

@@ -72,9 +72,28 @@ DECLARED: tuple[Declared, ...] = (
     Declared(
         "artifact ownership",
         ("owns_artifact_store", "artifact_reader_accounts", "artifact_reader_role_patterns", "artifact_source"),
-        types=(tokens.ARTIFACT_STORE_COMPONENT, tokens.CROSS_ACCOUNT_ACCESS_COMPONENT),
-        markers=(*ARTIFACT_TOKENS, naming.artifact_key_alias(ENV)),
+        types=(tokens.ARTIFACT_STORE_COMPONENT, tokens.CROSS_ACCOUNT_ACCESS_COMPONENT, tokens.LOG_METRIC_FILTER),
+        # The owning stack also audits its store (components.audit): data events, the trail in CloudWatch Logs,
+        # the denied-access alarm, the alert rules on the store's bucket and key.
+        properties=("cloudWatchLogsGroupArn", "cloudWatchLogsRoleArn", "advancedEventSelectors"),
+        markers=(
+            *ARTIFACT_TOKENS,
+            naming.artifact_key_alias(ENV),
+            naming.artifact_bucket(ENV, ACCOUNT, ""),  # the CI roles' read of the store's replica (any region)
+            naming.audit_trail_log_group(ENV),
+            naming.audit_trail_role(ENV),
+            naming.store_access_denied_alarm(ENV),
+            *(naming.alert_rule(ENV, what) for what in naming.ALERTS),
+        ),
     ),
+    Declared(
+        "store replica",
+        ("artifact_replica_region",),
+        types=(tokens.BUCKET_REPLICATION,),
+        markers=(naming.store_replication_role(ENV),),
+    ),
+    Declared("data retention", ("data_retention_days",), types=(tokens.BUCKET_LIFECYCLE,)),
+    Declared("organization trail", ("organization_trail",), types=(tokens.TRAIL,)),
     Declared(
         "schedule",
         ("schedule_enabled", "schedule_expression"),
@@ -234,6 +253,9 @@ def substitutions(settings: StackSettings) -> Substitutions:
     pairs: list[tuple[str, str]] = []
     if settings.artifact_bucket_name:
         pairs.append((settings.artifact_bucket_name, ARTIFACT_BUCKET))
+    if settings.owns_artifact_store:
+        # The store's replica (any region) and the CI roles' read pattern for it: artifact ownership.
+        pairs.append((naming.artifact_bucket(settings.environment, settings.account_id, ""), ARTIFACT_BUCKET + "-"))
     pairs += [(arn, OPERATOR_PRINCIPAL) for arn in settings.operator_principal_arns]
     pairs += [(arn, ADMIN_PRINCIPAL) for arn in settings.admin_principal_arns]
     if settings.github_repository:

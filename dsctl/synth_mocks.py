@@ -61,8 +61,10 @@ class AwsMocks(Mocks):
     """Digests the account's ``ds-preprocessing`` repository holds (a pinned stack's lookup answers with these)."""
 
     # ------------------------------------------------------------------ helpers
-    def _arn(self, service: str, resource: str, *, regional: bool = True, account: bool = True) -> str:
-        region = self.region if regional else ""
+    def _arn(
+        self, service: str, resource: str, *, regional: bool = True, account: bool = True, region: str | None = None
+    ) -> str:
+        region = (region or self.region) if regional else ""
         acct = self.account_id if account else ""
         return f"arn:aws:{service}:{region}:{acct}:{resource}"
 
@@ -100,8 +102,8 @@ class AwsMocks(Mocks):
             "bucket": name,
             "arn": f"arn:aws:s3:::{name}",
             "bucketDomainName": f"{name}.s3.amazonaws.com",
-            "bucketRegionalDomainName": f"{name}.s3.{self.region}.amazonaws.com",
-            "region": self.region,
+            "bucketRegionalDomainName": f"{name}.s3.{args.inputs.get('region') or self.region}.amazonaws.com",
+            "region": args.inputs.get("region") or self.region,
         }
 
     def bucket_child(self, args: MockResourceArgs) -> tuple[str, dict]:
@@ -109,13 +111,15 @@ class AwsMocks(Mocks):
 
     def kms_key(self, args: MockResourceArgs) -> tuple[str, dict]:
         key_id = _uuid(self.account_id, "kms", args.name)
-        return key_id, {"keyId": key_id, "arn": self._arn("kms", f"key/{key_id}")}
+        # A resource placed in another region (pulumi-aws 7's per-resource ``region``, the store's replica) says so.
+        return key_id, {"keyId": key_id, "arn": self._arn("kms", f"key/{key_id}", region=args.inputs.get("region"))}
 
     def kms_alias(self, args: MockResourceArgs) -> tuple[str, dict]:
         name = self._physical_name(args)
+        region = args.inputs.get("region")
         return name, {
-            "arn": self._arn("kms", name),
-            "targetKeyArn": self._arn("kms", f"key/{args.inputs['targetKeyId']}"),
+            "arn": self._arn("kms", name, region=region),
+            "targetKeyArn": self._arn("kms", f"key/{args.inputs['targetKeyId']}", region=region),
         }
 
     def role(self, args: MockResourceArgs) -> tuple[str, dict]:
@@ -300,6 +304,14 @@ _RESOURCE_HANDLERS: dict[str, _Handler] = {
     tokens.TOPIC_SUBSCRIPTION: AwsMocks.sns_subscription,
     tokens.TOPIC_POLICY: lambda self, args: (str(args.inputs["arn"]), {}),
     tokens.METRIC_ALARM: AwsMocks.metric_alarm,
+    tokens.TRAIL: lambda self, args: (
+        self._arn("cloudtrail", f"trail/{args.inputs['name']}"),
+        {"arn": self._arn("cloudtrail", f"trail/{args.inputs['name']}"), "homeRegion": self.region},
+    ),
+    tokens.ACCESS_ANALYZER: lambda self, args: (
+        str(args.inputs["analyzerName"]),
+        {"arn": self._arn("access-analyzer", f"analyzer/{args.inputs['analyzerName']}")},
+    ),
     tokens.AWS_PROVIDER: AwsMocks.provider,
     tokens.DOCKER_PROVIDER: AwsMocks.provider,
 }

@@ -14,9 +14,10 @@ deploying means. What no CI credential may do is change *who can access what*. S
   (trust policies, creation, deletion, permissions boundaries), inline and managed policies, bucket and key policies,
   every bucket setting that can expose or destroy data (public access, ownership/ACLs, versioning, encryption,
   lifecycle expiration, replication), the buckets and keys themselves, ECR repository and registry policies and
-  replication, the OIDC provider, the account-level public access block, the audit trail and the access analyzer;
+  replication, the OIDC provider, the account-level public access block, the audit trail and the access analyzer, the
+  alarm topic and its policy (the audit alerts' destination);
 - **CI-deployable** otherwise (the job's image, task definition, cluster, state machine, schedule, log groups,
-  parameters, topic, alarms, security group). Some CI-deployable types still carry an access-relevant property
+  parameters, alarms, security group). Some CI-deployable types still carry an access-relevant property
   (``iam:PassRole`` of a role the admin created, a log group's retention); ``why`` says so;
 - **not applicable** for Pulumi's own types (stack, provider, stack reference) and our ComponentResources, which make
   no AWS call themselves.
@@ -572,13 +573,24 @@ _OBSERVE = (
     ),
     _aws(
         "aws:sns/topic:Topic",
-        _CI,
-        "the alarm topic; its access policy attribute is left at the default (the program sets none)",
+        _ADMIN,
+        "the alarm topic carries the store's audit alerts: deleting it silences them, and sns:SetTopicAttributes "
+        "(which AWS cannot limit to one attribute) also replaces the topic's policy",
         create=("sns:CreateTopic", "sns:TagResource", "sns:SetTopicAttributes", "sns:GetTopicAttributes"),
         read=("sns:GetTopicAttributes", "sns:ListTagsForResource"),
         update=("sns:SetTopicAttributes", "sns:TagResource", "sns:UntagResource"),
         delete=("sns:DeleteTopic",),
         source="sns/topic.go",
+    ),
+    _aws(
+        "aws:sns/topicPolicy:TopicPolicy",
+        _ADMIN,
+        "who may publish to the alarm topic (EventBridge alert rules, CloudWatch alarms): a resource policy",
+        create=("sns:SetTopicAttributes", "sns:GetTopicAttributes"),
+        read=("sns:GetTopicAttributes",),
+        update=("sns:SetTopicAttributes",),
+        delete=("sns:SetTopicAttributes",),
+        source="sns/topic_policy.go",
     ),
     _aws(
         "aws:sns/topicSubscription:TopicSubscription",
@@ -641,8 +653,10 @@ _AUDIT = (
     _aws(
         "aws:cloudtrail/trail:Trail",
         _ADMIN,
-        "the store's audit trail (data events): stopping or narrowing it hides who read the data",
+        "the account's audit trail and the store's data events: stopping or narrowing it hides who did what; it "
+        "passes its CloudWatch Logs delivery role",
         create=(
+            _PASS_ROLE,
             "cloudtrail:CreateTrail",
             "cloudtrail:AddTags",
             "cloudtrail:PutEventSelectors",
@@ -661,6 +675,7 @@ _AUDIT = (
             "cloudtrail:ListTags",
         ),
         update=(
+            _PASS_ROLE,
             "cloudtrail:UpdateTrail",
             "cloudtrail:PutEventSelectors",
             "cloudtrail:StartLogging",
@@ -702,6 +717,7 @@ _OTHER = (
     _none("ds:runtime:JobTask", "a ComponentResource: its children are classified, it makes no call"),
     _none("ds:runtime:Orchestration", "a ComponentResource: its children are classified, it makes no call"),
     _none("ds:access:CiAccess", "a ComponentResource: its children are classified, it makes no call"),
+    _none("ds:audit:Audit", "a ComponentResource: its children are classified, it makes no call"),
     ProviderActions(
         "docker:index/image:Image",
         _CI,

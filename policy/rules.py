@@ -25,16 +25,22 @@ from typing import TYPE_CHECKING, Any
 from components import naming
 from components.policy_docs import STAR_ONLY_ACTIONS, s3_bucket_arn
 from components.tokens import (
+    ACCESS_ANALYZER,
     BUCKET,
+    BUCKET_LIFECYCLE,
     BUCKET_POLICY,
+    BUCKET_REPLICATION,
     BUCKET_SSE,
     BUCKET_VERSIONING,
     ECR_REPOSITORY,
     ECR_REPOSITORY_POLICY,
+    EVENT_RULE,
+    EVENT_TARGET,
     GROUP_POLICY,
     KMS_KEY,
     KMS_KEY_POLICY,
     LOG_GROUP,
+    LOG_METRIC_FILTER,
     MANAGED_POLICY,
     METRIC_ALARM,
     POLICY_ATTACHMENT,
@@ -45,6 +51,7 @@ from components.tokens import (
     TASK_DEFINITION,
     TOPIC,
     TOPIC_POLICY,
+    TRAIL,
     USER_POLICY,
 )
 from components.tokens import BUCKET_PUBLIC_ACCESS_BLOCK as BUCKET_PAB
@@ -135,11 +142,25 @@ class RuleContext:
     reader_accounts: tuple[str, ...] = ()
     require_failed_execution_alarm: bool = False
     operator_principal_arns: tuple[str, ...] = ()
+    organization_trail: bool = False
+    production: bool = False
+    artifact_replica_region: str | None = None
+    """Owning stack: where the store's replica must be (config ``artifactReplicaRegion``)."""
+    """A production stack (config ``production``): its data is kept (no lifecycle expiry beyond scratch prefixes)."""
+    """The organization's trail records the account (config ``organizationTrail``): no account trail required."""
 
     @property
     def artifact_bucket(self) -> str:
         """The name the artifact store has when this stack owns it (the bucket that holds models)."""
         return naming.artifact_bucket(self.environment, self.account_id, self.region)
+
+    @property
+    def model_buckets(self) -> tuple[str, ...]:
+        """The store and, when configured, its replica: both hold models and carry the same protections."""
+        replica = self.artifact_replica_region
+        return (self.artifact_bucket,) + (
+            (naming.artifact_replica_bucket(self.environment, self.account_id, replica),) if replica else ()
+        )
 
 
 def context_from_settings(settings: StackSettings) -> RuleContext:
@@ -152,6 +173,9 @@ def context_from_settings(settings: StackSettings) -> RuleContext:
         reader_accounts=tuple(settings.artifact_reader_accounts),
         require_failed_execution_alarm=settings.production,
         operator_principal_arns=tuple(settings.operator_principal_arns),
+        organization_trail=settings.organization_trail,
+        production=settings.production,
+        artifact_replica_region=settings.artifact_replica_region,
     )
 
 
@@ -402,7 +426,7 @@ def _check_model_bucket_versioned(
     versionings = _of_type(resources, BUCKET_VERSIONING)
     buckets = _of_type(resources, BUCKET)
     for bucket in buckets:
-        if _bucket_name(bucket) != ctx.artifact_bucket:
+        if _bucket_name(bucket) not in ctx.model_buckets:
             continue
         attached = _attached(bucket, versionings, buckets)
         if attached is None:
@@ -462,7 +486,7 @@ def _check_store_immutable(resources: Sequence[Resource], ctx: RuleContext) -> I
     buckets = _of_type(resources, BUCKET)
     for bucket in buckets:
         name = _bucket_name(bucket)
-        if name != ctx.artifact_bucket:
+        if name not in ctx.model_buckets:
             continue
         attached = _attached(bucket, policies, buckets)
         if attached is None or any(_contains_unknown(_inputs(p).get("policy")) for p in attached):
@@ -779,6 +803,278 @@ def _check_failed_execution_alarm(
     )
 
 
+# ----------------------------------------------------------------------------------------------- audit
+def _field_values(selector: Mapping[str, Any], field: str, operator: str) -> list[str] | None:
+    """Values of one advanced event selector field under ``operator`` (``equals``, ``startsWiths``), None if absent."""
+    for item in _as_list(selector.get("fieldSelectors")):
+        if isinstance(item, Mapping) and item.get("field") == field:
+            return [str(v) for v in _as_list(item.get(operator))]
+    return None
+
+
+def _logs_management_events(trail: Mapping[str, Any]) -> bool:
+    """A trail logs management events: no selectors at all (the default), or an advanced selector for them."""
+    selectors = _as_list(trail.get("advancedEventSelectors"))
+    if not selectors and not trail.get("eventSelectors"):
+        return True
+    return any("Management" in (_field_values(s, "eventCategory", "equals") or []) for s in selectors)
+
+
+def _logs_store_objects(trail: Mapping[str, Any], bucket: str) -> bool:
+    """A trail records reads and writes of every object under the store's ``models/`` (advanced selectors)."""
+    models = f"{s3_bucket_arn(bucket)}/{naming.MODELS_PREFIX}"
+    for selector in _as_list(trail.get("advancedEventSelectors")):
+        if "Data" not in (_field_values(selector, "eventCategory", "equals") or []):
+            continue
+        if "AWS::S3::Object" not in (_field_values(selector, "resources.type", "equals") or []):
+            continue
+        if _field_values(selector, "readOnly", "equals") is not None:
+            continue  # only reads or only writes
+        arns = _field_values(selector, "resources.ARN", "startsWiths")
+        if arns is None or any(models.startswith(prefix) for prefix in arns):
+            return True
+    return False
+
+
+def _trail_problems(trail: Resource, resources: Sequence[Resource]) -> list[str]:
+    inputs = _inputs(trail)
+    problems = [
+        what
+        for what, ok in (
+            ("not multi-region", inputs.get("isMultiRegionTrail") is True),
+            ("no log file validation", inputs.get("enableLogFileValidation") is True),
+            ("logging disabled", inputs.get("enableLogging", True) is not False),
+            ("no global service events (IAM, STS)", inputs.get("includeGlobalServiceEvents", True) is not False),
+            ("no management events", _logs_management_events(inputs)),
+        )
+        if not ok
+    ]
+    bucket_name = inputs.get("s3BucketName", UNKNOWN)
+    all_buckets = _of_type(resources, BUCKET)
+    buckets = [b for b in all_buckets if _bucket_name(b) == bucket_name]
+    if not _known(bucket_name):
+        return problems
+    if not buckets:
+        return [*problems, "its log bucket is not a bucket of this stack"]
+    lifecycles = _attached(buckets[0], _of_type(resources, BUCKET_LIFECYCLE), all_buckets)
+    policies = _attached(buckets[0], _of_type(resources, BUCKET_POLICY), all_buckets)
+    if lifecycles is None or policies is None or _contains_unknown([_inputs(p) for p in policies]):
+        return problems
+    if not any(rule.get("expiration") for lc in lifecycles for rule in _as_list(_inputs(lc).get("rules"))):
+        problems.append("its log bucket has no lifecycle expiration")
+    trail_writes = [
+        s
+        for policy in policies
+        for s in statements(_inputs(policy).get("policy") or {})
+        if s.get("Effect") == "Allow"
+        and "cloudtrail.amazonaws.com" in _as_list((s.get("Principal") or {}).get("Service"))
+        and "s3:putobject" in {str(a).lower() for a in _as_list(s.get("Action"))}
+    ]
+    if not trail_writes or not all(_condition_values(s, "aws:SourceArn") for s in trail_writes):
+        problems.append("its log bucket lets CloudTrail write without an aws:SourceArn condition naming the trail")
+    return problems
+
+
+def _check_audit_trail(resources: Sequence[Resource], ctx: RuleContext) -> Iterator[tuple[Resource | None, str, str]]:
+    if ctx.organization_trail:
+        return
+    trails = _of_type(resources, TRAIL)
+    if any(_contains_unknown(_inputs(t)) for t in trails):
+        return
+    found = {str(t.get("name")): _trail_problems(t, resources) for t in trails}
+    if any(not problems for problems in found.values()):
+        return
+    detail = "; ".join(f"{name}: {', '.join(problems)}" for name, problems in found.items()) or "no trail"
+    yield (
+        None,
+        f"the {ctx.environment} account has no complete CloudTrail trail ({detail})",
+        "add components.audit.Audit (a multi-region trail with log file validation into a SecureBucket with the "
+        "CloudTrail policy and a lifecycle), or set organizationTrail: true if the organization's trail records it",
+    )
+
+
+def _store_bucket(resources: Sequence[Resource], ctx: RuleContext) -> Resource | None:
+    """The artifact store's bucket when this stack owns it."""
+    return next((b for b in _of_type(resources, BUCKET) if _bucket_name(b) == ctx.artifact_bucket), None)
+
+
+def _check_store_data_events(
+    resources: Sequence[Resource], ctx: RuleContext
+) -> Iterator[tuple[Resource | None, str, str]]:
+    store = _store_bucket(resources, ctx)
+    trails = _of_type(resources, TRAIL)
+    if store is None or any(_contains_unknown(_inputs(t)) for t in trails):
+        return
+    if any(
+        _inputs(t).get("enableLogging", True) is not False and _logs_store_objects(_inputs(t), ctx.artifact_bucket)
+        for t in trails
+    ):
+        return
+    yield (
+        store,
+        "no trail records the model store's S3 data events (reads and writes under models/): who read or wrote a "
+        "model could not be told",
+        "add an advanced event selector {eventCategory: Data, resources.type: AWS::S3::Object, resources.ARN "
+        'startsWith "arn:aws:s3:::<store>/models/"} to a logging trail (components.audit does)',
+    )
+
+
+def _check_access_analyzer(resources: Sequence[Resource], ctx: RuleContext) -> Iterator[tuple[None, str, str]]:
+    types = [_inputs(a).get("type", "ACCOUNT") for a in _of_type(resources, ACCESS_ANALYZER)]
+    if not any(t in ("ACCOUNT", "ORGANIZATION", UNKNOWN) for t in types):
+        yield (
+            None,
+            f"the {ctx.environment} stack has no IAM Access Analyzer (nobody is told of access shared outside the "
+            "account)",
+            'add an aws.accessanalyzer.Analyzer with type "ACCOUNT" (components.audit does)',
+        )
+
+
+def _pattern(rule: Resource) -> Mapping[str, Any]:
+    pattern = _inputs(rule).get("eventPattern")
+    parsed = _parse_json(pattern) if isinstance(pattern, str) else pattern
+    return parsed if isinstance(parsed, Mapping) else {}
+
+
+def _rules_to_topics(resources: Sequence[Resource]) -> list[Mapping[str, Any]]:
+    """Event patterns of the rules that have an SNS topic as a target."""
+    to_topic = {
+        _inputs(t).get("rule") for t in _of_type(resources, EVENT_TARGET) if ":sns:" in str(_inputs(t).get("arn"))
+    }
+    return [_pattern(r) for r in _of_type(resources, EVENT_RULE) if _inputs(r).get("name", r.get("id")) in to_topic]
+
+
+def _alerts_on(patterns: Sequence[Mapping[str, Any]], event: str, match: Callable[[Mapping[str, Any]], bool]) -> bool:
+    return any(event in _as_list((p.get("detail") or {}).get("eventName")) and match(p) for p in patterns)
+
+
+def _missing_store_alerts(resources: Sequence[Resource], bucket: str) -> list[str]:
+    patterns = _rules_to_topics(resources)
+
+    def on_bucket(pattern: Mapping[str, Any]) -> bool:
+        return bucket in _as_list(((pattern.get("detail") or {}).get("requestParameters") or {}).get("bucketName"))
+
+    def on_key(pattern: Mapping[str, Any]) -> bool:
+        return bool(_as_list(((pattern.get("detail") or {}).get("resources") or {}).get("ARN")))
+
+    missing = [f"{event} of the store" for event in _STORE_BUCKET_ALERTS if not _alerts_on(patterns, event, on_bucket)]
+    missing += [f"{event} of its key" for event in _STORE_KEY_ALERTS if not _alerts_on(patterns, event, on_key)]
+    filters = [
+        _inputs(f)
+        for f in _of_type(resources, LOG_METRIC_FILTER)
+        if bucket in str(_inputs(f).get("pattern")) and "AccessDenied" in str(_inputs(f).get("pattern"))
+    ]
+    metrics = {
+        ((f.get("metricTransformation") or {}).get("namespace"), (f.get("metricTransformation") or {}).get("name"))
+        for f in filters
+    }
+    alarmed = [
+        a
+        for a in _of_type(resources, METRIC_ALARM)
+        if _alarm_metrics(_inputs(a)) & metrics and _as_list(_inputs(a).get("alarmActions"))
+    ]
+    if not alarmed:
+        missing.append("denied access to the store (a metric filter on the trail's log group and an alarm)")
+    topic_policies = [_inputs(p).get("policy") or {} for p in _of_type(resources, TOPIC_POLICY)]
+    if patterns and not any(
+        "events.amazonaws.com" in _as_list((s.get("Principal") or {}).get("Service"))
+        and _condition_values(s, "aws:SourceArn")
+        for policy in topic_policies
+        for s in statements(policy)
+    ):
+        missing.append("a topic policy letting the alert rules (aws:SourceArn) publish")
+    return missing
+
+
+_STORE_BUCKET_ALERTS = ("PutBucketPolicy", "DeleteBucketPolicy", "PutBucketReplication", "DeleteBucketReplication")
+_STORE_KEY_ALERTS = ("PutKeyPolicy", "DisableKey", "ScheduleKeyDeletion")
+
+
+def _check_store_alerts(resources: Sequence[Resource], ctx: RuleContext) -> Iterator[tuple[Resource | None, str, str]]:
+    store = _store_bucket(resources, ctx)
+    if store is None or _contains_unknown([_inputs(r) for r in _of_type(resources, EVENT_RULE)]):
+        return
+    if missing := _missing_store_alerts(resources, ctx.artifact_bucket):
+        yield (
+            store,
+            f"nobody is alerted on {', '.join(missing)}",
+            "add EventBridge rules on those CloudTrail events targeting the alarm topic (with a topic policy for "
+            "events.amazonaws.com by aws:SourceArn) and the denied-access alarm; components.audit builds them",
+        )
+
+
+def _replication_problems(config: Mapping[str, Any], replica: str, store_key: Any) -> list[str]:
+    """What a replication configuration of the store lacks for the replica to be a recovery copy."""
+    rules = [r for r in _as_list(config.get("rules")) if isinstance(r, Mapping) and r.get("status") == "Enabled"]
+    models = [
+        r
+        for r in rules
+        if naming.MODELS_PREFIX.startswith(str((r.get("filter") or {}).get("prefix", r.get("prefix", ""))))
+        and (r.get("destination") or {}).get("bucket") == s3_bucket_arn(replica)
+    ]
+    if not models:
+        return [f"no enabled rule replicating models/ to {replica}"]
+    rule = models[0]
+    problems = []
+    if (rule.get("deleteMarkerReplication") or {}).get("status") != "Disabled":
+        problems.append("delete markers are replicated (a delete in the store would hide the replica's model)")
+    criteria = (rule.get("sourceSelectionCriteria") or {}).get("sseKmsEncryptedObjects") or {}
+    key = ((rule.get("destination") or {}).get("encryptionConfiguration") or {}).get("replicaKmsKeyId")
+    if criteria.get("status") != "Enabled" or not key:
+        problems.append("SSE-KMS objects are not replicated with a replica key (the store's objects are all SSE-KMS)")
+    elif key == store_key:
+        problems.append("the replica uses the store's own key (losing that key would lose both)")
+    return problems
+
+
+def _check_store_replicated(
+    resources: Sequence[Resource], ctx: RuleContext
+) -> Iterator[tuple[Resource | None, str, str]]:
+    store = _store_bucket(resources, ctx)
+    if store is None or not ctx.artifact_replica_region:
+        return
+    (replica,) = ctx.model_buckets[1:]
+    configs = _attached(store, _of_type(resources, BUCKET_REPLICATION), _of_type(resources, BUCKET))
+    if configs is None or _contains_unknown([_inputs(c) for c in configs]):
+        return
+    store_keys = [
+        ((rule.get("applyServerSideEncryptionByDefault") or {}).get("kmsMasterKeyId"))
+        for sse in (_attached(store, _of_type(resources, BUCKET_SSE), _of_type(resources, BUCKET)) or [])
+        for rule in _as_list(_inputs(sse).get("rules"))
+    ]
+    problems = [p for c in configs for p in _replication_problems(_inputs(c), replica, next(iter(store_keys), None))]
+    if not configs or problems or not any(_bucket_name(b) == replica for b in _of_type(resources, BUCKET)):
+        found = problems or [f"no replication configuration on the store, or no bucket {replica}"]
+        yield (
+            store,
+            f"the model store is not replicated to {ctx.artifact_replica_region} as configured: {'; '.join(found)}",
+            "replicate models/ to the replica bucket with its own KMS key, delete markers not replicated "
+            "(components.artifact_store builds it from artifactReplicaRegion)",
+        )
+
+
+SCRATCH_PREFIXES: Mapping[str, str] = {
+    naming.STAGING_PREFIX: "a run's work in progress, removed by the job; leftovers of crashed runs expire",
+    naming.AUDIT_TRAIL_LOG_PREFIX: "the audit trail's log files (not data), kept a year",
+}
+"""The only prefixes a production stack's lifecycle may expire, with the reason."""
+
+
+def _check_production_keeps_data(resource: Resource, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+    if not ctx.production:
+        return
+    for rule in _as_list(_inputs(resource).get("rules")):
+        if not isinstance(rule, Mapping) or not rule.get("expiration") or rule.get("status") == "Disabled":
+            continue
+        prefix = (rule.get("filter") or {}).get("prefix", "") if isinstance(rule.get("filter"), Mapping) else ""
+        if _known(prefix) and prefix not in SCRATCH_PREFIXES:
+            yield (
+                f"lifecycle rule {rule.get('id')!r} expires objects under {prefix or 'the whole bucket'!r} in a "
+                "production stack (production keeps its data)",
+                "remove dataRetentionDays from the production stack's config (expiry is for non-production data)",
+            )
+
+
 # ----------------------------------------------------------------------------------------------- registry
 _IAM_TYPES = (
     ROLE,
@@ -899,6 +1195,37 @@ RULES: tuple[Rule, ...] = (
         "all-or-nothing (no tolerated failures), STANDARD for .sync children, and caught.",
         (STATE_MACHINE,),
         resource_check=_check_state_machine_bounded,
+    ),
+    Rule(
+        "store-replicated",
+        "With artifactReplicaRegion, the store's models/ replicate to a replica with its own key (no delete markers).",
+        stack_check=_check_store_replicated,
+    ),
+    Rule(
+        "production-keeps-data",
+        "A production stack's buckets expire nothing but scratch prefixes (dataRetentionDays is for other stacks).",
+        (BUCKET_LIFECYCLE,),
+        resource_check=_check_production_keeps_data,
+    ),
+    Rule(
+        "audit-trail",
+        "Every account is recorded by a multi-region trail with log file validation into a hardened log bucket.",
+        stack_check=_check_audit_trail,
+    ),
+    Rule(
+        "store-data-events",
+        "A trail records every read and write of the model store's models/ objects (S3 data events).",
+        stack_check=_check_store_data_events,
+    ),
+    Rule(
+        "store-alerts",
+        "Changes to the store's bucket policy, replication and key, and denied access to it, notify the alarm topic.",
+        stack_check=_check_store_alerts,
+    ),
+    Rule(
+        "access-analyzer",
+        "Every account has an IAM Access Analyzer.",
+        stack_check=_check_access_analyzer,
     ),
     Rule(
         "production-failed-executions-alarm",

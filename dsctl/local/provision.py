@@ -294,11 +294,14 @@ def _event_rule(ctx: StackContext, resource: dict[str, Any]) -> str:
     request = {
         "Name": inputs.get("name") or resource["name"],
         "ScheduleExpression": inputs.get("scheduleExpression"),
+        # The audit's alert rules match CloudTrail events (synth hands the pattern over parsed).
+        "EventPattern": json.dumps(pattern) if isinstance(pattern := inputs.get("eventPattern"), dict) else pattern,
         "State": inputs.get("state", "ENABLED"),
         "Description": inputs.get("description"),
     }
     ctx.client("events").put_rule(**{k: v for k, v in request.items() if v})
-    return f"{request['Name']} ({request['ScheduleExpression']}, {request['State']}; moto never fires it)"
+    trigger = request["ScheduleExpression"] or "event pattern"
+    return f"{request['Name']} ({trigger}, {request['State']}; moto never fires it)"
 
 
 def _event_target(ctx: StackContext, resource: dict[str, Any]) -> str:

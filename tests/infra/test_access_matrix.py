@@ -277,6 +277,9 @@ MATRIX = [
     Request(PROD_OPERATOR, "s3:PutObject", ("prod", "inputBucketArn", "/x.csv"), False),
     Request(PROD_OPERATOR, "s3:PutObject", ("prod", "inputBucketArn", "/rawdata/x.csv"), False),
     Request(PROD_OPERATOR, "s3:DeleteObject", ("prod", "inputBucketArn", "/raw/x.csv"), False),
+    # ... and reads none of prod's raw input: only validation/ (test data, the only dsctl read of input data)
+    Request(PROD_OPERATOR, "s3:GetObject", ("prod", "inputBucketArn", "/raw/monthly_data.csv"), False),
+    Request(PROD_OPERATOR, "s3:GetObject", ("prod", "inputBucketArn", "/validation/test_data.csv"), True),
     Request(PROD_OPERATOR, "s3:DeleteObjectVersion", ("prod", "inputBucketArn", "/raw/x.csv"), False),
     Request(PROD_OPERATOR, "s3:PutObjectAcl", ("prod", "inputBucketArn", "/raw/x.csv"), False),
     Request(PROD_OPERATOR, "s3:PutObject", ("prod", "outputBucketArn", "/processed/run-1/part-0.parquet"), False),
@@ -341,6 +344,8 @@ MATRIX = [
     Request(DEV_OPERATOR, "s3:PutObject", ("dev", "inputBucketArn", "/validation/test_data.csv"), True),
     Request(DEV_OPERATOR, "s3:AbortMultipartUpload", ("dev", "inputBucketArn", "/validation/test_data.csv"), True),
     Request(DEV_OPERATOR, "s3:PutObject", ("dev", "inputBucketArn", "/processed/x.csv"), False),
+    Request(DEV_OPERATOR, "s3:GetObject", ("dev", "inputBucketArn", "/validation/test_data.csv"), True),
+    Request(DEV_OPERATOR, "s3:GetObject", ("dev", "inputBucketArn", "/raw/monthly_data.csv"), False),
     Request(DEV_OPERATOR, "s3:DeleteObject", ("dev", "inputBucketArn", "/raw/monthly_data.csv"), False),
     Request(DEV_OPERATOR, "s3:PutObject", ("dev", "outputBucketArn", "/processed/run-1/manifest.json"), False),
     # the promotion gate downstream: whether a dev run published (its _SUCCESS), not the run's data

@@ -59,6 +59,10 @@ EXPECTED: dict[str, dict[str, tuple[str, str]]] = {
         "scheduleRuleName": ("null", ""),  # dev runs on demand only
         "promoterRoleArn": ("null", ""),  # not production: the operator role promotes
         "artifactReaderPrincipalPatterns": ("list[str]", rf"arn:aws:iam::{ACCOUNT}:role/[\w+=,.@*-]+"),
+        # The store's replica (artifactReplicaRegion): a reading stack fails over to it.
+        "artifactReplicaBucketName": ("str", rf"ds-artifacts-dev-{ACCOUNT}-{REGION}"),
+        "artifactReplicaKmsKeyArn": ("str", rf"arn:aws:kms:{REGION}:{ACCOUNT}:key/[0-9a-f-]{{36}}"),
+        "artifactReplicaRegion": ("str", REGION),
     },
     "prod": {
         **COMMON,

@@ -105,6 +105,7 @@ def test_a_promotion_cycle_is_refused(tmp_path: Path) -> None:
     dev["config"]["ds-preprocessing:ownsArtifactStore"] = False
     dev["config"]["ds-preprocessing:promotesFrom"] = "prod"
     dev["config"].pop("ds-preprocessing:artifactReaderAccounts")
+    dev["config"].pop("ds-preprocessing:artifactReplicaRegion")  # an owning stack's key
     (project_dir / "Pulumi.dev.yaml").write_text(yaml.safe_dump(dev))
     with pytest.raises(SettingsError, match="a cycle"):
         load_project(project_dir)

@@ -31,6 +31,7 @@ COMPONENT_TYPES = {
     "ds:runtime:JobImage",
     "ds:runtime:JobTask",
     "ds:runtime:Orchestration",
+    "ds:audit:Audit",
 }
 
 
@@ -96,6 +97,8 @@ def test_every_expected_resource_exists(any_stack: SynthResult, token: str, name
 def test_dev_buckets_include_the_artifact_store(dev_stack: SynthResult) -> None:
     assert bucket_names(dev_stack) == [
         f"ds-artifacts-dev-{DEV}-us-east-1",
+        f"ds-artifacts-dev-{DEV}-us-west-2",  # the store's replica (artifactReplicaRegion)
+        f"ds-audit-dev-{DEV}-us-east-1",
         f"ds-input-dev-{DEV}-us-east-1",
         f"ds-output-dev-{DEV}-us-east-1",
     ]
@@ -105,7 +108,11 @@ def test_dev_buckets_include_the_artifact_store(dev_stack: SynthResult) -> None:
 
 
 def test_prod_has_no_store_but_a_reference(prod_stack: SynthResult) -> None:
-    assert bucket_names(prod_stack) == [f"ds-input-prod-{PROD}-us-east-1", f"ds-output-prod-{PROD}-us-east-1"]
+    assert bucket_names(prod_stack) == [
+        f"ds-audit-prod-{PROD}-us-east-1",
+        f"ds-input-prod-{PROD}-us-east-1",
+        f"ds-output-prod-{PROD}-us-east-1",
+    ]
     assert not prod_stack.of_type("aws:kms/key:Key")
     (reference,) = prod_stack.of_type("pulumi:pulumi:StackReference")
     assert reference.read and reference.id == "organization/ds-preprocessing/dev"
@@ -204,6 +211,33 @@ def test_output_bucket_expires_staging_leftovers(any_stack: SynthResult) -> None
     assert staging["expiration"]["days"] == 7
 
 
+def test_data_expires_only_where_the_stack_declares_retention(any_stack: SynthResult) -> None:
+    """dataRetentionDays (dev 30, prod 0): current objects and old versions of the input and output data expire."""
+    days = any_stack.settings.data_retention_days
+    for bucket in (any_stack.outputs["inputBucketName"], any_stack.outputs["outputBucketName"]):
+        lifecycle = bucket_child(any_stack, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", bucket)
+        rules = {rule["id"]: rule for rule in lifecycle["rules"]}
+        noncurrent = rules["expire-noncurrent-versions"]["noncurrentVersionExpiration"]["noncurrentDays"]
+        if days:
+            assert rules["expire-data"] == {
+                "id": "expire-data",
+                "status": "Enabled",
+                "filter": {"prefix": ""},
+                "expiration": {"days": days},
+            }
+            assert noncurrent == days
+        else:
+            assert "expire-data" not in rules and noncurrent == 90
+    # The store is never expired by it: models are kept whatever the stack's data retention.
+    if any_stack.settings.owns_artifact_store:
+        store = bucket_child(
+            any_stack,
+            "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+            any_stack.outputs["artifactBucketName"],
+        )
+        assert not [rule for rule in store["rules"] if "expiration" in rule]
+
+
 def test_artifact_store_uses_its_rotating_customer_managed_key(dev_stack: SynthResult) -> None:
     key = dev_stack.get("aws:kms/key:Key", "artifacts-key")
     assert key.inputs["enableKeyRotation"] is True
@@ -294,7 +328,12 @@ def test_log_retention_follows_the_stack(any_stack: SynthResult) -> None:
     days = {"dev": 7, "prod": 30}[any_stack.stack]
     groups = {r.inputs["name"]: r.inputs for r in any_stack.of_type("aws:cloudwatch/logGroup:LogGroup")}
     env = any_stack.settings.environment
-    assert set(groups) == {f"/ecs/ds-preprocessing-{env}", f"/aws/vendedlogs/states/ds-preprocessing-pipeline-{env}"}
+    # The owning stack's trail also delivers to CloudWatch Logs (the denied-access metric filter reads it).
+    trail = {naming.audit_trail_log_group(env)} if any_stack.settings.owns_artifact_store else set()
+    assert (
+        set(groups)
+        == {f"/ecs/ds-preprocessing-{env}", f"/aws/vendedlogs/states/ds-preprocessing-pipeline-{env}"} | trail
+    )
     assert all(group["retentionInDays"] == days for group in groups.values())
 
 
@@ -462,10 +501,13 @@ def test_state_machine_runs_the_task_with_retries_catch_and_timeout(any_stack: S
 
 
 def test_schedule_only_where_enabled(dev_stack: SynthResult, prod_stack: SynthResult) -> None:
-    assert not dev_stack.of_type("aws:cloudwatch/eventRule:EventRule")
-    assert not dev_stack.of_type("aws:cloudwatch/eventTarget:EventTarget")
+    def schedules(stack: SynthResult) -> list[Any]:
+        return [r for r in stack.of_type("aws:cloudwatch/eventRule:EventRule") if "scheduleExpression" in r.inputs]
+
+    assert not schedules(dev_stack)
+    assert not [r for r in dev_stack.of_type("aws:cloudwatch/eventTarget:EventTarget") if "roleArn" in r.inputs]
     assert dev_stack.outputs["scheduleRuleName"] is None
-    (rule,) = prod_stack.of_type("aws:cloudwatch/eventRule:EventRule")
+    (rule,) = schedules(prod_stack)
     assert rule.inputs["scheduleExpression"] == "cron(0 6 1 * ? *)" and rule.inputs["state"] == "ENABLED"
     (target,) = prod_stack.of_type("aws:cloudwatch/eventTarget:EventTarget")
     assert target.inputs["arn"] == prod_stack.outputs["stateMachineArn"]
@@ -516,10 +558,11 @@ def test_job_metric_alarms_watch_what_the_job_sends(any_stack: SynthResult) -> N
     assert set(watched) <= sent
 
 
-def test_alarm_email_subscription_only_when_configured(dev_stack: SynthResult, prod_stack: SynthResult) -> None:
-    assert not dev_stack.of_type("aws:sns/topicSubscription:TopicSubscription")
-    (subscription,) = prod_stack.of_type("aws:sns/topicSubscription:TopicSubscription")
-    assert subscription.inputs["protocol"] == "email" and subscription.inputs["endpoint"] == "ds-oncall@example.com"
+def test_alarm_email_subscribes_in_every_stack_that_configures_it(any_stack: SynthResult) -> None:
+    (subscription,) = any_stack.of_type("aws:sns/topicSubscription:TopicSubscription")
+    assert subscription.inputs["protocol"] == "email"
+    assert any_stack.settings.alarm_email and subscription.inputs["endpoint"] == any_stack.settings.alarm_email
+    assert subscription.inputs["topic"] == any_stack.outputs["alarmTopicArn"]
 
 
 # ----------------------------------------------------------------------------- parameters
@@ -624,7 +667,14 @@ def test_workload_roles_carry_the_boundary_and_it_grants_nothing_more(any_stack:
     boundary = any_stack.get("aws:iam/policy:Policy", "task-role-boundary")
     env, account = any_stack.settings.environment, any_stack.settings.account_id
     assert boundary.id == f"arn:aws:iam::{account}:policy/ds-preprocessing-boundary-{env}"
-    others = (naming.deploy_role(env), naming.preview_role(env), naming.operator_role(), naming.promoter_role())
+    others = (
+        naming.deploy_role(env),
+        naming.preview_role(env),
+        naming.operator_role(),
+        naming.promoter_role(),
+        naming.audit_trail_role(env),
+        naming.store_replication_role(env),
+    )
     workload = [r for r in any_stack.of_type(ROLE) if r.id not in others]
     assert len(workload) == (4 if any_stack.settings.schedule_enabled else 3)
     assert all(role.inputs["permissionsBoundary"] == boundary.id for role in workload)

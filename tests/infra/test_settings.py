@@ -194,6 +194,27 @@ def test_administrators_are_named_roles_of_the_account(admin: str, problem: str)
     assert problem in only_error("dev", adminPrincipalArns=[admin])
 
 
+def test_data_retention_is_refused_on_a_production_stack() -> None:
+    message = only_error("prod", dataRetentionDays=30)
+    assert message.startswith("dataRetentionDays: 30 — set on a production stack")
+    assert "remove it (0 keeps everything)" in message
+    assert "negative" in only_error("dev", dataRetentionDays=-1)
+    assert load_stack_settings("dev").data_retention_days == 30
+    assert load_stack_settings("prod").data_retention_days == 0
+
+
+@pytest.mark.parametrize(
+    ("stack", "value", "problem"),
+    [
+        ("prod", "us-west-2", "set on a stack that does not own the store"),
+        ("dev", "us-east-1", "is the store's own region"),
+        ("dev", "west", "not an AWS region name"),
+    ],
+)
+def test_replica_region_is_another_region_of_the_owning_stack(stack: str, value: str, problem: str) -> None:
+    assert problem in only_error(stack, artifactReplicaRegion=value)
+
+
 def test_account_id_must_be_12_digits() -> None:
     message = only_error("dev", accountId="12345")
     assert message.startswith("accountId: '12345'")

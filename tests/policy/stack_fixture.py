@@ -10,6 +10,7 @@ task trust) come from ``handwritten_stacks``, the single source the access-model
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from policy.rules import RuleContext
@@ -32,12 +33,23 @@ from tests.policy.handwritten_stacks import resource as res
 INPUT = bucket_name("input", "dev", DEV)
 STATE_MACHINE_ARN = f"arn:aws:states:{REGION}:{DEV}:stateMachine:ds-preprocessing-pipeline"
 
-DEV_CONTEXT = RuleContext(environment="dev", account_id=DEV, region=REGION, reader_accounts=(PROD,))
+REPLICA_REGION = "us-west-2"
+REPLICA = f"ds-artifacts-dev-{DEV}-{REPLICA_REGION}"
+REPLICA_KEY = f"arn:aws:kms:{REPLICA_REGION}:{DEV}:key/0f9e8d7c-6b5a-4c3d-8e2f-1a0b9c8d7e6f"
+
+DEV_CONTEXT = RuleContext(
+    environment="dev",
+    account_id=DEV,
+    region=REGION,
+    reader_accounts=(PROD,),
+    artifact_replica_region=REPLICA_REGION,
+)
 PROD_CONTEXT = RuleContext(
     environment="prod",
     account_id=PROD,
     region=REGION,
     require_failed_execution_alarm=True,
+    production=True,
 )
 
 
@@ -109,6 +121,147 @@ def state_machine_definition() -> dict[str, Any]:
             "Done": {"Type": "Succeed"},
         },
     }
+
+
+AUDIT_LOGS = bucket_name("audit", "dev", DEV)
+TRAIL_ARN = f"arn:aws:cloudtrail:{REGION}:{DEV}:trail/ds-preprocessing-audit-dev"
+TOPIC_ARN = f"arn:aws:sns:{REGION}:{DEV}:ds-preprocessing-alarms-dev"
+_TRAIL_LOG_GROUP = "/aws/cloudtrail/ds-preprocessing-audit-dev"
+
+
+def _alert_rule(name: str, pattern: dict[str, Any]) -> list[dict[str, Any]]:
+    """An EventBridge rule (pattern as the JSON text the provider takes) and its target, the alarm topic."""
+    return [
+        res("aws:cloudwatch/eventRule:EventRule", name, {"name": name, "eventPattern": json.dumps(pattern)}),
+        res("aws:cloudwatch/eventTarget:EventTarget", f"{name}-target", {"rule": name, "arn": TOPIC_ARN}),
+    ]
+
+
+def audit_resources() -> list[dict[str, Any]]:
+    """The account's trail into its log bucket, the store's data events and alerts, the access analyzer."""
+    cloudtrail = {"Service": "cloudtrail.amazonaws.com"}
+    trail_statements = [
+        {
+            "Effect": "Allow",
+            "Principal": cloudtrail,
+            "Action": "s3:GetBucketAcl",
+            "Resource": f"arn:aws:s3:::{AUDIT_LOGS}",
+            "Condition": {"StringEquals": {"aws:SourceArn": TRAIL_ARN}},
+        },
+        {
+            "Effect": "Allow",
+            "Principal": cloudtrail,
+            "Action": "s3:PutObject",
+            "Resource": f"arn:aws:s3:::{AUDIT_LOGS}/AWSLogs/{DEV}/*",
+            "Condition": {"StringEquals": {"aws:SourceArn": TRAIL_ARN, "s3:x-amz-acl": "bucket-owner-full-control"}},
+        },
+    ]
+    selectors = [
+        {"name": "management", "fieldSelectors": [{"field": "eventCategory", "equals": ["Management"]}]},
+        {
+            "name": "store objects",
+            "fieldSelectors": [
+                {"field": "eventCategory", "equals": ["Data"]},
+                {"field": "resources.type", "equals": ["AWS::S3::Object"]},
+                {"field": "resources.ARN", "startsWiths": [f"arn:aws:s3:::{ARTIFACTS}/models/"]},
+            ],
+        },
+    ]
+    denied = {"namespace": "DS/Audit", "name": "StoreAccessDenied", "value": "1"}
+    return [
+        *secure_bucket(AUDIT_LOGS, "audit-logs", trail_statements),
+        res(
+            "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+            "audit-logs-lifecycle",
+            {
+                "bucket": AUDIT_LOGS,
+                "rules": [
+                    {
+                        "id": "expire-logs",
+                        "status": "Enabled",
+                        "filter": {"prefix": "AWSLogs/"},
+                        "expiration": {"days": 365},
+                    }
+                ],
+            },
+        ),
+        res(
+            "aws:cloudtrail/trail:Trail",
+            "audit-trail",
+            {
+                "name": "ds-preprocessing-audit-dev",
+                "s3BucketName": AUDIT_LOGS,
+                "isMultiRegionTrail": True,
+                "includeGlobalServiceEvents": True,
+                "enableLogFileValidation": True,
+                "enableLogging": True,
+                "advancedEventSelectors": selectors,
+            },
+        ),
+        res("aws:accessanalyzer/analyzer:Analyzer", "audit-analyzer", {"analyzerName": "x", "type": "ACCOUNT"}),
+        res(
+            "aws:cloudwatch/logMetricFilter:LogMetricFilter",
+            "store-access-denied",
+            {
+                "logGroupName": _TRAIL_LOG_GROUP,
+                "pattern": f'{{ ($.errorCode = "AccessDenied") && ($.requestParameters.bucketName = "{ARTIFACTS}") }}',
+                "metricTransformation": denied,
+            },
+        ),
+        res(
+            "aws:cloudwatch/metricAlarm:MetricAlarm",
+            "store-access-denied-alarm",
+            {"namespace": "DS/Audit", "metricName": "StoreAccessDenied", "alarmActions": [TOPIC_ARN], "threshold": 1},
+        ),
+        *_alert_rule(
+            "store-bucket-alert",
+            {
+                "source": ["aws.s3"],
+                "detail": {
+                    "eventName": [
+                        "PutBucketPolicy",
+                        "DeleteBucketPolicy",
+                        "PutBucketReplication",
+                        "DeleteBucketReplication",
+                    ],
+                    "requestParameters": {"bucketName": [ARTIFACTS]},
+                },
+            },
+        ),
+        *_alert_rule(
+            "store-key-alert",
+            {
+                "source": ["aws.kms"],
+                "detail": {
+                    "eventName": ["PutKeyPolicy", "DisableKey", "ScheduleKeyDeletion"],
+                    "resources": {"ARN": [KEY_ARN]},
+                },
+            },
+        ),
+        res(
+            "aws:sns/topicPolicy:TopicPolicy",
+            "alarm-topic-policy",
+            {
+                "arn": TOPIC_ARN,
+                "policy": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "events.amazonaws.com"},
+                            "Action": "sns:Publish",
+                            "Resource": TOPIC_ARN,
+                            "Condition": {
+                                "ArnLike": {
+                                    "aws:SourceArn": f"arn:aws:events:{REGION}:{DEV}:rule/ds-preprocessing-alert-*"
+                                }
+                            },
+                        }
+                    ],
+                },
+            },
+        ),
+    ]
 
 
 def compliant_stack() -> list[dict[str, Any]]:
@@ -198,8 +351,33 @@ def compliant_stack() -> list[dict[str, Any]]:
                 "threshold": 1,
             },
         ),
+        *audit_resources(),
     ]
-    return copy.deepcopy(resources)
+    return copy.deepcopy([*resources, *replica_resources(resources)])
+
+
+def replica_resources(stack: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The store's replica (another region, its own key, the store's policy) and the replication rule."""
+    store_policy = json.dumps(find(stack, "artifacts-policy")["inputs"]["policy"])
+    replica = secure_bucket(REPLICA, "replica")
+    for resource in replica:
+        if resource["type"] == "aws:s3/bucketPolicy:BucketPolicy":
+            resource["inputs"]["policy"] = json.loads(store_policy.replace(ARTIFACTS, REPLICA))
+    rule = {
+        "id": "models-to-replica",
+        "status": "Enabled",
+        "filter": {"prefix": "models/"},
+        "deleteMarkerReplication": {"status": "Disabled"},
+        "sourceSelectionCriteria": {"sseKmsEncryptedObjects": {"status": "Enabled"}},
+        "destination": {
+            "bucket": f"arn:aws:s3:::{REPLICA}",
+            "encryptionConfiguration": {"replicaKmsKeyId": REPLICA_KEY},
+        },
+    }
+    config = res(
+        "aws:s3/bucketReplicationConfig:BucketReplicationConfig", "replication", {"bucket": ARTIFACTS, "rules": [rule]}
+    )
+    return [*replica, config]
 
 
 def find(resources: list[dict[str, Any]], name: str) -> dict[str, Any]:

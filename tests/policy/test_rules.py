@@ -12,7 +12,18 @@ import pytest
 from components.settings import load_stack_settings
 from policy import rules
 from policy.rules import UNKNOWN, RuleContext, context_from_settings, evaluate
-from tests.policy.stack_fixture import ARTIFACTS, DEV, DEV_CONTEXT, PROD, PROD_CONTEXT, compliant_stack, find, res
+from tests.policy.handwritten_stacks import KEY_ARN
+from tests.policy.stack_fixture import (
+    ARTIFACTS,
+    DEV,
+    DEV_CONTEXT,
+    INPUT,
+    PROD,
+    PROD_CONTEXT,
+    compliant_stack,
+    find,
+    res,
+)
 
 Stack = list[dict[str, Any]]
 
@@ -271,6 +282,39 @@ BROKEN: list[tuple[str, str, Callable[[Stack], None], str]] = [
         lambda s: find(s, "state-machine")["inputs"]["definition"]["States"]["Batches"].pop("Catch"),
         "state-machine",
     ),
+    ("no trail", "audit-trail", _drop("audit-trail"), "stack"),
+    ("single-region trail", "audit-trail", _set("audit-trail", "isMultiRegionTrail", False), "stack"),
+    ("trail without log validation", "audit-trail", _set("audit-trail", "enableLogFileValidation", False), "stack"),
+    ("trail logs no management events", "audit-trail", _set("audit-trail", "advancedEventSelectors.0", {}), "stack"),
+    ("log bucket without lifecycle", "audit-trail", _drop("audit-logs-lifecycle"), "stack"),
+    ("log bucket open to any trail", "audit-trail", _statement("audit-logs-policy", 2, Condition={}), "stack"),
+    (
+        "no data events on the store",
+        "store-data-events",
+        _set("audit-trail", "advancedEventSelectors.1", {}),
+        "artifacts",
+    ),
+    (
+        "data events on another prefix",
+        "store-data-events",
+        _set(
+            "audit-trail", "advancedEventSelectors.1.fieldSelectors.2.startsWiths", [f"arn:aws:s3:::{ARTIFACTS}/raw/"]
+        ),
+        "artifacts",
+    ),
+    (
+        "data events for writes only",
+        "store-data-events",
+        lambda s: find(s, "audit-trail")["inputs"]["advancedEventSelectors"][1]["fieldSelectors"].append(
+            {"field": "readOnly", "equals": ["false"]}
+        ),
+        "artifacts",
+    ),
+    ("no analyzer", "access-analyzer", _drop("audit-analyzer"), "stack"),
+    ("no alert on key changes", "store-alerts", _drop("store-key-alert-target"), "artifacts"),
+    ("no alert on bucket policy changes", "store-alerts", _drop("store-bucket-alert"), "artifacts"),
+    ("no denied-access alarm", "store-alerts", _set("store-access-denied-alarm", "alarmActions", []), "artifacts"),
+    ("topic refuses EventBridge", "store-alerts", _drop("alarm-topic-policy"), "artifacts"),
 ]
 
 
@@ -283,7 +327,12 @@ def test_rule_fails_on_broken_fixture(rule: str, mutate: Callable[[Stack], None]
 
 def test_every_rule_has_a_broken_fixture() -> None:
     # ci-roles-change-no-access is broken on the real synthesized stack: tests/infra/test_ci_access.py
-    tested = {b[1] for b in BROKEN} | {"production-failed-executions-alarm", "ci-roles-change-no-access"}
+    tested = {b[1] for b in BROKEN} | {
+        "production-failed-executions-alarm",
+        "ci-roles-change-no-access",
+        "production-keeps-data",
+        "store-replicated",
+    }
     assert tested == set(rules.rule_names())
 
 
@@ -399,6 +448,81 @@ def test_operator_role_may_trust_only_the_configured_operators_across_accounts()
     assert "trust only the configured operatorPrincipalArns" in ci.fix
     (other,) = evaluate(_trusting("ds-preprocessing-deploy-prod", sso), context, cross_account)
     assert "trust no other account" in other.fix
+
+
+def test_a_production_stack_may_expire_only_scratch_prefixes() -> None:
+    stack = compliant_stack()
+    lifecycle = res(
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+        "input-lifecycle",
+        {
+            "bucket": INPUT,
+            "rules": [
+                {
+                    "id": "expire-staging",
+                    "status": "Enabled",
+                    "filter": {"prefix": "_staging/"},
+                    "expiration": {"days": 7},
+                },
+                {"id": "expire-data", "status": "Enabled", "filter": {"prefix": ""}, "expiration": {"days": 30}},
+            ],
+        },
+    )
+    stack.append(lifecycle)
+    fired = [v for v in evaluate(stack, PROD_CONTEXT) if v.rule == "production-keeps-data"]
+    assert [(v.resource, "'expire-data'" in v.message) for v in fired] == [("input-lifecycle", True)]
+    assert not [v for v in evaluate(stack, DEV_CONTEXT) if v.rule == "production-keeps-data"]
+    # The audit log bucket's one-year expiry (AWSLogs/) is allowed in production: it is in the compliant fixture.
+    stack.remove(lifecycle)
+    assert not [v for v in evaluate(stack, PROD_CONTEXT) if v.rule == "production-keeps-data"]
+
+
+def _replicated_stack() -> Stack:
+    """The compliant stack holds the store's replica (stack_fixture.replica_resources); DEV_CONTEXT declares it."""
+    return compliant_stack()
+
+
+REPLICATED = DEV_CONTEXT
+UNREPLICATED = dataclasses.replace(DEV_CONTEXT, artifact_replica_region=None)
+
+
+def test_a_replicated_store_passes_and_its_replica_is_held_to_the_store_rules() -> None:
+    assert evaluate(_replicated_stack(), REPLICATED) == []
+    stack = _replicated_stack()
+    policy = find(stack, "replica-policy")["inputs"]["policy"]
+    policy["Statement"] = policy["Statement"][:1]
+    assert ("store-models-immutable", "replica") in _fired(stack, REPLICATED)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "problem"),
+    [
+        (lambda s: s.remove(find(s, "replication")), "no replication configuration"),
+        (_set("replication", "rules.0.deleteMarkerReplication.status", "Enabled"), "delete markers are replicated"),
+        (_set("replication", "rules.0.destination.encryptionConfiguration", {}), "SSE-KMS objects are not replicated"),
+        (
+            _set("replication", "rules.0.destination.encryptionConfiguration.replicaKmsKeyId", KEY_ARN),
+            "store's own key",
+        ),
+        (_set("replication", "rules.0.filter.prefix", "raw/"), "no enabled rule replicating models/"),
+        (_set("replication", "rules.0.status", "Disabled"), "no enabled rule replicating models/"),
+    ],
+)
+def test_store_replicated_fails_on_broken_replication(mutate: Callable[[Stack], None], problem: str) -> None:
+    stack = _replicated_stack()
+    mutate(stack)
+    fired = [v for v in evaluate(stack, REPLICATED) if v.rule == "store-replicated"]
+    assert [v.resource for v in fired] == ["artifacts"] and problem in fired[0].message
+    assert not [
+        v for v in evaluate(stack, UNREPLICATED) if v.rule == "store-replicated"
+    ]  # not configured: not required
+
+
+def test_an_organization_trail_exempts_the_account_trail_not_the_store_data_events() -> None:
+    stack = compliant_stack()
+    stack.remove(find(stack, "audit-trail"))
+    organization = dataclasses.replace(DEV_CONTEXT, organization_trail=True)
+    assert {v.rule for v in evaluate(stack, organization)} == {"store-data-events"}
 
 
 def test_the_alarm_rule_follows_the_production_declaration_not_the_name() -> None:
