@@ -103,7 +103,8 @@ def test_doctor_with_wrong_credentials_fails_first_and_skips_the_rest(two_accoun
     first = checks["credentials and account"]
     assert first["ok"] is False and "belong to account 123456789012" in first["detail"]
     assert "--role-arn arn:aws:iam::987654321098:role/ds-preprocessing-operator" in first["fix"]
-    assert [check["ok"] for name, check in checks.items() if name != "credentials and account"] == [None] * 8
+    skipped = [check["ok"] for name, check in checks.items() if name != "credentials and account"]
+    assert len(skipped) >= 8 and set(skipped) == {None}  # every later check skipped, however many there are
 
 
 def test_doctor_checks_the_store_the_job_reads_when_the_bucket_parameter_drifted(
