@@ -129,7 +129,8 @@ pipeline = Orchestration(
     opts,
 )
 
-# The account's trail and access analyzer; on the owning stack the store's data events, denied-access alarm and alerts.
+# The account's trail and access analyzer, the alert on model parameter changes outside dsctl; on the owning stack
+# the store's data events, denied-access alarm and alerts.
 audit = Audit(
     "audit",
     AuditArgs(
@@ -143,6 +144,8 @@ audit = Audit(
         if isinstance(store, ArtifactStore)
         else None,
         admin_principal_arns=s.admin_principal_arns,
+        model_parameter_names=[s.parameter_name(key) for key in naming.PROMOTED_PARAMETER_KEYS],
+        promoting_role_arn=s.arns.role(s.promoting_role) if s.promoting_role else None,
     ),
     opts,
 )

@@ -228,6 +228,11 @@ class StackArns(_AccountResources):
         return [f"arn:aws:events:{self._regional}:rule/{naming.alert_rule(self.environment, w)}" for w in naming.ALERTS]
 
     @property
+    def alarm_topic_publishing_rules(self) -> list[str]:
+        """Every EventBridge rule of the stack that notifies the alarm topic: the alerts, the model parameter rule."""
+        return [*self.alert_rules, self.model_parameter_rule]
+
+    @property
     def schedule_rule(self) -> str:
         return f"arn:aws:events:{self._regional}:rule/{naming.schedule_rule(self.environment)}"
 

@@ -5,7 +5,11 @@ Every stack gets:
   (SecureBucket: only this trail may write, by ``aws:SourceArn``; deletes denied but to the admins; old logs
   expire) -- unless ``organizationTrail`` says the organization's trail already records the account;
 - an IAM Access Analyzer for the account (findings on anything shared outside it);
-- the alarm topic's policy, so EventBridge alert rules and CloudWatch alarms may publish to it.
+- the alarm topic's policy, so EventBridge alert rules and CloudWatch alarms may publish to it;
+- an EventBridge rule on changes to the model parameters (``model-key``, ``model-sha256``) by anyone but the role
+  that promotes (``Settings.promoting_role``): a promotion that bypasses dsctl's gates (a direct
+  ``ssm:PutParameter``) reaches the alarm topic. EventBridge only receives these CloudTrail management events
+  because a trail logs them: this stack's trail, or with ``organizationTrail: true`` the organization's trail.
 
 The stack that owns the artifact store also gets:
 - S3 data events (advanced event selectors) for the store's ``models/`` objects, reads and writes, on its trail
@@ -49,6 +53,8 @@ STORE_BUCKET_CHANGES = (
 )
 """CloudTrail event names of the changes that could end the store's guarantees (the API names: S3 logs
 ``PutBucketLifecycle`` for PutBucketLifecycleConfiguration)."""
+MODEL_PARAMETER_CHANGES = ("DeleteParameter", "DeleteParameters", "LabelParameterVersion", "PutParameter")
+"""CloudTrail event names of the SSM calls that change (or remove) which model the job loads."""
 STORE_KEY_CHANGES = ("DisableKey", "PutKeyPolicy", "ScheduleKeyDeletion")
 """CloudTrail event names of the key changes that make every model unreadable, or the key anyone's."""
 ACCESS_DENIED_CODES = ("AccessDenied", "AccessDeniedException")
@@ -75,6 +81,10 @@ class AuditArgs:
     store: AuditedStore | None = None
     """The store, on the stack that owns it."""
     admin_principal_arns: Sequence[str] = ()
+    model_parameter_names: Sequence[str] = ()
+    """Full names of the promoted model's SSM parameters (``naming.PROMOTED_PARAMETER_KEYS`` under the prefix)."""
+    promoting_role_arn: str | None = None
+    """The role whose changes of the model parameters are promotions; None = nobody's are (every change alerts)."""
 
 
 # ----------------------------------------------------------------------------- pure documents
@@ -135,6 +145,30 @@ def store_key_change_pattern(key_arn: str) -> dict[str, Any]:
     }
 
 
+def model_parameter_change_pattern(parameter_names: Sequence[str], promoting_role_arn: str | None) -> dict[str, Any]:
+    """EventBridge pattern: a change of the model parameters by anyone but the promoting role.
+
+    ``DeleteParameters`` names its parameters in ``requestParameters.names`` (the others in ``name``), hence the
+    ``$or``. ``anything-but`` on the session issuer matches only events that have one (role sessions); a caller
+    that is no role session (an IAM user, the root user) is matched by its ``userIdentity.type`` instead. With no
+    promoting role every change is a bypass.
+    """
+    names = sorted(parameter_names)
+    detail: dict[str, Any] = {
+        "eventSource": ["ssm.amazonaws.com"],
+        "eventName": sorted(MODEL_PARAMETER_CHANGES),
+        "requestParameters": {"$or": [{"name": names}, {"names": names}]},
+    }
+    if promoting_role_arn is not None:
+        detail["userIdentity"] = {
+            "$or": [
+                {"sessionContext": {"sessionIssuer": {"arn": [{"anything-but": [promoting_role_arn]}]}}},
+                {"type": [{"anything-but": ["AssumedRole"]}]},
+            ]
+        }
+    return {"source": ["aws.ssm"], "detail-type": ["AWS API Call via CloudTrail"], "detail": detail}
+
+
 # ----------------------------------------------------------------------------- component
 
 
@@ -146,6 +180,7 @@ class Audit(pulumi.ComponentResource):
     log_bucket: SecureBucket | None
     denied_alarm: aws.cloudwatch.MetricAlarm | None
     alert_rules: list[aws.cloudwatch.EventRule]
+    model_parameter_rule: aws.cloudwatch.EventRule
 
     def __init__(self, name: str, args: AuditArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(tokens.AUDIT_COMPONENT, name, None, opts)
@@ -171,6 +206,18 @@ class Audit(pulumi.ComponentResource):
             self.trail = self._trail(args)
         if args.store is not None:
             self.alert_rules = self._store_alerts(args, args.store)
+        self.model_parameter_rule = self._alert(
+            "model-parameter-changes",
+            naming.model_parameter_rule(env),
+            "Changes of the promoted model's parameters outside dsctl (runbook: docs/operations.md, "
+            "model parameter changed outside dsctl)",
+            pulumi.Output.from_input(
+                json.dumps(
+                    model_parameter_change_pattern(args.model_parameter_names, args.promoting_role_arn), sort_keys=True
+                )
+            ),
+            args.alarm_topic_arn,
+        )
         self.register_outputs(
             {
                 "analyzerArn": self.analyzer.arn,
@@ -306,25 +353,33 @@ class Audit(pulumi.ComponentResource):
                 document_json(store_key_change_pattern, key_arn=store.key_arn),
             ),
         }
-        rules = []
-        for what, (description, pattern) in patterns.items():
-            rule = aws.cloudwatch.EventRule(
-                f"{self._name}-{what}",
-                aws.cloudwatch.EventRuleArgs(
-                    name=naming.alert_rule(args.environment, what),
-                    description=description,
-                    event_pattern=pattern,
-                    state="ENABLED",
-                ),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            aws.cloudwatch.EventTarget(
-                f"{self._name}-{what}-target",
-                aws.cloudwatch.EventTargetArgs(rule=rule.name, target_id="alarm-topic", arn=args.alarm_topic_arn),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            rules.append(rule)
-        return rules
+        return [
+            self._alert(what, naming.alert_rule(args.environment, what), description, pattern, args.alarm_topic_arn)
+            for what, (description, pattern) in patterns.items()
+        ]
+
+    def _alert(
+        self,
+        what: str,
+        rule_name: str,
+        description: str,
+        pattern: pulumi.Input[str],
+        topic_arn: pulumi.Input[str],
+    ) -> aws.cloudwatch.EventRule:
+        """An EventBridge rule that notifies the alarm topic (its name must be one the topic's policy admits)."""
+        rule = aws.cloudwatch.EventRule(
+            f"{self._name}-{what}",
+            aws.cloudwatch.EventRuleArgs(
+                name=rule_name, description=description, event_pattern=pattern, state="ENABLED"
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.cloudwatch.EventTarget(
+            f"{self._name}-{what}-target",
+            aws.cloudwatch.EventTargetArgs(rule=rule.name, target_id="alarm-topic", arn=topic_arn),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return rule
 
 
 def _selector_args(selector: dict[str, Any]) -> aws.cloudtrail.TrailAdvancedEventSelectorArgs:

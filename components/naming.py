@@ -218,8 +218,8 @@ def access_analyzer(env: str) -> str:
 
 
 ALERT_RULE_PREFIX = f"{PROJECT}-alert-"
-"""EventBridge rules whose target is the alarm topic are named with this prefix; the topic's policy lets exactly the
-rules of ``ALERTS`` publish (``aws:SourceArn``)."""
+"""EventBridge rules on the store's protections are named with this prefix; the alarm topic's policy lets exactly
+the rules of ``ALERTS`` and ``model_parameter_rule`` publish (``aws:SourceArn``)."""
 
 
 ALERT_STORE_BUCKET = "store-bucket"

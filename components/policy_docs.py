@@ -285,8 +285,8 @@ def trail_delivery_policy(log_group_arn: str) -> Document:
 def alarm_topic_policy(*, topic_arn: str, arns: StackArns) -> Document:
     """Who may publish to the alarm topic besides the account's own roles (which their IAM policies allow).
 
-    - EventBridge, only for this stack's alert rules (``aws:SourceArn``, ``naming.ALERTS``: the rules on changes to
-      the store's bucket and key; a new alert adds its name there);
+    - EventBridge, only for this stack's alert rules (``aws:SourceArn``, ``StackArns.alarm_topic_publishing_rules``:
+      the ``naming.ALERTS`` rules on changes to the store's bucket and key, and the model parameter rule);
     - CloudWatch, only for this account's alarms (``aws:SourceArn`` + ``aws:SourceAccount``).
     A topic policy replaces SNS's default one, so without these statements the services could not publish.
     """
@@ -297,7 +297,7 @@ def alarm_topic_policy(*, topic_arn: str, arns: StackArns) -> Document:
             ["sns:Publish"],
             [topic_arn],
             principal={"Service": "events.amazonaws.com"},
-            conditions={"ArnEquals": {"aws:SourceArn": arns.alert_rules}},
+            conditions={"ArnEquals": {"aws:SourceArn": arns.alarm_topic_publishing_rules}},
         ),
         statement(
             "AlarmsPublish",

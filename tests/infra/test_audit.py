@@ -7,13 +7,20 @@ against real calls, and has no Access Analyzer findings); these tests prove what
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from moto.events.models import EventPattern
 
 from components import naming
-from components.audit import STORE_BUCKET_CHANGES, STORE_KEY_CHANGES
+from components.audit import (
+    MODEL_PARAMETER_CHANGES,
+    STORE_BUCKET_CHANGES,
+    STORE_KEY_CHANGES,
+    model_parameter_change_pattern,
+)
 from components.tokens import (
     ACCESS_ANALYZER,
     BUCKET_LIFECYCLE,
@@ -85,7 +92,8 @@ def test_only_the_store_owner_records_the_store_and_alerts_on_it(
     ]
     assert len(_one(prod_stack, TRAIL)["advancedEventSelectors"]) == 1
     assert dev_stack.of_type(LOG_METRIC_FILTER) and _rule_patterns_to_topic(dev_stack)
-    assert not _rule_patterns_to_topic(prod_stack)
+    # The store's alerts only; every stack alerts on its own model parameters.
+    assert list(_rule_patterns_to_topic(prod_stack)) == [naming.model_parameter_rule("prod")]
     assert not prod_stack.of_type(LOG_METRIC_FILTER)
     assert "cloudWatchLogsGroupArn" not in _one(prod_stack, TRAIL)
 
@@ -137,11 +145,81 @@ def test_the_topic_policy_lets_exactly_the_alert_rules_and_alarms_publish(any_st
     rules = [
         f"arn:aws:events:us-east-1:{any_stack.settings.account_id}:rule/{n}" for n in _rule_patterns_to_topic(any_stack)
     ]
-    assert set(rules) <= set(allowed) and len(allowed) == len(naming.ALERTS)
+    assert set(rules) <= set(allowed) and len(allowed) == len(naming.ALERTS) + 1
+    parameter_rule = naming.model_parameter_rule(any_stack.settings.environment)
+    assert f"arn:aws:events:us-east-1:{any_stack.settings.account_id}:rule/{parameter_rule}" in allowed
     schedule = f"arn:aws:events:us-east-1:{any_stack.settings.account_id}:rule/{naming.schedule_rule('prod')}"
     assert schedule not in allowed
     alarms = by_sid["AlarmsPublish"]
     assert alarms["Condition"]["StringEquals"] == {"aws:SourceAccount": any_stack.settings.account_id}
+
+
+def test_model_parameter_changes_by_anyone_but_the_promoting_role_notify_the_topic(any_stack: SynthResult) -> None:
+    """A promotion that bypasses dsctl's gates (a direct ssm:PutParameter) reaches the alarm topic: in production
+    anyone's but the promoter role's, elsewhere anyone's but the operator role's."""
+    settings = any_stack.settings
+    pattern = _rule_patterns_to_topic(any_stack)[naming.model_parameter_rule(settings.environment)]
+    assert pattern["source"] == ["aws.ssm"] and pattern["detail-type"] == ["AWS API Call via CloudTrail"]
+    detail = pattern["detail"]
+    assert set(detail["eventName"]) == set(MODEL_PARAMETER_CHANGES)
+    assert set(MODEL_PARAMETER_CHANGES) == {
+        "PutParameter",
+        "DeleteParameter",
+        "DeleteParameters",
+        "LabelParameterVersion",
+    }
+    names = ["/ds/preprocessing/model-key", "/ds/preprocessing/model-sha256"]
+    # DeleteParameters names its parameters in `names`, the other calls in `name`.
+    assert detail["requestParameters"] == {"$or": [{"name": names}, {"names": names}]}
+    promoting = "ds-preprocessing-promoter" if settings.production else "ds-preprocessing-operator"
+    assert settings.promoting_role == promoting
+    by_role, not_a_role = detail["userIdentity"]["$or"]
+    promoter_arn = f"arn:aws:iam::{settings.account_id}:role/{promoting}"
+    assert by_role == {"sessionContext": {"sessionIssuer": {"arn": [{"anything-but": [promoter_arn]}]}}}
+    assert not_a_role == {"type": [{"anything-but": ["AssumedRole"]}]}
+
+
+def _ssm_call(event: str, request: dict[str, Any], identity: dict[str, Any]) -> dict[str, Any]:
+    """The CloudTrail event EventBridge receives for an SSM call (the fields the pattern looks at)."""
+    return {
+        "source": "aws.ssm",
+        "detail-type": "AWS API Call via CloudTrail",
+        "detail": {
+            "eventSource": "ssm.amazonaws.com",
+            "eventName": event,
+            "requestParameters": request,
+            "userIdentity": identity,
+        },
+    }
+
+
+def _role_session(role_arn: str) -> dict[str, Any]:
+    return {"type": "AssumedRole", "sessionContext": {"sessionIssuer": {"type": "Role", "arn": role_arn}}}
+
+
+def test_the_model_parameter_pattern_matches_bypasses_not_promotions() -> None:
+    """The pattern against CloudTrail-shaped events, matched by moto's EventBridge pattern engine."""
+
+    promoter, operator = f"arn:aws:iam::{PROD}:role/ds-preprocessing-promoter", f"arn:aws:iam::{PROD}:role/x"
+    key, other = "/ds/preprocessing/model-key", "/ds/preprocessing/input-key"
+    pattern = EventPattern.load(
+        json.dumps(model_parameter_change_pattern([key, "/ds/preprocessing/model-sha256"], promoter))
+    )
+    put = {"name": key, "type": "String", "overwrite": True}
+    assert pattern.matches_event(_ssm_call("PutParameter", put, _role_session(operator)))
+    assert pattern.matches_event(
+        _ssm_call("PutParameter", put, {"type": "IAMUser", "arn": f"arn:aws:iam::{PROD}:user/u"})
+    )
+    assert pattern.matches_event(_ssm_call("DeleteParameters", {"names": [other, key]}, _role_session(operator)))
+    assert not pattern.matches_event(_ssm_call("PutParameter", put, _role_session(promoter)))
+    assert not pattern.matches_event(_ssm_call("PutParameter", {"name": other}, _role_session(operator)))
+    assert not pattern.matches_event(_ssm_call("GetParameter", {"name": key}, _role_session(operator)))
+
+
+def test_without_a_promoting_role_every_model_parameter_change_alerts() -> None:
+    pattern = model_parameter_change_pattern(["/p/model-key"], None)
+    assert "userIdentity" not in pattern["detail"]
+    assert pattern["detail"]["requestParameters"] == {"$or": [{"name": ["/p/model-key"]}, {"names": ["/p/model-key"]}]}
 
 
 @pytest.fixture(scope="module")

@@ -51,7 +51,8 @@ def test_config_file_drives_the_program(explicit_prod: SynthResult) -> None:
     (provider,) = explicit_prod.of_type("pulumi:providers:aws")
     assert "assumeRoles" not in provider.inputs  # one role-chaining mechanism: none
     assert not explicit_prod.of_type("pulumi:pulumi:StackReference")
-    assert not explicit_prod.of_type("aws:cloudwatch/eventRule:EventRule")
+    rules = explicit_prod.of_type("aws:cloudwatch/eventRule:EventRule")
+    assert not [r for r in rules if "scheduleExpression" in r.inputs]  # scheduleEnabled: false
     assert explicit_prod.outputs["artifactKmsKeyArn"] == KEY_ARN
     assert explicit_prod.outputs["subnetIds"] == ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]
     definition = explicit_prod.get("aws:sfn/stateMachine:StateMachine", "pipeline-state-machine").inputs["definition"]
