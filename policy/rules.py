@@ -43,6 +43,7 @@ from components.tokens import (
     LOG_METRIC_FILTER,
     MANAGED_POLICY,
     METRIC_ALARM,
+    PARAMETER,
     POLICY_ATTACHMENT,
     ROLE,
     ROLE_POLICY,
@@ -990,6 +991,37 @@ _STORE_BUCKET_ALERTS = ("PutBucketPolicy", "DeleteBucketPolicy", "PutBucketRepli
 _STORE_KEY_ALERTS = ("PutKeyPolicy", "DisableKey", "ScheduleKeyDeletion")
 
 
+_MODEL_PARAMETER_ALERTS = ("PutParameter", "DeleteParameter", "LabelParameterVersion")
+
+
+def _pattern_parameter_names(pattern: Mapping[str, Any]) -> set[str]:
+    """The parameter names a CloudTrail SSM pattern matches (``name``/``names``, directly or in a ``$or``)."""
+    request = (pattern.get("detail") or {}).get("requestParameters") or {}
+    branches = [request, *(b for b in _as_list(request.get("$or")) if isinstance(b, Mapping))]
+    return {str(n) for b in branches for key in ("name", "names") for n in _as_list(b.get(key))}
+
+
+def _check_model_parameter_alert(
+    resources: Sequence[Resource], ctx: RuleContext
+) -> Iterator[tuple[Resource | None, str, str]]:
+    if _contains_unknown([_inputs(r) for r in _of_type(resources, EVENT_RULE)]):
+        return
+    patterns = _rules_to_topics(resources)
+    for parameter in _of_type(resources, PARAMETER):
+        name = str(_inputs(parameter).get("name", ""))
+        if name.rsplit("/", 1)[-1] not in naming.PROMOTED_PARAMETER_KEYS:
+            continue
+        naming_it = [p for p in patterns if name in _pattern_parameter_names(p)]
+        missing = [event for event in _MODEL_PARAMETER_ALERTS if not _alerts_on(naming_it, event, lambda _: True)]
+        if missing:
+            yield (
+                parameter,
+                f"nobody is alerted when {name} is changed outside dsctl ({', '.join(missing)})",
+                "add an EventBridge rule on those CloudTrail events naming the parameter, by anyone but the promoting "
+                "role, targeting the alarm topic; components.audit builds it",
+            )
+
+
 def _check_store_alerts(resources: Sequence[Resource], ctx: RuleContext) -> Iterator[tuple[Resource | None, str, str]]:
     store = _store_bucket(resources, ctx)
     if store is None or _contains_unknown([_inputs(r) for r in _of_type(resources, EVENT_RULE)]):
@@ -1221,6 +1253,12 @@ RULES: tuple[Rule, ...] = (
         "store-alerts",
         "Changes to the store's bucket policy, replication and key, and denied access to it, notify the alarm topic.",
         stack_check=_check_store_alerts,
+    ),
+    Rule(
+        "model-parameter-alert",
+        "A change of the promoted model's parameters outside dsctl (e.g. a direct ssm:PutParameter) notifies the "
+        "alarm topic.",
+        stack_check=_check_model_parameter_alert,
     ),
     Rule(
         "access-analyzer",

@@ -127,6 +127,7 @@ AUDIT_LOGS = bucket_name("audit", "dev", DEV)
 TRAIL_ARN = f"arn:aws:cloudtrail:{REGION}:{DEV}:trail/ds-preprocessing-audit-dev"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{DEV}:ds-preprocessing-alarms-dev"
 _TRAIL_LOG_GROUP = "/aws/cloudtrail/ds-preprocessing-audit-dev"
+MODEL_KEY_PARAMETER = "/ds/preprocessing/model-key"
 
 
 def _alert_rule(name: str, pattern: dict[str, Any]) -> list[dict[str, Any]]:
@@ -235,6 +236,17 @@ def audit_resources() -> list[dict[str, Any]]:
                 "detail": {
                     "eventName": ["PutKeyPolicy", "DisableKey", "ScheduleKeyDeletion"],
                     "resources": {"ARN": [KEY_ARN]},
+                },
+            },
+        ),
+        res("aws:ssm/parameter:Parameter", "param-model-key", {"name": MODEL_KEY_PARAMETER, "value": "NONE"}),
+        *_alert_rule(
+            "model-parameter-alert",
+            {
+                "source": ["aws.ssm"],
+                "detail": {
+                    "eventName": ["DeleteParameter", "DeleteParameters", "LabelParameterVersion", "PutParameter"],
+                    "requestParameters": {"$or": [{"name": [MODEL_KEY_PARAMETER]}, {"names": [MODEL_KEY_PARAMETER]}]},
                 },
             },
         ),

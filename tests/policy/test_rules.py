@@ -315,6 +315,17 @@ BROKEN: list[tuple[str, str, Callable[[Stack], None], str]] = [
     ("no alert on bucket policy changes", "store-alerts", _drop("store-bucket-alert"), "artifacts"),
     ("no denied-access alarm", "store-alerts", _set("store-access-denied-alarm", "alarmActions", []), "artifacts"),
     ("topic refuses EventBridge", "store-alerts", _drop("alarm-topic-policy"), "artifacts"),
+    ("no alert on model parameter changes", "model-parameter-alert", _drop("model-parameter-alert"), "param-model-key"),
+    (
+        "alert on another parameter",
+        "model-parameter-alert",
+        _set(
+            "model-parameter-alert",
+            "eventPattern",
+            json.dumps({"detail": {"eventName": ["PutParameter"], "requestParameters": {"name": ["/x/input-key"]}}}),
+        ),
+        "param-model-key",
+    ),
 ]
 
 
