@@ -567,23 +567,43 @@ def task_role_policy(
     )
 
 
-def model_read_policy(*, region: str, artifact_bucket_arn: str, artifact_key_arn: str) -> Document:
-    """The identity side of reading models from the artifact store (own account or cross-account)."""
-    return document(
-        statement("GetModels", ["s3:GetObject"], [objects_arn(artifact_bucket_arn, naming.MODELS_PREFIX)]),
+def model_read_policy(
+    *,
+    region: str,
+    artifact_bucket_arn: str,
+    artifact_key_arn: str,
+    replica_bucket_arn: str | None = None,
+    replica_key_arn: str | None = None,
+    replica_region: str | None = None,
+) -> Document:
+    """The identity side of reading models from the artifact store (own account or cross-account).
+
+    With the store's replica (all three ``replica_*`` set), the same grants on the replica and its own key,
+    decrypting through S3 in the replica's region: granted in advance, so a failover needs no deploy.
+    """
+    statements = _model_read_statements("", region, artifact_bucket_arn, artifact_key_arn)
+    if replica_bucket_arn and replica_key_arn and replica_region:
+        statements += _model_read_statements("Replica", replica_region, replica_bucket_arn, replica_key_arn)
+    return document(*statements)
+
+
+def _model_read_statements(which: str, region: str, bucket_arn: str, key_arn: str) -> list[Statement]:
+    """Get and list ``models/`` in one bucket; decrypt with its key only through S3 in its region."""
+    return [
+        statement(f"Get{which}Models", ["s3:GetObject"], [objects_arn(bucket_arn, naming.MODELS_PREFIX)]),
         statement(
-            "ListModels",
+            f"List{which}Models",
             ["s3:ListBucket"],
-            [artifact_bucket_arn],
+            [bucket_arn],
             conditions={"StringLike": {"s3:prefix": [f"{naming.MODELS_PREFIX}*"]}},
         ),
         statement(
-            "DecryptModelsThroughS3",
+            f"Decrypt{which}ModelsThroughS3",
             ["kms:Decrypt"],
-            [artifact_key_arn],
+            [key_arn],
             conditions={"StringEquals": {"kms:ViaService": s3_via_service(region)}},
         ),
-    )
+    ]
 
 
 def execution_role_policy(*, repository_arn: str, log_group_arn: str) -> Document:
@@ -889,7 +909,14 @@ def promoter_policy(
 
 
 def workload_boundary(
-    *, arns: StackArns, parameter_prefix: str, artifact_bucket_arn: str, artifact_key_arn: str
+    *,
+    arns: StackArns,
+    parameter_prefix: str,
+    artifact_bucket_arn: str,
+    artifact_key_arn: str,
+    replica_bucket_arn: str | None = None,
+    replica_key_arn: str | None = None,
+    replica_region: str | None = None,
 ) -> Document:
     """Permissions boundary of every workload role: exactly the union of the workload roles' own policies.
 
@@ -907,7 +934,12 @@ def workload_boundary(
             output_bucket_arn=arns.output_bucket,
         ),
         model_read_policy(
-            region=arns.region, artifact_bucket_arn=artifact_bucket_arn, artifact_key_arn=artifact_key_arn
+            region=arns.region,
+            artifact_bucket_arn=artifact_bucket_arn,
+            artifact_key_arn=artifact_key_arn,
+            replica_bucket_arn=replica_bucket_arn,
+            replica_key_arn=replica_key_arn,
+            replica_region=replica_region,
         ),
         execution_role_policy(repository_arn=arns.repository, log_group_arn=arns.job_log_group),
         state_machine_policy(
