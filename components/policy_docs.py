@@ -734,6 +734,9 @@ def operator_policy(
     artifact_key_arn: str,
     owns_artifact_store: bool,
     promotes: bool = True,
+    replica_bucket_arn: str | None = None,
+    replica_key_arn: str | None = None,
+    replica_region: str | None = None,
 ) -> Document:
     """What ``dsctl`` does as ``ds-preprocessing-operator`` in this account, and nothing more.
 
@@ -762,7 +765,9 @@ def operator_policy(
     """
     output = arns.output_bucket
     common = [
-        *_parameter_statements("Operator", arns, parameter_prefix, promotes=promotes),
+        *_parameter_statements(
+            "Operator", arns, parameter_prefix, promotes=promotes, fails_over=promotes and not owns_artifact_store
+        ),
         statement("OperatorStartRuns", ["states:DescribeStateMachine", "states:StartExecution"], [arns.state_machine]),
         # ListExecutions also lists a Map state's child runs (mapRun), DescribeExecution also describes EXPRESS
         # executions; named here for the linter, both limited to this (STANDARD) state machine.
@@ -821,7 +826,12 @@ def operator_policy(
     ]
     if not owns_artifact_store:
         store = model_read_policy(
-            region=arns.region, artifact_bucket_arn=artifact_bucket_arn, artifact_key_arn=artifact_key_arn
+            region=arns.region,
+            artifact_bucket_arn=artifact_bucket_arn,
+            artifact_key_arn=artifact_key_arn,
+            replica_bucket_arn=replica_bucket_arn,
+            replica_key_arn=replica_key_arn,
+            replica_region=replica_region,
         )["Statement"]
         return document(*common, *store)
     return document(
@@ -849,8 +859,14 @@ def model_parameter_arns(arns: StackArns, parameter_prefix: str) -> list[str]:
     ]
 
 
-def _parameter_statements(who: str, arns: StackArns, parameter_prefix: str, *, promotes: bool) -> list[Statement]:
-    """Read every parameter under the prefix (and its history); with ``promotes``, write and label the model ones."""
+def _parameter_statements(
+    who: str, arns: StackArns, parameter_prefix: str, *, promotes: bool, fails_over: bool = False
+) -> list[Statement]:
+    """Read every parameter under the prefix (and its history); with ``promotes``, write and label the model ones.
+
+    ``fails_over`` (whoever promotes in a stack reading another's store): also write ``artifact-bucket``, which
+    ``dsctl model failover`` points at the store's replica and back (never the input or output bucket parameters).
+    """
     read = statement(
         f"{who}ReadParameters",
         ["ssm:GetParameter", "ssm:GetParameterHistory", "ssm:GetParameters", "ssm:GetParametersByPath"],
@@ -863,7 +879,10 @@ def _parameter_statements(who: str, arns: StackArns, parameter_prefix: str, *, p
         ["ssm:LabelParameterVersion", "ssm:PutParameter"],
         model_parameter_arns(arns, parameter_prefix),
     )
-    return [read, write]
+    if not fails_over:
+        return [read, write]
+    store = arns.parameter(naming.parameter_name(parameter_prefix, naming.PARAM_ARTIFACT_BUCKET))
+    return [read, write, statement(f"{who}FailOverStore", ["ssm:PutParameter"], [store])]
 
 
 def promoter_policy(
@@ -873,18 +892,28 @@ def promoter_policy(
     artifact_bucket_arn: str,
     artifact_key_arn: str,
     owns_artifact_store: bool,
+    replica_bucket_arn: str | None = None,
+    replica_key_arn: str | None = None,
+    replica_region: str | None = None,
 ) -> Document:
-    """What ``dsctl model promote/rollback`` does as ``ds-preprocessing-promoter`` in a production stack, no more.
+    """What ``dsctl model promote/rollback/failover`` does as ``ds-preprocessing-promoter`` in a production stack.
 
     Read the parameters and their history, write and label the model parameters (which the operator role may not
     here), and read the model as the job will (promote's checks: the store's read grant names this role too). In
     the account that owns the store, the promotion record is appended with these credentials as well (under
     ``models/*/promotions/``; the store's bucket policy requires If-None-Match of every write there).
     """
-    statements = _parameter_statements("Promoter", arns, parameter_prefix, promotes=True)
+    statements = _parameter_statements(
+        "Promoter", arns, parameter_prefix, promotes=True, fails_over=not owns_artifact_store
+    )
     if not owns_artifact_store:
         store = model_read_policy(
-            region=arns.region, artifact_bucket_arn=artifact_bucket_arn, artifact_key_arn=artifact_key_arn
+            region=arns.region,
+            artifact_bucket_arn=artifact_bucket_arn,
+            artifact_key_arn=artifact_key_arn,
+            replica_bucket_arn=replica_bucket_arn,
+            replica_key_arn=replica_key_arn,
+            replica_region=replica_region,
         )["Statement"]
         return document(*statements, *store)
     return document(

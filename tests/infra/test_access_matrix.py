@@ -185,8 +185,15 @@ MATRIX = [
     Request(PROD_PROMOTER, "ssm:GetParameterHistory", _param("prod", "model-key"), True),
     Request(PROD_PROMOTER, "s3:GetObject", _store(f"/{MODEL}"), True),
     Request(PROD_PROMOTER, "kms:Decrypt", KEY, True, VIA_S3),
-    # ... and nothing else: not the bucket parameters, not another stack's, no runs, no writes to the store
-    Request(PROD_PROMOTER, "ssm:PutParameter", _param("prod", "artifact-bucket"), False),
+    # ... `dsctl model failover`: artifact-bucket (to the store's replica and back), checking the model there first
+    Request(PROD_PROMOTER, "ssm:PutParameter", _param("prod", "artifact-bucket"), True),
+    Request(PROD_PROMOTER, "s3:GetObject", _replica(f"/{MODEL}"), True),
+    Request(PROD_PROMOTER, "kms:Decrypt", REPLICA_KEY, True, REPLICA_VIA_S3),
+    Request(PROD_PROMOTER, "s3:PutObject", _replica(f"/{MODEL}"), False),
+    # ... and nothing else: not the other bucket parameters, not another stack's, no runs, no writes to the store
+    Request(PROD_PROMOTER, "ssm:PutParameter", _param("prod", "input-bucket"), False),
+    Request(PROD_PROMOTER, "ssm:PutParameter", _param("prod", "output-bucket"), False),
+    Request(PROD_PROMOTER, "ssm:PutParameter", _param("dev", "artifact-bucket"), False),
     Request(PROD_PROMOTER, "ssm:DeleteParameter", _param("prod", "model-key"), False),
     Request(PROD_PROMOTER, "ssm:PutParameter", _param("dev", "model-key"), False),
     Request(PROD_PROMOTER, "states:StartExecution", ("prod", "stateMachineArn", ""), False),
