@@ -8,6 +8,7 @@ grants its task role across accounts; both attach exactly this policy, built by
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -33,18 +34,12 @@ class ModelStoreLocation:
     def bucket_arn(self) -> pulumi.Output[str]:
         return pulumi.Output.from_input(self.bucket_name).apply(policy_docs.s3_bucket_arn)
 
-    def read_inputs(self) -> dict[str, pulumi.Input[str | None]]:
-        """The store keywords of ``policy_docs.model_read_policy`` (and the boundary that caps it)."""
-        replica_arn = pulumi.Output.from_input(self.replica_bucket_name).apply(
-            lambda name: policy_docs.s3_bucket_arn(name) if name else None
+    def read_inputs(self) -> dict[str, pulumi.Input[Any]]:
+        """The store keywords of ``policy_docs.model_read_policy`` (and the policies and boundary that reuse it)."""
+        replica = pulumi.Output.all(self.replica_bucket_name, self.replica_kms_key_arn, self.replica_region).apply(
+            lambda v: policy_docs.ReplicaArns(policy_docs.s3_bucket_arn(v[0]), v[1], v[2]) if all(v) else None
         )
-        return {
-            "artifact_bucket_arn": self.bucket_arn,
-            "artifact_key_arn": self.kms_key_arn,
-            "replica_bucket_arn": replica_arn,
-            "replica_key_arn": self.replica_kms_key_arn,
-            "replica_region": self.replica_region,
-        }
+        return {"artifact_bucket_arn": self.bucket_arn, "artifact_key_arn": self.kms_key_arn, "replica": replica}
 
 
 def grant_model_read(

@@ -16,6 +16,7 @@ Least privilege rules kept here:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from components import naming
@@ -40,6 +41,15 @@ STAR_ONLY_ACTIONS: dict[str, str] = {
 }
 """The one list of actions ever granted on ``"Resource": "*"``: AWS authorizes each on no resource type (reason in
 the value; ``tests/infra/test_policy_docs.py`` checks every one against parliament's IAM definitions)."""
+
+
+@dataclass(frozen=True)
+class ReplicaArns:
+    """The artifact store's replica as a reader's policies name it: bucket, its own key, its region."""
+
+    bucket_arn: str
+    key_arn: str
+    region: str
 
 
 def document(*statements: Statement) -> Document:
@@ -572,18 +582,16 @@ def model_read_policy(
     region: str,
     artifact_bucket_arn: str,
     artifact_key_arn: str,
-    replica_bucket_arn: str | None = None,
-    replica_key_arn: str | None = None,
-    replica_region: str | None = None,
+    replica: ReplicaArns | None = None,
 ) -> Document:
     """The identity side of reading models from the artifact store (own account or cross-account).
 
-    With the store's replica (all three ``replica_*`` set), the same grants on the replica and its own key,
-    decrypting through S3 in the replica's region: granted in advance, so a failover needs no deploy.
+    With the store's ``replica``, the same grants on the replica and its own key, decrypting through S3 in the
+    replica's region: granted in advance, so a failover needs no deploy.
     """
     statements = _model_read_statements("", region, artifact_bucket_arn, artifact_key_arn)
-    if replica_bucket_arn and replica_key_arn and replica_region:
-        statements += _model_read_statements("Replica", replica_region, replica_bucket_arn, replica_key_arn)
+    if replica:
+        statements += _model_read_statements("Replica", replica.region, replica.bucket_arn, replica.key_arn)
     return document(*statements)
 
 
@@ -734,9 +742,7 @@ def operator_policy(
     artifact_key_arn: str,
     owns_artifact_store: bool,
     promotes: bool = True,
-    replica_bucket_arn: str | None = None,
-    replica_key_arn: str | None = None,
-    replica_region: str | None = None,
+    replica: ReplicaArns | None = None,
 ) -> Document:
     """What ``dsctl`` does as ``ds-preprocessing-operator`` in this account, and nothing more.
 
@@ -829,9 +835,7 @@ def operator_policy(
             region=arns.region,
             artifact_bucket_arn=artifact_bucket_arn,
             artifact_key_arn=artifact_key_arn,
-            replica_bucket_arn=replica_bucket_arn,
-            replica_key_arn=replica_key_arn,
-            replica_region=replica_region,
+            replica=replica,
         )["Statement"]
         return document(*common, *store)
     return document(
@@ -892,9 +896,7 @@ def promoter_policy(
     artifact_bucket_arn: str,
     artifact_key_arn: str,
     owns_artifact_store: bool,
-    replica_bucket_arn: str | None = None,
-    replica_key_arn: str | None = None,
-    replica_region: str | None = None,
+    replica: ReplicaArns | None = None,
 ) -> Document:
     """What ``dsctl model promote/rollback/failover`` does as ``ds-preprocessing-promoter`` in a production stack.
 
@@ -911,9 +913,7 @@ def promoter_policy(
             region=arns.region,
             artifact_bucket_arn=artifact_bucket_arn,
             artifact_key_arn=artifact_key_arn,
-            replica_bucket_arn=replica_bucket_arn,
-            replica_key_arn=replica_key_arn,
-            replica_region=replica_region,
+            replica=replica,
         )["Statement"]
         return document(*statements, *store)
     return document(
@@ -943,9 +943,7 @@ def workload_boundary(
     parameter_prefix: str,
     artifact_bucket_arn: str,
     artifact_key_arn: str,
-    replica_bucket_arn: str | None = None,
-    replica_key_arn: str | None = None,
-    replica_region: str | None = None,
+    replica: ReplicaArns | None = None,
 ) -> Document:
     """Permissions boundary of every workload role: exactly the union of the workload roles' own policies.
 
@@ -966,9 +964,7 @@ def workload_boundary(
             region=arns.region,
             artifact_bucket_arn=artifact_bucket_arn,
             artifact_key_arn=artifact_key_arn,
-            replica_bucket_arn=replica_bucket_arn,
-            replica_key_arn=replica_key_arn,
-            replica_region=replica_region,
+            replica=replica,
         ),
         execution_role_policy(repository_arn=arns.repository, log_group_arn=arns.job_log_group),
         state_machine_policy(
