@@ -31,6 +31,10 @@ def store_location(source: ArtifactSource, opts: pulumi.ResourceOptions | None =
             bucket_name=owner.require_output("artifactBucketName"),
             kms_key_arn=owner.require_output("artifactKmsKeyArn"),
             account_id=owner.require_output("artifactAccountId"),
+            # Optional outputs: None when the owner declares no artifactReplicaRegion.
+            replica_bucket_name=owner.get_output("artifactReplicaBucketName"),
+            replica_kms_key_arn=owner.get_output("artifactReplicaKmsKeyArn"),
+            replica_region=owner.get_output("artifactReplicaRegion"),
         )
     assert source.bucket and source.kms_key_arn and source.account_id, "settings validate explicit sources"
     return ModelStoreLocation(bucket_name=source.bucket, kms_key_arn=source.kms_key_arn, account_id=source.account_id)

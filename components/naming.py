@@ -44,6 +44,9 @@ PARAMETER_KEYS = (
 )
 PROMOTED_PARAMETER_KEYS = (PARAM_MODEL_KEY, PARAM_MODEL_SHA256)
 """Changed by ``dsctl model promote`` after deployment; Pulumi must never revert them."""
+OPERATOR_SET_PARAMETER_KEYS = (*PROMOTED_PARAMETER_KEYS, PARAM_ARTIFACT_BUCKET)
+"""Created by Pulumi, then changed by dsctl (promote; ``model failover`` points artifact-bucket at the store's
+replica): Pulumi ignores their value after creation, so ``pulumi up --refresh`` never undoes a failover."""
 PROMOTION_RECORD_KEY = "dsctl/promotion"
 """dsctl's audit record of the last promotion, under the prefix but not a job parameter (CONTRACTS.md section 3)."""
 NO_MODEL_SENTINEL = "NONE"

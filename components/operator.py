@@ -97,8 +97,7 @@ class OperatorRole(pulumi.ComponentResource):
             policy_docs.operator_policy,
             arns=StackArns(args.environment, args.account_id, args.region),
             parameter_prefix=args.parameter_prefix,
-            artifact_bucket_arn=args.store.bucket_arn,
-            artifact_key_arn=args.store.kms_key_arn,
+            **args.store.read_inputs(),
             owns_artifact_store=args.owns_artifact_store,
             promotes=args.promotes,
         )
@@ -143,8 +142,7 @@ class PromoterRole(pulumi.ComponentResource):
             policy_docs.promoter_policy,
             arns=StackArns(args.environment, args.account_id, args.region),
             parameter_prefix=args.parameter_prefix,
-            artifact_bucket_arn=args.store.bucket_arn,
-            artifact_key_arn=args.store.kms_key_arn,
+            **args.store.read_inputs(),
             owns_artifact_store=args.owns_artifact_store,
         )
         self.role = _person_role(

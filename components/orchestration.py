@@ -272,6 +272,7 @@ class Orchestration(pulumi.ComponentResource):
         parameters = {}
         for key, value in values.items():
             promoted = key in naming.PROMOTED_PARAMETER_KEYS
+            operator_set = key in naming.OPERATOR_SET_PARAMETER_KEYS
             parameters[key] = aws.ssm.Parameter(
                 f"{self._name}-param-{key}",
                 aws.ssm.ParameterArgs(
@@ -282,8 +283,9 @@ class Orchestration(pulumi.ComponentResource):
                         "Set by `dsctl model promote`; Pulumi only creates it" if promoted else f"{key} of the job"
                     ),
                 ),
-                # `dsctl model promote` changes these after deployment; `pulumi up` must never revert a promotion.
-                opts=pulumi.ResourceOptions(parent=self, ignore_changes=["value"] if promoted else None),
+                # `dsctl model promote` and `dsctl model failover` change these after deployment; `pulumi up` must
+                # never revert a promotion or a failover (the store's bucket name is fixed, so nothing else moves it).
+                opts=pulumi.ResourceOptions(parent=self, ignore_changes=["value"] if operator_set else None),
             )
         return parameters
 

@@ -16,6 +16,7 @@ Least privilege rules kept here:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from components import naming
@@ -40,6 +41,15 @@ STAR_ONLY_ACTIONS: dict[str, str] = {
 }
 """The one list of actions ever granted on ``"Resource": "*"``: AWS authorizes each on no resource type (reason in
 the value; ``tests/infra/test_policy_docs.py`` checks every one against parliament's IAM definitions)."""
+
+
+@dataclass(frozen=True)
+class ReplicaArns:
+    """The artifact store's replica as a reader's policies name it: bucket, its own key, its region."""
+
+    bucket_arn: str
+    key_arn: str
+    region: str
 
 
 def document(*statements: Statement) -> Document:
@@ -567,23 +577,41 @@ def task_role_policy(
     )
 
 
-def model_read_policy(*, region: str, artifact_bucket_arn: str, artifact_key_arn: str) -> Document:
-    """The identity side of reading models from the artifact store (own account or cross-account)."""
-    return document(
-        statement("GetModels", ["s3:GetObject"], [objects_arn(artifact_bucket_arn, naming.MODELS_PREFIX)]),
+def model_read_policy(
+    *,
+    region: str,
+    artifact_bucket_arn: str,
+    artifact_key_arn: str,
+    replica: ReplicaArns | None = None,
+) -> Document:
+    """The identity side of reading models from the artifact store (own account or cross-account).
+
+    With the store's ``replica``, the same grants on the replica and its own key, decrypting through S3 in the
+    replica's region: granted in advance, so a failover needs no deploy.
+    """
+    statements = _model_read_statements("", region, artifact_bucket_arn, artifact_key_arn)
+    if replica:
+        statements += _model_read_statements("Replica", replica.region, replica.bucket_arn, replica.key_arn)
+    return document(*statements)
+
+
+def _model_read_statements(which: str, region: str, bucket_arn: str, key_arn: str) -> list[Statement]:
+    """Get and list ``models/`` in one bucket; decrypt with its key only through S3 in its region."""
+    return [
+        statement(f"Get{which}Models", ["s3:GetObject"], [objects_arn(bucket_arn, naming.MODELS_PREFIX)]),
         statement(
-            "ListModels",
+            f"List{which}Models",
             ["s3:ListBucket"],
-            [artifact_bucket_arn],
+            [bucket_arn],
             conditions={"StringLike": {"s3:prefix": [f"{naming.MODELS_PREFIX}*"]}},
         ),
         statement(
-            "DecryptModelsThroughS3",
+            f"Decrypt{which}ModelsThroughS3",
             ["kms:Decrypt"],
-            [artifact_key_arn],
+            [key_arn],
             conditions={"StringEquals": {"kms:ViaService": s3_via_service(region)}},
         ),
-    )
+    ]
 
 
 def execution_role_policy(*, repository_arn: str, log_group_arn: str) -> Document:
@@ -714,6 +742,7 @@ def operator_policy(
     artifact_key_arn: str,
     owns_artifact_store: bool,
     promotes: bool = True,
+    replica: ReplicaArns | None = None,
 ) -> Document:
     """What ``dsctl`` does as ``ds-preprocessing-operator`` in this account, and nothing more.
 
@@ -742,7 +771,9 @@ def operator_policy(
     """
     output = arns.output_bucket
     common = [
-        *_parameter_statements("Operator", arns, parameter_prefix, promotes=promotes),
+        *_parameter_statements(
+            "Operator", arns, parameter_prefix, promotes=promotes, fails_over=promotes and not owns_artifact_store
+        ),
         statement("OperatorStartRuns", ["states:DescribeStateMachine", "states:StartExecution"], [arns.state_machine]),
         # ListExecutions also lists a Map state's child runs (mapRun), DescribeExecution also describes EXPRESS
         # executions; named here for the linter, both limited to this (STANDARD) state machine.
@@ -801,7 +832,10 @@ def operator_policy(
     ]
     if not owns_artifact_store:
         store = model_read_policy(
-            region=arns.region, artifact_bucket_arn=artifact_bucket_arn, artifact_key_arn=artifact_key_arn
+            region=arns.region,
+            artifact_bucket_arn=artifact_bucket_arn,
+            artifact_key_arn=artifact_key_arn,
+            replica=replica,
         )["Statement"]
         return document(*common, *store)
     return document(
@@ -829,8 +863,14 @@ def model_parameter_arns(arns: StackArns, parameter_prefix: str) -> list[str]:
     ]
 
 
-def _parameter_statements(who: str, arns: StackArns, parameter_prefix: str, *, promotes: bool) -> list[Statement]:
-    """Read every parameter under the prefix (and its history); with ``promotes``, write and label the model ones."""
+def _parameter_statements(
+    who: str, arns: StackArns, parameter_prefix: str, *, promotes: bool, fails_over: bool = False
+) -> list[Statement]:
+    """Read every parameter under the prefix (and its history); with ``promotes``, write and label the model ones.
+
+    ``fails_over`` (whoever promotes in a stack reading another's store): also write ``artifact-bucket``, which
+    ``dsctl model failover`` points at the store's replica and back (never the input or output bucket parameters).
+    """
     read = statement(
         f"{who}ReadParameters",
         ["ssm:GetParameter", "ssm:GetParameterHistory", "ssm:GetParameters", "ssm:GetParametersByPath"],
@@ -843,7 +883,10 @@ def _parameter_statements(who: str, arns: StackArns, parameter_prefix: str, *, p
         ["ssm:LabelParameterVersion", "ssm:PutParameter"],
         model_parameter_arns(arns, parameter_prefix),
     )
-    return [read, write]
+    if not fails_over:
+        return [read, write]
+    store = arns.parameter(naming.parameter_name(parameter_prefix, naming.PARAM_ARTIFACT_BUCKET))
+    return [read, write, statement(f"{who}FailOverStore", ["ssm:PutParameter"], [store])]
 
 
 def promoter_policy(
@@ -853,18 +896,24 @@ def promoter_policy(
     artifact_bucket_arn: str,
     artifact_key_arn: str,
     owns_artifact_store: bool,
+    replica: ReplicaArns | None = None,
 ) -> Document:
-    """What ``dsctl model promote/rollback`` does as ``ds-preprocessing-promoter`` in a production stack, no more.
+    """What ``dsctl model promote/rollback/failover`` does as ``ds-preprocessing-promoter`` in a production stack.
 
     Read the parameters and their history, write and label the model parameters (which the operator role may not
     here), and read the model as the job will (promote's checks: the store's read grant names this role too). In
     the account that owns the store, the promotion record is appended with these credentials as well (under
     ``models/*/promotions/``; the store's bucket policy requires If-None-Match of every write there).
     """
-    statements = _parameter_statements("Promoter", arns, parameter_prefix, promotes=True)
+    statements = _parameter_statements(
+        "Promoter", arns, parameter_prefix, promotes=True, fails_over=not owns_artifact_store
+    )
     if not owns_artifact_store:
         store = model_read_policy(
-            region=arns.region, artifact_bucket_arn=artifact_bucket_arn, artifact_key_arn=artifact_key_arn
+            region=arns.region,
+            artifact_bucket_arn=artifact_bucket_arn,
+            artifact_key_arn=artifact_key_arn,
+            replica=replica,
         )["Statement"]
         return document(*statements, *store)
     return document(
@@ -889,7 +938,12 @@ def promoter_policy(
 
 
 def workload_boundary(
-    *, arns: StackArns, parameter_prefix: str, artifact_bucket_arn: str, artifact_key_arn: str
+    *,
+    arns: StackArns,
+    parameter_prefix: str,
+    artifact_bucket_arn: str,
+    artifact_key_arn: str,
+    replica: ReplicaArns | None = None,
 ) -> Document:
     """Permissions boundary of every workload role: exactly the union of the workload roles' own policies.
 
@@ -907,7 +961,10 @@ def workload_boundary(
             output_bucket_arn=arns.output_bucket,
         ),
         model_read_policy(
-            region=arns.region, artifact_bucket_arn=artifact_bucket_arn, artifact_key_arn=artifact_key_arn
+            region=arns.region,
+            artifact_bucket_arn=artifact_bucket_arn,
+            artifact_key_arn=artifact_key_arn,
+            replica=replica,
         ),
         execution_role_policy(repository_arn=arns.repository, log_group_arn=arns.job_log_group),
         state_machine_policy(

@@ -162,7 +162,8 @@ class PromotionResult:
     label: str
 
 
-def _put(ssm: Any, name: str, value: str) -> int:
+def put_parameter(ssm: Any, name: str, value: str) -> int:
+    """Overwrite one String parameter; its new version (a full history names the label to move)."""
     try:
         return int(ssm.put_parameter(Name=name, Value=value, Type="String", Overwrite=True)["Version"])
     except ssm.exceptions.ParameterMaxVersionLimitExceeded as err:
@@ -191,11 +192,11 @@ def set_promoted_model(
     previous_key, previous_sha = previous or current_model(session, env)
     key_name, sha_name = env.parameter_name(naming.PARAM_MODEL_KEY), env.parameter_name(naming.PARAM_MODEL_SHA256)
     key = model_key(version)
-    key_version = _put(ssm, key_name, key)
+    key_version = put_parameter(ssm, key_name, key)
     try:
-        sha_version = _put(ssm, sha_name, sha256)
+        sha_version = put_parameter(ssm, sha_name, sha256)
     except (ClientError, CommandError):
-        _put(ssm, key_name, previous_key)
+        put_parameter(ssm, key_name, previous_key)
         raise
     label = version_label(version)
     for name, parameter_version in ((key_name, key_version), (sha_name, sha_version)):

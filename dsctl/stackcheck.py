@@ -312,7 +312,26 @@ def access_probes(
         probes += _reader_limits(reader, bucket, key_arn)
     for outsider in outsiders:
         probes += _reads(outsider, bucket, key_arn, settings.region, False, "not a configured reader")
+    if not settings.owns_artifact_store:
+        probes += _replica_probes(settings, store, store_settings, outsiders)
     return probes
+
+
+def _replica_probes(
+    settings: StackSettings, store: Mapping[str, Any], store_settings: StackSettings, outsiders: Sequence[str]
+) -> Iterator[Probe]:
+    """Reading stack, owner with ``artifactReplicaRegion``: its task role reads the replica's models (granted in
+    advance, so ``dsctl model failover`` needs no deploy) and nothing else there; outsiders read nothing."""
+    region = store_settings.artifact_replica_region
+    if not region:
+        return
+    replica = naming.artifact_replica_bucket(store_settings.environment, store_settings.account_id, region)
+    key_arn = _store_key_arn(store, replica)
+    task = policy_docs.role_arn(settings.account_id, naming.task_role(settings.environment))
+    yield from _reads(task, replica, key_arn, region, True, "the task role reads the replica it may fail over to")
+    yield from _reader_limits(task, replica, key_arn)
+    for outsider in outsiders:
+        yield from _reads(outsider, replica, key_arn, region, False, "not a configured reader")
 
 
 def _immutability_probes(settings: StackSettings, bucket: str, key_arn: str | None) -> Iterator[Probe]:

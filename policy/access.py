@@ -334,7 +334,9 @@ class _StackView:
         key_id = str(key.get("id") or "")
         if key_id.startswith("arn:"):
             return key_id
-        return f"arn:aws:kms:{self.region}:{self.account}:key/{key_id}"
+        # A key placed in another region (pulumi-aws's per-resource ``region``: the store's replica key) lives there.
+        region = (key.get("inputs") or {}).get("region") or self.region
+        return f"arn:aws:kms:{region}:{self.account}:key/{key_id}"
 
     def roles(self) -> list[_Role]:
         managed = {self._policy_arn(p): as_document(p["inputs"]["policy"]) for p in self.of_type(_POLICY)}

@@ -1,4 +1,4 @@
-"""``dsctl model``: publish, list, validate, promote and roll back model versions.
+"""``dsctl model``: publish, list, validate, promote and roll back model versions; fail over to the store's replica.
 
 Replaces the guide's "Model Promotion Workflow" (``aws s3 cp`` of the pickle,
 ``aws ssm put-parameter --overwrite`` per account, ``scripts/validate_model.py``) with
@@ -24,6 +24,7 @@ from dsctl.envs import (
     store_owner,
     try_connect_all,
 )
+from dsctl.failover import TARGETS, failover
 from dsctl.models import ModelStore, StoredVersion, check_version, error_code
 from dsctl.output import EXIT_FAILED, CommandError, add_json_flag, console, print_json, table
 from dsctl.promotion import promote, rollback
@@ -214,6 +215,22 @@ def _rollback(args: argparse.Namespace) -> int:
     with console.status(f"rolling back {conn.env.name}", spinner="dots"):
         result = rollback(conn, args.to, _store_connection(conn, args.store_profile))
     _print_change(args, result, "rolled back")
+    return 0
+
+
+def _failover(args: argparse.Namespace) -> int:
+    conn = connect_promoter(args)  # whoever may change the promoted model may change where it is read from
+    with console.status(f"checking the promoted model in the {args.to} store for {conn.env.name}", spinner="dots"):
+        result = failover(conn, args.to)
+    if args.json:
+        print_json(result)
+    elif not result["changed"]:
+        console.print(f"{result['env']} already reads {result['artifact_bucket']} ({result['check']}); no change")
+    else:
+        console.print(
+            f"[green]failed over[/] {result['env']} to the {args.to} store: artifact-bucket "
+            f"{result['previous_bucket']} -> {result['artifact_bucket']} ({result['check']})"
+        )
     return 0
 
 
@@ -435,3 +452,17 @@ def register(subparsers: Any) -> None:
     add_env_arguments(p)
     add_json_flag(p)
     p.set_defaults(func=aws_errors(_rollback))
+
+    p = sub.add_parser(
+        "failover",
+        help="point a reading environment's artifact-bucket at the store's replica, or back at the primary",
+        description="For a region or bucket loss of the artifact store (docs/operations.md, 'Runbook: region loss'). "
+        "Refuses unless the environment reads another stack's store, that stack declares artifactReplicaRegion "
+        "(for --to replica), and the promoted model is in the target bucket with the promoted SHA-256, read with this "
+        "environment's credentials. Then sets artifact-bucket (Pulumi ignores its value: pulumi up --refresh keeps "
+        "it). The roles already read the replica: no deploy. Runs as the promoter role where the stack has one.",
+    )
+    p.add_argument("--to", required=True, choices=TARGETS, help="the store to read models from")
+    add_env_arguments(p)
+    add_json_flag(p)
+    p.set_defaults(func=aws_errors(_failover))

@@ -124,6 +124,13 @@ def test_access_probes_follow_the_config() -> None:
     denied = {p.principal for p in prod_probes if not p.expected and p.action == "s3:GetObject"}
     assert "arn:aws:iam::987654321098:role/ds-preprocessing-sfn-prod" in denied
     assert "arn:aws:iam::111122223333:role/ds-preprocessing-task-prod" in denied
+    # dev's replica (artifactReplicaRegion: us-west-2): prod's task role alone reads it, decrypting via S3 there
+    replica = "arn:aws:s3:::ds-artifacts-dev-123456789012-us-west-2/"
+    on_replica = [p for p in prod_probes if p.resource.startswith(replica) and p.action == "s3:GetObject"]
+    prod_task = "arn:aws:iam::987654321098:role/ds-preprocessing-task-prod"
+    assert {p.principal for p in on_replica if p.expected} == {prod_task}
+    assert "arn:aws:iam::987654321098:role/ds-preprocessing-sfn-prod" in {p.principal for p in on_replica}
+    assert any(p.expected and p.condition_keys == {"kms:ViaService": "s3.us-west-2.amazonaws.com"} for p in prod_probes)
 
 
 def test_help_describes_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:

@@ -93,6 +93,13 @@ STORE = ("dev", "artifactBucketArn")
 DEV_REPOSITORY = f"arn:aws:ecr:{REGION}:{DEV}:repository/{naming.ECR_REPOSITORY}"
 PROD_REPOSITORY = f"arn:aws:ecr:{REGION}:{PROD}:repository/{naming.ECR_REPOSITORY}"
 KEY = ("dev", "artifactKmsKeyArn", "")
+REPLICA_REGION = "us-west-2"  # artifactReplicaRegion in Pulumi.dev.yaml
+REPLICA_KEY = ("dev", "artifactReplicaKmsKeyArn", "")
+REPLICA_VIA_S3 = via_service("s3", REPLICA_REGION)
+
+
+def _replica(suffix: str = "") -> tuple[str, str, str]:
+    return ("dev", "", f"arn:aws:s3:::{naming.artifact_replica_bucket('dev', DEV, REPLICA_REGION)}{suffix}")
 
 
 def _store(suffix: str = "") -> tuple[str, str, str]:
@@ -123,6 +130,19 @@ MATRIX = [
     Request(PROD_TASK, "kms:Encrypt", KEY, False, VIA_S3),
     Request(PROD_TASK, "kms:GenerateDataKey", KEY, False, VIA_S3),
     Request(PROD_TASK, "s3:GetObject", _store(f"/{MODEL}"), False, NO_TLS),
+    # prod's task role reads the store's replica (dev's artifactReplicaRegion) in advance, so a failover needs no
+    # deploy: models/* and its own key through S3 in the replica's region, and nothing else there
+    Request(PROD_TASK, "s3:GetObject", _replica(f"/{MODEL}"), True),
+    Request(PROD_TASK, "s3:ListBucket", _replica(), True, {"s3:prefix": "models/"}),
+    Request(PROD_TASK, "kms:Decrypt", REPLICA_KEY, True, REPLICA_VIA_S3),
+    Request(PROD_TASK, "kms:Decrypt", REPLICA_KEY, False, VIA_S3),  # through S3 of the store's region: not its key
+    Request(PROD_TASK, "kms:Decrypt", REPLICA_KEY, False),
+    Request(PROD_TASK, "s3:PutObject", _replica(f"/{MODEL}"), False),
+    Request(PROD_TASK, "s3:DeleteObject", _replica(f"/{MODEL}"), False),
+    Request(PROD_TASK, "s3:GetObject", _replica("/staging/draft.pkl"), False),
+    Request(PROD_TASK, "s3:ListBucket", _replica(), False, {"s3:prefix": ""}),
+    Request(PROD_EXEC, "s3:GetObject", _replica(f"/{MODEL}"), False),
+    Request(OUTSIDERS["prod-analytics"], "s3:GetObject", _replica(f"/{MODEL}"), False),
     # prod's task role cannot reach dev's data
     Request(PROD_TASK, "s3:GetObject", ("dev", "inputBucketArn", "/raw/monthly_data.csv"), False),
     Request(PROD_TASK, "s3:GetObject", ("dev", "outputBucketArn", "/processed/run-1/part-0.parquet"), False),
@@ -165,8 +185,15 @@ MATRIX = [
     Request(PROD_PROMOTER, "ssm:GetParameterHistory", _param("prod", "model-key"), True),
     Request(PROD_PROMOTER, "s3:GetObject", _store(f"/{MODEL}"), True),
     Request(PROD_PROMOTER, "kms:Decrypt", KEY, True, VIA_S3),
-    # ... and nothing else: not the bucket parameters, not another stack's, no runs, no writes to the store
-    Request(PROD_PROMOTER, "ssm:PutParameter", _param("prod", "artifact-bucket"), False),
+    # ... `dsctl model failover`: artifact-bucket (to the store's replica and back), checking the model there first
+    Request(PROD_PROMOTER, "ssm:PutParameter", _param("prod", "artifact-bucket"), True),
+    Request(PROD_PROMOTER, "s3:GetObject", _replica(f"/{MODEL}"), True),
+    Request(PROD_PROMOTER, "kms:Decrypt", REPLICA_KEY, True, REPLICA_VIA_S3),
+    Request(PROD_PROMOTER, "s3:PutObject", _replica(f"/{MODEL}"), False),
+    # ... and nothing else: not the other bucket parameters, not another stack's, no runs, no writes to the store
+    Request(PROD_PROMOTER, "ssm:PutParameter", _param("prod", "input-bucket"), False),
+    Request(PROD_PROMOTER, "ssm:PutParameter", _param("prod", "output-bucket"), False),
+    Request(PROD_PROMOTER, "ssm:PutParameter", _param("dev", "artifact-bucket"), False),
     Request(PROD_PROMOTER, "ssm:DeleteParameter", _param("prod", "model-key"), False),
     Request(PROD_PROMOTER, "ssm:PutParameter", _param("dev", "model-key"), False),
     Request(PROD_PROMOTER, "states:StartExecution", ("prod", "stateMachineArn", ""), False),

@@ -584,13 +584,17 @@ def test_parameters_hold_the_stack_values(dev_stack: SynthResult, prod_stack: Sy
 
 
 def test_promoted_parameters_start_empty_and_are_never_reverted(any_stack: SynthResult) -> None:
+    ignored = set()
     for resource in any_stack.of_type(PARAMETER):
         key = resource.inputs["name"].rsplit("/", 1)[1]
         if key in naming.PROMOTED_PARAMETER_KEYS:
             assert resource.inputs["value"] == "NONE"
+        if key in (*naming.PROMOTED_PARAMETER_KEYS, "artifact-bucket"):  # artifact-bucket: `dsctl model failover`
             assert resource.ignore_changes == ("value",)
+            ignored.add(key)
         else:
             assert resource.ignore_changes == ()
+    assert ignored == {"model-key", "model-sha256", "artifact-bucket"}
 
 
 # ----------------------------------------------------------------------------- IAM
@@ -728,7 +732,8 @@ def test_operator_role_carries_its_own_boundary_which_is_exactly_its_policy(any_
 
 def test_operator_writes_parameters_only_for_promotions(any_stack: SynthResult) -> None:
     """The promoting role (the promoter in a production stack, else the operator) writes the model parameters and
-    dsctl's record, nothing else; in a production stack the operator writes no parameter at all."""
+    dsctl's record and, in a stack reading another's store, artifact-bucket (``dsctl model failover``), nothing
+    else; in a production stack the operator writes no parameter at all."""
     account = any_stack.settings.account_id
     promoting = any_stack.settings.promoting_role
     assert promoting == (naming.promoter_role() if any_stack.settings.production else naming.operator_role())
@@ -738,10 +743,16 @@ def test_operator_writes_parameters_only_for_promotions(any_stack: SynthResult) 
         if role != promoting:
             assert writes == [], role
             continue
-        assert [s["Action"] for s in writes] == [["ssm:LabelParameterVersion", "ssm:PutParameter"]]
-        assert sorted(writes[0]["Resource"]) == [
-            f"arn:aws:ssm:us-east-1:{account}:parameter/ds/preprocessing/{key}"
-            for key in ("dsctl/promotion", "model-key", "model-sha256")
+        parameter = f"arn:aws:ssm:us-east-1:{account}:parameter/ds/preprocessing/"
+        failover = (
+            [] if any_stack.settings.owns_artifact_store else [(["ssm:PutParameter"], [f"{parameter}artifact-bucket"])]
+        )
+        assert [(s["Action"], sorted(s["Resource"])) for s in writes] == [
+            (
+                ["ssm:LabelParameterVersion", "ssm:PutParameter"],
+                [f"{parameter}{key}" for key in ("dsctl/promotion", "model-key", "model-sha256")],
+            ),
+            *failover,
         ]
 
 
