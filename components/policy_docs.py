@@ -589,10 +589,17 @@ def model_read_policy(
     With the store's ``replica``, the same grants on the replica and its own key, decrypting through S3 in the
     replica's region: granted in advance, so a failover needs no deploy.
     """
+    return document(*model_read_statements(region, artifact_bucket_arn, artifact_key_arn, replica))
+
+
+def model_read_statements(
+    region: str, artifact_bucket_arn: str, artifact_key_arn: str, replica: ReplicaArns | None
+) -> list[Statement]:
+    """``model_read_policy``'s statements, for the roles that read models beside other work (operator, promoter)."""
     statements = _model_read_statements("", region, artifact_bucket_arn, artifact_key_arn)
     if replica:
         statements += _model_read_statements("Replica", replica.region, replica.bucket_arn, replica.key_arn)
-    return document(*statements)
+    return statements
 
 
 def _model_read_statements(which: str, region: str, bucket_arn: str, key_arn: str) -> list[Statement]:
@@ -831,13 +838,7 @@ def operator_policy(
         statement("OperatorProtectPinnedImages", ["ecr:BatchGetImage", "ecr:PutImage"], [arns.repository]),
     ]
     if not owns_artifact_store:
-        store = model_read_policy(
-            region=arns.region,
-            artifact_bucket_arn=artifact_bucket_arn,
-            artifact_key_arn=artifact_key_arn,
-            replica=replica,
-        )["Statement"]
-        return document(*common, *store)
+        return document(*common, *model_read_statements(arns.region, artifact_bucket_arn, artifact_key_arn, replica))
     return document(
         *common,
         statement(
@@ -909,13 +910,9 @@ def promoter_policy(
         "Promoter", arns, parameter_prefix, promotes=True, fails_over=not owns_artifact_store
     )
     if not owns_artifact_store:
-        store = model_read_policy(
-            region=arns.region,
-            artifact_bucket_arn=artifact_bucket_arn,
-            artifact_key_arn=artifact_key_arn,
-            replica=replica,
-        )["Statement"]
-        return document(*statements, *store)
+        return document(
+            *statements, *model_read_statements(arns.region, artifact_bucket_arn, artifact_key_arn, replica)
+        )
     return document(
         *statements,
         statement("PromoterReadModels", ["s3:GetObject"], [objects_arn(artifact_bucket_arn, naming.MODELS_PREFIX)]),
