@@ -483,3 +483,23 @@ def test_remains_of_a_crashed_publish_with_no_attempt_left_are_cleared(
     assert run("--input", train_csv, "--model", model_dir, "--output", out, "--run-id", "k") == 0
     assert published(out, "k")["rows_in"] == 4
     assert pl.read_parquet(remains / "part-00000.parquet").height == 4
+
+
+def test_rejected_rows_keep_their_cells_exactly(tmp_path: Path, model_dir: Path) -> None:
+    """Rejected values are copied out of the scan's buffers (job.transform._detached): text, "" and null unchanged."""
+    long_text = "a value longer than twelve bytes, so Polars keeps it in a shared buffer"
+    rows = [
+        f'7,2026-10-01T00:00:00,abc,"",2.0,"{long_text}",north,web',  # not a number; quoted empty quantity
+        ",2026-10-01T00:00:00,1,,2.0,A,,web",  # missing id; empty quantity and region
+        "8,2026-10-01T00:00:00,1,1,2.0,A,north,web",
+    ]
+    data = write_csv(tmp_path / "in.csv", rows)
+    out = tmp_path / "out"
+    assert run("--input", data, "--model", model_dir, "--output", out, "--run-id", "x") == 0
+    rejected = pl.read_parquet(out / "processed/x/rejected/part-00000.parquet").sort("reject_reason")
+    assert rejected["reject_reason"].to_list() == ["missing_id", "not_a_number:amount"]
+    assert rejected["id"].to_list() == [None, "7"]
+    assert rejected["amount"].to_list() == ["1", "abc"]
+    assert rejected["quantity"].to_list() == [None, ""]
+    assert rejected["category"].to_list() == ["A", long_text]
+    assert rejected["region"].to_list() == [None, "north"]
