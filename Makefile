@@ -43,9 +43,12 @@ test: lint lint-workflows typecheck pytest
 demo: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m dsctl.demo
 
-# Every data shape at 10M rows (ROWS to change), then at 1M rows (the fixed start-up), each against its own floor.
+# Every data shape at 10M rows (ROWS to change), at twice that (peak RSS flat?), then at 1M rows (the fixed
+# start-up), each against its own floor. The months are generated once under .bench/ (~20 GB: `make clean`).
+BENCH_ROWS := $(or $(ROWS),10000000)
 bench: install
-	$(BIN)/python -m job.bench --rows $(or $(ROWS),10000000)
+	$(BIN)/python -m job.bench --rows $(BENCH_ROWS)
+	$(BIN)/python -m job.bench --rows $$(( 2 * $(BENCH_ROWS) )) --no-peer --flat-from $(BENCH_ROWS)
 	$(BIN)/python -m job.bench --rows 1000000 --no-peer
 
 # Not part of test: renders a run's report.html in headless Chromium (Debian package chromium), screenshots it to

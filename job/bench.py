@@ -182,6 +182,25 @@ def format_shapes(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def format_flatness(earlier: list[dict[str, Any]], later: list[dict[str, Any]]) -> str:
+    """Peak RSS of floor and job per shape at two row counts: streaming means the job's growth is the floor's."""
+    before = {r["shape"]: r for r in earlier}
+    lines = [
+        f"| shape | floor RSS (MB) {earlier[0]['rows']:,} -> {later[0]['rows']:,} | growth "
+        f"| job RSS (MB) {earlier[0]['rows']:,} -> {later[0]['rows']:,} | growth |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in later:
+        if r["shape"] not in before:
+            continue
+        cells = [r["shape"]]
+        for variant in (0, 1):  # floor, job
+            small, big = before[r["shape"]]["table"][variant]["peak_rss_mb"], r["table"][variant]["peak_rss_mb"]
+            cells += [f"{small:.0f} -> {big:.0f}", f"{big / small:.2f}x"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.glob("*.csv")) if path.is_dir() else path.stat().st_size
 
@@ -240,6 +259,12 @@ def main(argv: list[str] | None = None) -> int:
         "--shapes", help="comma-separated (default: all) of demo, wide, text, timestamps, gzip, split, ragged"
     )
     parser.add_argument("--no-peer", action="store_true", help="skip pandas + scikit-learn (RSS-flatness runs)")
+    parser.add_argument(
+        "--flat-from",
+        type=int,
+        metavar="ROWS",
+        help="also compare each shape's peak RSS with the run at ROWS rows (.bench/results-ROWS.json)",
+    )
     parser.add_argument("--worker", nargs=4, metavar=("VARIANT", "DATA", "MODEL", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -254,6 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     results = bench(args.rows, args.repeats, not args.no_peer, shapes)
     print(f"\n{args.rows:,} rows per shape, {os.cpu_count()} cores, median of {args.repeats}")
     print(format_shapes(results))
+    if args.flat_from:
+        earlier = BENCH_DIR / f"results-{args.flat_from}.json"
+        if not earlier.exists():
+            parser.error(f"no results at {args.flat_from:,} rows in {earlier}: run --rows {args.flat_from} first")
+        print(f"\npeak RSS from {args.flat_from:,} to {args.rows:,} rows (flat: the job grows as its floor does)")
+        print(format_flatness(json.loads(earlier.read_text()), results))
     agree = True
     for result in results:
         if "max_abs_difference" not in result:
