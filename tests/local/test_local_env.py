@@ -86,6 +86,24 @@ def test_down_leaves_files_it_did_not_create(running: state.LocalState) -> None:
     assert (running.path / "notes.txt").exists() and not (running.path / state.STATE_FILE).exists()
 
 
+def test_a_server_that_exited_but_is_not_reaped_yet_counts_as_stopped() -> None:
+    """`dsctl local down` after the `dsctl local up` that started the server exited: the server is init's child, and
+    init may reap it seconds later; stop() must not wait out its exit as if it still ran."""
+    import subprocess
+    import time
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])  # exits at once; not reaped until wait() below
+    try:
+        deadline = time.monotonic() + 30
+        while not server._exited_unreaped(child.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server._exited_unreaped(child.pid)
+        assert not server._exited_unreaped(os.getpid())  # running
+    finally:
+        child.wait()
+    assert not server._exited_unreaped(child.pid)  # reaped: no such process at all
+
+
 def test_server_stop_refuses_a_pid_that_is_not_moto() -> None:
     import os
 
