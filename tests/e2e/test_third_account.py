@@ -130,7 +130,10 @@ results = []
 for argv in json.loads(sys.argv[1]):
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(argv)
+        try:
+            code = main(argv)
+        except SystemExit as exit:  # argparse's usage errors exit, as they would the command's own process
+            code = exit.code if isinstance(exit.code, int) else 1
     results.append((code, out.getvalue(), err.getvalue()))
 print(json.dumps(results))
 """
