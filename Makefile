@@ -35,8 +35,12 @@ lint-workflows: install
 typecheck: install
 	$(BIN)/mypy
 
+# PYTHONDONTWRITEBYTECODE (set by some shells and sandboxes) would make each test worker, and each subprocess the
+# tests start (dsctl, the job, moto's server), compile pulumi_aws & co. from source again, ~5 s apiece: the tests
+# cache bytecode as CI does (__pycache__ is git-ignored). worksteal: a worker that runs out of tests takes queued ones
+# from the other, so long end-to-end tests queued on one worker do not leave a tail.
 pytest: install
-	$(BIN)/pytest -n 2
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -n 2 --dist worksteal
 
 test: lint lint-workflows typecheck pytest
 

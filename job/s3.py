@@ -76,11 +76,22 @@ def ssm_client() -> SSMClient:
 
 # Metrics come after publishing and must never fail the run, nor stall it into the state machine's timeout when
 # CloudWatch is unreachable (no NAT/endpoint): botocore's defaults (60 s connect/read, retries) could wait minutes.
+METRICS_TIMEOUT_S: float = 3.0
+"""Connect and read timeout of each CloudWatch call (module-level so a test can shrink it, not wait on it)."""
+METRICS_ATTEMPTS = 2
+"""Attempts per CloudWatch call, the first included."""
+
+
 def metrics_config() -> Config:
-    """3 s connect/read timeouts, 2 attempts (botocore.config imported on use, like boto3: see ``session``)."""
+    """``METRICS_TIMEOUT_S`` connect/read timeouts, ``METRICS_ATTEMPTS`` attempts (botocore.config imported on use,
+    like boto3: see ``session``)."""
     from botocore.config import Config
 
-    return Config(connect_timeout=3, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"})
+    return Config(
+        connect_timeout=METRICS_TIMEOUT_S,
+        read_timeout=METRICS_TIMEOUT_S,
+        retries={"max_attempts": METRICS_ATTEMPTS, "mode": "standard"},
+    )
 
 
 @cache

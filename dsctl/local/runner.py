@@ -192,7 +192,9 @@ class LogShipper:
 
     Shipped as they come (in batches of at most ``FLUSH_LINES`` or ``FLUSH_SECONDS``), so that
     ``dsctl run --attach --logs`` from another terminal and ``aws logs tail`` see a local run's lines during the
-    run, not after it. Logs are a convenience here: a failing log call switches shipping off, never the run.
+    run, not after it: the first line at once, and a line followed by silence (a long stage) within
+    ``FLUSH_SECONDS`` all the same (a timer flushes it; the next line need not come). Logs are a convenience here:
+    a failing log call switches shipping off, never the run.
     """
 
     FLUSH_LINES = 200
@@ -202,7 +204,9 @@ class LogShipper:
     def __init__(self, session: boto3.Session, endpoint: str, location: tuple[str, str] | None) -> None:
         self.location = location
         self._pending: list[InputLogEventTypeDef] = []
-        self._flushed = time.monotonic()
+        self._flushed = -float("inf")  # nothing sent yet: the first line goes out at once
+        self._lock = threading.Lock()  # the timer's flush and the reader's add/flush; keeps the lines in order
+        self._timer: threading.Timer | None = None
         self._logs = session.client("logs", endpoint_url=endpoint) if location else None
         if self._logs is not None and location is not None:
             try:
@@ -215,25 +219,35 @@ class LogShipper:
         """Queue one line (CloudWatch refuses empty messages: a blank line is sent as one space)."""
         if self._logs is None:
             return
-        self._pending.append({"timestamp": int(time.time() * 1000), "message": line or " "})
-        if len(self._pending) >= self.FLUSH_LINES or time.monotonic() - self._flushed >= self.FLUSH_SECONDS:
+        with self._lock:
+            self._pending.append({"timestamp": int(time.time() * 1000), "message": line or " "})
+            due = len(self._pending) >= self.FLUSH_LINES or time.monotonic() - self._flushed >= self.FLUSH_SECONDS
+            if not due and self._timer is None:
+                self._timer = threading.Timer(self.FLUSH_SECONDS, self.flush)
+                self._timer.daemon = True
+                self._timer.start()
+        if due:
             self.flush()
 
     def flush(self) -> None:
-        """Send what is queued."""
-        self._flushed = time.monotonic()
-        if self._logs is None or self.location is None or not self._pending:
-            return
-        pending, self._pending = self._pending, []
-        try:
-            for start in range(0, len(pending), self.MAX_BATCH):
-                self._logs.put_log_events(
-                    logGroupName=self.location[0],
-                    logStreamName=self.location[1],
-                    logEvents=pending[start : start + self.MAX_BATCH],
-                )
-        except ClientError:
-            self._logs = None
+        """Send what is queued (and stop a pending timer: nothing is left for it)."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._flushed = time.monotonic()
+            if self._logs is None or self.location is None or not self._pending:
+                return
+            pending, self._pending = self._pending, []
+            try:
+                for start in range(0, len(pending), self.MAX_BATCH):
+                    self._logs.put_log_events(
+                        logGroupName=self.location[0],
+                        logStreamName=self.location[1],
+                        logEvents=pending[start : start + self.MAX_BATCH],
+                    )
+            except ClientError:
+                self._logs = None
 
 
 def process_file(local: state.LocalState, run_id: str) -> Path:

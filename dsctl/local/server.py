@@ -118,7 +118,17 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    return not _exited_unreaped(pid)
+
+
+def _exited_unreaped(pid: int) -> bool:
+    """True for a zombie: a server started by a `dsctl local up` that has since exited is init's child, and init
+    may reap it seconds after it exited (Linux /proc; elsewhere the signal-0 check alone decides)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 def stop(pid: int, timeout: float = STOP_TIMEOUT_S) -> bool:

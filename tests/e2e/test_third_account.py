@@ -107,6 +107,37 @@ class Copy:
     def json(self, *argv: str) -> Any:
         return json.loads(self.ok(*argv, "--json"))
 
+    def in_one_process(self, *commands: list[str]) -> list[tuple[int, str, str]]:
+        """Each ``dsctl`` command line through the copy's ``dsctl.cli.main`` (what ``python -m dsctl`` calls), in one
+        subprocess: their exit codes, standard outputs and errors. One process pays the imports once and shares
+        ``dsctl.synth``'s per-config cache, as an operator's shell never could, but every command still runs, and
+        exits, on its own."""
+        done = json.loads(self.ok("-c", _RUN_COMMANDS, json.dumps(commands), module=""))
+        return [(code, out, err) for code, out, err in done]
+
+    def ok_in_one_process(self, *commands: list[str]) -> list[str]:
+        """``in_one_process``, asserting each command exits 0; their standard outputs."""
+        done = self.in_one_process(*commands)
+        for argv, (code, out, err) in zip(commands, done, strict=True):
+            assert code == 0, f"`dsctl {' '.join(argv)}` exited {code}:\n{out}\n{err}"
+        return [out for _, out, _ in done]
+
+
+_RUN_COMMANDS = """\
+import contextlib, io, json, sys
+from dsctl.cli import main
+results = []
+for argv in json.loads(sys.argv[1]):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exit:  # argparse's usage errors exit, as they would the command's own process
+            code = exit.code if isinstance(exit.code, int) else 1
+    results.append((code, out.getvalue(), err.getvalue()))
+print(json.dumps(results))
+"""
+
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Copy:
@@ -122,11 +153,13 @@ def test_the_copy_runs_its_own_code(project: Copy) -> None:
 
 
 def test_synth_check_and_diff_of_the_third_stack(project: Copy) -> None:
-    synthesized = project.ok("synth", "--stack", THIRD)
+    synthesized, *_ = project.ok_in_one_process(
+        ["synth", "--stack", THIRD],
+        ["check", "--stack", THIRD],  # exit 0: no policy, IAM or cross-stack finding
+        ["diff", THIRD, "prod"],  # exit 0: only the differences the stack files declare
+        ["diff", "dev", THIRD],  # what the regenerated verify.yml runs for the new stack
+    )
     assert f"ds-input-{THIRD}-{THIRD_ACCOUNT}" in synthesized
-    project.ok("check", "--stack", THIRD)  # exit 0: no policy, IAM or cross-stack finding
-    project.ok("diff", THIRD, "prod")  # exit 0: only the differences the stack files declare
-    project.ok("diff", "dev", THIRD)  # what the regenerated verify.yml runs for the new stack
 
 
 def test_workflows_regenerate_with_the_third_stack(project: Copy) -> None:
@@ -149,21 +182,28 @@ def test_local_three_accounts_publish_promote_and_run_in_the_third(project: Copy
         project.ok(str(month), "--rows", str(ROWS), module="job.synthetic")
         model = tmp_path / "model"
         project.ok("train", "--input", str(month), "--version", VERSION, "--output", str(model), module="job")
-        project.json("model", "publish", "--env", "dev", VERSION, str(model))
-        project.json("model", "validate", "--env", "dev", VERSION, "--test-data", str(month))
-        project.json("model", "promote", "--env", "dev", VERSION)
-        # The gate of a stack with promotesFrom: refused until the version ran (published) in dev, then taken.
-        refused = project.run("model", "promote", "--env", THIRD, VERSION)
-        assert refused.returncode == 2 and "has no successful run in dev" in refused.stderr, refused.stderr
+        *published, refused = project.in_one_process(
+            ["model", "publish", "--env", "dev", VERSION, str(model), "--json"],
+            ["model", "validate", "--env", "dev", VERSION, "--test-data", str(month), "--json"],
+            ["model", "promote", "--env", "dev", VERSION, "--json"],
+            # The gate of a stack with promotesFrom: refused until the version ran (published) in dev, then taken.
+            ["model", "promote", "--env", THIRD, VERSION],
+        )
+        assert all(code == 0 and json.loads(out) for code, out, _ in published), published
+        assert refused[0] == 2 and "has no successful run in dev" in refused[2], refused
         with pytest.MonkeyPatch.context() as monkeypatch:
             for name, value in up["exports"].items():
                 monkeypatch.setenv(name, value)
             boto3.Session(profile_name="dev").client("s3").upload_file(
                 str(month), "ds-input-dev-123456789012-us-east-1", "raw/monthly_data.csv"
             )
-        upstream = project.json("run", "--env", "dev", "--wait")
+        upstream, promoted = map(
+            json.loads,
+            project.ok_in_one_process(
+                ["run", "--env", "dev", "--wait", "--json"], ["model", "promote", "--env", THIRD, VERSION, "--json"]
+            ),
+        )
         assert upstream["status"] == "SUCCEEDED", upstream
-        promoted = project.json("model", "promote", "--env", THIRD, VERSION)
         assert promoted.get("version", VERSION) == VERSION
         assert promoted["gate"]["run_in_source"] == upstream["name"], promoted
 

@@ -336,7 +336,9 @@ def test_an_s3_prefix_of_gzip_csvs(env: dict[str, Any], month_csv: Path) -> None
 def test_metrics_to_an_unresponsive_endpoint_give_up_quickly(
     env: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A CloudWatch that accepts connections and never answers must not hold a published run for minutes."""
+    """A CloudWatch that accepts connections and never answers must not hold a published run for minutes: the
+    job's CloudWatch client times out (here after a shrunk ``METRICS_TIMEOUT_S``, so the test does not sit out the
+    production 3 s twice; the next test bounds the production default), warns and the run stays published."""
     import socket
     import time
 
@@ -344,6 +346,7 @@ def test_metrics_to_an_unresponsive_endpoint_give_up_quickly(
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)  # connections complete in the backlog; nothing ever answers
     monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    monkeypatch.setattr(s3, "METRICS_TIMEOUT_S", 0.2)
     s3.reset_clients()
     monkeypatch.setattr(s3, "reset_clients", lambda: None)
     started = time.monotonic()
@@ -354,6 +357,21 @@ def test_metrics_to_an_unresponsive_endpoint_give_up_quickly(
     assert time.monotonic() - started < 30
     assert "could not send metrics" in capsys.readouterr().err
     assert "processed/exec-1/_SUCCESS" in keys(env["s3"], OUTPUT)
+    used = s3.cloudwatch_client().meta.config  # the client the run gave up with: the setting is what bounded it
+    assert (used.connect_timeout, used.read_timeout) == (0.2, 0.2)
+
+
+def test_metrics_give_up_within_a_bounded_time_by_default() -> None:
+    """The production default bounds a CloudWatch call that never answers, retries and backoff included, well
+    under 30 s (botocore's own defaults, 60 s per read and more attempts, could hold a published run for minutes)."""
+    config = s3.metrics_config()
+    assert config.retries["mode"] == "standard" and config.retries["max_attempts"] == s3.METRICS_ATTEMPTS
+    attempts = config.retries["max_attempts"]
+    # botocore's standard mode waits at most min(2 ** (n - 1), 20) s before attempt n + 1 (its largest base, 1 s)
+    backoff = sum(min(2 ** (n - 1), 20) for n in range(1, attempts))
+    worst = attempts * (config.connect_timeout + config.read_timeout) + backoff
+    assert worst < 30, worst
+    assert (config.connect_timeout, config.read_timeout) == (s3.METRICS_TIMEOUT_S,) * 2 == (3.0, 3.0)
 
 
 @pytest.mark.parametrize("failure", ["sigterm-during-metrics", "staging-cleanup-denied"])

@@ -86,6 +86,24 @@ def test_down_leaves_files_it_did_not_create(running: state.LocalState) -> None:
     assert (running.path / "notes.txt").exists() and not (running.path / state.STATE_FILE).exists()
 
 
+def test_a_server_that_exited_but_is_not_reaped_yet_counts_as_stopped() -> None:
+    """`dsctl local down` after the `dsctl local up` that started the server exited: the server is init's child, and
+    init may reap it seconds later; stop() must not wait out its exit as if it still ran."""
+    import subprocess
+    import time
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])  # exits at once; not reaped until wait() below
+    try:
+        deadline = time.monotonic() + 30
+        while not server._exited_unreaped(child.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server._exited_unreaped(child.pid)
+        assert not server._exited_unreaped(os.getpid())  # running
+    finally:
+        child.wait()
+    assert not server._exited_unreaped(child.pid)  # reaped: no such process at all
+
+
 def test_server_stop_refuses_a_pid_that_is_not_moto() -> None:
     import os
 
@@ -267,3 +285,32 @@ def test_an_interrupted_local_run_stops_the_job_with_sigterm_so_it_cleans_up(tmp
     with pytest.raises(KeyboardInterrupt):
         runner._stream([sys.executable, "-c", child], dict(os.environ), interrupt_when_ready)
     assert marker.read_text() == "staging removed"
+
+
+def test_the_log_shipper_sends_the_first_line_at_once_and_a_quiet_jobs_last_line_within_its_interval(
+    aws: str,
+) -> None:
+    """A job that logs and then goes quiet (a long stage) still has its lines in the stream within FLUSH_SECONDS:
+    a follower attached from another terminal must not wait for the job's next line to see them."""
+    import time
+
+    import boto3
+
+    session = boto3.Session(region_name="us-east-1")
+    logs = session.client("logs", endpoint_url=aws)
+    logs.create_log_group(logGroupName="group")
+
+    def shipped() -> list[str]:
+        return [e["message"] for e in logs.get_log_events(logGroupName="group", logStreamName="stream")["events"]]
+
+    shipper = runner.LogShipper(session, aws, ("group", "stream"))
+    shipper.add("reading the month")
+    assert shipped() == ["reading the month"]  # the first line: at once
+    shipper.add("ready")
+    assert shipped() == ["reading the month"]  # within FLUSH_SECONDS of the last flush: queued...
+    deadline = time.monotonic() + 10 * runner.LogShipper.FLUSH_SECONDS
+    while len(shipped()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert shipped() == ["reading the month", "ready"]  # ...and sent by the timer, with no further line
+    shipper.flush()
+    assert shipped() == ["reading the month", "ready"]
