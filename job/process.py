@@ -111,9 +111,10 @@ def classify_polars_error(exc: Exception, source: str) -> JobError:
         return JobError(ExitCode.INPUT_NOT_FOUND, f"input {source} disappeared while reading it: {message}")
     if s3.polars_io_failure(str(exc)):
         return JobError(ExitCode.UNEXPECTED, f"reading input {source} failed: {message} — retry the run")
+    fix = "fix or re-export the file"
     if "utf-8" in message.lower():
-        message = _undecodable(source, message)
-    return JobError(ExitCode.MALFORMED_CSV, f"input {source} is not valid CSV: {message} — fix or re-export the file")
+        message, fix = _undecodable(source, message), "re-export the file as UTF-8"
+    return JobError(ExitCode.MALFORMED_CSV, f"input {source} is not valid CSV: {message} — {fix}")
 
 
 def _undecodable(source: str, message: str) -> str:
@@ -122,7 +123,7 @@ def _undecodable(source: str, message: str) -> str:
         line = first_undecodable_line(source)
     except (OSError, ValueError, EOFError, BotoCoreError, ClientError):  # a label naming several inputs, no access
         return message
-    return f"line {line} is not valid UTF-8 ({message}); re-export the file as UTF-8" if line else message
+    return f"line {line} is not valid UTF-8 ({message})" if line else message
 
 
 def read_failure(exc: Exception, sources: Sequence[str]) -> JobError:

@@ -125,7 +125,7 @@ def test_many_inputs_by_glob(tmp_path: Path, model_dir: Path) -> None:
         (
             HEADER + "\n1,2026-10-01T00:00:00,1,1,1,A,north,web\n2,2026-10-01T00:00:00,1,1,1,A,\xff\xfe,web\n",
             ExitCode.MALFORMED_CSV,
-            "line 3 is not valid UTF-8",
+            "line 3 is not valid UTF-8 (invalid utf-8 sequence) — re-export the file as UTF-8",
         ),
     ],
     ids=["missing-columns", "unterminated-quote", "encoding"],
