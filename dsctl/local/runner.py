@@ -11,6 +11,7 @@ point: for a reading stack, the owner's artifact store. Only the image is replac
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -140,11 +141,13 @@ def _stream(
     on_line: Callable[[str], None],
     on_state: Callable[[str], None] = _ignore,
     on_start: Callable[[int], None] = _ignore,
+    on_exit: Callable[[int], None] = _ignore,
 ) -> tuple[int, list[str]]:
     """Run ``argv``, handing each output line to ``on_line`` as it comes; return the exit code and every line.
 
     ``on_state`` hears the process's life as the task states ``dsctl run`` shows (PENDING, RUNNING, STOPPING,
-    STOPPED); ``on_start`` gets the job's pid (``dsctl runs stop`` finds it there). The job runs in its own
+    STOPPED); ``on_start`` gets the job's pid once it runs and ``on_exit`` once it has been reaped (``StepProcesses``
+    keeps it in the run's process file in between, where ``dsctl runs stop`` finds it). The job runs in its own
     session, so a Ctrl-C in the terminal reaches dsctl only; dsctl (on Ctrl-C or SIGTERM) forwards one SIGTERM to
     the job, which removes its staging area and exits, as ECS stops a task. Only a job that does not finish
     within ``STOP_GRACE_SECONDS`` is killed.
@@ -184,6 +187,7 @@ def _stream(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        on_exit(process.pid)
         on_state("STOPPED")
 
 
@@ -251,7 +255,7 @@ class LogShipper:
 
 
 def process_file(local: state.LocalState, run_id: str) -> Path:
-    """Where a local run in progress records its job's pid."""
+    """Where a local run in progress records its runner's pid and its live step processes (``StepProcesses``)."""
     return local.path / state.RUNS_DIR / f"{run_id}.json"
 
 
@@ -265,18 +269,80 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def local_process(local: state.LocalState, run_id: str) -> dict[str, Any] | None:
-    """The running job process of local run ``run_id`` (``pid``, ``env``, ``started``), or None.
+def _signal(pid: int, signum: int) -> None:
+    """``os.kill`` of a process that may have exited since it was seen alive (then there is nothing to do)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
 
-    A file left by a runner killed with SIGKILL names a process that is gone: it is removed, not reported.
+
+class StepProcesses:
+    """The step processes of one local run while they run, kept in its process file for other terminals.
+
+    A single-task run has one step, the job; a scaled-out run has the plan, its batches (several at once, started
+    from a pool's threads, hence the lock) and the commit. The file is replaced whole (write, then rename) as steps
+    start and end, so a reader never sees half of it; it also names the runner (this process), so the run is found
+    between two steps too, when no step runs. ``stop`` is the runner's own StopExecution: every live step gets
+    SIGTERM, and so does any step registered after it (one started by a thread that had not seen the stop yet).
+    """
+
+    def __init__(self, path: Path, env: str, run_id: str) -> None:
+        self.path = path
+        self.stopping = False
+        self._header = {"env": env, "run_id": run_id, "runner": os.getpid()}
+        self._steps: set[int] = set()
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._write()
+
+    def started(self, pid: int) -> None:
+        """A step process started (``_stream``'s ``on_start``)."""
+        with self._lock:
+            self._steps.add(pid)
+            self._write()
+            if self.stopping:
+                _signal(pid, signal.SIGTERM)
+
+    def ended(self, pid: int) -> None:
+        """A step process exited and was reaped (``_stream``'s ``on_exit``): its pid may now name another process."""
+        with self._lock:
+            self._steps.discard(pid)
+            self._write()
+
+    def stop(self) -> None:
+        """SIGTERM every live step, and every step that starts from now on."""
+        with self._lock:
+            self.stopping = True
+            for pid in self._steps:
+                _signal(pid, signal.SIGTERM)
+
+    def close(self) -> None:
+        """The run is over: no process of it is left to find."""
+        with self._lock:
+            self.path.unlink(missing_ok=True)
+
+    def _write(self) -> None:
+        partial = self.path.with_name(self.path.name + ".partial")
+        partial.write_text(json.dumps({**self._header, "steps": sorted(self._steps)}))
+        os.replace(partial, self.path)
+
+
+def local_process(local: state.LocalState, run_id: str) -> dict[str, Any] | None:
+    """Local run ``run_id`` while it runs here (``env``, ``run_id``, ``runner``, ``steps``: the live step pids), or
+    None.
+
+    The run is running while its runner or any of its steps is alive (steps run in their own session: they outlive
+    a runner killed with SIGKILL). A file that names only processes that are gone is removed, not reported. A file
+    of an older dsctl (one job ``pid``) is read as a run of that one step.
     """
     path = process_file(local, run_id)
     try:
         found = dict(json.loads(path.read_text()))
     except (OSError, ValueError):
         return None
-    if _alive(int(found["pid"])):
-        return found
+    steps = [int(pid) for pid in found.get("steps", [found["pid"]] if "pid" in found else []) if _alive(int(pid))]
+    runner = found.get("runner")
+    if steps or (runner is not None and _alive(int(runner))):
+        return {**found, "steps": steps}
     path.unlink(missing_ok=True)
     return None
 
@@ -285,27 +351,46 @@ class JobStopped(CommandError):
     """The job ended because it was stopped (SIGTERM/SIGINT: ``dsctl runs stop``, Ctrl-C), not because it failed."""
 
 
-STOPPED_EXIT_CODES = (128 + signal.SIGINT, 128 + signal.SIGTERM)
-"""How the job exits when stopped by a signal (``job.cli.main``)."""
+STOPPED_EXIT_CODES = (128 + signal.SIGINT, 128 + signal.SIGTERM, -signal.SIGINT, -signal.SIGTERM)
+"""How the job exits when stopped by a signal (``job.cli.main``), and how a process ends that the signal reached
+before the job had set its handler (killed by it: Popen's negative return code)."""
 
 
-def stop_local_run(local: state.LocalState, run_id: str, wait_seconds: float = STOP_GRACE_SECONDS) -> bool:
-    """Send the job of local run ``run_id`` SIGTERM, as ECS does on StopTask, and wait until it has exited.
+def stop_local_run(
+    local: state.LocalState, run_id: str, wait_seconds: float = STOP_GRACE_SECONDS, poll_seconds: float = 0.1
+) -> bool:
+    """Stop local run ``run_id`` as Step Functions' StopExecution (and ECS's StopTask) would; wait until it is over.
 
-    The job removes its staging area, records the run as STOPPED and exits; its runner (the ``dsctl run`` that
-    started it) then reports the run as stopped. Returns False when no such job is running here; a job still
-    running after ``wait_seconds`` is killed, as ECS kills a task after its stop timeout.
+    Every live step of the run gets SIGTERM, and so does every step that starts while this waits (a batch started
+    just before its sibling was stopped; the step after a gap between two). A step removes its staging area,
+    records the run as STOPPED and exits; its runner (the ``dsctl run`` that started it) starts no further step,
+    cleans up a scaled-out run's staged batches (``commit --abandon``, which is not stopped) and reports the run as
+    stopped. This returns once the runner is done, or when no step of the run has been alive for ``wait_seconds``
+    (a runner that lingers is not waited for forever). Returns False when no such run is running here; a step still
+    running ``wait_seconds`` after its SIGTERM is killed, as ECS kills a task after its stop timeout.
     """
     found = local_process(local, run_id)
     if found is None:
         return False
-    pid = int(found["pid"])
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + wait_seconds
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if _alive(pid):
-        os.kill(pid, signal.SIGKILL)
+    signalled: dict[int, float] = {}
+    killed: set[int] = set()  # gone, or a zombie its runner has not reaped yet: nothing more to wait for
+    quiet_since = time.monotonic()
+    while found is not None:
+        now = time.monotonic()
+        live = [pid for pid in found["steps"] if pid not in killed]
+        for pid in live:
+            if pid not in signalled:
+                _signal(pid, signal.SIGTERM)
+                signalled[pid] = now
+            elif now - signalled[pid] >= wait_seconds:
+                _signal(pid, signal.SIGKILL)
+                killed.add(pid)
+        if live:
+            quiet_since = now
+        elif now - quiet_since >= wait_seconds:
+            break
+        time.sleep(poll_seconds)
+        found = local_process(local, run_id)
     return True
 
 
@@ -355,29 +440,24 @@ def run_job_locally(
         task_arn, container = task_container(session, local.endpoint)
         task = LocalTask(environment, session, local.endpoint, container, credentials.get_frozen_credentials())
         overrides = {"DS_RUN_ID": run_id, "DS_INPUT_KEY": input_key or ""}
-
-        def on_start(pid: int) -> None:
-            path = process_file(local, run_id)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({"pid": pid, "env": environment.name, "run_id": run_id}))
-
+        steps = StepProcesses(process_file(local, run_id), environment.name, run_id)
         started = time.monotonic()
         try:
             if input_key and pipeline_definition.is_prefix(input_key):  # the state machine's scale-out path
                 from dsctl.local.scale_out import run_batched
 
                 log(f"{LOCAL_RUNNER}: no ECS here — running {task_arn.split('/')[-1]}'s steps in subprocesses")
-                run_batched(task, overrides, log)
+                run_batched(task, overrides, log, steps)
             else:
                 log(
                     f"{LOCAL_RUNNER}: no ECS here — running {task_arn.split('/')[-1]} container {container['name']} "
                     f"in a subprocess as account {environment.account_id}: {' '.join(task_argv(container))} "
                     f"(DS_RUN_ID={run_id})"
                 )
-                code, lines = task.run(None, overrides, log, job_log=job_log, on_state=on_state, on_start=on_start)
+                code, lines = task.run(None, overrides, log, job_log=job_log, on_state=on_state, steps=steps)
                 task.check(code, lines, "the job")
         finally:
-            process_file(local, run_id).unlink(missing_ok=True)
+            steps.close()
         log(f"{LOCAL_RUNNER}: job finished in {time.monotonic() - started:.1f} s")
         return read_run_manifest(session, environment, local.endpoint, run_id)
 
@@ -401,15 +481,15 @@ class LocalTask:
         *,
         job_log: Callable[[str], None] | None = None,
         on_state: Callable[[str], None] = _ignore,
-        on_start: Callable[[int], None] = _ignore,
+        steps: StepProcesses | None = None,
     ) -> tuple[int, list[str]]:
         """One task: ``command`` replaces the container's (as ECS container overrides do; None keeps it), with a
         fresh scratch directory.
 
         Its lines go to ``job_log`` as they come (default: to ``log``, as ``  job | …``) and, while it runs, to
         the task definition's log group (stream named after the run id, and the ``step`` of a scaled-out run),
-        whose name the job records in its run record (``LOG_STREAM_ENV``). ``on_state`` and ``on_start`` are
-        ``_stream``'s.
+        whose name the job records in its run record (``LOG_STREAM_ENV``). ``on_state`` is ``_stream``'s; a task
+        of ``steps`` is findable (and stoppable) by ``dsctl runs stop`` while it runs, one without is not.
         """
         container = dict(self.container, command=command) if command is not None else self.container
         location = log_location(container, overrides.get("DS_RUN_ID", "run") + (f"-{step}" if step else ""))
@@ -428,7 +508,8 @@ class LocalTask:
                 process_env = container_environment(
                     container, variables, self.credentials, self.endpoint, Path(scratch)
                 )
-                return _stream(container_command(container), process_env, on_line, on_state, on_start)
+                on_start, on_exit = (steps.started, steps.ended) if steps else (_ignore, _ignore)
+                return _stream(container_command(container), process_env, on_line, on_state, on_start, on_exit)
         finally:
             shipper.flush()
 

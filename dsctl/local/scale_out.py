@@ -6,7 +6,9 @@ plan's ``items.json`` (``DS_BATCH`` in its environment, as the Map's container o
 sets it), at most ``DS_MAX_PARALLEL_TASKS`` (the task definition's ``maxParallelTasks``)
 at once, each retried once when it fails (the Map's Retry), then the commit task; when a
 batch fails for good, ``commit --abandon`` removes the staged batches and the run fails,
-as the Map's Catch does.
+as the Map's Catch does. A run stopped with ``dsctl runs stop`` (every live step gets SIGTERM,
+as from StopExecution) starts no further batch, retries none, is abandoned the same way and
+ends stopped, not failed.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from threading import Lock
 from botocore.exceptions import ClientError
 
 from components import naming
-from dsctl.local.runner import LocalTask
+from dsctl.local.runner import STOPPED_EXIT_CODES, LocalTask, StepProcesses
 from dsctl.output import EXIT_FAILED, CommandError
 from dsctl.ssm_parameters import read_parameters
 
@@ -40,35 +42,66 @@ def batch_items(task: LocalTask, run_id: str) -> list[str]:
     return [str(item["batch"]) for item in json.loads(body.read())]
 
 
-def run_batched(task: LocalTask, overrides: Mapping[str, str], log: Callable[[str], None]) -> None:
-    """plan → batches (bounded parallelism, one retry each) → commit; CommandError when the run failed."""
+def run_batched(
+    task: LocalTask, overrides: Mapping[str, str], log: Callable[[str], None], steps: StepProcesses
+) -> None:
+    """plan → batches (bounded parallelism, one retry each) → commit; CommandError when the run failed, JobStopped
+    when a step was stopped.
+
+    Every step runs as one of ``steps``, so ``dsctl runs stop`` finds and stops it. Once a step ends stopped (exit
+    code in STOPPED_EXIT_CODES), the run is being stopped, as by StopExecution: the batches still running are
+    stopped too (``steps.stop``), no batch starts or is retried, and ``commit --abandon`` removes what was staged
+    (it runs outside ``steps``: the cleanup is not stopped). A stopped commit has removed the staging itself.
+    """
     run_id = overrides["DS_RUN_ID"]
-    code, lines = task.run(["plan"], overrides, log, "plan")
+    code, lines = task.run(["plan"], overrides, log, "plan", steps=steps)
+    if code in STOPPED_EXIT_CODES:
+        _abandon(task, overrides, log)
     task.check(code, lines, "the plan")
     items = batch_items(task, run_id)
     parallel = int(task.variable(naming.MAX_PARALLEL_ENV) or "10")
     log(f"  batches: {len(items)}, at most {parallel} at once")
     lock = Lock()
 
-    def batch(item: str) -> tuple[int, list[str]]:
+    def batch(item: str) -> tuple[int, list[str]] | None:
+        """The batch's exit code and lines; None when the run was being stopped before it started."""
+
         def prefixed(line: str) -> None:
             with lock:
                 log(f"  [{item}]{line}")
 
+        result = None
         for attempt in range(BATCH_ATTEMPTS):
-            code, lines = task.run(None, {"DS_RUN_ID": run_id, "DS_BATCH": item}, prefixed, f"batch-{item}")
+            if steps.stopping:
+                break
+            code, lines = task.run(
+                None, {"DS_RUN_ID": run_id, "DS_BATCH": item}, prefixed, f"batch-{item}", steps=steps
+            )
+            result = code, lines
+            if code in STOPPED_EXIT_CODES:
+                steps.stop()
+                break
             if code == 0:
                 break
             if attempt + 1 < BATCH_ATTEMPTS:
                 prefixed(f" batch {item} failed (exit {code}); retrying it")
-        return code, lines
+        return result
 
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        results = dict(zip(items, pool.map(batch, items), strict=True))
+        results = {
+            item: result for item, result in zip(items, pool.map(batch, items), strict=True) if result is not None
+        }
+    stopped = {item: result for item, result in results.items() if result[0] in STOPPED_EXIT_CODES}
     failed = {item: result for item, result in results.items() if result[0] != 0}
-    if failed:
-        task.run(["commit", "--abandon"], overrides, log, "abandon")
-        item, (code, lines) = next(iter(failed.items()))
-        task.check(code, lines, f"batch {item} (of {len(items)}; {len(failed)} failed)")
-    code, lines = task.run(["commit"], overrides, log, "commit")
+    if stopped or failed:
+        _abandon(task, overrides, log)
+        item, (code, lines) = next(iter((stopped or failed).items()))
+        what = "stopped" if stopped else "failed"
+        task.check(code, lines, f"batch {item} (of {len(items)}; {len(stopped or failed)} {what})")
+    code, lines = task.run(["commit"], overrides, log, "commit", steps=steps)
     task.check(code, lines, "the commit")
+
+
+def _abandon(task: LocalTask, overrides: Mapping[str, str], log: Callable[[str], None]) -> None:
+    """``commit --abandon``: remove the run's staged batches (the Map's Catch). Not one of the run's stoppable steps."""
+    task.run(["commit", "--abandon"], overrides, log, "abandon")

@@ -346,5 +346,107 @@ def test_a_local_run_is_followed_with_its_logs_and_stopped_cleanly(
     assert lifecycle.down().removed  # `dsctl local down` removes the (empty) directory of local runs too
 
 
+STEPS = """
+import json, os, signal, sys, time
+import boto3
+bucket, trace, command = sys.argv[1], sys.argv[2], sys.argv[3:]
+run_id, batch = os.environ["DS_RUN_ID"], os.environ.get("DS_BATCH")
+name = f"batch {batch}" if batch else " ".join(command)
+staging = f"_staging/{run_id}/batches/"
+
+def note(what):
+    with open(trace, "a") as out:
+        out.write(f"{name}: {what}\\n")
+
+def stop(signum, frame):
+    note("stopped")
+    sys.exit(143)
+
+signal.signal(signal.SIGTERM, stop)
+s3 = boto3.client("s3", region_name="us-east-1")
+if command == ["plan"]:
+    items = [{"batch": str(i)} for i in range(3)]
+    s3.put_object(Bucket=bucket, Key=staging + "items.json", Body=json.dumps(items).encode())
+elif batch is not None:
+    s3.put_object(Bucket=bucket, Key=f"{staging}{batch}/part-00000.parquet", Body=b"staged")
+    note("started")
+    print("ready", flush=True)
+    while True:
+        time.sleep(0.05)
+elif command == ["commit", "--abandon"]:
+    for listed in s3.list_objects_v2(Bucket=bucket, Prefix=staging).get("Contents", []):
+        s3.delete_object(Bucket=bucket, Key=listed["Key"])
+else:
+    s3.put_object(Bucket=bucket, Key=f"processed/{run_id}/_SUCCESS", Body=b"")
+note("exited")
+"""
+"""The steps of a scaled-out run as the runner starts them: the plan plans 3 batches, each batch stages a file and
+works until it is stopped, ``commit --abandon`` removes the staging, ``commit`` would publish. Each notes in a trace
+file what it did."""
+
+
+def test_a_scaled_out_local_run_is_stopped_whole_abandoned_and_reported_stopped(
+    two_accounts: TwoAccounts, dsctl: Dsctl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``runs stop`` of a run on the scale-out path stops its live batches, as StopExecution stops the Map's: no
+    batch is retried or started after it, the staging is abandoned, nothing is published, and the run is stopped."""
+    import dsctl.commands.run as run_command
+
+    directory = tmp_path / "local"
+    directory.mkdir()
+    shutil.copy(two_accounts.config_file, directory / state.AWS_CONFIG_FILE)
+    local = state.LocalState(two_accounts.endpoint, 0, str(directory), "", REGION, ready=True)
+    monkeypatch.setattr(run_command, "local_mode", lambda: local)
+    bucket, trace = two_accounts.dev.output_bucket, tmp_path / "trace"
+    monkeypatch.setattr(
+        runner,
+        "container_command",
+        lambda c: [sys.executable, "-c", STEPS, bucket, str(trace), *(c.get("command") or [])],
+    )
+    monkeypatch.setattr(runner.LocalTask, "variable", lambda self, name: "2")  # 2 batches at once: the 3rd waits
+    run_id = "run-20261202-060000-abcd"
+    ready = threading.Semaphore(0)
+    outcome: dict[str, Any] = {}
+
+    def note(line: str) -> None:
+        if line.endswith("job | ready"):
+            ready.release()
+
+    def dsctl_run() -> None:
+        try:
+            runner.run_job_locally(
+                two_accounts.dev,
+                run_id=run_id,
+                input_key="raw/2026-10/",
+                session=two_accounts.dev_session,
+                local=local,
+                log=note,
+            )
+        except Exception as err:  # the outcome is asserted below
+            outcome["error"] = err
+        ready.release()
+        ready.release()
+
+    started = threading.Thread(target=dsctl_run)
+    started.start()
+    try:
+        assert ready.acquire(timeout=60) and ready.acquire(timeout=60) and "error" not in outcome, outcome
+        assert len(runner.local_process(local, run_id)["steps"]) == 2  # type: ignore[index]  # both batches: findable
+        stopped = dsctl("runs", "stop", run_id, "--env", "dev", "--json")
+        assert stopped.code == 0, stopped.err
+        assert stopped.json()["status"] == "STOPPED"
+    finally:
+        started.join(60)
+    error = outcome["error"]
+    assert type(error) is runner.JobStopped and "was stopped (exit code 143)" in error.message, error
+    assert not runner.process_file(local, run_id).exists()
+    steps = trace.read_text().splitlines()
+    assert steps[0] == "plan: exited" and steps[-1] == "commit --abandon: exited"
+    assert sorted(steps[1:-1]) == ["batch 0: started", "batch 0: stopped", "batch 1: started", "batch 1: stopped"]
+    s3 = two_accounts.dev_session.client("s3")
+    for prefix in (f"_staging/{run_id}/", f"processed/{run_id}/"):  # nothing left staged, nothing published
+        assert s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("KeyCount") == 0, prefix
+
+
 def _ignore(line: str) -> None:
     return None

@@ -10,7 +10,10 @@ from __future__ import annotations
 import configparser
 import json
 import os
+import signal
+import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -285,6 +288,78 @@ def test_an_interrupted_local_run_stops_the_job_with_sigterm_so_it_cleans_up(tmp
     with pytest.raises(KeyboardInterrupt):
         runner._stream([sys.executable, "-c", child], dict(os.environ), interrupt_when_ready)
     assert marker.read_text() == "staging removed"
+
+
+def _child(steps: runner.StepProcesses, ready: bool = True) -> subprocess.Popen[bytes]:
+    """A step process that waits until it is stopped (SIGTERM: exit 143, as the job does), registered in ``steps``;
+    ``ready``: returned once it has set its SIGTERM handler."""
+    code = (
+        "import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda s, f: sys.exit(143))\n"
+        "print('ready', flush=True)\ntime.sleep(60)\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    steps.started(process.pid)
+    assert process.stdout is not None and (not ready or process.stdout.readline() == b"ready\n")
+    return process
+
+
+def _reaped(process: subprocess.Popen[bytes]) -> threading.Thread:
+    """Reap ``process`` when it exits (a step's runner does: until then it is a zombie, alive to ``kill(pid, 0)``)."""
+    reaper = threading.Thread(target=process.wait, daemon=True)
+    reaper.start()
+    return reaper
+
+
+def test_the_process_file_keeps_the_live_steps_of_a_run_and_runs_stop_stops_every_one(tmp_path: Path) -> None:
+    """The bookkeeping behind ``dsctl runs stop`` of a scaled-out local run: steps come and go (from several
+    threads), the file names the live ones and the runner, a stop reaches the live steps and any that start after it,
+    and a file whose processes are all gone (an older dsctl's one-``pid`` file too) is removed, not reported."""
+    local = state.LocalState("http://127.0.0.1:1", 0, str(tmp_path), "", "us-east-1", ready=True)
+    path = runner.process_file(local, "run-a")
+    steps = runner.StepProcesses(path, "dev", "run-a")
+    assert runner.local_process(local, "run-a") == {"env": "dev", "run_id": "run-a", "runner": os.getpid(), "steps": []}
+    threads = [threading.Thread(target=steps.started, args=(pid,)) for pid in range(10_000_000, 10_000_050)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(json.loads(path.read_text())["steps"]) == 50  # no update lost to another thread's
+    for pid in range(10_000_000, 10_000_050):
+        steps.ended(pid)
+    first, second = _child(steps), _child(steps)
+    assert sorted(runner.local_process(local, "run-a")["steps"]) == sorted([first.pid, second.pid])  # type: ignore[index]
+    steps.ended(first.pid)  # a step that ended is not stopped: its pid may name another process by now
+    first.kill()
+    first.wait()
+    assert runner.local_process(local, "run-a")["steps"] == [second.pid]  # type: ignore[index]
+
+    steps.stop()  # the runner saw a step stopped: the live ones are stopped, and a step that starts after it too
+    late = _child(steps, ready=False)  # gets SIGTERM at once
+    assert second.wait(10) == 143 and late.wait(10) in runner.STOPPED_EXIT_CODES
+    steps.ended(second.pid)
+    steps.ended(late.pid)
+    steps.close()
+    assert runner.local_process(local, "run-a") is None and not path.exists()
+
+    # `dsctl runs stop` from another process: every live step gets SIGTERM, the run is over once they are gone
+    orphans = runner.StepProcesses(runner.process_file(local, "run-b"), "dev", "run-b")
+    batches = [_child(orphans) for _ in range(2)]
+    gone = dict(json.loads(orphans.path.read_text()), runner=batches[0].pid + 1_000_000)  # its runner was killed
+    orphans.path.write_text(json.dumps(gone))
+    reapers = [_reaped(batch) for batch in batches]  # as init reaps the orphans of a killed runner
+    assert runner.stop_local_run(local, "run-b", wait_seconds=5, poll_seconds=0.02)
+    assert [reaper.join(1) or batch.returncode for reaper, batch in zip(reapers, batches, strict=True)] == [143, 143]
+    assert runner.local_process(local, "run-b") is None and not orphans.path.exists()
+    assert not runner.stop_local_run(local, "run-b")
+
+    old = runner.process_file(local, "run-c")  # written by an older dsctl: one job pid, no runner
+    still = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    old.write_text(json.dumps({"pid": still.pid, "env": "dev", "run_id": "run-c"}))
+    assert runner.local_process(local, "run-c")["steps"] == [still.pid]  # type: ignore[index]
+    reaper = _reaped(still)
+    assert runner.stop_local_run(local, "run-c", wait_seconds=5, poll_seconds=0.02)
+    reaper.join(1)
+    assert still.returncode == -signal.SIGTERM and runner.local_process(local, "run-c") is None and not old.exists()
 
 
 def test_the_log_shipper_sends_the_first_line_at_once_and_a_quiet_jobs_last_line_within_its_interval(
