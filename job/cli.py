@@ -71,7 +71,7 @@ def _plan(args: argparse.Namespace) -> int:
 def _commit(args: argparse.Namespace) -> int:
     from job.steps import commit_from_args
 
-    commit_from_args(_locations(args), _options(args), abandon=args.abandon)
+    commit_from_args(_locations(args), _options(args), abandon=args.abandon, stopped=args.stopped)
     return ExitCode.OK
 
 
@@ -165,6 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commit.add_argument(
         "--abandon", action="store_true", help="a batch failed for good: remove the staged batches, publish nothing"
+    )
+    commit.add_argument(
+        "--stopped",
+        action="store_true",
+        help="the run was stopped (local `dsctl runs stop`): as --abandon, but recorded STOPPED (exit 143), not FAILED",
     )
     commit.set_defaults(handler=_commit)
 

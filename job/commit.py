@@ -24,7 +24,7 @@ from typing import Any
 
 from job.batches import required_run_id
 from job.drift import measure
-from job.errors import ExitCode, JobError
+from job.errors import ExitCode, JobError, Stopped
 from job.model_source import fetch_model
 from job.outputs import Attempt, OutputRoot, open_root, run_prefix
 from job.plan import BATCHES_DIR, COUNTS_FILE, Plan, batch_dir, published_skip, read_plan
@@ -96,8 +96,9 @@ def _summed_drift(batches: list[StagedBatch]) -> dict[str, Any] | None:
     return dict(total)
 
 
-def commit_run(spec: RunSpec, options: RunOptions, abandon: bool = False) -> RunResult:
-    """Check every batch, then publish the run (see the module docstring); ``abandon``: only clean up and fail."""
+def commit_run(spec: RunSpec, options: RunOptions, abandon: bool = False, stopped: bool = False) -> RunResult:
+    """Check every batch, then publish the run (see the module docstring); ``abandon``: only clean up and fail, or,
+    ``stopped`` too, end as a stopped run does (``Stopped``: recorded STOPPED, exit 143), for the run was stopped."""
     started = time.perf_counter()
     run_id = required_run_id(options, "commit")
     root = open_root(spec.output)
@@ -106,6 +107,8 @@ def commit_run(spec: RunSpec, options: RunOptions, abandon: bool = False) -> Run
         return RunResult(run_id, "skipped", output=target)
     attempt = Attempt(root, run_id, id=BATCHES_DIR.rstrip("/"))  # its staging is every batch's
     try:
+        if abandon and stopped:
+            raise Stopped
         if abandon:
             raise JobError(
                 ExitCode.BATCH_FAILED,

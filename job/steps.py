@@ -47,11 +47,13 @@ def batch_from_args(locations: Locations, options: RunOptions, batch: int) -> Ru
     return step(spec, options)
 
 
-def commit_from_args(locations: Locations, options: RunOptions, abandon: bool = False) -> RunResult:
-    """``python -m job commit [--abandon]``."""
+def commit_from_args(
+    locations: Locations, options: RunOptions, abandon: bool = False, stopped: bool = False
+) -> RunResult:
+    """``python -m job commit [--abandon] [--stopped]`` (``--stopped`` abandons too)."""
     required_run_id(options, "commit")
     spec, environment_run = resolve_spec(*locations)
-    step: Step = partial(commit_run, abandon=abandon)
+    step: Step = partial(commit_run, abandon=abandon or stopped, stopped=stopped)
     if environment_run:
         return recorded(spec, options, leased(step), resume=True)
     return step(spec, options)

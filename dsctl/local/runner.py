@@ -281,8 +281,8 @@ class StepProcesses:
     A single-task run has one step, the job; a scaled-out run has the plan, its batches (several at once, started
     from a pool's threads, hence the lock) and the commit. The file is replaced whole (write, then rename) as steps
     start and end, so a reader never sees half of it; it also names the runner (this process), so the run is found
-    between two steps too, when no step runs. ``stop`` is the runner's own StopExecution: every live step gets
-    SIGTERM, and so does any step registered after it (one started by a thread that had not seen the stop yet).
+    between two steps too, when no step runs. Only ``dsctl runs stop`` (``stop_local_run``) signals the steps,
+    each once: a second SIGTERM would cut short the job's cleanup. ``stopping`` tells the runner to start no more.
     """
 
     def __init__(self, path: Path, env: str, run_id: str) -> None:
@@ -299,8 +299,6 @@ class StepProcesses:
         with self._lock:
             self._steps.add(pid)
             self._write()
-            if self.stopping:
-                _signal(pid, signal.SIGTERM)
 
     def ended(self, pid: int) -> None:
         """A step process exited and was reaped (``_stream``'s ``on_exit``): its pid may now name another process."""
@@ -309,11 +307,8 @@ class StepProcesses:
             self._write()
 
     def stop(self) -> None:
-        """SIGTERM every live step, and every step that starts from now on."""
-        with self._lock:
-            self.stopping = True
-            for pid in self._steps:
-                _signal(pid, signal.SIGTERM)
+        """A step ended stopped: the run is being stopped, no further step is to start."""
+        self.stopping = True
 
     def close(self) -> None:
         """The run is over: no process of it is left to find."""

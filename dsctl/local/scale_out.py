@@ -49,14 +49,15 @@ def run_batched(
     when a step was stopped.
 
     Every step runs as one of ``steps``, so ``dsctl runs stop`` finds and stops it. Once a step ends stopped (exit
-    code in STOPPED_EXIT_CODES), the run is being stopped, as by StopExecution: the batches still running are
-    stopped too (``steps.stop``), no batch starts or is retried, and ``commit --abandon`` removes what was staged
-    (it runs outside ``steps``: the cleanup is not stopped). A stopped commit has removed the staging itself.
+    code in STOPPED_EXIT_CODES), the run is being stopped, as by StopExecution (``runs stop`` signals every live
+    step, and any that starts meanwhile): no batch starts or is retried, and ``commit --abandon --stopped`` removes
+    what was staged and records the run STOPPED (it runs outside ``steps``: the cleanup is not stopped). A stopped
+    commit has removed the staging itself.
     """
     run_id = overrides["DS_RUN_ID"]
     code, lines = task.run(["plan"], overrides, log, "plan", steps=steps)
     if code in STOPPED_EXIT_CODES:
-        _abandon(task, overrides, log)
+        _abandon(task, overrides, log, stopped=True)
     task.check(code, lines, "the plan")
     items = batch_items(task, run_id)
     parallel = int(task.variable(naming.MAX_PARALLEL_ENV) or "10")
@@ -94,7 +95,7 @@ def run_batched(
     stopped = {item: result for item, result in results.items() if result[0] in STOPPED_EXIT_CODES}
     failed = {item: result for item, result in results.items() if result[0] != 0}
     if stopped or failed:
-        _abandon(task, overrides, log)
+        _abandon(task, overrides, log, stopped=bool(stopped))
         item, (code, lines) = next(iter((stopped or failed).items()))
         what = "stopped" if stopped else "failed"
         task.check(code, lines, f"batch {item} (of {len(items)}; {len(stopped or failed)} {what})")
@@ -102,6 +103,7 @@ def run_batched(
     task.check(code, lines, "the commit")
 
 
-def _abandon(task: LocalTask, overrides: Mapping[str, str], log: Callable[[str], None]) -> None:
-    """``commit --abandon``: remove the run's staged batches (the Map's Catch). Not one of the run's stoppable steps."""
-    task.run(["commit", "--abandon"], overrides, log, "abandon")
+def _abandon(task: LocalTask, overrides: Mapping[str, str], log: Callable[[str], None], stopped: bool) -> None:
+    """``commit --abandon``: remove the run's staged batches (the Map's Catch) and record the run FAILED, or, with
+    ``--stopped``, STOPPED. Not one of the run's stoppable steps: it is the cleanup."""
+    task.run(["commit", "--abandon", *(["--stopped"] if stopped else [])], overrides, log, "abandon")

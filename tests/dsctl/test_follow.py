@@ -373,7 +373,7 @@ elif batch is not None:
     print("ready", flush=True)
     while True:
         time.sleep(0.05)
-elif command == ["commit", "--abandon"]:
+elif command == ["commit", "--abandon", "--stopped"]:
     for listed in s3.list_objects_v2(Bucket=bucket, Prefix=staging).get("Contents", []):
         s3.delete_object(Bucket=bucket, Key=listed["Key"])
 else:
@@ -381,8 +381,8 @@ else:
 note("exited")
 """
 """The steps of a scaled-out run as the runner starts them: the plan plans 3 batches, each batch stages a file and
-works until it is stopped, ``commit --abandon`` removes the staging, ``commit`` would publish. Each notes in a trace
-file what it did."""
+works until it is stopped, ``commit --abandon --stopped`` removes the staging, ``commit`` would publish. Each notes in
+a trace file what it did."""
 
 
 def test_a_scaled_out_local_run_is_stopped_whole_abandoned_and_reported_stopped(
@@ -441,7 +441,7 @@ def test_a_scaled_out_local_run_is_stopped_whole_abandoned_and_reported_stopped(
     assert type(error) is runner.JobStopped and "was stopped (exit code 143)" in error.message, error
     assert not runner.process_file(local, run_id).exists()
     steps = trace.read_text().splitlines()
-    assert steps[0] == "plan: exited" and steps[-1] == "commit --abandon: exited"
+    assert steps[0] == "plan: exited" and steps[-1] == "commit --abandon --stopped: exited"
     assert sorted(steps[1:-1]) == ["batch 0: started", "batch 0: stopped", "batch 1: started", "batch 1: stopped"]
     s3 = two_accounts.dev_session.client("s3")
     for prefix in (f"_staging/{run_id}/", f"processed/{run_id}/"):  # nothing left staged, nothing published

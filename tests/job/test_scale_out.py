@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import signal
 from typing import Any
 
 import polars as pl
@@ -170,6 +171,15 @@ def test_abandon_and_refusals(month: dict[str, Any], monkeypatch: pytest.MonkeyP
     assert keys(client, OUTPUT, "processed/") == []
     record = json.loads(read(client, "runs/run-2.json"))
     assert record["status"] == "FAILED" and record["error"] == "BATCH_FAILED"
+
+    # a local run stopped with `dsctl runs stop`: cleaned up the same way, and recorded as stopped, not failed
+    assert step("run-3", monkeypatch, "plan") == 0
+    assert step("run-3", monkeypatch, "run", "--batch", "0") == 0
+    assert step("run-3", monkeypatch, "commit", "--abandon", "--stopped") == 128 + signal.SIGTERM
+    assert keys(client, OUTPUT, "_staging/") == [] and keys(client, OUTPUT, "leases/") == []
+    assert keys(client, OUTPUT, "processed/") == []
+    record = json.loads(read(client, "runs/run-3.json"))
+    assert record["status"] == "STOPPED" and record["exit_code"] == 128 + signal.SIGTERM
 
 
 def obj(name: str, size: int) -> InputObject:

@@ -290,16 +290,16 @@ def test_an_interrupted_local_run_stops_the_job_with_sigterm_so_it_cleans_up(tmp
     assert marker.read_text() == "staging removed"
 
 
-def _child(steps: runner.StepProcesses, ready: bool = True) -> subprocess.Popen[bytes]:
-    """A step process that waits until it is stopped (SIGTERM: exit 143, as the job does), registered in ``steps``;
-    ``ready``: returned once it has set its SIGTERM handler."""
+def _child(steps: runner.StepProcesses) -> subprocess.Popen[bytes]:
+    """A step process that waits until it is stopped (SIGTERM: exit 143, as the job does), registered in ``steps``
+    once it has set its SIGTERM handler."""
     code = (
         "import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda s, f: sys.exit(143))\n"
         "print('ready', flush=True)\ntime.sleep(60)\n"
     )
     process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    assert process.stdout is not None and process.stdout.readline() == b"ready\n"
     steps.started(process.pid)
-    assert process.stdout is not None and (not ready or process.stdout.readline() == b"ready\n")
     return process
 
 
@@ -312,18 +312,18 @@ def _reaped(process: subprocess.Popen[bytes]) -> threading.Thread:
 
 def test_the_process_file_keeps_the_live_steps_of_a_run_and_runs_stop_stops_every_one(tmp_path: Path) -> None:
     """The bookkeeping behind ``dsctl runs stop`` of a scaled-out local run: steps come and go (from several
-    threads), the file names the live ones and the runner, a stop reaches the live steps and any that start after it,
-    and a file whose processes are all gone (an older dsctl's one-``pid`` file too) is removed, not reported."""
+    threads), the file names the live ones and the runner; a stop signals each live step once, and any step that
+    starts while it waits, until the runner is done; a file whose processes are all gone (an older dsctl's one-``pid``
+    file too) is removed, not reported."""
     local = state.LocalState("http://127.0.0.1:1", 0, str(tmp_path), "", "us-east-1", ready=True)
-    path = runner.process_file(local, "run-a")
-    steps = runner.StepProcesses(path, "dev", "run-a")
+    steps = runner.StepProcesses(runner.process_file(local, "run-a"), "dev", "run-a")
     assert runner.local_process(local, "run-a") == {"env": "dev", "run_id": "run-a", "runner": os.getpid(), "steps": []}
     threads = [threading.Thread(target=steps.started, args=(pid,)) for pid in range(10_000_000, 10_000_050)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(json.loads(path.read_text())["steps"]) == 50  # no update lost to another thread's
+    assert len(json.loads(steps.path.read_text())["steps"]) == 50  # no update lost to another thread's
     for pid in range(10_000_000, 10_000_050):
         steps.ended(pid)
     first, second = _child(steps), _child(steps)
@@ -333,22 +333,27 @@ def test_the_process_file_keeps_the_live_steps_of_a_run_and_runs_stop_stops_ever
     first.wait()
     assert runner.local_process(local, "run-a")["steps"] == [second.pid]  # type: ignore[index]
 
-    steps.stop()  # the runner saw a step stopped: the live ones are stopped, and a step that starts after it too
-    late = _child(steps, ready=False)  # gets SIGTERM at once
-    assert second.wait(10) == 143 and late.wait(10) in runner.STOPPED_EXIT_CODES
+    # `dsctl runs stop` from another terminal: the live step, then one started while it waits (the runner's next)
+    stopper = threading.Thread(target=runner.stop_local_run, args=(local, "run-a", 5, 0.02))
+    stopper.start()
+    assert second.wait(5) == 143  # SIGTERM once: the job's handler ran
     steps.ended(second.pid)
+    late = _child(steps)
+    assert late.wait(5) == 143 and stopper.is_alive()  # the runner is not done: the stop waits for it
     steps.ended(late.pid)
     steps.close()
-    assert runner.local_process(local, "run-a") is None and not path.exists()
+    stopper.join(5)
+    assert not stopper.is_alive() and runner.local_process(local, "run-a") is None
 
-    # `dsctl runs stop` from another process: every live step gets SIGTERM, the run is over once they are gone
     orphans = runner.StepProcesses(runner.process_file(local, "run-b"), "dev", "run-b")
     batches = [_child(orphans) for _ in range(2)]
     gone = dict(json.loads(orphans.path.read_text()), runner=batches[0].pid + 1_000_000)  # its runner was killed
     orphans.path.write_text(json.dumps(gone))
     reapers = [_reaped(batch) for batch in batches]  # as init reaps the orphans of a killed runner
     assert runner.stop_local_run(local, "run-b", wait_seconds=5, poll_seconds=0.02)
-    assert [reaper.join(1) or batch.returncode for reaper, batch in zip(reapers, batches, strict=True)] == [143, 143]
+    for reaper in reapers:
+        reaper.join(1)
+    assert [batch.returncode for batch in batches] == [143, 143]
     assert runner.local_process(local, "run-b") is None and not orphans.path.exists()
     assert not runner.stop_local_run(local, "run-b")
 
