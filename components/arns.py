@@ -32,6 +32,13 @@ class _AccountResources:
     def managed_policy(self, name: str) -> str:
         return f"arn:aws:iam::{self.account_id}:policy/{name}"
 
+    def log_group(self, name: str) -> str:
+        return f"arn:aws:logs:{self._regional}:log-group:{name}"
+
+    @staticmethod
+    def bucket(name: str) -> str:
+        return f"arn:aws:s3:::{name}"
+
     def parameter(self, name: str) -> str:
         """One SSM parameter by its full name (``/ds/preprocessing/model-key``)."""
         return f"arn:aws:ssm:{self._regional}:parameter/{name.strip('/')}"
@@ -176,19 +183,19 @@ class StackArns(_AccountResources):
 
     @property
     def input_bucket(self) -> str:
-        return f"arn:aws:s3:::{naming.input_bucket(self.environment, self.account_id, self.region)}"
+        return self.bucket(naming.input_bucket(self.environment, self.account_id, self.region))
 
     @property
     def output_bucket(self) -> str:
-        return f"arn:aws:s3:::{naming.output_bucket(self.environment, self.account_id, self.region)}"
+        return self.bucket(naming.output_bucket(self.environment, self.account_id, self.region))
 
     @property
     def job_log_group(self) -> str:
-        return f"arn:aws:logs:{self._regional}:log-group:{naming.log_group(self.environment)}"
+        return self.log_group(naming.log_group(self.environment))
 
     @property
     def state_machine_log_group(self) -> str:
-        return f"arn:aws:logs:{self._regional}:log-group:{naming.state_machine_log_group(self.environment)}"
+        return self.log_group(naming.state_machine_log_group(self.environment))
 
     @property
     def alarm_topic(self) -> str:
@@ -216,11 +223,11 @@ class StackArns(_AccountResources):
 
     @property
     def audit_trail_log_group(self) -> str:
-        return f"arn:aws:logs:{self._regional}:log-group:{naming.audit_trail_log_group(self.environment)}"
+        return self.log_group(naming.audit_trail_log_group(self.environment))
 
     @property
     def audit_log_bucket(self) -> str:
-        return f"arn:aws:s3:::{naming.audit_log_bucket(self.environment, self.account_id, self.region)}"
+        return self.bucket(naming.audit_log_bucket(self.environment, self.account_id, self.region))
 
     @property
     def alert_rules(self) -> list[str]:
